@@ -1,0 +1,40 @@
+"""fopa: first-order adversaries on two-layer networks.
+
+Exact input derivatives of the loss, compiled with numba, and the tools built
+on them. See ``docs/`` for the mathematics and the API.
+"""
+
+from .activations import ACTIVATIONS, activation_derivatives, sup_abs_derivatives
+from .derivatives import (
+    hessian_vector_product,
+    input_gradient,
+    input_hessian,
+    loss,
+    predict,
+    third_derivative,
+)
+from .checks import TaylorCheck, check_gradient, check_hessian
+from .constants import BallConstants, ball_constants
+from .losses import LOSSES
+from .network import TwoLayerNet
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "LOSSES",
+    "TwoLayerNet",
+    "activation_derivatives",
+    "sup_abs_derivatives",
+    "predict",
+    "loss",
+    "input_gradient",
+    "input_hessian",
+    "hessian_vector_product",
+    "third_derivative",
+    "BallConstants",
+    "ball_constants",
+    "TaylorCheck",
+    "check_gradient",
+    "check_hessian",
+]

@@ -1,0 +1,135 @@
+"""Input validation shared by every public function.
+
+Public functions convert their arguments here and hand only contiguous float64
+arrays and plain scalars to the compiled kernels. Every error names the
+argument and says what was expected.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def as_float_array(name: str, value, *, ndim=None) -> np.ndarray:
+    """Convert ``value`` to a finite float64 array, or raise a clear error.
+
+    Parameters
+    ----------
+    name : str
+        Argument name used in error messages.
+    value : array_like
+        Real numbers: bool, integer and float dtypes are accepted, complex,
+        object and string dtypes are not.
+    ndim : int or tuple of int, optional
+        Allowed numbers of dimensions.
+
+    Returns
+    -------
+    ndarray
+        C-contiguous float64 array (a copy when a conversion was needed).
+    """
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} must be an array of real numbers; got {value!r}") from exc
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers (float or int); got dtype {arr.dtype}")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            want = " or ".join(f"{k}-D" for k in allowed)
+            raise ValueError(f"{name} must be {want}; got shape {arr.shape}")
+    arr = np.asarray(arr, dtype=np.float64, order="C")
+    if not arr.flags.writeable:  # one compiled signature: kernels always get writable arrays
+        arr = arr.copy()
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite; it contains NaN or inf")
+    return arr
+
+
+def as_positive_scalar(name: str, value) -> float:
+    """A finite real number > 0 as a Python float."""
+    value = as_real_scalar(name, value)
+    if not value > 0.0:
+        raise ValueError(f"{name} must be > 0; got {value!r}")
+    return value
+
+
+def as_real_scalar(name: str, value) -> float:
+    """A finite real number as a Python float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.ndarray)):
+        raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
+    arr = np.asarray(value)
+    if arr.ndim != 0 or arr.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be a real scalar; got {value!r}")
+    out = float(arr)
+    if not np.isfinite(out):
+        raise ValueError(f"{name} must be finite; got {out!r}")
+    return out
+
+
+def as_int(name: str, value, *, minimum: int) -> int:
+    """An integer >= minimum."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return int(value)
+
+
+def as_rng(rng) -> np.random.Generator:
+    """``None``, an int seed or a Generator, as a Generator."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be None, an int seed or a numpy.random.Generator; got {rng!r}")
+
+
+def points_and_targets(net, x, y, *, extra=()):
+    """Validate an input point or batch, its targets and extra direction arrays.
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+    x : array_like, shape (d,) or (n, d)
+    y : float or array_like, shape (n,)
+    extra : sequence of (name, array_like)
+        Directions that must have the shape of ``x``.
+
+    Returns
+    -------
+    X : ndarray, shape (n, d)
+    Y : ndarray, shape (n,)
+    extras : list of ndarray, shape (n, d)
+    single : bool
+        True when ``x`` was one point; results are then unstacked.
+    """
+    from .network import TwoLayerNet
+
+    if not isinstance(net, TwoLayerNet):
+        raise TypeError(f"net must be a fopa.TwoLayerNet; got {type(net).__name__}")
+    X = as_float_array("x", x, ndim=(1, 2))
+    single = X.ndim == 1
+    if single:
+        X = X[None, :]
+    n, d = X.shape
+    if d != net.d:
+        raise ValueError(f"x must have {net.d} features (the network's d); got {d}")
+    Y = as_float_array("y", y, ndim=(0, 1))
+    if Y.ndim == 0:
+        Y = np.full(n, float(Y))
+    elif Y.shape[0] != n or single:
+        want = "a scalar" if single else f"a scalar or shape ({n},)"
+        raise ValueError(f"y must be {want}; got shape {Y.shape}")
+    extras = []
+    for name, value in extra:
+        arr = as_float_array(name, value, ndim=(1, 2))
+        arr = arr[None, :] if arr.ndim == 1 else arr
+        if arr.shape != X.shape or (single and np.ndim(value) != 1):
+            want = (d,) if single else (n, d)
+            raise ValueError(f"{name} must have shape {want} like x; got {np.shape(value)}")
+        extras.append(arr)
+    return X, Y, extras, single

@@ -1,0 +1,219 @@
+"""Activation functions with derivatives up to order three.
+
+Every activation is evaluated by one compiled scalar routine,
+:func:`_activation_derivatives`, that returns ``sigma(z)`` and its first three
+derivatives. The formulas are arranged so that no intermediate overflows: they
+are written in ``exp(-|z|)`` (never ``exp(|z|)``), and Gaussian factors are
+evaluated at a clipped argument where the true factor has already underflowed.
+
+For the closed-form bounds over a ball (:mod:`fopa.constants`) each activation
+also lists the critical points of ``sigma^(k)`` for ``k = 0..3`` (the zeros of
+``sigma^(k+1)``). ``sup |sigma^(k)|`` over an interval is then the largest of
+``|sigma^(k)|`` at the two end points and at the critical points inside it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._jit import kernel, scalar_kernel
+from ._validate import as_float_array
+
+__all__ = ["ACTIVATIONS", "activation_derivatives", "sup_abs_derivatives"]
+
+#: Names of the supported activations, in the order of their integer codes.
+ACTIVATIONS = ("tanh", "sigmoid", "softplus", "gelu", "silu", "quadratic", "linear")
+
+TANH, SIGMOID, SOFTPLUS, GELU, SILU, QUADRATIC, LINEAR = range(len(ACTIVATIONS))
+
+_ATANH_1_SQRT3 = 0.6584789484624084  # atanh(1/sqrt(3)): extremum of tanh''
+_ATANH_SQRT_2_3 = 1.1462158347805889  # atanh(sqrt(2/3)): extremum of tanh'''
+
+# Critical points of sigma^(k), k = 0..3 (zeros of sigma^(k+1)), from the closed
+# forms in the module docstring; gelu and silu roots were solved to 40 digits and
+# are checked again in tests/test_activations.py.
+_CRITICAL_POINTS = {
+    "tanh": ((), (0.0,), (-_ATANH_1_SQRT3, _ATANH_1_SQRT3), (-_ATANH_SQRT_2_3, 0.0, _ATANH_SQRT_2_3)),
+    "sigmoid": (
+        (),
+        (0.0,),
+        (-2 * _ATANH_1_SQRT3, 2 * _ATANH_1_SQRT3),
+        (-2 * _ATANH_SQRT_2_3, 0.0, 2 * _ATANH_SQRT_2_3),
+    ),
+    "softplus": ((), (), (0.0,), (-2 * _ATANH_1_SQRT3, 2 * _ATANH_1_SQRT3)),
+    "gelu": (
+        (-0.7517915246935645,),
+        (-math.sqrt(2.0), math.sqrt(2.0)),
+        (-2.0, 0.0, 2.0),
+        (-2.5243377989621387, -0.7922869913932613, 0.7922869913932613, 2.5243377989621387),
+    ),
+    "silu": (
+        (-1.2784645427610737,),
+        (-2.3993572805154675, 2.3993572805154675),
+        (-3.435840993535111, 0.0, 3.435840993535111),
+        (-4.429235100557228, -1.0319582417807491, 1.0319582417807491, 4.429235100557228),
+    ),
+    "quadratic": ((0.0,), (), (), ()),
+    "linear": ((), (), (), ()),
+}
+
+
+def _critical_table(name: str) -> np.ndarray:
+    """Critical points as a (4, 4) array padded with +inf (never inside an interval)."""
+    table = np.full((4, 4), np.inf)
+    for k, points in enumerate(_CRITICAL_POINTS[name]):
+        table[k, : len(points)] = points
+    return table
+
+
+CRITICAL_TABLES = {name: _critical_table(name) for name in ACTIVATIONS}
+
+
+def activation_code(activation) -> int:
+    """Integer code of an activation name; raise a clear error for anything else."""
+    if not isinstance(activation, str):
+        raise TypeError(f"activation must be a string, one of {ACTIVATIONS}; got {activation!r}")
+    try:
+        return ACTIVATIONS.index(activation)
+    except ValueError:
+        raise ValueError(
+            f"unknown activation {activation!r}; expected one of {', '.join(ACTIVATIONS)}"
+        ) from None
+
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_GAUSS_CLIP = 40.0  # exp(-40**2 / 2) underflows to 0: the Gaussian factor is exactly 0 beyond
+
+
+@scalar_kernel
+def _logistic_pair(z):
+    """(sigmoid(z), sigmoid(-z)), each to full relative accuracy, no overflow."""
+    e = math.exp(-abs(z))
+    p = 1.0 / (1.0 + e)
+    q = e / (1.0 + e)
+    if z >= 0.0:
+        return p, q
+    return q, p
+
+
+@scalar_kernel
+def _activation_derivatives(code, z):
+    """Return (sigma, sigma', sigma'', sigma''') at the scalar z for activation ``code``."""
+    if code == TANH:
+        e = math.exp(-2.0 * abs(z))
+        t = (1.0 - e) / (1.0 + e)
+        if z < 0.0:
+            t = -t
+        s1 = 4.0 * e / ((1.0 + e) * (1.0 + e))  # sech^2 without cancellation
+        return t, s1, -2.0 * t * s1, s1 * (6.0 * t * t - 2.0)
+    if code == SIGMOID or code == SOFTPLUS or code == SILU:
+        p, q = _logistic_pair(z)
+        d1 = p * q  # sigmoid'
+        d2 = d1 * (q - p)  # sigmoid''
+        d3 = d1 * ((q - p) * (q - p) - 2.0 * d1)  # sigmoid'''
+        if code == SIGMOID:
+            return p, d1, d2, d3
+        if code == SOFTPLUS:
+            return max(z, 0.0) + math.log1p(math.exp(-abs(z))), p, d1, d2
+        # silu: z * sigmoid(z); the derivatives follow from Leibniz's rule
+        return z * p, p + z * d1, 2.0 * d1 + z * d2, 3.0 * d2 + z * d3
+    if code == GELU:
+        cdf = 0.5 * math.erfc(-z * _INV_SQRT2)
+        zc = min(max(z, -_GAUSS_CLIP), _GAUSS_CLIP)
+        pdf = _INV_SQRT_2PI * math.exp(-0.5 * zc * zc)
+        return z * cdf, cdf + zc * pdf, pdf * (2.0 - zc * zc), pdf * zc * (zc * zc - 4.0)
+    if code == QUADRATIC:
+        return z * z, 2.0 * z, 2.0, 0.0
+    return z, 1.0, 0.0, 0.0  # LINEAR
+
+
+@kernel
+def _activation_table(code, z):
+    """Kernel: derivatives of order 0..3 at every entry of the 1-D array z, shape (4, k)."""
+    out = np.empty((4, z.shape[0]))
+    for i in range(z.shape[0]):
+        s0, s1, s2, s3 = _activation_derivatives(code, z[i])
+        out[0, i] = s0
+        out[1, i] = s1
+        out[2, i] = s2
+        out[3, i] = s3
+    return out
+
+
+@scalar_kernel
+def _sup_abs_one(code, critical, lo, hi, out):
+    """Write sup over [lo, hi] of |sigma^(k)|, k = 0..3, into out (4,)."""
+    a = _activation_derivatives(code, lo)
+    b = _activation_derivatives(code, hi)
+    for k in range(4):
+        out[k] = max(abs(a[k]), abs(b[k]))
+    for k in range(4):
+        for j in range(critical.shape[1]):
+            c = critical[k, j]
+            if lo < c and c < hi:
+                s = _activation_derivatives(code, c)
+                out[k] = max(out[k], abs(s[k]))
+
+
+@kernel
+def _sup_abs_table(code, critical, lo, hi):
+    """Kernel: sup |sigma^(k)| over [lo[i], hi[i]] for every i, shape (4, k)."""
+    out = np.empty((4, lo.shape[0]))
+    buf = np.empty(4)
+    for i in range(lo.shape[0]):
+        _sup_abs_one(code, critical, lo[i], hi[i], buf)
+        out[:, i] = buf
+    return out
+
+
+def activation_derivatives(activation: str, z) -> np.ndarray:
+    """Evaluate an activation and its first three derivatives.
+
+    Parameters
+    ----------
+    activation : str
+        One of :data:`ACTIVATIONS`.
+    z : array_like
+        Points of evaluation, any shape, finite.
+
+    Returns
+    -------
+    ndarray, shape (4, *z.shape)
+        ``out[k]`` is ``sigma^(k)(z)``.
+    """
+    code = activation_code(activation)
+    z = as_float_array("z", z)
+    flat = np.ascontiguousarray(z.reshape(-1))
+    return _activation_table(code, flat).reshape((4, *z.shape))
+
+
+def sup_abs_derivatives(activation: str, lo, hi) -> np.ndarray:
+    """Supremum of ``|sigma^(k)|`` over intervals, k = 0..3.
+
+    Parameters
+    ----------
+    activation : str
+        One of :data:`ACTIVATIONS`.
+    lo, hi : array_like, same shape
+        Interval end points with ``lo <= hi``, finite.
+
+    Returns
+    -------
+    ndarray, shape (4, *lo.shape)
+        ``out[k]`` is ``sup over [lo, hi] of |sigma^(k)|`` (exact up to rounding:
+        end points plus interior critical points).
+    """
+    code = activation_code(activation)
+    lo = as_float_array("lo", lo)
+    hi = as_float_array("hi", hi)
+    if lo.shape != hi.shape:
+        raise ValueError(f"lo and hi must have the same shape; got {lo.shape} and {hi.shape}")
+    if np.any(lo > hi):
+        raise ValueError("lo must be <= hi elementwise")
+    table = CRITICAL_TABLES[ACTIVATIONS[code]]
+    out = _sup_abs_table(code, table, np.ascontiguousarray(lo.reshape(-1)),
+                         np.ascontiguousarray(hi.reshape(-1)))
+    return out.reshape((4, *lo.shape))

@@ -1,0 +1,183 @@
+"""Taylor-remainder checks of derivatives, as tools for users.
+
+Along a unit direction h the remainder of a correct k-th order Taylor model,
+
+* ``E1(t) = |L(x + t h) - L(x) - t g.h|`` (gradient ``g``), and
+* ``E2(t) = |L(x + t h) - L(x) - t g.h - t^2 h.H h / 2|`` (Hessian ``H``),
+
+shrinks like ``t^2`` and ``t^3``. A wrong derivative leaves a term of lower order,
+so the fitted log-log slope drops to 1 (or 2). The slope is fitted over the two
+decades of smallest ``t`` whose remainder stands clear of rounding noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._validate import as_float_array, as_int, as_rng, points_and_targets
+from .derivatives import input_gradient, input_hessian
+from .derivatives import loss as loss_value
+from .losses import check_targets, loss_code
+
+__all__ = ["TaylorCheck", "check_gradient", "check_hessian"]
+
+_STEPS = np.logspace(-8, 0, 33)  # 4 steps a decade
+_FIT_POINTS = 9  # two decades
+_NOISE = 1e4 * np.finfo(float).eps  # remainder must exceed this times the magnitudes involved
+_SLOPE_TOLERANCE = 0.1
+
+
+@dataclass(frozen=True)
+class TaylorCheck:
+    """Result of a Taylor-remainder check.
+
+    Attributes
+    ----------
+    order : int
+        1 for a gradient check, 2 for a Hessian check.
+    expected_slope : float
+        ``order + 1``.
+    slopes : ndarray, shape (n_directions,)
+        Fitted log-log slope per direction; ``inf`` where the remainder stayed at
+        rounding level for every step (the model is exact along that direction).
+    steps : ndarray, shape (n_steps,)
+        The step lengths ``t`` (times ``step_scale``).
+    remainders : ndarray, shape (n_directions, n_steps)
+        ``E(t)`` per direction and step.
+    fit_windows : ndarray, shape (n_directions, 2)
+        First and last step index used in each fit (-1 where none).
+    step_scale : float
+        Steps are ``step_scale * _STEPS`` (``1 / ||W||_2``: unit change of pre-activations).
+    passed : bool
+        Every slope is at least ``expected_slope - 0.1``.
+    """
+
+    order: int
+    expected_slope: float
+    slopes: np.ndarray
+    steps: np.ndarray
+    remainders: np.ndarray
+    fit_windows: np.ndarray
+    step_scale: float
+    passed: bool
+
+
+def _fit_slope(steps, remainder, noise_floor):
+    """Least-squares slope of log E vs log t over the first clean two decades."""
+    clean = np.flatnonzero(remainder > noise_floor)
+    if clean.size < 2:
+        return np.inf, (-1, -1)
+    start = clean[0]
+    stop = min(start + _FIT_POINTS, len(steps))
+    window = np.arange(start, stop)
+    window = window[remainder[window] > noise_floor[window]]
+    if window.size < 2:
+        return np.inf, (-1, -1)
+    slope = np.polyfit(np.log(steps[window]), np.log(remainder[window]), 1)[0]
+    return float(slope), (int(window[0]), int(window[-1]))
+
+
+def _taylor_check(net, x, y, loss, rng, n_directions, order, gradient, hessian):
+    code = loss_code(loss)
+    X, Y, _, single = points_and_targets(net, x, y)
+    if not single:
+        raise ValueError(f"x must be one point of shape ({net.d},); got shape {X.shape}")
+    check_targets(code, Y)
+    x0, y0 = X[0], float(Y[0])
+    gen = as_rng(rng)
+    n_directions = as_int("n_directions", n_directions, minimum=1)
+    g = as_float_array("gradient(x)", gradient(x0)) if gradient else input_gradient(
+        net, x0, y0, loss=loss
+    )
+    if g.shape != x0.shape:
+        raise ValueError(f"gradient(x) must have shape {x0.shape}; got {g.shape}")
+    if order == 2:
+        H = as_float_array("hessian(x)", hessian(x0)) if hessian else input_hessian(
+            net, x0, y0, loss=loss
+        )
+        if H.shape != (net.d, net.d):
+            raise ValueError(f"hessian(x) must have shape {(net.d, net.d)}; got {H.shape}")
+    scale = 1.0 / net.weight_norm
+    steps = scale * _STEPS
+    L0 = loss_value(net, x0, y0, loss=loss)
+    slopes, windows = [], []
+    remainders = np.empty((n_directions, steps.size))
+    for k in range(n_directions):
+        h = gen.standard_normal(net.d)
+        h /= np.linalg.norm(h)
+        Lt = loss_value(net, x0 + steps[:, None] * h, np.full(steps.size, y0), loss=loss)
+        linear = steps * (g @ h)
+        model = L0 + linear
+        magnitude = np.abs(Lt) + abs(L0) + np.abs(linear)
+        if order == 2:
+            quadratic = 0.5 * steps**2 * (h @ H @ h)
+            model = model + quadratic
+            magnitude = magnitude + np.abs(quadratic)
+        remainders[k] = np.abs(Lt - model)
+        slope, window = _fit_slope(steps, remainders[k], _NOISE * magnitude)
+        slopes.append(slope)
+        windows.append(window)
+    slopes = np.array(slopes)
+    expected = float(order + 1)
+    return TaylorCheck(
+        order=order,
+        expected_slope=expected,
+        slopes=slopes,
+        steps=steps,
+        remainders=remainders,
+        fit_windows=np.array(windows, dtype=np.int64),
+        step_scale=scale,
+        passed=bool(np.all(slopes >= expected - _SLOPE_TOLERANCE)),
+    )
+
+
+def check_gradient(net, x, y, *, loss="quadratic", rng=None, n_directions=3, gradient=None):
+    """Check an input gradient by the slope of its Taylor remainder (about 2 if right).
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+    x : array_like, shape (d,)
+    y : float
+    loss : {"quadratic", "logistic"}
+    rng : None, int or numpy.random.Generator
+        Draws the random unit directions.
+    n_directions : int
+        Number of directions tried.
+    gradient : callable, optional
+        ``gradient(x) -> ndarray (d,)`` to check instead of :func:`fopa.input_gradient`.
+
+    Returns
+    -------
+    TaylorCheck
+        Prints nothing; ``passed`` says whether every slope is about 2 or more.
+    """
+    return _taylor_check(net, x, y, loss, rng, n_directions, 1, gradient, None)
+
+
+def check_hessian(
+    net, x, y, *, loss="quadratic", rng=None, n_directions=3, gradient=None, hessian=None
+):
+    """Check an input Hessian by the slope of its Taylor remainder (about 3 if right).
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+    x : array_like, shape (d,)
+    y : float
+    loss : {"quadratic", "logistic"}
+    rng : None, int or numpy.random.Generator
+    n_directions : int
+    gradient : callable, optional
+        ``gradient(x) -> (d,)``; fopa's gradient by default.
+    hessian : callable, optional
+        ``hessian(x) -> (d, d)`` to check instead of :func:`fopa.input_hessian`.
+
+    Returns
+    -------
+    TaylorCheck
+        ``passed`` says whether every slope is about 3 or more.
+    """
+    return _taylor_check(net, x, y, loss, rng, n_directions, 2, gradient, hessian)

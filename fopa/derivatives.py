@@ -1,0 +1,312 @@
+"""Closed-form input derivatives of the loss ``L(x) = l(f(x), y)``.
+
+With ``z = W x + b``, ``s_k = sigma^(k)(z)`` and ``ca = c * a`` (see
+``docs/derivatives.md`` for the derivation):
+
+* ``grad L = l' W^T (ca s1)``
+* ``hess L = l'' g g^T + l' W^T diag(ca s2) W`` with ``g = grad f``
+* ``hess L v = W^T [ca (l'' (g . v) s1 + l' s2 (W v))]``
+* ``D3 L[u, v, .] = W^T [ca ((l''' f_u f_v + l'' f_uv) s1 + l'' s2 (f_u W v + f_v W u)
+  + l' s3 (W u)(W v))]``
+
+Every public function validates its input and calls a compiled kernel ``_name``
+that takes only arrays and scalars. Batches go through BLAS matrix products
+(``X W^T`` and ``Q W``), so a gradient or a Hessian-vector product costs O(md)
+per point and a Hessian O(m d^2); no d x d temporary is formed except the
+Hessian itself.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from ._jit import kernel
+from ._validate import points_and_targets
+from .activations import _activation_derivatives
+from .losses import _loss_derivatives, check_targets, loss_code
+
+__all__ = [
+    "predict",
+    "loss",
+    "input_gradient",
+    "input_hessian",
+    "hessian_vector_product",
+    "third_derivative",
+]
+
+
+@kernel
+def _preactivations(W, b, X):
+    """Z = X W^T + b, shape (n, m)."""
+    Z = np.dot(X, W.T)
+    for i in range(Z.shape[0]):
+        for r in range(Z.shape[1]):
+            Z[i, r] += b[r]
+    return Z
+
+
+@kernel(parallel=True)
+def _predict(W, a, b, c, act, X):
+    """Kernel: network outputs f, shape (n,)."""
+    Z = _preactivations(W, b, X)
+    out = np.empty(X.shape[0])
+    for i in prange(X.shape[0]):
+        acc = 0.0
+        for r in range(W.shape[0]):
+            acc += a[r] * _activation_derivatives(act, Z[i, r])[0]
+        out[i] = c * acc
+    return out
+
+
+@kernel(parallel=True)
+def _loss(W, a, b, c, act, loss, X, Y):
+    """Kernel: loss values, shape (n,)."""
+    f = _predict(W, a, b, c, act, X)
+    out = np.empty(X.shape[0])
+    for i in prange(X.shape[0]):
+        out[i] = _loss_derivatives(loss, f[i], Y[i])[0]
+    return out
+
+
+@kernel(parallel=True)
+def _gradient_coefficients(W, a, b, c, act, loss, X, Y):
+    """Per point: Q[i] = l' ca s1 (so grad L = Q W), plus l'' and grad f's weights.
+
+    Returns
+    -------
+    Q : (n, m) coefficients of grad L; S1 : (n, m) weights ca s1 of grad f;
+    S2 : (n, m) values ca s2; L1, L2 : (n,) loss derivatives.
+    """
+    Z = _preactivations(W, b, X)
+    n, m = Z.shape
+    Q = np.empty((n, m))
+    S1 = np.empty((n, m))
+    S2 = np.empty((n, m))
+    L1 = np.empty(n)
+    L2 = np.empty(n)
+    for i in prange(n):
+        f = 0.0
+        for r in range(m):
+            s0, s1, s2, _ = _activation_derivatives(act, Z[i, r])
+            ca = c * a[r]
+            f += ca * s0
+            S1[i, r] = ca * s1
+            S2[i, r] = ca * s2
+        _, l1, l2, _ = _loss_derivatives(loss, f, Y[i])
+        L1[i] = l1
+        L2[i] = l2
+        for r in range(m):
+            Q[i, r] = l1 * S1[i, r]
+    return Q, S1, S2, L1, L2
+
+
+@kernel
+def _input_gradient(W, a, b, c, act, loss, X, Y):
+    """Kernel: grad L at every row of X, shape (n, d)."""
+    Q = _gradient_coefficients(W, a, b, c, act, loss, X, Y)[0]
+    return np.dot(Q, W)
+
+
+@kernel
+def _input_hessian(W, a, b, c, act, loss, X, Y):
+    """Kernel: hess L at every row of X, shape (n, d, d)."""
+    _, S1, S2, L1, L2 = _gradient_coefficients(W, a, b, c, act, loss, X, Y)
+    G = np.dot(S1, W)  # grad f, (n, d)
+    n, d = X.shape
+    m = W.shape[0]
+    out = np.empty((n, d, d))
+    V = np.empty((m, d))
+    for i in range(n):
+        for r in range(m):
+            q = L1[i] * S2[i, r]
+            for j in range(d):
+                V[r, j] = q * W[r, j]
+        H = np.dot(W.T, V)
+        for j in range(d):
+            for k in range(d):
+                out[i, j, k] = H[j, k] + L2[i] * G[i, j] * G[i, k]
+        # exact symmetry (the product above is symmetric only up to rounding)
+        for j in range(d):
+            for k in range(j):
+                s = 0.5 * (out[i, j, k] + out[i, k, j])
+                out[i, j, k] = s
+                out[i, k, j] = s
+    return out
+
+
+@kernel(parallel=True)
+def _hessian_vector_product(W, a, b, c, act, loss, X, Y, V):
+    """Kernel: hess L v at every row, shape (n, d)."""
+    _, S1, S2, L1, L2 = _gradient_coefficients(W, a, b, c, act, loss, X, Y)
+    WV = np.dot(V, W.T)  # (n, m)
+    n, m = WV.shape
+    Q = np.empty((n, m))
+    for i in prange(n):
+        fv = 0.0
+        for r in range(m):
+            fv += S1[i, r] * WV[i, r]
+        for r in range(m):
+            Q[i, r] = L2[i] * fv * S1[i, r] + L1[i] * S2[i, r] * WV[i, r]
+    return np.dot(Q, W)
+
+
+@kernel(parallel=True)
+def _third_derivative(W, a, b, c, act, loss, X, Y, U, V):
+    """Kernel: D3 L[u, v, .] at every row, shape (n, d)."""
+    Z = _preactivations(W, b, X)
+    WU = np.dot(U, W.T)
+    WV = np.dot(V, W.T)
+    n, m = Z.shape
+    Q = np.empty((n, m))
+    S1 = np.empty((n, m))
+    S2 = np.empty((n, m))
+    S3 = np.empty((n, m))
+    for i in prange(n):
+        f = 0.0
+        fu = 0.0
+        fv = 0.0
+        fuv = 0.0
+        for r in range(m):
+            s0, s1, s2, s3 = _activation_derivatives(act, Z[i, r])
+            ca = c * a[r]
+            f += ca * s0
+            S1[i, r] = ca * s1
+            S2[i, r] = ca * s2
+            S3[i, r] = ca * s3
+            fu += S1[i, r] * WU[i, r]
+            fv += S1[i, r] * WV[i, r]
+            fuv += S2[i, r] * WU[i, r] * WV[i, r]
+        _, l1, l2, l3 = _loss_derivatives(loss, f, Y[i])
+        k1 = l3 * fu * fv + l2 * fuv
+        for r in range(m):
+            Q[i, r] = (
+                k1 * S1[i, r]
+                + l2 * S2[i, r] * (fu * WV[i, r] + fv * WU[i, r])
+                + l1 * S3[i, r] * WU[i, r] * WV[i, r]
+            )
+    return np.dot(Q, W)
+
+
+def _prepare(net, x, y, loss, extra=()):
+    code = loss_code(loss)
+    X, Y, extras, single = points_and_targets(net, x, y, extra=extra)
+    check_targets(code, Y)
+    args = (net.W, net.a, net.b, net.output_scale, net.activation_code)
+    return args, code, X, Y, extras, single
+
+
+def _unstack(out, single):
+    return out[0] if single else out
+
+
+def predict(net, x):
+    """Network output ``f(x)``.
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+    x : array_like, shape (d,) or (n, d)
+
+    Returns
+    -------
+    float or ndarray, shape (n,)
+    """
+    args, _, X, _, _, single = _prepare(net, x, 0.0, "quadratic")
+    out = _predict(*args, X)
+    return float(out[0]) if single else out
+
+
+def loss(net, x, y, *, loss="quadratic"):
+    """Loss ``L(x) = l(f(x), y)``.
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+    x : array_like, shape (d,) or (n, d)
+    y : float or array_like, shape (n,)
+        Targets (labels in {-1, +1} for the logistic loss).
+    loss : {"quadratic", "logistic"}
+
+    Returns
+    -------
+    float or ndarray, shape (n,)
+    """
+    args, code, X, Y, _, single = _prepare(net, x, y, loss)
+    out = _loss(*args, code, X, Y)
+    return float(out[0]) if single else out
+
+
+def input_gradient(net, x, y, *, loss="quadratic"):
+    """Gradient of the loss with respect to the input.
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+    x : array_like, shape (d,) or (n, d)
+    y : float or array_like, shape (n,)
+    loss : {"quadratic", "logistic"}
+
+    Returns
+    -------
+    ndarray, shape (d,) or (n, d)
+    """
+    args, code, X, Y, _, single = _prepare(net, x, y, loss)
+    return _unstack(_input_gradient(*args, code, X, Y), single)
+
+
+def input_hessian(net, x, y, *, loss="quadratic"):
+    """Hessian of the loss with respect to the input (exactly symmetric).
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+    x : array_like, shape (d,) or (n, d)
+    y : float or array_like, shape (n,)
+    loss : {"quadratic", "logistic"}
+
+    Returns
+    -------
+    ndarray, shape (d, d) or (n, d, d)
+    """
+    args, code, X, Y, _, single = _prepare(net, x, y, loss)
+    return _unstack(_input_hessian(*args, code, X, Y), single)
+
+
+def hessian_vector_product(net, x, y, v, *, loss="quadratic"):
+    """Product of the input Hessian with ``v``, without forming the Hessian.
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+    x : array_like, shape (d,) or (n, d)
+    y : float or array_like, shape (n,)
+    v : array_like, shape like x
+    loss : {"quadratic", "logistic"}
+
+    Returns
+    -------
+    ndarray, shape like x
+    """
+    args, code, X, Y, (V,), single = _prepare(net, x, y, loss, extra=[("v", v)])
+    return _unstack(_hessian_vector_product(*args, code, X, Y, V), single)
+
+
+def third_derivative(net, x, y, u, v, *, loss="quadratic"):
+    """Third input derivative contracted twice, ``D3 L(x)[u, v, .]``.
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+    x : array_like, shape (d,) or (n, d)
+    y : float or array_like, shape (n,)
+    u, v : array_like, shape like x
+    loss : {"quadratic", "logistic"}
+
+    Returns
+    -------
+    ndarray, shape like x
+        The vector ``w -> D3 L[u, v, w]``, symmetric in ``u`` and ``v``.
+    """
+    args, code, X, Y, (U, V), single = _prepare(net, x, y, loss, extra=[("u", u), ("v", v)])
+    return _unstack(_third_derivative(*args, code, X, Y, U, V), single)

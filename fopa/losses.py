@@ -1,0 +1,81 @@
+"""Losses l(f, y) of the network output f, with derivatives in f up to order three.
+
+* ``"quadratic"``: ``l = (f - y)^2 / 2``, so ``l' = f - y``, ``l'' = 1``, ``l''' = 0``.
+* ``"logistic"``: ``l = log(1 + exp(-y f))`` for labels ``y in {-1, +1}``. With
+  ``u = y f`` and the logistic function ``s``: ``l' = -y s(-u)``,
+  ``l'' = s(u) s(-u)`` and ``l''' = y s(u) s(-u) (s(-u) - s(u))``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ._jit import scalar_kernel
+from .activations import _logistic_pair
+
+__all__ = ["LOSSES"]
+
+#: Names of the supported losses, in the order of their integer codes.
+LOSSES = ("quadratic", "logistic")
+QUADRATIC_LOSS, LOGISTIC_LOSS = range(len(LOSSES))
+
+# sup over u of |s''(u)| for the logistic function s: 1 / (6 sqrt(3))
+_LOGISTIC_L3_MAX = 1.0 / (6.0 * math.sqrt(3.0))
+
+
+def loss_code(loss) -> int:
+    """Integer code of a loss name; raise a clear error for anything else."""
+    if not isinstance(loss, str):
+        raise TypeError(f"loss must be a string, one of {LOSSES}; got {loss!r}")
+    try:
+        return LOSSES.index(loss)
+    except ValueError:
+        raise ValueError(f"unknown loss {loss!r}; expected one of {', '.join(LOSSES)}") from None
+
+
+def check_targets(code: int, Y: np.ndarray) -> None:
+    """Logistic targets must be labels in {-1, +1}."""
+    if code == LOGISTIC_LOSS and not np.all(np.abs(Y) == 1.0):
+        raise ValueError("y must be labels in {-1, +1} for the logistic loss")
+
+
+@scalar_kernel
+def _loss_derivatives(code, f, y):
+    """Return (l, l', l'', l''') at output f and target y for loss ``code``."""
+    if code == QUADRATIC_LOSS:
+        r = f - y
+        return 0.5 * r * r, r, 1.0, 0.0
+    u = y * f
+    p, q = _logistic_pair(u)  # s(u), s(-u)
+    value = max(-u, 0.0) + math.log1p(math.exp(-abs(u)))
+    d2 = p * q
+    return value, -y * q, d2, y * d2 * (q - p)
+
+
+def loss_derivative_bounds(code: int, f_bound: np.ndarray, Y: np.ndarray):
+    """Upper bounds of |l^(k)| over all outputs with ``|f| <= f_bound``.
+
+    Parameters
+    ----------
+    code : int
+        Loss code.
+    f_bound : ndarray, shape (n,)
+        Bound on the network output over the region.
+    Y : ndarray, shape (n,)
+        Targets.
+
+    Returns
+    -------
+    tuple of four ndarray, shape (n,)
+        Bounds on ``l, |l'|, |l''|, |l'''|``.
+    """
+    if code == QUADRATIC_LOSS:
+        residual = np.abs(Y) + f_bound
+        one = np.ones_like(f_bound)
+        return 0.5 * residual**2, residual, one, np.zeros_like(f_bound)
+    # -y f <= f_bound; l and |l'| increase with -y f
+    value = f_bound + np.log1p(np.exp(-f_bound))
+    slope = 1.0 / (1.0 + np.exp(-f_bound))
+    return value, slope, np.full_like(f_bound, 0.25), np.full_like(f_bound, _LOGISTIC_L3_MAX)

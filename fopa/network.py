@@ -1,0 +1,160 @@
+"""The two-layer network ``f(x) = c * sum_r a_r * sigma(w_r . x + b_r)``."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from ._validate import as_float_array, as_int, as_positive_scalar, as_rng
+from .activations import ACTIVATIONS, activation_code
+
+__all__ = ["TwoLayerNet"]
+
+
+def _frozen(arr: np.ndarray) -> np.ndarray:
+    arr = np.array(arr, dtype=np.float64, order="C", copy=True)
+    arr.flags.writeable = False
+    return arr
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class TwoLayerNet:
+    """A two-layer network with scalar output, fixed weights.
+
+    ``f(x) = output_scale * sum_r a[r] * sigma(W[r] . x + b[r])``.
+
+    Parameters
+    ----------
+    W : array_like, shape (m, d)
+        First-layer weights; row ``r`` is ``w_r``.
+    a : array_like, shape (m,)
+        Second-layer weights.
+    b : array_like, shape (m,), optional
+        First-layer biases (default zero).
+    activation : str
+        One of ``tanh, sigmoid, softplus, gelu, silu, quadratic, linear``.
+    output_scale : float
+        The constant ``c`` in front of the sum, > 0.
+
+    Notes
+    -----
+    Instances are immutable: the arrays are read-only float64 copies.
+    """
+
+    W: np.ndarray
+    a: np.ndarray
+    b: np.ndarray | None = None
+    activation: str = "tanh"
+    output_scale: float = 1.0
+    activation_code: int = field(init=False, repr=False)
+
+    def __post_init__(self):
+        W = as_float_array("W", self.W, ndim=2)
+        m, d = W.shape
+        if m == 0 or d == 0:
+            raise ValueError(f"W must have at least one row and one column; got shape {W.shape}")
+        a = as_float_array("a", self.a, ndim=1)
+        if a.shape != (m,):
+            raise ValueError(f"a must have shape ({m},) to match W's {m} rows; got {a.shape}")
+        b = np.zeros(m) if self.b is None else as_float_array("b", self.b, ndim=1)
+        if b.shape != (m,):
+            raise ValueError(f"b must have shape ({m},) to match W's {m} rows; got {b.shape}")
+        code = activation_code(self.activation)
+        scale = as_positive_scalar("output_scale", self.output_scale)
+        object.__setattr__(self, "W", _frozen(W))
+        object.__setattr__(self, "a", _frozen(a))
+        object.__setattr__(self, "b", _frozen(b))
+        object.__setattr__(self, "output_scale", scale)
+        object.__setattr__(self, "activation_code", code)
+
+    @property
+    def m(self) -> int:
+        """Width (number of hidden units)."""
+        return self.W.shape[0]
+
+    @property
+    def d(self) -> int:
+        """Input dimension."""
+        return self.W.shape[1]
+
+    @cached_property
+    def weight_norm(self) -> float:
+        """Spectral norm ``||W||_2``, computed once."""
+        return float(np.linalg.norm(self.W, 2))
+
+    @cached_property
+    def row_norms(self) -> np.ndarray:
+        """``||w_r||_2`` for every row, shape (m,)."""
+        out = np.linalg.norm(self.W, axis=1)
+        out.flags.writeable = False
+        return out
+
+    @classmethod
+    def random(cls, d: int, m: int, activation: str = "tanh", rng=None) -> TwoLayerNet:
+        """A network in the initial phase of training.
+
+        ``W_rj ~ N(0, 1/d)``, ``a_r`` uniform on ``{-1, +1}``, ``b = 0`` and
+        ``output_scale = 1/sqrt(m)``.
+
+        Parameters
+        ----------
+        d, m : int
+            Input dimension and width, >= 1.
+        activation : str
+        rng : None, int or numpy.random.Generator
+
+        Returns
+        -------
+        TwoLayerNet
+        """
+        d = as_int("d", d, minimum=1)
+        m = as_int("m", m, minimum=1)
+        activation_code(activation)
+        gen = as_rng(rng)
+        W = gen.standard_normal((m, d)) / math.sqrt(d)
+        a = gen.choice(np.array([-1.0, 1.0]), size=m)
+        return cls(W, a, None, activation, 1.0 / math.sqrt(m))
+
+    def save(self, path) -> None:
+        """Write the network to ``path`` as ``.npz`` (exact round trip)."""
+        np.savez(
+            path,
+            W=self.W,
+            a=self.a,
+            b=self.b,
+            activation=np.array(self.activation),
+            output_scale=np.array(self.output_scale),
+        )
+
+    @classmethod
+    def load(cls, path) -> TwoLayerNet:
+        """Read a network written by :meth:`save`.
+
+        Raises
+        ------
+        ValueError
+            If the file lacks one of the arrays or holds an unknown activation.
+        """
+        if not os.path.exists(path):
+            raise ValueError(f"path {os.fspath(path)!r} does not exist")
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                fields = {k: data[k] for k in ("W", "a", "b", "activation", "output_scale")}
+        except KeyError as exc:
+            raise ValueError(f"{os.fspath(path)!r} is not a fopa network file: missing {exc}") from None
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{os.fspath(path)!r} is not a readable .npz file: {exc}") from None
+        activation = str(fields["activation"])
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"{os.fspath(path)!r} names an unknown activation {activation!r}")
+        return cls(fields["W"], fields["a"], fields["b"], activation, float(fields["output_scale"]))
+
+    def __repr__(self) -> str:
+        return (
+            f"TwoLayerNet(d={self.d}, m={self.m}, activation={self.activation!r}, "
+            f"output_scale={self.output_scale!r})"
+        )

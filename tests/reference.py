@@ -1,0 +1,118 @@
+"""Slow, plainly written NumPy references for fopa's kernels.
+
+Nothing here is clever: every quantity is written as in MATH.md, with explicit
+loops over hidden units where that makes the formula easier to read.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import erf, expit
+
+
+def activation(name, z):
+    """sigma and its first three derivatives at moderate z (no overflow care)."""
+    z = np.asarray(z, dtype=float)
+    if name == "tanh":
+        t = np.tanh(z)
+        return t, 1 - t**2, -2 * t * (1 - t**2), -2 * (1 - t**2) ** 2 + 4 * t**2 * (1 - t**2)
+    if name == "sigmoid":
+        s = expit(z)
+        return s, s * (1 - s), s * (1 - s) * (1 - 2 * s), s * (1 - s) * (1 - 6 * s + 6 * s**2)
+    if name == "softplus":
+        s = expit(z)
+        return np.log1p(np.exp(z)), s, s * (1 - s), s * (1 - s) * (1 - 2 * s)
+    if name == "gelu":
+        cdf = 0.5 * (1 + erf(z / np.sqrt(2)))
+        pdf = np.exp(-(z**2) / 2) / np.sqrt(2 * np.pi)
+        return z * cdf, cdf + z * pdf, 2 * pdf - z**2 * pdf, -3 * z * pdf + z * (z**2 - 1) * pdf
+    if name == "silu":
+        s = expit(z)
+        s1 = s * (1 - s)
+        s2 = s1 * (1 - 2 * s)
+        s3 = s1 * (1 - 6 * s + 6 * s**2)
+        return z * s, s + z * s1, 2 * s1 + z * s2, 3 * s2 + z * s3
+    if name == "quadratic":
+        return z**2, 2 * z, 2 + 0 * z, 0 * z
+    if name == "linear":
+        return z, 1 + 0 * z, 0 * z, 0 * z
+    raise KeyError(name)
+
+
+def loss_derivs(name, f, y):
+    """(l, l', l'', l''') of the loss in f."""
+    if name == "quadratic":
+        return (f - y) ** 2 / 2, f - y, 1.0, 0.0
+    s = expit(-y * f)  # sigma(-yf)
+    return np.log1p(np.exp(-y * f)), -y * s, s * (1 - s), y * s * (1 - s) * (1 - 2 * s) * -1.0
+
+
+def _parts(net, x):
+    W, a, b, c = net.W, net.a, net.b, net.output_scale
+    z = W @ x + b
+    s = activation(net.activation, z)
+    return W, c * a, s
+
+
+def predict(net, x):
+    W, ca, s = _parts(net, x)
+    return float(np.sum(ca * s[0]))
+
+
+def loss(net, x, y, lossname="quadratic"):
+    return float(loss_derivs(lossname, predict(net, x), y)[0])
+
+
+def network_gradient(net, x):
+    W, ca, s = _parts(net, x)
+    return sum(ca[r] * s[1][r] * W[r] for r in range(W.shape[0]))
+
+
+def network_hessian(net, x):
+    W, ca, s = _parts(net, x)
+    return sum(ca[r] * s[2][r] * np.outer(W[r], W[r]) for r in range(W.shape[0]))
+
+
+def network_third(net, x):
+    """The full third-derivative tensor of f, shape (d, d, d)."""
+    W, ca, s = _parts(net, x)
+    return sum(
+        ca[r] * s[3][r] * np.einsum("i,j,k->ijk", W[r], W[r], W[r]) for r in range(W.shape[0])
+    )
+
+
+def gradient(net, x, y, lossname="quadratic"):
+    _, l1, _, _ = loss_derivs(lossname, predict(net, x), y)
+    return l1 * network_gradient(net, x)
+
+
+def hessian(net, x, y, lossname="quadratic"):
+    _, l1, l2, _ = loss_derivs(lossname, predict(net, x), y)
+    g = network_gradient(net, x)
+    return l2 * np.outer(g, g) + l1 * network_hessian(net, x)
+
+
+def third_tensor(net, x, y, lossname="quadratic"):
+    """D3 L as a full (d, d, d) tensor."""
+    _, l1, l2, l3 = loss_derivs(lossname, predict(net, x), y)
+    g = network_gradient(net, x)
+    Hf = network_hessian(net, x)
+    sym = (
+        np.einsum("ij,k->ijk", Hf, g) + np.einsum("ik,j->ijk", Hf, g) + np.einsum("jk,i->ijk", Hf, g)
+    )
+    return l3 * np.einsum("i,j,k->ijk", g, g, g) + l2 * sym + l1 * network_third(net, x)
+
+
+def third(net, x, y, u, v, lossname="quadratic"):
+    return np.einsum("ijk,i,j->k", third_tensor(net, x, y, lossname), u, v)
+
+
+def pga(net, x, y, eps, eta, delta0, iterations, lossname="quadratic"):
+    """Plain projected gradient ascent; returns the list of iterates."""
+    delta = np.array(delta0, dtype=float)
+    path = [delta.copy()]
+    for _ in range(iterations):
+        v = delta + eta * gradient(net, x + delta, y, lossname)
+        delta = v * eps / max(np.linalg.norm(v), eps)
+        path.append(delta.copy())
+    return path
