@@ -6,8 +6,9 @@ Along a unit direction h the remainder of a correct k-th order Taylor model,
 * ``E2(t) = |L(x + t h) - L(x) - t g.h - t^2 h.H h / 2|`` (Hessian ``H``),
 
 shrinks like ``t^2`` and ``t^3``. A wrong derivative leaves a term of lower order,
-so the fitted log-log slope drops to 1 (or 2). The slope is fitted over the two
-decades of smallest ``t`` whose remainder stands clear of rounding noise.
+so the fitted log-log slope drops to 1 (or 2). The slope is fitted over the first
+two decades of ``t`` (from small to large) where the remainder stands clear of
+rounding noise and lies on a straight line in log-log coordinates.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ __all__ = ["TaylorCheck", "check_gradient", "check_hessian"]
 
 _STEPS = np.logspace(-8, 0, 33)  # 4 steps a decade
 _FIT_POINTS = 9  # two decades
-_NOISE = 1e4 * np.finfo(float).eps  # remainder must exceed this times the magnitudes involved
+_NOISE = 1e2 * np.finfo(float).eps  # remainder must exceed this times the magnitudes involved
+_STRAIGHT = 0.05  # a window is straight when the fit misses no point by more than 5 %
 _SLOPE_TOLERANCE = 0.1
 
 
@@ -47,7 +49,7 @@ class TaylorCheck:
     remainders : ndarray, shape (n_directions, n_steps)
         ``E(t)`` per direction and step.
     fit_windows : ndarray, shape (n_directions, 2)
-        First and last step index used in each fit (-1 where none).
+        First and last step index used in each fit (-1 where no step was clean).
     step_scale : float
         Steps are ``step_scale * _STEPS`` (``1 / ||W||_2``: unit change of pre-activations).
     passed : bool
@@ -65,18 +67,28 @@ class TaylorCheck:
 
 
 def _fit_slope(steps, remainder, noise_floor):
-    """Least-squares slope of log E vs log t over the first clean two decades."""
-    clean = np.flatnonzero(remainder > noise_floor)
-    if clean.size < 2:
-        return np.inf, (-1, -1)
-    start = clean[0]
-    stop = min(start + _FIT_POINTS, len(steps))
-    window = np.arange(start, stop)
-    window = window[remainder[window] > noise_floor[window]]
-    if window.size < 2:
-        return np.inf, (-1, -1)
-    slope = np.polyfit(np.log(steps[window]), np.log(remainder[window]), 1)[0]
-    return float(slope), (int(window[0]), int(window[-1]))
+    """Log-log slope of E(t) over the smallest-t window of clean, straight points.
+
+    Windows of ``_FIT_POINTS`` consecutive steps whose remainders all exceed the
+    noise floor are tried from the smallest t up; the first whose least-squares
+    line fits every point within ``_STRAIGHT`` (natural-log units) is used, so
+    the asymptotic regime decides, not a crossover of terms at larger t. If no
+    window is straight the best-fitting one is used.
+    """
+    clean = remainder > noise_floor
+    logt, loge = np.log(steps), np.log(np.where(clean, remainder, 1.0))
+    best = (np.inf, np.inf, (-1, -1))
+    for start in range(len(steps) - _FIT_POINTS + 1):
+        window = slice(start, start + _FIT_POINTS)
+        if not clean[window].all():
+            continue
+        coef = np.polyfit(logt[window], loge[window], 1)
+        misfit = np.max(np.abs(np.polyval(coef, logt[window]) - loge[window]))
+        if misfit <= _STRAIGHT:
+            return float(coef[0]), (start, start + _FIT_POINTS - 1)
+        if misfit < best[0]:
+            best = (misfit, float(coef[0]), (start, start + _FIT_POINTS - 1))
+    return best[1], best[2]
 
 
 def _taylor_check(net, x, y, loss, rng, n_directions, order, gradient, hessian):

@@ -1,0 +1,91 @@
+"""The closed-form bounds over the ball dominate values sampled inside it."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import fopa
+
+from . import reference as ref
+from .strategies import problems
+
+
+def _ball_samples(gen, x, eps, k):
+    """k points in the ball: half uniform inside, half on the sphere."""
+    d = x.size
+    h = gen.standard_normal((k, d))
+    h /= np.linalg.norm(h, axis=1, keepdims=True)
+    radius = eps * np.concatenate([gen.uniform(size=k // 2) ** (1 / d), np.ones(k - k // 2)])
+    return x + radius[:, None] * h
+
+
+@given(problems(max_d=12, max_m=24), st.floats(1e-3, 10.0))
+def test_bounds_dominate_sampled_values(problem, eps):
+    net, x, y, lossname = problem
+    c = fopa.ball_constants(net, x, y, eps, loss=lossname)
+    gen = np.random.default_rng(0)
+    P = _ball_samples(gen, x, eps, 64)
+    Y = np.full(len(P), y)
+    values = fopa.loss(net, P, Y, loss=lossname)
+    grads = fopa.input_gradient(net, P, Y, loss=lossname)
+    hess = fopa.input_hessian(net, P, Y, loss=lossname)
+    assert np.all(values <= c.loss_max)
+    assert np.all(np.linalg.norm(grads, axis=1) <= c.gradient_bound)
+    assert np.all(np.linalg.norm(hess, 2, axis=(1, 2)) <= c.beta)
+    # Hessian Lipschitz: difference quotients between pairs of sampled points
+    diffs = np.linalg.norm(hess[::2] - hess[1::2], 2, axis=(1, 2))
+    dist = np.linalg.norm(P[::2] - P[1::2], axis=1)
+    assert np.all(diffs <= c.rho * dist * (1 + 1e-9) + 1e-12 * c.beta)
+    f = np.array([ref.predict(net, p) for p in P[:8]])
+    assert np.all(np.abs(f) <= c.output_bound * (1 + 1e-12))
+
+
+@given(problems(max_d=8, max_m=16), st.floats(1e-2, 3.0))
+def test_rho_dominates_the_third_derivative(problem, eps):
+    net, x, y, lossname = problem
+    c = fopa.ball_constants(net, x, y, eps, loss=lossname)
+    gen = np.random.default_rng(1)
+    for p in _ball_samples(gen, x, eps, 6):
+        u, v = gen.standard_normal((2, x.size))
+        u /= np.linalg.norm(u)
+        v /= np.linalg.norm(v)
+        t = fopa.third_derivative(net, p, y, u, v, loss=lossname)
+        assert np.linalg.norm(t) <= c.rho * (1 + 1e-9) + 1e-300
+
+
+def test_batched_constants_equal_single_ones():
+    net = fopa.TwoLayerNet.random(5, 8, rng=0)
+    X = np.random.default_rng(0).standard_normal((3, 5))
+    batch = fopa.ball_constants(net, X, [0.1, 0.2, 0.3], 0.5)
+    for i in range(3):
+        one = fopa.ball_constants(net, X[i], [0.1, 0.2, 0.3][i], 0.5)
+        assert one.beta == pytest.approx(batch.beta[i], rel=1e-14)
+        assert one.rho == pytest.approx(batch.rho[i], rel=1e-14)
+        assert isinstance(one.loss_max, float)
+
+
+def test_linear_network_constants_are_exact():
+    # f(x) = c a.(W x): gradient constant, no curvature of f
+    net = fopa.TwoLayerNet.random(4, 6, activation="linear", rng=2)
+    x = np.ones(4)
+    c = fopa.ball_constants(net, x, 0.0, 1.0)
+    assert c.network_hessian_bound == 0.0 and c.network_third_bound == 0.0
+    g = ref.network_gradient(net, x)
+    assert c.network_gradient_bound >= np.linalg.norm(g)
+    # for the quadratic loss beta = G^2 and rho = 0
+    assert c.rho == 0.0
+    assert c.beta == pytest.approx(c.network_gradient_bound**2, rel=1e-9)
+
+
+@pytest.mark.parametrize("eps", [0.0, -1.0, np.nan, np.inf])
+def test_bad_radius(eps):
+    net = fopa.TwoLayerNet.random(3, 3, rng=0)
+    with pytest.raises(ValueError, match="eps"):
+        fopa.ball_constants(net, np.zeros(3), 0.0, eps)
+
+
+def test_bad_radius_type():
+    net = fopa.TwoLayerNet.random(3, 3, rng=0)
+    with pytest.raises(TypeError, match="eps"):
+        fopa.ball_constants(net, np.zeros(3), 0.0, "1")
