@@ -5,6 +5,8 @@ on them. See ``docs/`` for the mathematics and the API.
 """
 
 from .activations import ACTIVATIONS, activation_derivatives, sup_abs_derivatives
+from .checks import TaylorCheck, check_gradient, check_hessian
+from .constants import BallConstants, ball_constants
 from .derivatives import (
     hessian_vector_product,
     input_gradient,
@@ -13,8 +15,6 @@ from .derivatives import (
     predict,
     third_derivative,
 )
-from .checks import TaylorCheck, check_gradient, check_hessian
-from .constants import BallConstants, ball_constants
 from .losses import LOSSES
 from .network import TwoLayerNet
 

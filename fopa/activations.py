@@ -35,7 +35,12 @@ _ATANH_SQRT_2_3 = 1.1462158347805889  # atanh(sqrt(2/3)): extremum of tanh'''
 # forms in the module docstring; gelu and silu roots were solved to 40 digits and
 # are checked again in tests/test_activations.py.
 _CRITICAL_POINTS = {
-    "tanh": ((), (0.0,), (-_ATANH_1_SQRT3, _ATANH_1_SQRT3), (-_ATANH_SQRT_2_3, 0.0, _ATANH_SQRT_2_3)),
+    "tanh": (
+        (),
+        (0.0,),
+        (-_ATANH_1_SQRT3, _ATANH_1_SQRT3),
+        (-_ATANH_SQRT_2_3, 0.0, _ATANH_SQRT_2_3),
+    ),
     "sigmoid": (
         (),
         (0.0,),
@@ -214,6 +219,7 @@ def sup_abs_derivatives(activation: str, lo, hi) -> np.ndarray:
     if np.any(lo > hi):
         raise ValueError("lo must be <= hi elementwise")
     table = CRITICAL_TABLES[ACTIVATIONS[code]]
-    out = _sup_abs_table(code, table, np.ascontiguousarray(lo.reshape(-1)),
-                         np.ascontiguousarray(hi.reshape(-1)))
+    out = _sup_abs_table(
+        code, table, np.ascontiguousarray(lo.reshape(-1)), np.ascontiguousarray(hi.reshape(-1))
+    )
     return out.reshape((4, *lo.shape))

@@ -100,14 +100,18 @@ def _taylor_check(net, x, y, loss, rng, n_directions, order, gradient, hessian):
     x0, y0 = X[0], float(Y[0])
     gen = as_rng(rng)
     n_directions = as_int("n_directions", n_directions, minimum=1)
-    g = as_float_array("gradient(x)", gradient(x0)) if gradient else input_gradient(
-        net, x0, y0, loss=loss
+    g = (
+        as_float_array("gradient(x)", gradient(x0))
+        if gradient
+        else input_gradient(net, x0, y0, loss=loss)
     )
     if g.shape != x0.shape:
         raise ValueError(f"gradient(x) must have shape {x0.shape}; got {g.shape}")
     if order == 2:
-        H = as_float_array("hessian(x)", hessian(x0)) if hessian else input_hessian(
-            net, x0, y0, loss=loss
+        H = (
+            as_float_array("hessian(x)", hessian(x0))
+            if hessian
+            else input_hessian(net, x0, y0, loss=loss)
         )
         if H.shape != (net.d, net.d):
             raise ValueError(f"hessian(x) must have shape {(net.d, net.d)}; got {H.shape}")

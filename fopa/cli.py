@@ -32,8 +32,8 @@ def _demo(args) -> int:
         f"{np.sum(np.abs(eig) <= tol)} zero (rank <= m + 1 = {args.m + 1})"
     )
     print(
-        f"ball eps={args.eps:g}  gradient bound {bounds.gradient_bound:.4g}, beta {bounds.beta:.4g}, "
-        f"rho {bounds.rho:.4g}, loss max {bounds.loss_max:.4g}"
+        f"ball eps={args.eps:g}  gradient bound {bounds.gradient_bound:.4g}, "
+        f"beta {bounds.beta:.4g}, rho {bounds.rho:.4g}, loss max {bounds.loss_max:.4g}"
     )
     print(
         f"checks       gradient Taylor slopes {np.array2string(gcheck.slopes, precision=2)} "

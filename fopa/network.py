@@ -145,7 +145,9 @@ class TwoLayerNet:
             with np.load(path, allow_pickle=False) as data:
                 fields = {k: data[k] for k in ("W", "a", "b", "activation", "output_scale")}
         except KeyError as exc:
-            raise ValueError(f"{os.fspath(path)!r} is not a fopa network file: missing {exc}") from None
+            raise ValueError(
+                f"{os.fspath(path)!r} is not a fopa network file: missing {exc}"
+            ) from None
         except (OSError, ValueError) as exc:
             raise ValueError(f"{os.fspath(path)!r} is not a readable .npz file: {exc}") from None
         activation = str(fields["activation"])

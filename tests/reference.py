@@ -98,7 +98,9 @@ def third_tensor(net, x, y, lossname="quadratic"):
     g = network_gradient(net, x)
     Hf = network_hessian(net, x)
     sym = (
-        np.einsum("ij,k->ijk", Hf, g) + np.einsum("ik,j->ijk", Hf, g) + np.einsum("jk,i->ijk", Hf, g)
+        np.einsum("ij,k->ijk", Hf, g)
+        + np.einsum("ik,j->ijk", Hf, g)
+        + np.einsum("jk,i->ijk", Hf, g)
     )
     return l3 * np.einsum("i,j,k->ijk", g, g, g) + l2 * sym + l1 * network_third(net, x)
 

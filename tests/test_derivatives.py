@@ -75,11 +75,17 @@ def test_against_central_finite_differences(act, lossname):
     d = x.size
     eye = np.eye(d)
     fd_grad = np.array(
-        [(fopa.loss(net, x + h * e, y, **kw) - fopa.loss(net, x - h * e, y, **kw)) / (2 * h) for e in eye]
+        [
+            (fopa.loss(net, x + h * e, y, **kw) - fopa.loss(net, x - h * e, y, **kw)) / (2 * h)
+            for e in eye
+        ]
     )
     fd_hess = np.array(
         [
-            (fopa.input_gradient(net, x + h * e, y, **kw) - fopa.input_gradient(net, x - h * e, y, **kw))
+            (
+                fopa.input_gradient(net, x + h * e, y, **kw)
+                - fopa.input_gradient(net, x - h * e, y, **kw)
+            )
             / (2 * h)
             for e in eye
         ]

@@ -42,7 +42,11 @@ def test_constructor_copies_its_input():
 def test_save_load_round_trip_is_exact(tmp_path, activation):
     gen = np.random.default_rng(1)
     net = fopa.TwoLayerNet(
-        gen.standard_normal((6, 4)), gen.standard_normal(6), gen.standard_normal(6), activation, 0.37
+        gen.standard_normal((6, 4)),
+        gen.standard_normal(6),
+        gen.standard_normal(6),
+        activation,
+        0.37,
     )
     path = tmp_path / "net.npz"
     net.save(path)
@@ -73,8 +77,16 @@ def test_load_errors(tmp_path):
         (dict(W=np.ones((3, 2)), a=[1, np.inf, 1]), ValueError, "a must be finite"),
         (dict(W=np.ones((3, 2)) * 1j, a=np.ones(3)), TypeError, "W must hold real numbers"),
         (dict(W=np.ones((0, 2)), a=np.ones(0)), ValueError, "at least one row"),
-        (dict(W=np.ones((3, 2)), a=np.ones(3), activation="relu"), ValueError, "unknown activation"),
-        (dict(W=np.ones((3, 2)), a=np.ones(3), output_scale=0.0), ValueError, "output_scale must be > 0"),
+        (
+            dict(W=np.ones((3, 2)), a=np.ones(3), activation="relu"),
+            ValueError,
+            "unknown activation",
+        ),
+        (
+            dict(W=np.ones((3, 2)), a=np.ones(3), output_scale=0.0),
+            ValueError,
+            "output_scale must be > 0",
+        ),
         (dict(W=np.ones((3, 2)), a=np.ones(3), output_scale="1"), TypeError, "output_scale"),
     ],
 )

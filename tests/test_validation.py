@@ -17,7 +17,9 @@ def _calls():
         "loss": lambda x, y, v, **k: fopa.loss(NET, x, y, **k),
         "input_gradient": lambda x, y, v, **k: fopa.input_gradient(NET, x, y, **k),
         "input_hessian": lambda x, y, v, **k: fopa.input_hessian(NET, x, y, **k),
-        "hessian_vector_product": lambda x, y, v, **k: fopa.hessian_vector_product(NET, x, y, v, **k),
+        "hessian_vector_product": lambda x, y, v, **k: fopa.hessian_vector_product(
+            NET, x, y, v, **k
+        ),
         "third_derivative": lambda x, y, v, **k: fopa.third_derivative(NET, x, y, v, v, **k),
         "ball_constants": lambda x, y, v, **k: fopa.ball_constants(NET, x, y, 0.5, **k),
     }
