@@ -5,6 +5,7 @@ on them. See ``docs/`` for the mathematics and the API.
 """
 
 from .activations import ACTIVATIONS, activation_derivatives, sup_abs_derivatives
+from .ascent import AscentResult, History, Perturbation, Restarts, projected_gradient_ascent
 from .checks import TaylorCheck, check_gradient, check_hessian
 from .constants import BallConstants, ball_constants
 from .derivatives import (
@@ -37,4 +38,9 @@ __all__ = [
     "TaylorCheck",
     "check_gradient",
     "check_hessian",
+    "AscentResult",
+    "History",
+    "Perturbation",
+    "Restarts",
+    "projected_gradient_ascent",
 ]

@@ -12,6 +12,8 @@ Every compiled kernel in fopa is built with :func:`kernel`. Options:
 
 from __future__ import annotations
 
+import types
+
 import numba
 
 FASTMATH = frozenset({"contract", "reassoc", "nsz", "arcp"})
@@ -29,3 +31,29 @@ def kernel(func=None, *, parallel: bool = False):
 def scalar_kernel(func):
     """Compile a small scalar helper called from kernels (LLVM inlines it)."""
     return numba.njit(cache=True, fastmath=set(FASTMATH), nogil=True)(func)
+
+
+def kernel_variants(func):
+    """Compile ``func`` twice: serially and with ``prange`` loops run in parallel.
+
+    Thread-pool dispatch costs microseconds per parallel loop, which dominates
+    small problems; callers pick the serial variant below a work threshold. The
+    copies get distinct qualified names so that their caches do not collide.
+
+    Returns
+    -------
+    serial, parallel : numba dispatchers
+    """
+    variants = []
+    for suffix, parallel in (("serial", False), ("parallel", True)):
+        copy = types.FunctionType(
+            func.__code__,
+            func.__globals__,
+            f"{func.__name__}_{suffix}",
+            func.__defaults__,
+            func.__closure__,
+        )
+        copy.__qualname__ = f"{func.__qualname__}_{suffix}"
+        copy.__doc__ = func.__doc__
+        variants.append(kernel(copy, parallel=parallel))
+    return tuple(variants)

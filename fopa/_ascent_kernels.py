@@ -1,0 +1,304 @@
+"""Compiled loops of projected gradient ascent (see :mod:`fopa.ascent`).
+
+Two fused loops share one interface:
+
+* :func:`_pga_plain` iterates on ``delta`` directly: per iteration one product
+  ``(X + D) W^T`` and one ``Q W`` over the rows still running.
+* :func:`_pga_gram` keeps ``delta = gamma * delta0 + A W`` in the row space of
+  ``W`` (MATH.md section 7): per iteration one product ``Q K`` with the Gram
+  matrix ``K = W W^T``, of size rows x m x m instead of two rows x d x m.
+
+Rows are independent ascents (one per input and restart). Rows that stop are
+dropped from the products (the running rows are gathered into a compact block
+every iteration), so a batch costs what its running rows cost. Everything a row
+computes depends only on that row, so results do not depend on the number of
+threads. Noise for the perturbed variant comes from a counter-free SplitMix64
+stream seeded per row.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from ._jit import kernel_variants, scalar_kernel
+from .activations import _activation_derivatives
+from .losses import _loss_derivatives
+
+BALL, SPHERE, LINF = 0, 1, 2
+RUNNING, MAX_ITER, TOL, NO_ESCAPE = -1, 0, 1, 2
+
+
+@scalar_kernel
+def _splitmix(state):
+    """One SplitMix64 step: (new state, uniform float in [0, 1))."""
+    state = state + np.uint64(0x9E3779B97F4A7C15)
+    z = state
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return state, float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@scalar_kernel
+def _ball_noise(state, out):
+    """Fill out (d,) with a point uniform in the unit ball; return the new state."""
+    d = out.shape[0]
+    norm2 = 0.0
+    for j in range(d):
+        state, u1 = _splitmix(state)
+        state, u2 = _splitmix(state)
+        out[j] = math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
+        norm2 += out[j] * out[j]
+    state, u = _splitmix(state)
+    scale = u ** (1.0 / d) / max(math.sqrt(norm2), 1e-300)
+    for j in range(d):
+        out[j] *= scale
+    return state
+
+
+@scalar_kernel
+def _project_l2(norm, eps, constraint):
+    """Factor that maps a vector of norm ``norm`` onto the ball or the sphere."""
+    if constraint == SPHERE:
+        return eps / max(norm, 1e-300)
+    return eps / max(norm, eps)
+
+
+def _pga_plain(
+    W, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, constraint,
+    pert, seeds, record, target, store_iterates,
+):  # fmt: skip
+    """Projected gradient ascent on delta.
+
+    Parameters
+    ----------
+    X, D0 : (N, d) inputs and starts; Y, eta : (N,) targets and step sizes.
+    eps, tol : floats; max_iter, constraint : ints.
+    pert : (5,) radius, threshold, interval, min_gain, max_count (radius 0: off).
+    seeds : (N,) uint64 noise seeds. record : 1 to record history.
+    target : (N, d) point to measure distances to (record only).
+    store_iterates : 1 to keep every iterate (record only).
+
+    Returns
+    -------
+    D, values, gnorm, iters, status, first_stat, n_pert, hist (3, N, T+1), iterates
+    """
+    N, d = X.shape
+    m = W.shape[0]
+    D = D0.copy()
+    values = np.zeros(N)
+    gnorm = np.zeros(N)
+    iters = np.zeros(N, np.int64)
+    status = np.full(N, RUNNING, np.int64)
+    first_stat = np.full(N, -1, np.int64)
+    n_pert = np.zeros(N, np.int64)
+    T = max_iter + 1 if record else 0
+    hist = np.zeros((3, N, T))
+    iterates = np.zeros((N if store_iterates else 0, T if store_iterates else 0, d))
+    radius, threshold, interval, min_gain, max_count = pert[0], pert[1], pert[2], pert[3], pert[4]
+    state = seeds.copy()
+    saved = np.zeros((N if radius > 0 else 0, d))
+    saved_value = np.zeros(N)
+    pert_iter = np.full(N, -1, np.int64)
+    noise = np.zeros((N if radius > 0 else 0, d))
+    active = np.arange(N)
+    for t in range(max_iter + 1):
+        na = active.shape[0]
+        if na == 0:
+            break
+        P = np.empty((na, d))
+        for k in prange(na):
+            i = active[k]
+            for j in range(d):
+                P[k, j] = X[i, j] + D[i, j]
+        Z = np.dot(P, W.T)
+        Q = np.empty((na, m))
+        vals = np.empty(na)
+        for k in prange(na):
+            f = 0.0
+            for r in range(m):
+                s0, s1, _, _ = _activation_derivatives(act, Z[k, r] + b[r])
+                f += a[r] * s0
+                Q[k, r] = a[r] * s1
+            lv, l1, _, _ = _loss_derivatives(loss, c * f, Y[active[k]])
+            vals[k] = lv
+            for r in range(m):
+                Q[k, r] *= c * l1
+        G = np.dot(Q, W)
+        done = np.zeros(na, np.bool_)
+        for k in prange(na):
+            i = active[k]
+            h = eta[i]
+            step = np.empty(d)
+            norm2 = 0.0
+            for j in range(d):
+                g = G[k, j]
+                if constraint == LINF:
+                    g = 1.0 if g > 0.0 else (-1.0 if g < 0.0 else 0.0)
+                step[j] = D[i, j] + h * g
+                norm2 += step[j] * step[j]
+            if constraint == LINF:
+                for j in range(d):
+                    step[j] = min(max(step[j], -eps), eps)
+            else:
+                s = _project_l2(math.sqrt(norm2), eps, constraint)
+                for j in range(d):
+                    step[j] *= s
+            moved2 = 0.0
+            for j in range(d):
+                moved2 += (step[j] - D[i, j]) ** 2
+            gmap = math.sqrt(moved2) / h
+            if record:
+                hist[0, i, t] = vals[k]
+                hist[1, i, t] = gmap
+                dist2 = 0.0
+                for j in range(d):
+                    dist2 += (D[i, j] - target[i, j]) ** 2
+                hist[2, i, t] = math.sqrt(dist2)
+                if store_iterates:
+                    iterates[i, t, :] = D[i, :]
+            if gmap <= tol and first_stat[i] < 0:
+                first_stat[i] = t
+            values[i] = vals[k]
+            gnorm[i] = gmap
+            iters[i] = t
+            if radius > 0.0:
+                if pert_iter[i] >= 0 and t - pert_iter[i] >= interval:
+                    if vals[k] - saved_value[i] < min_gain:  # the perturbation did not escape
+                        D[i, :] = saved[i, :]
+                        values[i] = saved_value[i]
+                        status[i] = NO_ESCAPE
+                        done[k] = True
+                        continue
+                    pert_iter[i] = -1
+                if pert_iter[i] < 0 and gmap <= threshold:
+                    if n_pert[i] >= max_count:
+                        if gmap <= tol:
+                            status[i] = TOL
+                            done[k] = True
+                            continue
+                    else:
+                        saved[i, :] = D[i, :]
+                        saved_value[i] = vals[k]
+                        pert_iter[i] = t
+                        n_pert[i] += 1
+                        state[i] = _ball_noise(state[i], noise[i])
+                        norm2 = 0.0
+                        for j in range(d):
+                            step[j] = D[i, j] + radius * noise[i, j]
+                            norm2 += step[j] * step[j]
+                        s = _project_l2(math.sqrt(norm2), eps, constraint)
+                        if constraint == LINF:
+                            for j in range(d):
+                                step[j] = min(max(step[j], -eps), eps)
+                        else:
+                            for j in range(d):
+                                step[j] *= s
+            elif gmap <= tol:
+                status[i] = TOL
+                done[k] = True
+                continue
+            if t == max_iter:
+                status[i] = MAX_ITER
+                done[k] = True
+                continue
+            D[i, :] = step
+        active = active[~done]
+    return D, values, gnorm, iters, status, first_stat, n_pert, hist, iterates
+
+
+def _pga_gram(W, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, constraint):
+    """Projected gradient ascent in the row space of W (ball or sphere, no noise).
+
+    delta = gamma * D0 + A W. With K = W W^T, Zs = D0 W^T and n0 = ||D0||^2 the
+    pre-activations are Z0 + gamma Zs + A K and ||delta||^2 =
+    gamma^2 n0 + 2 gamma A.Zs + A.(A K); one product (rows x m) @ K per iteration.
+
+    Returns
+    -------
+    D, values, gnorm, iters, status, first_stat (as :func:`_pga_plain`)
+    """
+    N, d = X.shape
+    m = W.shape[0]
+    K = np.dot(W, W.T)
+    Z0 = np.dot(X, W.T)
+    Zs = np.dot(D0, W.T)
+    n0 = np.empty(N)
+    for i in range(N):
+        n0[i] = np.dot(D0[i], D0[i])
+    A = np.zeros((N, m))
+    AK = np.zeros((N, m))
+    gamma = np.ones(N)
+    values = np.zeros(N)
+    gnorm = np.zeros(N)
+    iters = np.zeros(N, np.int64)
+    status = np.full(N, RUNNING, np.int64)
+    first_stat = np.full(N, -1, np.int64)
+    active = np.arange(N)
+    for t in range(max_iter + 1):
+        na = active.shape[0]
+        if na == 0:
+            break
+        Q = np.empty((na, m))
+        for k in prange(na):
+            i = active[k]
+            f = 0.0
+            for r in range(m):
+                z = Z0[i, r] + b[r] + gamma[i] * Zs[i, r] + AK[i, r]
+                s0, s1, _, _ = _activation_derivatives(act, z)
+                f += a[r] * s0
+                Q[k, r] = a[r] * s1
+            lv, l1, _, _ = _loss_derivatives(loss, c * f, Y[i])
+            values[i] = lv
+            for r in range(m):
+                Q[k, r] *= c * l1
+        QK = np.dot(Q, K)
+        done = np.zeros(na, np.bool_)
+        for k in prange(na):
+            i = active[k]
+            h = eta[i]
+            g = gamma[i]
+            # v = g D0 + B W with B = A + h q; ||v||^2 from the Gram matrix
+            norm2 = g * g * n0[i]
+            for r in range(m):
+                br = A[i, r] + h * Q[k, r]
+                bk = AK[i, r] + h * QK[k, r]
+                norm2 += br * (2.0 * g * Zs[i, r] + bk)
+            s = _project_l2(math.sqrt(max(norm2, 0.0)), eps, constraint)
+            # moved = (s g - g) D0 + (s B - A) W
+            dg = (s - 1.0) * g
+            moved2 = dg * dg * n0[i]
+            for r in range(m):
+                da = s * (A[i, r] + h * Q[k, r]) - A[i, r]
+                dak = s * (AK[i, r] + h * QK[k, r]) - AK[i, r]
+                moved2 += da * (2.0 * dg * Zs[i, r] + dak)
+            gmap = math.sqrt(max(moved2, 0.0)) / h
+            if gmap <= tol and first_stat[i] < 0:
+                first_stat[i] = t
+            gnorm[i] = gmap
+            iters[i] = t
+            if gmap <= tol:
+                status[i] = TOL
+                done[k] = True
+                continue
+            if t == max_iter:
+                status[i] = MAX_ITER
+                done[k] = True
+                continue
+            for r in range(m):
+                A[i, r] = s * (A[i, r] + h * Q[k, r])
+                AK[i, r] = s * (AK[i, r] + h * QK[k, r])
+            gamma[i] = s * g
+        active = active[~done]
+    D = np.dot(A, W)
+    for i in range(N):
+        for j in range(d):
+            D[i, j] += gamma[i] * D0[i, j]
+    return D, values, gnorm, iters, status, first_stat
+
+
+_pga_plain_serial, _pga_plain_parallel = kernel_variants(_pga_plain)
+_pga_gram_serial, _pga_gram_parallel = kernel_variants(_pga_gram)

@@ -1,0 +1,481 @@
+"""Projected gradient ascent (PGA): the first-order adversary.
+
+``maximize L(x + delta)  subject to  ||delta||_2 <= eps`` by
+
+    delta_{t+1} = Proj(delta_t + eta * grad L(x + delta_t)),
+    Proj(v) = v * eps / max(||v||, eps),
+
+stopped when the gradient mapping ``G(delta) = (Proj(delta + eta grad L) - delta) / eta``
+has norm at most ``tol`` (``G = 0`` exactly at KKT points) or after ``max_iter``
+steps. The loop is compiled (:mod:`fopa._ascent_kernels`); this module validates
+input, draws starts, picks the iteration and assembles an :class:`AscentResult`.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _ascent_kernels as K
+from ._validate import (
+    as_float_array,
+    as_int,
+    as_positive_scalar,
+    as_real_scalar,
+    as_rng,
+    points_and_targets,
+)
+from .constants import _ball_constant_arrays
+from .derivatives import input_gradient
+from .losses import check_targets, loss_code
+
+__all__ = ["AscentResult", "History", "Perturbation", "Restarts", "projected_gradient_ascent"]
+
+CONSTRAINTS = ("ball", "sphere", "linf")
+INITS = ("zero", "sphere", "ball")
+METHODS = ("auto", "plain", "gram")
+STOPPING = {K.MAX_ITER: "max_iter", K.TOL: "grad_mapping_tol", K.NO_ESCAPE: "no_escape"}
+_PARALLEL_WORK = 200_000  # rows * m * d above which the threaded loop pays off
+_ON_SPHERE = 1e-9  # relative distance to the sphere that counts as on it
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """Noise injection for escaping saddle points (perturbed gradient ascent).
+
+    When the gradient-mapping norm falls to ``threshold`` the iterate is saved and
+    moved by a point drawn uniformly from the ball of radius ``radius`` (then
+    projected). If after ``interval`` iterations the loss has not grown by
+    ``min_gain`` over the saved point, the saved point is returned (stopping
+    criterion ``"no_escape"``). At most ``max_perturbations`` are made; after that
+    the usual ``tol`` rule stops the run.
+
+    Parameters
+    ----------
+    radius : float
+        Noise radius, > 0.
+    threshold : float
+        Gradient-mapping norm that triggers a perturbation, > 0.
+    interval : int
+        Iterations allowed to escape, >= 1.
+    min_gain : float
+        Loss increase that counts as an escape, >= 0.
+    max_perturbations : int
+        >= 1.
+    """
+
+    radius: float
+    threshold: float = 1e-4
+    interval: int = 50
+    min_gain: float = 1e-10
+    max_perturbations: int = 10
+
+    def __post_init__(self):
+        object.__setattr__(self, "radius", as_positive_scalar("perturbation.radius", self.radius))
+        object.__setattr__(
+            self, "threshold", as_positive_scalar("perturbation.threshold", self.threshold)
+        )
+        object.__setattr__(
+            self, "interval", as_int("perturbation.interval", self.interval, minimum=1)
+        )
+        gain = as_real_scalar("perturbation.min_gain", self.min_gain)
+        if gain < 0:
+            raise ValueError(f"perturbation.min_gain must be >= 0; got {gain}")
+        object.__setattr__(self, "min_gain", gain)
+        count = as_int("perturbation.max_perturbations", self.max_perturbations, minimum=1)
+        object.__setattr__(self, "max_perturbations", count)
+
+    def as_array(self) -> np.ndarray:
+        return np.array(
+            [self.radius, self.threshold, self.interval, self.min_gain, self.max_perturbations],
+            dtype=np.float64,
+        )
+
+
+@dataclass(frozen=True)
+class Restarts:
+    """Every restart of every input (leading shape (n, n_restarts), or (n_restarts,)).
+
+    Attributes
+    ----------
+    seed : ndarray of uint64
+        Seed of the restart's own generator: ``numpy.random.default_rng(seed)``
+        draws its start (and seeds its perturbation noise).
+    start, end : ndarray, shape (..., d)
+        First and returned iterate.
+    loss : ndarray
+        Loss at ``end``.
+    iterations : ndarray of int
+    stopping_criterion : ndarray of str
+    """
+
+    seed: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    loss: np.ndarray
+    iterations: np.ndarray
+    stopping_criterion: np.ndarray
+
+
+@dataclass(frozen=True)
+class History:
+    """Per-iteration record of one ascent (the best restart), iterations 0..T.
+
+    Attributes
+    ----------
+    loss : ndarray, shape (T + 1,)
+        ``L(x + delta_t)``.
+    grad_mapping_norm : ndarray, shape (T + 1,)
+        ``||G(delta_t)||``.
+    distance_to_final : ndarray, shape (T + 1,)
+        ``||delta_t - delta_T||``.
+    iterates : ndarray, shape (T + 1, d), or None
+        The iterates, when asked for with ``record_history="iterates"``.
+    """
+
+    loss: np.ndarray
+    grad_mapping_norm: np.ndarray
+    distance_to_final: np.ndarray
+    iterates: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class AscentResult:
+    """Outcome of :func:`projected_gradient_ascent` (per input: arrays when batched).
+
+    Attributes
+    ----------
+    delta : ndarray, shape (d,) or (n, d)
+        The best perturbation found (by loss, over restarts).
+    loss, initial_loss : float or ndarray (n,)
+        Loss at ``delta`` and at the start of the same restart.
+    iterations : int or ndarray (n,)
+        Steps taken by that restart.
+    converged : bool or ndarray (n,)
+        A stopping rule other than ``max_iter`` fired.
+    stopping_criterion : str or ndarray (n,) of str
+        ``"grad_mapping_tol"``, ``"max_iter"`` or ``"no_escape"``.
+    grad_mapping_norm : float or ndarray (n,)
+        ``||G(delta)||`` at the returned point.
+    tangent_gradient_norm : float or ndarray (n,)
+        KKT residual: ``||grad L - (u.grad L) u||`` on the sphere (``u = delta/eps``),
+        ``||grad L||`` inside; for ``"linf"``, the norm of the gradient over the free
+        coordinates.
+    multiplier : float or ndarray (n,)
+        Lagrange multiplier ``mu = u.grad L / eps`` on the sphere, 0 inside; for
+        ``"linf"`` the smallest ``sign(delta_j) g_j`` over coordinates at the bound
+        (0 if none). Non-negative at a KKT point.
+    step_size : float or ndarray (n,)
+        The eta actually used.
+    first_stationary_iteration : int or ndarray (n,)
+        First t with ``||G(delta_t)|| <= tol``; -1 if never.
+    first_certified_iteration : int or ndarray (n,) or None
+        First checked iterate certified a strict local maximum (``certify_every``);
+        None when not requested.
+    n_perturbations : int or ndarray (n,)
+    restarts : Restarts
+    history : History, tuple of History, or None
+    method : str
+        ``"plain"`` or ``"gram"`` (the row-space iteration).
+    eps : float
+    constraint : str
+    """
+
+    delta: np.ndarray
+    loss: float | np.ndarray
+    initial_loss: float | np.ndarray
+    iterations: int | np.ndarray
+    converged: bool | np.ndarray
+    stopping_criterion: str | np.ndarray
+    grad_mapping_norm: float | np.ndarray
+    tangent_gradient_norm: float | np.ndarray
+    multiplier: float | np.ndarray
+    step_size: float | np.ndarray
+    first_stationary_iteration: int | np.ndarray
+    first_certified_iteration: int | np.ndarray | None
+    n_perturbations: int | np.ndarray
+    restarts: Restarts
+    history: History | tuple | None
+    method: str
+    eps: float
+    constraint: str
+
+
+def _choice(name, value, options):
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {options}; got {value!r}")
+    if value not in options:
+        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(options)}")
+    return value
+
+
+def _step_sizes(step_size, net, X, Y, eps, code, constraint):
+    """The step size eta for every input, shape (n,)."""
+    if isinstance(step_size, tuple) and len(step_size) == 2 and step_size[0] == "relative":
+        factor = as_positive_scalar("step_size factor", step_size[1])
+        return np.full(X.shape[0], factor * eps)
+    if isinstance(step_size, str):
+        _choice("step_size", step_size, ("lipschitz", "relative"))
+        if step_size == "relative":
+            return np.full(X.shape[0], 0.1 * eps)
+        # 1/beta with beta bounded over the l2 ball containing the feasible set
+        radius = eps * np.sqrt(X.shape[1]) if constraint == "linf" else eps
+        beta = _ball_constant_arrays(net, X, Y, radius, code)["beta"]
+        return 1.0 / np.maximum(beta, 1e-300)
+    if isinstance(step_size, numbers.Real) and not isinstance(step_size, bool):
+        return np.full(X.shape[0], as_positive_scalar("step_size", step_size))
+    raise TypeError(
+        "step_size must be a float > 0, 'lipschitz', 'relative' or ('relative', factor); "
+        f"got {step_size!r}"
+    )
+
+
+def _starts(init, seeds, n, R, d, eps, constraint, single):
+    """Starting points, shape (n, R, d)."""
+    if isinstance(init, str):
+        _choice("init", init, INITS)
+        if init == "zero":
+            if R > 1:
+                raise ValueError("n_restarts > 1 needs a random init ('sphere' or 'ball')")
+            if constraint == "sphere":
+                raise ValueError("init='zero' is not on the sphere; use init='sphere'")
+            return np.zeros((n, R, d))
+        out = np.empty((n, R, d))
+        for i in range(n):
+            for k in range(R):
+                gen = np.random.default_rng(int(seeds[i, k]))
+                if constraint == "linf":
+                    u = gen.uniform(-1.0, 1.0, d)
+                    if init == "sphere":  # a face of the cube: one coordinate at the bound
+                        j = gen.integers(d)
+                        u[j] = np.sign(u[j]) or 1.0
+                    out[i, k] = eps * u
+                    continue
+                u = gen.standard_normal(d)
+                u /= max(np.linalg.norm(u), 1e-300)
+                radius = eps if init == "sphere" else eps * gen.uniform() ** (1.0 / d)
+                out[i, k] = radius * u
+        return out
+    start = as_float_array("init", init, ndim=(1, 2))
+    if R > 1:
+        raise ValueError("an array init gives one start per input; use n_restarts=1")
+    want = (d,) if single else (n, d)
+    if start.shape != want:
+        raise ValueError(f"init must have shape {want} like x; got {start.shape}")
+    start = start.reshape(n, 1, d)
+    if constraint == "linf":
+        bad = np.max(np.abs(start)) > eps * (1 + 1e-12)
+    else:
+        norms = np.linalg.norm(start, axis=2)
+        bad = np.any(norms > eps * (1 + 1e-12))
+        if constraint == "sphere" and np.any(np.abs(norms - eps) > 1e-9 * eps):
+            raise ValueError("init must lie on the sphere ||delta|| = eps for constraint='sphere'")
+    if bad:
+        raise ValueError("init must lie in the feasible set (norm at most eps)")
+    return start
+
+
+def _kkt(G, D, eps, constraint):
+    """Tangent-gradient norm and multiplier at the returned points, shape (N,)."""
+    if constraint == "linf":
+        at_bound = np.abs(D) >= eps * (1 - _ON_SPHERE)
+        free = np.where(at_bound, 0.0, G)
+        signed = np.where(at_bound, np.sign(D) * G, np.inf)
+        mult = np.min(signed, axis=1)
+        return np.linalg.norm(free, axis=1), np.where(np.isfinite(mult), mult, 0.0)
+    norms = np.linalg.norm(D, axis=1)
+    on = norms >= eps * (1 - _ON_SPHERE)
+    if constraint == "sphere":
+        on[:] = True
+    u = D / np.maximum(norms, 1e-300)[:, None]
+    radial = np.sum(u * G, axis=1)
+    tangent = np.linalg.norm(G - radial[:, None] * u, axis=1)
+    gnorm = np.linalg.norm(G, axis=1)
+    return np.where(on, tangent, gnorm), np.where(on, radial / eps, 0.0)
+
+
+def _run_kernel(method, parallel, common, pert, seeds, record, target, store):
+    if method == "gram":
+        kern = K._pga_gram_parallel if parallel else K._pga_gram_serial
+        out = kern(*common)
+        zeros = np.zeros(out[0].shape[0], np.int64)
+        return (*out, zeros, None, None)
+    kern = K._pga_plain_parallel if parallel else K._pga_plain_serial
+    return kern(*common, pert, seeds, record, target, store)
+
+
+def projected_gradient_ascent(
+    net,
+    x,
+    y,
+    eps,
+    *,
+    step_size="lipschitz",
+    max_iter=1000,
+    tol=1e-8,
+    init="zero",
+    n_restarts=1,
+    constraint="ball",
+    perturbation=None,
+    record_history=False,
+    certify_every=0,
+    method="auto",
+    rng=None,
+    loss="quadratic",
+) -> AscentResult:
+    """Maximize ``L(x + delta)`` over ``||delta|| <= eps`` by projected gradient ascent.
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+    x : array_like, shape (d,) or (n, d)
+        Input point(s); each gets its own independent ascent.
+    y : float or array_like, shape (n,)
+        Targets (labels in {-1, +1} for the logistic loss).
+    eps : float
+        Radius of the perturbation set, > 0.
+    step_size : float, "lipschitz", "relative" or ("relative", factor)
+        A fixed eta; ``"lipschitz"``: ``eta = 1/beta`` from :func:`fopa.ball_constants`
+        for each input (monotone ascent guaranteed); ``"relative"``: ``eta = factor *
+        eps`` (factor 0.1 by default), as attack libraries scale their steps.
+    max_iter : int
+        Maximum number of steps, >= 0.
+    tol : float
+        Stop when the gradient-mapping norm is at most ``tol`` (>= 0; 0 never stops early).
+    init : "zero", "sphere", "ball" or array_like (shape of x)
+        Starting point: the origin, uniform on the sphere or in the ball of radius eps.
+    n_restarts : int
+        Independent random starts per input; the best by loss is returned.
+    constraint : "ball", "sphere" or "linf"
+        The l2 ball (the problem), the sphere ``||delta|| = eps``, or the l-infinity
+        ball with the sign-gradient step ``clip(delta + eta sign(grad L))`` of the
+        attack literature.
+    perturbation : Perturbation, optional
+        Noise injection when the gradient mapping is small (perturbed ascent).
+    record_history : bool or "iterates"
+        Record loss, gradient-mapping norm and distance to the final point per
+        iteration (``"iterates"`` also keeps the iterates). The ascent then runs
+        twice (the second, identical run measures the distances).
+    certify_every : int
+        0 (off). Certification during the run needs :func:`fopa.certify`.
+    method : "auto", "plain" or "gram"
+        ``"gram"`` iterates in the row space of W (MATH.md section 7): one
+        rows x m x m product per step. ``"auto"`` picks it when ``m < 2d`` for the
+        l2 constraints without perturbation or history.
+    rng : None, int or numpy.random.Generator
+        Seeds the random starts and the perturbation noise.
+    loss : "quadratic" or "logistic"
+
+    Returns
+    -------
+    AscentResult
+    """
+    code = loss_code(loss)
+    X, Y, _, single = points_and_targets(net, x, y)
+    check_targets(code, Y)
+    eps = as_positive_scalar("eps", eps)
+    max_iter = as_int("max_iter", max_iter, minimum=0)
+    tol = as_real_scalar("tol", tol)
+    if tol < 0:
+        raise ValueError(f"tol must be >= 0; got {tol}")
+    constraint = _choice("constraint", constraint, CONSTRAINTS)
+    R = as_int("n_restarts", n_restarts, minimum=1)
+    method = _choice("method", method, METHODS)
+    if perturbation is not None and not isinstance(perturbation, Perturbation):
+        raise TypeError(f"perturbation must be a fopa.Perturbation or None; got {perturbation!r}")
+    if record_history not in (False, True, "iterates"):
+        raise ValueError(
+            f"record_history must be False, True or 'iterates'; got {record_history!r}"
+        )
+    if as_int("certify_every", certify_every, minimum=0) > 0:
+        raise ValueError("certify_every > 0 needs fopa.certify, which this version does not have")
+    gen = as_rng(rng)
+    n, d = X.shape
+    seeds = gen.integers(0, 2**64 - 1, size=(n, R), dtype=np.uint64, endpoint=True)
+    starts = _starts(init, seeds, n, R, d, eps, constraint, single)
+    eta = _step_sizes(step_size, net, X, Y, eps, code, constraint)
+
+    gram_ok = constraint != "linf" and perturbation is None and not record_history
+    if method == "gram" and not gram_ok:
+        raise ValueError("method='gram' needs an l2 constraint, no perturbation and no history")
+    if method == "auto":
+        method = "gram" if gram_ok and net.m < 2 * d else "plain"
+
+    N = n * R
+    Xr = np.ascontiguousarray(np.repeat(X, R, axis=0))
+    Yr = np.repeat(Y, R)
+    etar = np.repeat(eta, R)
+    D0 = np.ascontiguousarray(starts.reshape(N, d))
+    seeds_r = seeds.reshape(N).copy()
+    cons = CONSTRAINTS.index(constraint)
+    pert = perturbation.as_array() if perturbation else np.zeros(5)
+    parallel = N * net.m * d >= _PARALLEL_WORK
+    args = (net.W, net.a, net.b, net.output_scale, net.activation_code, code)
+    common = (*args, Xr, Yr, eps, etar, D0, max_iter, tol, cons)
+    empty = np.zeros((0, d))
+    out = _run_kernel(method, parallel, common, pert, seeds_r, 0, empty, 0)
+    hist = iterates = None
+    if record_history:
+        store = 1 if record_history == "iterates" else 0
+        again = _run_kernel(method, parallel, common, pert, seeds_r, 1, out[0], store)
+        if not np.array_equal(again[0], out[0]):  # the two runs must be the same run
+            raise RuntimeError("history run diverged from the first run; please report this")
+        out, hist, iterates = again, again[7], again[8]
+    D, values, gmap, iters, status, first_stat, n_pert = out[:7]
+
+    from .derivatives import loss as loss_values
+
+    initial = loss_values(net, Xr + D0, Yr, loss=loss)
+    best = np.argmax(values.reshape(n, R), axis=1)
+    rows = np.arange(n) * R + best
+    grads = input_gradient(net, X + D[rows], Y, loss=loss)
+    tangent, mult = _kkt(grads, D[rows], eps, constraint)
+    names = np.array([STOPPING[s] for s in status])
+
+    histories = None
+    if record_history:
+        histories = tuple(
+            History(
+                loss=hist[0, i, : iters[i] + 1].copy(),
+                grad_mapping_norm=hist[1, i, : iters[i] + 1].copy(),
+                distance_to_final=hist[2, i, : iters[i] + 1].copy(),
+                iterates=None if iterates is None else iterates[i, : iters[i] + 1].copy(),
+            )
+            for i in rows
+        )
+
+    def per_input(arr):
+        arr = arr[rows]
+        return arr[0].item() if single else arr
+
+    shape = (R,) if single else (n, R)
+    restarts = Restarts(
+        seed=seeds.reshape(shape),
+        start=D0.reshape(*shape, d),
+        end=D.reshape(*shape, d),
+        loss=values.reshape(shape),
+        iterations=iters.reshape(shape),
+        stopping_criterion=names.reshape(shape),
+    )
+    return AscentResult(
+        delta=D[rows][0] if single else D[rows],
+        loss=per_input(values),
+        initial_loss=per_input(initial),
+        iterations=per_input(iters),
+        converged=per_input(status != K.MAX_ITER),
+        stopping_criterion=per_input(names),
+        grad_mapping_norm=per_input(gmap),
+        tangent_gradient_norm=tangent[0].item() if single else tangent,
+        multiplier=mult[0].item() if single else mult,
+        step_size=eta[0].item() if single else eta,
+        first_stationary_iteration=per_input(first_stat),
+        first_certified_iteration=None,
+        n_perturbations=per_input(n_pert),
+        restarts=restarts,
+        history=(histories[0] if single else histories) if histories else None,
+        method=method,
+        eps=eps,
+        constraint=constraint,
+    )
