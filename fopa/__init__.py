@@ -18,6 +18,7 @@ from .derivatives import (
 )
 from .losses import LOSSES
 from .network import TwoLayerNet
+from .theory import iteration_bound
 
 __version__ = "0.1.0"
 
@@ -43,4 +44,5 @@ __all__ = [
     "Perturbation",
     "Restarts",
     "projected_gradient_ascent",
+    "iteration_bound",
 ]

@@ -60,6 +60,21 @@ def _ball_noise(state, out):
 
 
 @scalar_kernel
+def _compact(active, na, done):
+    """Drop the rows flagged in done[:na] from active[:na], in place; return the new count.
+
+    (A fixed buffer with a count, rather than a new array per iteration: numba's
+    parallel array analysis mis-sizes prange loops over a reassigned index array.)
+    """
+    j = 0
+    for k in range(na):
+        if not done[k]:
+            active[j] = active[k]
+            j += 1
+    return j
+
+
+@scalar_kernel
 def _project_l2(norm, eps, constraint):
     """Factor that maps a vector of norm ``norm`` onto the ball or the sphere."""
     if constraint == SPHERE:
@@ -105,8 +120,9 @@ def _pga_plain(
     pert_iter = np.full(N, -1, np.int64)
     noise = np.zeros((N if radius > 0 else 0, d))
     active = np.arange(N)
+    done = np.zeros(N, np.bool_)
+    na = N
     for t in range(max_iter + 1):
-        na = active.shape[0]
         if na == 0:
             break
         P = np.empty((na, d))
@@ -128,8 +144,8 @@ def _pga_plain(
             for r in range(m):
                 Q[k, r] *= c * l1
         G = np.dot(Q, W)
-        done = np.zeros(na, np.bool_)
         for k in prange(na):
+            done[k] = False
             i = active[k]
             h = eta[i]
             step = np.empty(d)
@@ -206,8 +222,61 @@ def _pga_plain(
                 done[k] = True
                 continue
             D[i, :] = step
-        active = active[~done]
+        na = _compact(active, na, done)
     return D, values, gnorm, iters, status, first_stat, n_pert, hist, iterates
+
+
+@scalar_kernel
+def _gram_coefficients(i, k, a, b, c, act, loss, Y, Z0, Zs, AK, gamma, Q, values):
+    """Row i (compact index k): Q[k] = l' c a s1 and values[i] = loss."""
+    m = a.shape[0]
+    f = 0.0
+    for r in range(m):
+        z = Z0[i, r] + b[r] + gamma[i] * Zs[i, r] + AK[i, r]
+        s0, s1, _, _ = _activation_derivatives(act, z)
+        f += a[r] * s0
+        Q[k, r] = a[r] * s1
+    lv, l1, _, _ = _loss_derivatives(loss, c * f, Y[i])
+    values[i] = lv
+    for r in range(m):
+        Q[k, r] *= c * l1
+
+
+@scalar_kernel
+def _gram_step(i, k, t, eps, eta, max_iter, tol, constraint, n0, Zs, A, AK, gamma, Q, QK,
+               gnorm, iters, status, first_stat):  # fmt: skip
+    """One projected step of row i in Gram coordinates; return True when it stops."""
+    m = A.shape[1]
+    h = eta[i]
+    g = gamma[i]
+    # v = g D0 + B W with B = A + h q; ||v||^2 from the Gram matrix
+    norm2 = g * g * n0[i]
+    for r in range(m):
+        norm2 += (A[i, r] + h * Q[k, r]) * (2.0 * g * Zs[i, r] + AK[i, r] + h * QK[k, r])
+    s = _project_l2(math.sqrt(max(norm2, 0.0)), eps, constraint)
+    # moved = (s g - g) D0 + (s B - A) W
+    dg = (s - 1.0) * g
+    moved2 = dg * dg * n0[i]
+    for r in range(m):
+        da = s * (A[i, r] + h * Q[k, r]) - A[i, r]
+        dak = s * (AK[i, r] + h * QK[k, r]) - AK[i, r]
+        moved2 += da * (2.0 * dg * Zs[i, r] + dak)
+    gmap = math.sqrt(max(moved2, 0.0)) / h
+    if gmap <= tol and first_stat[i] < 0:
+        first_stat[i] = t
+    gnorm[i] = gmap
+    iters[i] = t
+    if gmap <= tol:
+        status[i] = TOL
+        return True
+    if t == max_iter:
+        status[i] = MAX_ITER
+        return True
+    for r in range(m):
+        A[i, r] = s * (A[i, r] + h * Q[k, r])
+        AK[i, r] = s * (AK[i, r] + h * QK[k, r])
+    gamma[i] = s * g
+    return False
 
 
 def _pga_gram(W, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, constraint):
@@ -226,9 +295,10 @@ def _pga_gram(W, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, constrai
     K = np.dot(W, W.T)
     Z0 = np.dot(X, W.T)
     Zs = np.dot(D0, W.T)
-    n0 = np.empty(N)
+    n0 = np.zeros(N)
     for i in range(N):
-        n0[i] = np.dot(D0[i], D0[i])
+        for j in range(d):
+            n0[i] += D0[i, j] * D0[i, j]
     A = np.zeros((N, m))
     AK = np.zeros((N, m))
     gamma = np.ones(N)
@@ -238,61 +308,21 @@ def _pga_gram(W, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, constrai
     status = np.full(N, RUNNING, np.int64)
     first_stat = np.full(N, -1, np.int64)
     active = np.arange(N)
+    done = np.zeros(N, np.bool_)
+    na = N
     for t in range(max_iter + 1):
-        na = active.shape[0]
         if na == 0:
             break
         Q = np.empty((na, m))
         for k in prange(na):
-            i = active[k]
-            f = 0.0
-            for r in range(m):
-                z = Z0[i, r] + b[r] + gamma[i] * Zs[i, r] + AK[i, r]
-                s0, s1, _, _ = _activation_derivatives(act, z)
-                f += a[r] * s0
-                Q[k, r] = a[r] * s1
-            lv, l1, _, _ = _loss_derivatives(loss, c * f, Y[i])
-            values[i] = lv
-            for r in range(m):
-                Q[k, r] *= c * l1
+            _gram_coefficients(active[k], k, a, b, c, act, loss, Y, Z0, Zs, AK, gamma, Q, values)
         QK = np.dot(Q, K)
-        done = np.zeros(na, np.bool_)
         for k in prange(na):
-            i = active[k]
-            h = eta[i]
-            g = gamma[i]
-            # v = g D0 + B W with B = A + h q; ||v||^2 from the Gram matrix
-            norm2 = g * g * n0[i]
-            for r in range(m):
-                br = A[i, r] + h * Q[k, r]
-                bk = AK[i, r] + h * QK[k, r]
-                norm2 += br * (2.0 * g * Zs[i, r] + bk)
-            s = _project_l2(math.sqrt(max(norm2, 0.0)), eps, constraint)
-            # moved = (s g - g) D0 + (s B - A) W
-            dg = (s - 1.0) * g
-            moved2 = dg * dg * n0[i]
-            for r in range(m):
-                da = s * (A[i, r] + h * Q[k, r]) - A[i, r]
-                dak = s * (AK[i, r] + h * QK[k, r]) - AK[i, r]
-                moved2 += da * (2.0 * dg * Zs[i, r] + dak)
-            gmap = math.sqrt(max(moved2, 0.0)) / h
-            if gmap <= tol and first_stat[i] < 0:
-                first_stat[i] = t
-            gnorm[i] = gmap
-            iters[i] = t
-            if gmap <= tol:
-                status[i] = TOL
-                done[k] = True
-                continue
-            if t == max_iter:
-                status[i] = MAX_ITER
-                done[k] = True
-                continue
-            for r in range(m):
-                A[i, r] = s * (A[i, r] + h * Q[k, r])
-                AK[i, r] = s * (AK[i, r] + h * QK[k, r])
-            gamma[i] = s * g
-        active = active[~done]
+            done[k] = _gram_step(
+                active[k], k, t, eps, eta, max_iter, tol, constraint, n0, Zs, A, AK, gamma,
+                Q, QK, gnorm, iters, status, first_stat,
+            )  # fmt: skip
+        na = _compact(active, na, done)
     D = np.dot(A, W)
     for i in range(N):
         for j in range(d):

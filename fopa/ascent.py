@@ -422,7 +422,8 @@ def projected_gradient_ascent(
         again = _run_kernel(method, parallel, common, pert, seeds_r, 1, out[0], store)
         if not np.array_equal(again[0], out[0]):  # the two runs must be the same run
             raise RuntimeError("history run diverged from the first run; please report this")
-        out, hist, iterates = again, again[7], again[8]
+        out, hist = again, again[7]
+        iterates = again[8] if store else None
     D, values, gmap, iters, status, first_stat, n_pert = out[:7]
 
     from .derivatives import loss as loss_values

@@ -1,0 +1,272 @@
+"""Projected gradient ascent against a plain NumPy reference and against the theory."""
+
+import numba
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import fopa
+from fopa import ascent
+
+from . import reference as ref
+from .strategies import problems
+
+
+def _problem(act="tanh", lossname="quadratic", n=3, d=6, m=9, seed=0, scale=1.0):
+    gen = np.random.default_rng(seed)
+    net = fopa.TwoLayerNet.random(d, m, activation=act, rng=gen)
+    X = gen.standard_normal((n, d)) * scale
+    Y = gen.choice([-1.0, 1.0], size=n) if lossname == "logistic" else gen.standard_normal(n)
+    return net, X, Y
+
+
+@pytest.mark.parametrize("act", fopa.ACTIVATIONS)
+@pytest.mark.parametrize("lossname", fopa.LOSSES)
+def test_iterates_match_the_reference(act, lossname):
+    net, X, Y = _problem(act, lossname)
+    eps = 0.7
+    x, y = X[0], Y[0]
+    eta = 0.9 / fopa.ball_constants(net, x, y, eps, loss=lossname).beta
+    delta0 = np.random.default_rng(1).standard_normal(6)
+    delta0 *= 0.5 * eps / np.linalg.norm(delta0)
+    res = fopa.projected_gradient_ascent(
+        net, x, y, eps, step_size=eta, max_iter=40, tol=0.0, init=delta0,
+        record_history="iterates", loss=lossname,
+    )  # fmt: skip
+    path = np.array(ref.pga(net, x, y, eps, eta, delta0, 40, lossname))
+    np.testing.assert_allclose(res.history.iterates, path, rtol=0, atol=1e-10 * eps)
+    assert res.iterations == 40 and res.stopping_criterion == "max_iter"
+    assert not res.converged
+    losses = [ref.loss(net, x + p, y, lossname) for p in path]
+    np.testing.assert_allclose(res.history.loss, losses, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("act", ["tanh", "gelu", "quadratic"])
+@pytest.mark.parametrize("init", ["zero", "sphere"])
+def test_gram_iteration_equals_plain(act, init):
+    net, X, Y = _problem(act, n=4, d=12, m=5, seed=2)
+    kw = dict(step_size="lipschitz", max_iter=300, tol=1e-9, init=init, rng=3)
+    plain = fopa.projected_gradient_ascent(net, X, Y, 0.8, method="plain", **kw)
+    gram = fopa.projected_gradient_ascent(net, X, Y, 0.8, method="gram", **kw)
+    assert gram.method == "gram" and plain.method == "plain"
+    np.testing.assert_allclose(gram.delta, plain.delta, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(gram.loss, plain.loss, rtol=1e-12)
+    np.testing.assert_array_equal(np.abs(gram.iterations - plain.iterations) <= 1, True)
+
+
+def test_auto_picks_gram_when_m_below_2d():
+    net, X, Y = _problem(n=1, d=10, m=12)
+    assert fopa.projected_gradient_ascent(net, X[0], Y[0], 0.5, max_iter=5).method == "gram"
+    net, X, Y = _problem(n=1, d=10, m=25)
+    assert fopa.projected_gradient_ascent(net, X[0], Y[0], 0.5, max_iter=5).method == "plain"
+
+
+@given(problems(max_d=10, max_m=20, max_scale=10.0), st.floats(1e-2, 3.0), st.booleans())
+def test_lipschitz_step_never_decreases_the_loss(problem, eps, sphere_start):
+    net, x, y, lossname = problem
+    res = fopa.projected_gradient_ascent(
+        net, x, y, eps, step_size="lipschitz", max_iter=200, tol=1e-7, loss=lossname,
+        init="sphere" if sphere_start else "zero", rng=0, record_history="iterates",
+    )  # fmt: skip
+    L = res.history.loss
+    slack = 1e-12 * np.maximum(np.abs(L[:-1]), 1e-300)
+    assert np.all(np.diff(L) >= -slack)
+    # sufficient ascent: L_{t+1} >= L_t + ||delta_{t+1} - delta_t||^2 / (2 eta)
+    moves = np.sum(np.diff(res.history.iterates, axis=0) ** 2, axis=1)
+    assert np.all(np.diff(L) >= moves / (2 * res.step_size) - 1e-11 * (np.abs(L[1:]) + 1e-300))
+    if res.first_stationary_iteration >= 0:
+        bound = fopa.iteration_bound(
+            net, x, y, eps, "lipschitz", 1e-7, initial_loss=res.initial_loss, loss=lossname
+        )
+        assert res.first_stationary_iteration <= bound
+
+
+@given(problems(max_d=8, max_m=16, max_scale=3.0), st.floats(0.05, 2.0))
+def test_fixed_points_are_kkt_points(problem, eps):
+    net, x, y, lossname = problem
+    tol = 1e-9
+    res = fopa.projected_gradient_ascent(
+        net, x, y, eps, step_size="lipschitz", max_iter=20000, tol=tol, loss=lossname
+    )
+    if not res.converged:
+        return  # very slow (degenerate) ascents are not what this property is about
+    assert res.grad_mapping_norm <= tol
+    slack = 1 + res.step_size * max(res.multiplier, 0.0)
+    assert res.tangent_gradient_norm <= 2 * slack * tol
+    assert res.multiplier >= -tol / eps
+    if np.linalg.norm(res.delta) < eps * (1 - 1e-6):
+        assert res.multiplier == 0.0
+
+
+def test_batched_equals_one_by_one():
+    net, X, Y = _problem(n=5, d=7, m=20)
+    kw = dict(step_size=0.05, max_iter=500, tol=1e-8, init="sphere", rng=4)
+    batch = fopa.projected_gradient_ascent(net, X, Y, 0.5, **kw)
+    seeds = batch.restarts.seed[:, 0]
+    for i in range(5):
+        start = batch.restarts.start[i, 0]
+        one = fopa.projected_gradient_ascent(net, X[i], Y[i], 0.5, **{**kw, "init": start})
+        np.testing.assert_allclose(one.delta, batch.delta[i], rtol=0, atol=1e-12)
+        assert abs(one.iterations - batch.iterations[i]) <= 1
+        # the seed reproduces the start
+        gen = np.random.default_rng(int(seeds[i]))
+        u = gen.standard_normal(7)
+        np.testing.assert_allclose(start, 0.5 * u / np.linalg.norm(u))
+
+
+def test_restarts_keep_the_best():
+    net, X, Y = _problem("quadratic", n=2, d=4, m=6, seed=5)
+    res = fopa.projected_gradient_ascent(
+        net, X, Y, 2.0, init="sphere", n_restarts=8, rng=1, max_iter=2000
+    )
+    assert res.restarts.loss.shape == (2, 8) and res.restarts.end.shape == (2, 8, 4)
+    np.testing.assert_array_equal(res.loss, res.restarts.loss.max(axis=1))
+    best = res.restarts.loss.argmax(axis=1)
+    np.testing.assert_array_equal(res.delta, res.restarts.end[np.arange(2), best])
+    np.testing.assert_array_equal(res.iterations, res.restarts.iterations[np.arange(2), best])
+
+
+@pytest.mark.parametrize("method", ["plain", "gram"])
+def test_same_seed_same_bits_whatever_the_thread_count(monkeypatch, method):
+    monkeypatch.setattr(ascent, "_PARALLEL_WORK", 0)  # force the threaded loop
+    net, X, Y = _problem(n=6, d=8, m=6 if method == "gram" else 20, seed=6)
+    kw = dict(init="ball", n_restarts=3, rng=11, max_iter=300, method=method)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = fopa.projected_gradient_ascent(net, X, Y, 0.6, **kw)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = fopa.projected_gradient_ascent(net, X, Y, 0.6, **kw)
+    finally:
+        numba.set_num_threads(before)
+    again = fopa.projected_gradient_ascent(
+        net, X, Y, 0.6, **{**kw, "rng": np.random.default_rng(11)}
+    )
+    for other in (many, again):
+        np.testing.assert_array_equal(one.delta, other.delta)
+        np.testing.assert_array_equal(one.restarts.end, other.restarts.end)
+        np.testing.assert_array_equal(one.iterations, other.iterations)
+
+
+def test_serial_and_threaded_loops_agree(monkeypatch):
+    net, X, Y = _problem(n=4, d=8, m=20, seed=7)
+    kw = dict(init="sphere", rng=2, max_iter=200)
+    serial = fopa.projected_gradient_ascent(net, X, Y, 0.6, **kw)
+    monkeypatch.setattr(ascent, "_PARALLEL_WORK", 0)
+    threaded = fopa.projected_gradient_ascent(net, X, Y, 0.6, **kw)
+    np.testing.assert_allclose(serial.delta, threaded.delta, rtol=0, atol=1e-13)
+
+
+def test_history_distances_and_lengths():
+    net, X, Y = _problem(n=2, d=5, m=8, seed=8)
+    res = fopa.projected_gradient_ascent(net, X, Y, 0.5, record_history=True, max_iter=400)
+    assert isinstance(res.history, tuple) and len(res.history) == 2
+    for i, h in enumerate(res.history):
+        assert h.loss.shape == (res.iterations[i] + 1,)
+        assert h.distance_to_final[-1] == 0.0
+        assert h.loss[-1] == res.loss[i]
+        assert h.iterates is None
+
+
+def test_sphere_constraint_stays_on_the_sphere():
+    net, X, Y = _problem(n=3, d=5, m=8, seed=9)
+    res = fopa.projected_gradient_ascent(
+        net, X, Y, 0.4, constraint="sphere", init="sphere", rng=0, max_iter=300
+    )
+    np.testing.assert_allclose(np.linalg.norm(res.delta, axis=1), 0.4, rtol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(res.restarts.start, axis=2), 0.4, rtol=1e-12)
+
+
+def test_linf_sign_step_stays_in_the_box_and_reaches_a_corner():
+    net, X, Y = _problem("linear", n=2, d=5, m=8, seed=10)
+    res = fopa.projected_gradient_ascent(
+        net, X, Y, 0.3, constraint="linf", step_size=0.05, max_iter=100
+    )
+    assert np.all(np.abs(res.delta) <= 0.3)
+    # linear f: L = (f - y)^2/2 with constant grad f; the maximizer is a corner
+    assert np.all(res.converged)
+    np.testing.assert_allclose(np.abs(res.delta), 0.3)
+    assert np.all(res.multiplier >= 0) and np.all(res.tangent_gradient_norm == 0)
+
+
+def test_perturbation_escapes_a_stationary_start():
+    # quadratic activation at x = 0: grad L(0) = 0, so plain PGA never leaves the origin
+    net = fopa.TwoLayerNet.random(4, 8, activation="quadratic", rng=3)
+    x = np.zeros(4)
+    stuck = fopa.projected_gradient_ascent(net, x, 1.0, 0.5, step_size=0.1, max_iter=500)
+    assert stuck.iterations == 0 and stuck.loss == stuck.initial_loss
+    pert = fopa.Perturbation(radius=0.05, threshold=1e-6, interval=20)
+    free = fopa.projected_gradient_ascent(
+        net, x, 1.0, 0.5, step_size=0.1, max_iter=2000, perturbation=pert, rng=0
+    )
+    assert free.n_perturbations >= 1
+    assert free.loss > stuck.loss + 1e-3
+    assert free.converged and np.linalg.norm(free.delta) == pytest.approx(0.5)
+
+
+def test_relative_step_sizes():
+    net, X, Y = _problem(n=1)
+    r = fopa.projected_gradient_ascent(net, X[0], Y[0], 0.5, step_size="relative", max_iter=3)
+    assert r.step_size == pytest.approx(0.05)
+    r = fopa.projected_gradient_ascent(
+        net, X[0], Y[0], 0.5, step_size=("relative", 2.0), max_iter=3
+    )
+    assert r.step_size == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(eps=0.0), ValueError, "eps must be > 0"),
+        (dict(eps=np.nan), ValueError, "eps must be finite"),
+        (dict(max_iter=-1), ValueError, "max_iter must be >= 0"),
+        (dict(max_iter=2.5), TypeError, "max_iter must be an integer"),
+        (dict(tol=-1.0), ValueError, "tol must be >= 0"),
+        (dict(init="gauss"), ValueError, "unknown init 'gauss'"),
+        (dict(constraint="l1"), ValueError, "unknown constraint 'l1'"),
+        (dict(method="fast"), ValueError, "unknown method"),
+        (dict(step_size="adam"), ValueError, "unknown step_size"),
+        (dict(step_size=-0.1), ValueError, "step_size must be > 0"),
+        (dict(step_size=[0.1]), TypeError, "step_size must be"),
+        (dict(n_restarts=0), ValueError, "n_restarts must be >= 1"),
+        (dict(n_restarts=2), ValueError, "random init"),
+        (dict(init=np.ones(3)), ValueError, "init must have shape"),
+        (dict(init=np.ones(6)), ValueError, "feasible set"),
+        (dict(init=np.full(6, np.nan)), ValueError, "init must be finite"),
+        (dict(constraint="sphere"), ValueError, "not on the sphere"),
+        (dict(perturbation=0.1), TypeError, "perturbation must be"),
+        (dict(record_history="yes"), ValueError, "record_history"),
+        (dict(certify_every=5), ValueError, "certify"),
+        (dict(method="gram", constraint="linf"), ValueError, "method='gram'"),
+        (dict(x=np.ones(5)), ValueError, "x must have 6 features"),
+        (dict(x=np.full(6, np.inf)), ValueError, "x must be finite"),
+        (dict(loss="hinge"), ValueError, "unknown loss"),
+    ],
+)
+def test_bad_input(kwargs, error, match):
+    net, X, Y = _problem(n=1)
+    args = dict(x=X[0], eps=0.5)
+    args.update(kwargs)
+    x, eps = args.pop("x"), args.pop("eps")
+    with pytest.raises(error, match=match):
+        fopa.projected_gradient_ascent(net, x, Y[0], eps, **args)
+
+
+def test_bad_perturbation_parameters():
+    with pytest.raises(ValueError, match="perturbation.radius"):
+        fopa.Perturbation(radius=0.0)
+    with pytest.raises(ValueError, match="min_gain"):
+        fopa.Perturbation(radius=0.1, min_gain=-1.0)
+    with pytest.raises(ValueError, match="interval"):
+        fopa.Perturbation(radius=0.1, interval=0)
+
+
+def test_iteration_bound_rejects_large_steps():
+    net, X, Y = _problem(n=1)
+    beta = fopa.ball_constants(net, X[0], Y[0], 0.5).beta
+    assert fopa.iteration_bound(net, X[0], Y[0], 0.5, 0.5 / beta, 1e-3) > 0
+    with pytest.raises(ValueError, match="1/beta"):
+        fopa.iteration_bound(net, X[0], Y[0], 0.5, 2.0 / beta, 1e-3)
+    with pytest.raises(ValueError, match="g must be > 0"):
+        fopa.iteration_bound(net, X[0], Y[0], 0.5, "lipschitz", 0.0)
