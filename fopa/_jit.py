@@ -4,56 +4,34 @@ Every compiled kernel in fopa is built with :func:`kernel`. Options:
 
 * ``cache=True``: compiled machine code is stored next to the sources (or in
   ``NUMBA_CACHE_DIR``) so that only the first run on a machine pays compile time.
-* ``fastmath`` with ``contract`` (fused multiply-add), ``reassoc`` (vectorised
-  reductions), ``nsz`` and ``arcp`` only. ``nnan`` and ``ninf`` are left out on
-  purpose: NaN and inf checks must keep working, and ``afn`` is left out so that
-  ``exp``, ``tanh`` and ``erfc`` stay the correctly rounded library functions.
+* ``fastmath`` with ``contract`` (fused multiply-add), ``nsz`` and ``arcp`` only.
+  ``nnan`` and ``ninf`` are left out on purpose: NaN and inf checks must keep
+  working. ``reassoc`` is left out because it lets LLVM rewrite the Horner
+  polynomials of :func:`fopa.activations._exp_nonpositive` and costs digits,
+  and ``afn`` so that ``log1p`` and ``erfc`` stay the library functions.
+* ``error_model="numpy"``: a float division by zero gives inf instead of raising,
+  which removes a branch per division and lets loops vectorise (fopa guards its
+  divisions itself).
 """
 
 from __future__ import annotations
 
-import types
-
 import numba
 
-FASTMATH = frozenset({"contract", "reassoc", "nsz", "arcp"})
+FASTMATH = frozenset({"contract", "nsz", "arcp"})
 
 
-def kernel(func=None, *, parallel: bool = False):
-    """Compile ``func`` with fopa's numba options (usable bare or with arguments)."""
+def kernel(func):
+    """Compile a kernel with fopa's numba options.
 
-    def wrap(f):
-        return numba.njit(cache=True, fastmath=set(FASTMATH), parallel=parallel, nogil=True)(f)
-
-    return wrap(func) if func is not None else wrap
+    Kernels are serial: their matrix products call BLAS, which has threads of its
+    own, and a numba thread pool beside it makes the two compete for the cores.
+    """
+    return numba.njit(cache=True, fastmath=set(FASTMATH), nogil=True, error_model="numpy")(func)
 
 
 def scalar_kernel(func):
-    """Compile a small scalar helper called from kernels (LLVM inlines it)."""
-    return numba.njit(cache=True, fastmath=set(FASTMATH), nogil=True)(func)
-
-
-def kernel_variants(func):
-    """Compile ``func`` twice: serially and with ``prange`` loops run in parallel.
-
-    Thread-pool dispatch costs microseconds per parallel loop, which dominates
-    small problems; callers pick the serial variant below a work threshold. The
-    copies get distinct qualified names so that their caches do not collide.
-
-    Returns
-    -------
-    serial, parallel : numba dispatchers
-    """
-    variants = []
-    for suffix, parallel in (("serial", False), ("parallel", True)):
-        copy = types.FunctionType(
-            func.__code__,
-            func.__globals__,
-            f"{func.__name__}_{suffix}",
-            func.__defaults__,
-            func.__closure__,
-        )
-        copy.__qualname__ = f"{func.__qualname__}_{suffix}"
-        copy.__doc__ = func.__doc__
-        variants.append(kernel(copy, parallel=parallel))
-    return tuple(variants)
+    """Compile a small scalar helper, inlined into the kernels that call it."""
+    return numba.njit(
+        cache=True, fastmath=set(FASTMATH), nogil=True, error_model="numpy", inline="always"
+    )(func)

@@ -79,6 +79,15 @@ def as_int(name: str, value, *, minimum: int) -> int:
     return int(value)
 
 
+def check_rng(rng) -> None:
+    """Raise unless ``rng`` is None, an int seed or a Generator (without building one)."""
+    if rng is None or isinstance(rng, np.random.Generator):
+        return
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        return
+    raise TypeError(f"rng must be None, an int seed or a numpy.random.Generator; got {rng!r}")
+
+
 def as_rng(rng) -> np.random.Generator:
     """``None``, an int seed or a Generator, as a Generator."""
     if isinstance(rng, np.random.Generator):

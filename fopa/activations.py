@@ -17,6 +17,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from llvmlite import ir as llvm_ir
+from numba import types
+from numba.extending import intrinsic
 
 from ._jit import kernel, scalar_kernel
 from ._validate import as_float_array
@@ -93,26 +96,69 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _GAUSS_CLIP = 40.0  # exp(-40**2 / 2) underflows to 0: the Gaussian factor is exactly 0 beyond
 
 
+@intrinsic
+def _int_bits_as_float(typingctx, bits):
+    """Reinterpret the 64 bits of an int64 as a float64 (a vectorisable bit cast)."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvm_ir.DoubleType())
+
+    return sig, codegen
+
+
+_LOG2E = 1.4426950408889634
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 split as in fdlibm: k * _LN2_HI is exact
+_LN2_LO = 1.90821492927058770002e-10
+
+
+@scalar_kernel
+def _exp_nonpositive(x):
+    """exp(x) for x <= 0, within an ulp or two, in straight-line code that vectorises.
+
+    ``x = k ln2 + r`` with ``|r| <= ln2 / 2``; ``exp(r)`` by its Taylor polynomial of
+    degree 13 (truncation below 1e-17); ``2^k`` built from its exponent bits.
+    Results below 2^-1021 (x < -708) are flushed to 0.
+    """
+    xc = max(x, -708.0)
+    k = math.floor(xc * _LOG2E + 0.5)
+    r = (xc - k * _LN2_HI) - k * _LN2_LO
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    scale = _int_bits_as_float((np.int64(k) + 1023) << 52)
+    return 0.0 if x < -708.0 else p * scale
+
+
 @scalar_kernel
 def _logistic_pair(z):
     """(sigmoid(z), sigmoid(-z)), each to full relative accuracy, no overflow."""
-    e = math.exp(-abs(z))
+    e = _exp_nonpositive(-abs(z))
     p = 1.0 / (1.0 + e)
-    q = e / (1.0 + e)
-    if z >= 0.0:
-        return p, q
-    return q, p
+    q = e * p
+    return (p, q) if z >= 0.0 else (q, p)
 
 
 @scalar_kernel
 def _activation_derivatives(code, z):
     """Return (sigma, sigma', sigma'', sigma''') at the scalar z for activation ``code``."""
     if code == TANH:
-        e = math.exp(-2.0 * abs(z))
-        t = (1.0 - e) / (1.0 + e)
-        if z < 0.0:
-            t = -t
-        s1 = 4.0 * e / ((1.0 + e) * (1.0 + e))  # sech^2 without cancellation
+        e = _exp_nonpositive(-2.0 * abs(z))
+        inv = 1.0 / (1.0 + e)
+        t = (1.0 - e) * inv
+        t = -t if z < 0.0 else t
+        s1 = 4.0 * e * inv * inv  # sech^2 without cancellation
         return t, s1, -2.0 * t * s1, s1 * (6.0 * t * t - 2.0)
     if code == SIGMOID or code == SOFTPLUS or code == SILU:
         p, q = _logistic_pair(z)
@@ -122,29 +168,86 @@ def _activation_derivatives(code, z):
         if code == SIGMOID:
             return p, d1, d2, d3
         if code == SOFTPLUS:
-            return max(z, 0.0) + math.log1p(math.exp(-abs(z))), p, d1, d2
+            return max(z, 0.0) + math.log1p(_exp_nonpositive(-abs(z))), p, d1, d2
         # silu: z * sigmoid(z); the derivatives follow from Leibniz's rule
         return z * p, p + z * d1, 2.0 * d1 + z * d2, 3.0 * d2 + z * d3
     if code == GELU:
         cdf = 0.5 * math.erfc(-z * _INV_SQRT2)
         zc = min(max(z, -_GAUSS_CLIP), _GAUSS_CLIP)
-        pdf = _INV_SQRT_2PI * math.exp(-0.5 * zc * zc)
+        pdf = _INV_SQRT_2PI * _exp_nonpositive(-0.5 * zc * zc)
         return z * cdf, cdf + zc * pdf, pdf * (2.0 - zc * zc), pdf * zc * (zc * zc - 4.0)
     if code == QUADRATIC:
         return z * z, 2.0 * z, 2.0, 0.0
     return z, 1.0, 0.0, 0.0  # LINEAR
 
 
+@scalar_kernel
+def _values_and_slopes_for(code, z, s0, s1):
+    """s0[r], s1[r] = sigma(z[r]), sigma'(z[r]); ``code`` is a literal at each call site."""
+    for r in range(z.shape[0]):
+        v0, v1, _, _ = _activation_derivatives(code, z[r])
+        s0[r] = v0
+        s1[r] = v1
+
+
+@scalar_kernel
+def _values_and_slopes(code, z, s0, s1):
+    """s0 = sigma(z), s1 = sigma'(z) elementwise (shape (m,)).
+
+    The branch on ``code`` sits outside the loop, so that each loop is
+    straight-line code that LLVM vectorises.
+    """
+    if code == TANH:
+        _values_and_slopes_for(TANH, z, s0, s1)
+    elif code == SIGMOID:
+        _values_and_slopes_for(SIGMOID, z, s0, s1)
+    elif code == SOFTPLUS:
+        _values_and_slopes_for(SOFTPLUS, z, s0, s1)
+    elif code == GELU:
+        _values_and_slopes_for(GELU, z, s0, s1)
+    elif code == SILU:
+        _values_and_slopes_for(SILU, z, s0, s1)
+    elif code == QUADRATIC:
+        _values_and_slopes_for(QUADRATIC, z, s0, s1)
+    else:
+        _values_and_slopes_for(LINEAR, z, s0, s1)
+
+
+@scalar_kernel
+def _all_derivatives_for(code, z, s0, s1, s2, s3):
+    """sigma^(k)(z[r]) for k = 0..3; ``code`` is a literal at each call site."""
+    for r in range(z.shape[0]):
+        v0, v1, v2, v3 = _activation_derivatives(code, z[r])
+        s0[r] = v0
+        s1[r] = v1
+        s2[r] = v2
+        s3[r] = v3
+
+
+@scalar_kernel
+def _all_derivatives(code, z, s0, s1, s2, s3):
+    """sigma, sigma', sigma'', sigma''' at every z[r] (branch outside the loop)."""
+    if code == TANH:
+        _all_derivatives_for(TANH, z, s0, s1, s2, s3)
+    elif code == SIGMOID:
+        _all_derivatives_for(SIGMOID, z, s0, s1, s2, s3)
+    elif code == SOFTPLUS:
+        _all_derivatives_for(SOFTPLUS, z, s0, s1, s2, s3)
+    elif code == GELU:
+        _all_derivatives_for(GELU, z, s0, s1, s2, s3)
+    elif code == SILU:
+        _all_derivatives_for(SILU, z, s0, s1, s2, s3)
+    elif code == QUADRATIC:
+        _all_derivatives_for(QUADRATIC, z, s0, s1, s2, s3)
+    else:
+        _all_derivatives_for(LINEAR, z, s0, s1, s2, s3)
+
+
 @kernel
 def _activation_table(code, z):
     """Kernel: derivatives of order 0..3 at every entry of the 1-D array z, shape (4, k)."""
     out = np.empty((4, z.shape[0]))
-    for i in range(z.shape[0]):
-        s0, s1, s2, s3 = _activation_derivatives(code, z[i])
-        out[0, i] = s0
-        out[1, i] = s1
-        out[2, i] = s2
-        out[3, i] = s3
+    _all_derivatives(code, z, out[0], out[1], out[2], out[3])
     return out
 
 

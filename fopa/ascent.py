@@ -25,10 +25,10 @@ from ._validate import (
     as_positive_scalar,
     as_real_scalar,
     as_rng,
+    check_rng,
     points_and_targets,
 )
 from .constants import _ball_constant_arrays
-from .derivatives import input_gradient
 from .losses import check_targets, loss_code
 
 __all__ = ["AscentResult", "History", "Perturbation", "Restarts", "projected_gradient_ascent"]
@@ -37,8 +37,6 @@ CONSTRAINTS = ("ball", "sphere", "linf")
 INITS = ("zero", "sphere", "ball")
 METHODS = ("auto", "plain", "gram")
 STOPPING = {K.MAX_ITER: "max_iter", K.TOL: "grad_mapping_tol", K.NO_ESCAPE: "no_escape"}
-_PARALLEL_WORK = 200_000  # rows * m * d above which the threaded loop pays off
-_ON_SPHERE = 1e-9  # relative distance to the sphere that counts as on it
 
 
 @dataclass(frozen=True)
@@ -277,33 +275,11 @@ def _starts(init, seeds, n, R, d, eps, constraint, single):
     return start
 
 
-def _kkt(G, D, eps, constraint):
-    """Tangent-gradient norm and multiplier at the returned points, shape (N,)."""
-    if constraint == "linf":
-        at_bound = np.abs(D) >= eps * (1 - _ON_SPHERE)
-        free = np.where(at_bound, 0.0, G)
-        signed = np.where(at_bound, np.sign(D) * G, np.inf)
-        mult = np.min(signed, axis=1)
-        return np.linalg.norm(free, axis=1), np.where(np.isfinite(mult), mult, 0.0)
-    norms = np.linalg.norm(D, axis=1)
-    on = norms >= eps * (1 - _ON_SPHERE)
-    if constraint == "sphere":
-        on[:] = True
-    u = D / np.maximum(norms, 1e-300)[:, None]
-    radial = np.sum(u * G, axis=1)
-    tangent = np.linalg.norm(G - radial[:, None] * u, axis=1)
-    gnorm = np.linalg.norm(G, axis=1)
-    return np.where(on, tangent, gnorm), np.where(on, radial / eps, 0.0)
-
-
-def _run_kernel(method, parallel, common, pert, seeds, record, target, store):
+def _run_kernel(method, common, pert, seeds, record, target, store):
     if method == "gram":
-        kern = K._pga_gram_parallel if parallel else K._pga_gram_serial
-        out = kern(*common)
-        zeros = np.zeros(out[0].shape[0], np.int64)
-        return (*out, zeros, None, None)
-    kern = K._pga_plain_parallel if parallel else K._pga_plain_serial
-    return kern(*common, pert, seeds, record, target, store)
+        out = K._pga_gram(*common)
+        return (*out, np.zeros(out[0].shape[0], np.int64), None, None)
+    return K._pga_plain(*common, pert, seeds, record, target, store)
 
 
 def projected_gradient_ascent(
@@ -391,9 +367,12 @@ def projected_gradient_ascent(
         )
     if as_int("certify_every", certify_every, minimum=0) > 0:
         raise ValueError("certify_every > 0 needs fopa.certify, which this version does not have")
-    gen = as_rng(rng)
     n, d = X.shape
-    seeds = gen.integers(0, 2**64 - 1, size=(n, R), dtype=np.uint64, endpoint=True)
+    if perturbation is not None or (isinstance(init, str) and init != "zero"):
+        seeds = as_rng(rng).integers(0, 2**64 - 1, size=(n, R), dtype=np.uint64, endpoint=True)
+    else:  # a deterministic run draws nothing
+        check_rng(rng)
+        seeds = np.zeros((n, R), dtype=np.uint64)
     starts = _starts(init, seeds, n, R, d, eps, constraint, single)
     eta = _step_sizes(step_size, net, X, Y, eps, code, constraint)
 
@@ -411,28 +390,23 @@ def projected_gradient_ascent(
     seeds_r = seeds.reshape(N).copy()
     cons = CONSTRAINTS.index(constraint)
     pert = perturbation.as_array() if perturbation else np.zeros(5)
-    parallel = N * net.m * d >= _PARALLEL_WORK
     args = (net.W, net.a, net.b, net.output_scale, net.activation_code, code)
     common = (*args, Xr, Yr, eps, etar, D0, max_iter, tol, cons)
     empty = np.zeros((0, d))
-    out = _run_kernel(method, parallel, common, pert, seeds_r, 0, empty, 0)
+    out = _run_kernel(method, common, pert, seeds_r, 0, empty, 0)
     hist = iterates = None
     if record_history:
         store = 1 if record_history == "iterates" else 0
-        again = _run_kernel(method, parallel, common, pert, seeds_r, 1, out[0], store)
+        again = _run_kernel(method, common, pert, seeds_r, 1, out[0], store)
         if not np.array_equal(again[0], out[0]):  # the two runs must be the same run
             raise RuntimeError("history run diverged from the first run; please report this")
-        out, hist = again, again[7]
-        iterates = again[8] if store else None
-    D, values, gmap, iters, status, first_stat, n_pert = out[:7]
+        out, hist = again, again[9]
+        iterates = again[10] if store else None
+    D, values, initial, grads, gmap, iters, status, first_stat, n_pert = out[:9]
 
-    from .derivatives import loss as loss_values
-
-    initial = loss_values(net, Xr + D0, Yr, loss=loss)
-    best = np.argmax(values.reshape(n, R), axis=1)
+    best = np.argmax(values.reshape(n, R), axis=1) if R > 1 else np.zeros(n, np.int64)
     rows = np.arange(n) * R + best
-    grads = input_gradient(net, X + D[rows], Y, loss=loss)
-    tangent, mult = _kkt(grads, D[rows], eps, constraint)
+    tangent, mult = K._kkt_residuals(grads[rows], D[rows], eps, cons)
     names = np.array([STOPPING[s] for s in status])
 
     histories = None

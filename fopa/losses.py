@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from ._jit import scalar_kernel
-from .activations import _logistic_pair
+from .activations import _exp_nonpositive, _logistic_pair
 
 __all__ = ["LOSSES"]
 
@@ -49,7 +49,7 @@ def _loss_derivatives(code, f, y):
         return 0.5 * r * r, r, 1.0, 0.0
     u = y * f
     p, q = _logistic_pair(u)  # s(u), s(-u)
-    value = max(-u, 0.0) + math.log1p(math.exp(-abs(u)))
+    value = max(-u, 0.0) + math.log1p(_exp_nonpositive(-abs(u)))
     d2 = p * q
     return value, -y * q, d2, y * d2 * (q - p)
 

@@ -7,7 +7,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fopa
-from fopa import ascent
 
 from . import reference as ref
 from .strategies import problems
@@ -128,8 +127,7 @@ def test_restarts_keep_the_best():
 
 
 @pytest.mark.parametrize("method", ["plain", "gram"])
-def test_same_seed_same_bits_whatever_the_thread_count(monkeypatch, method):
-    monkeypatch.setattr(ascent, "_PARALLEL_WORK", 0)  # force the threaded loop
+def test_same_seed_same_bits_whatever_the_thread_count(method):
     net, X, Y = _problem(n=6, d=8, m=6 if method == "gram" else 20, seed=6)
     kw = dict(init="ball", n_restarts=3, rng=11, max_iter=300, method=method)
     before = numba.get_num_threads()
@@ -147,15 +145,6 @@ def test_same_seed_same_bits_whatever_the_thread_count(monkeypatch, method):
         np.testing.assert_array_equal(one.delta, other.delta)
         np.testing.assert_array_equal(one.restarts.end, other.restarts.end)
         np.testing.assert_array_equal(one.iterations, other.iterations)
-
-
-def test_serial_and_threaded_loops_agree(monkeypatch):
-    net, X, Y = _problem(n=4, d=8, m=20, seed=7)
-    kw = dict(init="sphere", rng=2, max_iter=200)
-    serial = fopa.projected_gradient_ascent(net, X, Y, 0.6, **kw)
-    monkeypatch.setattr(ascent, "_PARALLEL_WORK", 0)
-    threaded = fopa.projected_gradient_ascent(net, X, Y, 0.6, **kw)
-    np.testing.assert_allclose(serial.delta, threaded.delta, rtol=0, atol=1e-13)
 
 
 def test_history_distances_and_lengths():

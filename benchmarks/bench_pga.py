@@ -1,0 +1,219 @@
+"""Time projected gradient ascent: fopa against NumPy, JAX and PyTorch peers.
+
+Setting (issue 3): float64, tanh, quadratic loss, l2 ball, constant step, 50
+iterations, no early stop, the same data for every method in the same process.
+Reported: time per iteration (best of ``--repeats`` runs after a warm-up), the
+ratio of fopa to the fastest peer, and the *floor*: the two matrix products of
+an iteration (``(X + D) W^T`` and ``Q W``) alone, timed with NumPy's BLAS.
+
+fopa runs ``max_iter=50``: 51 gradient evaluations (the last one measures the
+final point) against the peers' 50; the per-iteration time divides by 50 for all.
+
+Usage::
+
+    python benchmarks/bench_pga.py [--repeats 7] [--shapes small,medium,large] [--markdown FILE]
+
+JAX and PyTorch are optional (``pip install -e ".[bench]"``; PyTorch from the
+local wheel with ``pip install torch==2.13.0``); a missing peer is reported as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+
+import fopa
+
+SHAPES = {"small": (1, 10, 50), "medium": (64, 100, 512), "large": (256, 784, 1024)}
+ITERATIONS = 50
+
+
+def make_problem(n, d, m, seed=0):
+    gen = np.random.default_rng(seed)
+    net = fopa.TwoLayerNet.random(d, m, activation="tanh", rng=gen)
+    X = gen.standard_normal((n, d))
+    Y = gen.standard_normal(n)
+    eps = 0.5 * np.sqrt(d) / 10
+    eta = 0.5 * float(np.min(1.0 / fopa.ball_constants(net, X, Y, eps).beta))
+    return net, X, Y, eps, eta
+
+
+def best_time(fn, repeats):
+    fn()  # warm-up (compilation, caches)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), float(np.median(times))
+
+
+def run_fopa(net, X, Y, eps, eta):
+    def fn():
+        return fopa.projected_gradient_ascent(
+            net, X, Y, eps, step_size=eta, max_iter=ITERATIONS, tol=0.0, init="zero"
+        ).delta
+
+    return fn
+
+
+def run_fopa_plain(net, X, Y, eps, eta):
+    def fn():
+        return fopa.projected_gradient_ascent(
+            net, X, Y, eps, step_size=eta, max_iter=ITERATIONS, tol=0.0, method="plain"
+        ).delta
+
+    return fn
+
+
+def run_numpy(net, X, Y, eps, eta):
+    W, a, c = net.W, net.a, net.output_scale
+
+    def fn():
+        D = np.zeros_like(X)
+        for _ in range(ITERATIONS):
+            T = np.tanh((X + D) @ W.T)
+            r = c * (T @ a) - Y
+            G = ((r[:, None] * (c * a)) * (1.0 - T * T)) @ W
+            V = D + eta * G
+            D = V * (eps / np.maximum(np.linalg.norm(V, axis=1), eps))[:, None]
+        return D
+
+    return fn
+
+
+def floor(net, X, Y, eps, eta):
+    W = net.W
+    Q = np.ones((X.shape[0], W.shape[0]))
+
+    def fn():
+        for _ in range(ITERATIONS):
+            (X @ W.T)
+            (Q @ W)
+
+    return fn
+
+
+def run_jax(net, X, Y, eps, eta):
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    W, a, c = jnp.asarray(net.W), jnp.asarray(net.a), net.output_scale
+    Xj, Yj = jnp.asarray(X), jnp.asarray(Y)
+
+    def loss(delta, x, y):
+        f = c * jnp.dot(a, jnp.tanh(W @ (x + delta)))
+        return 0.5 * (f - y) ** 2
+
+    grad = jax.vmap(jax.grad(loss))
+
+    @jax.jit
+    def attack(Xb, Yb):
+        def body(_, D):
+            V = D + eta * grad(D, Xb, Yb)
+            norms = jnp.linalg.norm(V, axis=1)
+            return V * (eps / jnp.maximum(norms, eps))[:, None]
+
+        return jax.lax.fori_loop(0, ITERATIONS, body, jnp.zeros_like(Xb))
+
+    def fn():
+        return np.asarray(attack(Xj, Yj).block_until_ready())
+
+    return fn
+
+
+def run_torch(net, X, Y, eps, eta):
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    W = torch.tensor(net.W, dtype=torch.float64)
+    a = torch.tensor(net.a, dtype=torch.float64)
+    c = net.output_scale
+    Xt = torch.tensor(X, dtype=torch.float64)
+    Yt = torch.tensor(Y, dtype=torch.float64)
+
+    def fn():
+        delta = torch.zeros_like(Xt)
+        for _ in range(ITERATIONS):
+            delta.requires_grad_(True)
+            f = c * torch.tanh((Xt + delta) @ W.T) @ a
+            loss = 0.5 * ((f - Yt) ** 2).sum()
+            (g,) = torch.autograd.grad(loss, delta)
+            with torch.no_grad():
+                v = delta + eta * g
+                norms = v.norm(dim=1, keepdim=True)
+                delta = v * (eps / norms.clamp(min=eps))
+        return delta.detach().numpy()
+
+    return fn
+
+
+PEERS = {"numpy": run_numpy, "jax": run_jax, "torch": run_torch}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--shapes", default="small,medium,large")
+    parser.add_argument("--markdown", default=None, help="also write the table to this file")
+    args = parser.parse_args(argv)
+    rows = []
+    for name in args.shapes.split(","):
+        n, d, m = SHAPES[name]
+        problem = make_problem(n, d, m)
+        reference = run_numpy(*problem)()
+        timings = {}
+        for label, maker in [("fopa", run_fopa), ("fopa plain", run_fopa_plain), *PEERS.items()]:
+            try:
+                fn = maker(*problem)
+                out = fn()
+            except ImportError:
+                timings[label] = None
+                continue
+            # fopa does one extra final evaluation but no extra step: same iterate
+            err = np.max(np.abs(np.asarray(out) - reference))
+            if err > 1e-8:
+                raise AssertionError(f"{label} disagrees with the NumPy loop by {err:.2e}")
+            timings[label] = best_time(fn, args.repeats)
+        timings["floor"] = best_time(floor(*problem), args.repeats)
+        rows.append(((n, d, m), timings))
+    print(render(rows))
+    if args.markdown:
+        with open(args.markdown, "w") as fh:
+            fh.write(render(rows) + "\n")
+
+
+def render(rows):
+    peers = ["numpy", "jax", "torch"]
+    lines = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}; "
+        f"{ITERATIONS} iterations, float64, tanh, quadratic loss; microseconds per iteration "
+        "(best of repeats).",
+        "",
+        "| (n, d, m) | fopa | fopa plain | NumPy | JAX | PyTorch | floor (2 GEMMs) "
+        "| fastest peer / fopa | fopa / floor |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for shape, t in rows:
+
+        def us(key, t=t):
+            return "n/a" if t.get(key) is None else f"{1e6 * t[key][0] / ITERATIONS:.1f}"
+
+        available = [t[p][0] for p in peers if t.get(p) is not None]
+        fastest = min(available)
+        lines.append(
+            f"| {shape} | {us('fopa')} | {us('fopa plain')} | {us('numpy')} | {us('jax')} "
+            f"| {us('torch')} | {us('floor')} | {fastest / t['fopa'][0]:.2f}x "
+            f"| {t['fopa'][0] / t['floor'][0]:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
