@@ -7,6 +7,7 @@ argument and says what was expected.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -59,6 +60,10 @@ def as_positive_scalar(name: str, value) -> float:
 
 def as_real_scalar(name: str, value) -> float:
     """A finite real number as a Python float."""
+    if type(value) is float:  # the common case, checked cheaply
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite; got {value!r}")
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.ndarray)):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
     arr = np.asarray(value)

@@ -37,6 +37,7 @@ CONSTRAINTS = ("ball", "sphere", "linf")
 INITS = ("zero", "sphere", "ball")
 METHODS = ("auto", "plain", "gram")
 STOPPING = {K.MAX_ITER: "max_iter", K.TOL: "grad_mapping_tol", K.NO_ESCAPE: "no_escape"}
+_STOP_NAMES = np.array([STOPPING[k] for k in range(len(STOPPING))])
 
 
 @dataclass(frozen=True)
@@ -383,9 +384,11 @@ def projected_gradient_ascent(
         method = "gram" if gram_ok and net.m < 2 * d else "plain"
 
     N = n * R
-    Xr = np.ascontiguousarray(np.repeat(X, R, axis=0))
-    Yr = np.repeat(Y, R)
-    etar = np.repeat(eta, R)
+    if R == 1:
+        Xr, Yr, etar = X, Y, eta
+    else:
+        Xr = np.ascontiguousarray(np.repeat(X, R, axis=0))
+        Yr, etar = np.repeat(Y, R), np.repeat(eta, R)
     D0 = np.ascontiguousarray(starts.reshape(N, d))
     seeds_r = seeds.reshape(N).copy()
     cons = CONSTRAINTS.index(constraint)
@@ -404,10 +407,13 @@ def projected_gradient_ascent(
         iterates = again[10] if store else None
     D, values, initial, grads, gmap, iters, status, first_stat, n_pert = out[:9]
 
-    best = np.argmax(values.reshape(n, R), axis=1) if R > 1 else np.zeros(n, np.int64)
-    rows = np.arange(n) * R + best
-    tangent, mult = K._kkt_residuals(grads[rows], D[rows], eps, cons)
-    names = np.array([STOPPING[s] for s in status])
+    if R == 1:
+        rows = np.arange(n)
+        tangent, mult = K._kkt_residuals(grads, D, eps, cons)
+    else:
+        rows = np.arange(n) * R + np.argmax(values.reshape(n, R), axis=1)
+        tangent, mult = K._kkt_residuals(grads[rows], D[rows], eps, cons)
+    names = _STOP_NAMES[status]
 
     histories = None
     if record_history:
