@@ -6,6 +6,7 @@ on them. See ``docs/`` for the mathematics and the API.
 
 from .activations import ACTIVATIONS, activation_derivatives, sup_abs_derivatives
 from .ascent import AscentResult, History, Perturbation, Restarts, projected_gradient_ascent
+from .certify import Certificate, certify, local_rate, tangent_hessian, tangent_spectrum
 from .checks import TaylorCheck, check_gradient, check_hessian
 from .constants import BallConstants, ball_constants
 from .derivatives import (
@@ -19,6 +20,7 @@ from .derivatives import (
 from .losses import LOSSES
 from .network import TwoLayerNet
 from .theory import iteration_bound
+from .trust_region import TrustRegionSolution, maximize_quadratic_on_ball
 
 __version__ = "0.1.0"
 
@@ -45,4 +47,11 @@ __all__ = [
     "Restarts",
     "projected_gradient_ascent",
     "iteration_bound",
+    "Certificate",
+    "certify",
+    "local_rate",
+    "tangent_hessian",
+    "tangent_spectrum",
+    "TrustRegionSolution",
+    "maximize_quadratic_on_ball",
 ]

@@ -276,6 +276,23 @@ def _starts(init, seeds, n, R, d, eps, constraint, single):
     return start
 
 
+def _first_certified(net, X, Y, eps, loss, iterates, iters, rows, every):
+    """First checked iteration (a multiple of ``every``, or the last) certified a strict max."""
+    from .certify import certify
+
+    out = np.full(len(rows), -1, np.int64)
+    for k, i in enumerate(rows):
+        checks = list(range(every, int(iters[i]) + 1, every))
+        if not checks or checks[-1] != iters[i]:
+            checks.append(int(iters[i]))
+        for t in checks:
+            cert = certify(net, X[k], Y[k], iterates[i, t], eps, loss=loss)
+            if cert.kind == "strict_local_max":
+                out[k] = t
+                break
+    return out
+
+
 def _run_kernel(method, common, pert, seeds, record, target, store):
     if method == "gram":
         out = K._pga_gram(*common)
@@ -336,7 +353,10 @@ def projected_gradient_ascent(
         iteration (``"iterates"`` also keeps the iterates). The ascent then runs
         twice (the second, identical run measures the distances).
     certify_every : int
-        0 (off). Certification during the run needs :func:`fopa.certify`.
+        If k > 0, certify (:func:`fopa.certify`) every k-th iterate of the returned
+        run, and the last one, and report the first certified a strict local
+        maximum as ``first_certified_iteration`` (-1 if none). Runs the plain
+        iteration twice (as for a history).
     method : "auto", "plain" or "gram"
         ``"gram"`` iterates in the row space of W (MATH.md section 7): one
         rows x m x m product per step. ``"auto"`` picks it when ``m < 2d`` for the
@@ -366,8 +386,7 @@ def projected_gradient_ascent(
         raise ValueError(
             f"record_history must be False, True or 'iterates'; got {record_history!r}"
         )
-    if as_int("certify_every", certify_every, minimum=0) > 0:
-        raise ValueError("certify_every > 0 needs fopa.certify, which this version does not have")
+    certify_every = as_int("certify_every", certify_every, minimum=0)
     n, d = X.shape
     if perturbation is not None or (isinstance(init, str) and init != "zero"):
         seeds = as_rng(rng).integers(0, 2**64 - 1, size=(n, R), dtype=np.uint64, endpoint=True)
@@ -377,7 +396,11 @@ def projected_gradient_ascent(
     starts = _starts(init, seeds, n, R, d, eps, constraint, single)
     eta = _step_sizes(step_size, net, X, Y, eps, code, constraint)
 
+    if certify_every and constraint != "ball":
+        raise ValueError("certify_every needs constraint='ball' (the certificate is for the ball)")
+    wants_iterates = record_history == "iterates" or certify_every > 0
     gram_ok = constraint != "linf" and perturbation is None and not record_history
+    gram_ok = gram_ok and not certify_every
     if method == "gram" and not gram_ok:
         raise ValueError("method='gram' needs an l2 constraint, no perturbation and no history")
     if method == "auto":
@@ -398,8 +421,8 @@ def projected_gradient_ascent(
     empty = np.zeros((0, d))
     out = _run_kernel(method, common, pert, seeds_r, 0, empty, 0)
     hist = iterates = None
-    if record_history:
-        store = 1 if record_history == "iterates" else 0
+    if record_history or certify_every:
+        store = 1 if wants_iterates else 0
         again = _run_kernel(method, common, pert, seeds_r, 1, out[0], store)
         if not np.array_equal(again[0], out[0]):  # the two runs must be the same run
             raise RuntimeError("history run diverged from the first run; please report this")
@@ -415,6 +438,13 @@ def projected_gradient_ascent(
         tangent, mult = K._kkt_residuals(grads[rows], D[rows], eps, cons)
     names = _STOP_NAMES[status]
 
+    first_certified = None
+    if certify_every:
+        first_certified = _first_certified(
+            net, X, Y, eps, loss, iterates, iters, rows, certify_every
+        )
+    if record_history != "iterates":
+        iterates = None
     histories = None
     if record_history:
         histories = tuple(
@@ -452,7 +482,11 @@ def projected_gradient_ascent(
         multiplier=mult[0].item() if single else mult,
         step_size=eta[0].item() if single else eta,
         first_stationary_iteration=per_input(first_stat),
-        first_certified_iteration=None,
+        first_certified_iteration=(
+            None
+            if first_certified is None
+            else (first_certified[0].item() if single else first_certified)
+        ),
         n_perturbations=per_input(n_pert),
         restarts=restarts,
         history=(histories[0] if single else histories) if histories else None,

@@ -226,7 +226,7 @@ def test_relative_step_sizes():
         (dict(constraint="sphere"), ValueError, "not on the sphere"),
         (dict(perturbation=0.1), TypeError, "perturbation must be"),
         (dict(record_history="yes"), ValueError, "record_history"),
-        (dict(certify_every=5), ValueError, "certify"),
+        (dict(certify_every=5, constraint="linf"), ValueError, "certify_every needs"),
         (dict(method="gram", constraint="linf"), ValueError, "method='gram'"),
         (dict(x=np.ones(5)), ValueError, "x must have 6 features"),
         (dict(x=np.full(6, np.inf)), ValueError, "x must be finite"),

@@ -1,0 +1,441 @@
+"""Second-order certification of local maxima of the ball problem.
+
+``maximize L(x + delta)`` over ``||delta|| <= eps``. At a point on the sphere,
+with ``u = delta / ||delta||`` and ``g = grad L``:
+
+* multiplier ``mu = u.g / eps`` and tangent gradient ``g_T = g - (u.g) u``
+  (first order: ``g_T = 0`` and ``mu >= 0``);
+* tangent (Riemannian) Hessian ``H_T = P (hess L - mu I) P`` on ``u``'s orthogonal
+  complement (second order: ``lambda_max(H_T) < 0`` with ``mu > 0`` makes a strict
+  local maximum).
+
+Inside the ball the conditions are ``g = 0`` and ``lambda_max(hess L) < 0``.
+``docs/certify.md`` derives them and the certified radius.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse.linalg as spla
+
+from ._validate import as_float_array, as_positive_scalar, as_real_scalar, points_and_targets
+from .constants import _ball_constant_arrays
+from .derivatives import _gradient_coefficients, _hessian_vector_product, _input_hessian
+from .losses import check_targets, loss_code
+
+__all__ = ["Certificate", "certify", "local_rate", "tangent_hessian", "tangent_spectrum"]
+
+KINDS = ("strict_local_max", "degenerate", "saddle", "local_min", "not_critical")
+METHODS = ("auto", "dense", "lowrank", "lanczos")
+ON_SPHERE = 1e-9  # relative distance to the sphere that counts as on it
+_FEASIBLE = 1e-9  # relative excess of ||delta|| over eps tolerated as rounding
+_RADIUS_MARGIN = 1e-6  # relative safety margin on the certified radii
+_DENSE_MAX_D = 400  # above this d, "auto" uses Lanczos
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """What :func:`certify` proved about a point (arrays over the batch when batched).
+
+    Attributes
+    ----------
+    kind : str
+        ``"strict_local_max"``, ``"degenerate"``, ``"saddle"``, ``"local_min"`` or
+        ``"not_critical"``.
+    on_boundary : bool
+        ``||delta|| = eps`` (to relative 1e-9).
+    multiplier : float
+        ``mu = u.grad L / eps`` on the sphere, 0 inside.
+    tangent_gradient_norm : float
+        ``||g_T||`` on the sphere, ``||grad L||`` inside.
+    max_tangent_eigenvalue, min_tangent_eigenvalue : float
+        Extreme eigenvalues of ``H_T`` (of ``hess L`` inside).
+    radius : float
+        Certified radius: no feasible point ``delta'`` with
+        ``inner_radius < ||delta' - delta|| <= radius`` has a loss above ``L(delta)``,
+        so a local maximum lies within ``inner_radius`` of ``delta``. 0 when nothing
+        is certified.
+    inner_radius : float
+        0 at an exact critical point; grows with the tangent gradient norm.
+    rho, alpha : float
+        Hessian-Lipschitz bound over the ball and ``||hess L - mu I||_2`` used.
+    loss : float
+        ``L(x + delta)``.
+    reason : str
+        One line saying why the point got its kind.
+    method : str
+        Eigenvalue method used: ``"dense"``, ``"lowrank"`` or ``"lanczos"``.
+    """
+
+    kind: str | np.ndarray
+    on_boundary: bool | np.ndarray
+    multiplier: float | np.ndarray
+    tangent_gradient_norm: float | np.ndarray
+    max_tangent_eigenvalue: float | np.ndarray
+    min_tangent_eigenvalue: float | np.ndarray
+    radius: float | np.ndarray
+    inner_radius: float | np.ndarray
+    rho: float | np.ndarray
+    alpha: float | np.ndarray
+    loss: float | np.ndarray
+    reason: str | np.ndarray
+    method: str | np.ndarray
+
+
+class _Point:
+    """Derivative data of one point, computed once and shared by the methods."""
+
+    def __init__(self, net, x, y, delta, eps, code):
+        self.net, self.eps, self.code = net, eps, code
+        self.p = (x + delta)[None, :]
+        self.y = np.array([y])
+        self.args = (net.W, net.a, net.b, net.output_scale, net.activation_code, code)
+        Q, S1, S2, L1, L2 = _gradient_coefficients(*self.args, self.p, self.y)
+        self.grad = (Q @ net.W)[0]
+        self.grad_f = (S1 @ net.W)[0]
+        self.weights = np.append(L1[0] * S2[0], L2[0])  # hess L = V diag(weights) V^T
+        norm = np.linalg.norm(delta)
+        self.on_boundary = bool(norm >= eps * (1.0 - ON_SPHERE))
+        self.u = delta / norm if self.on_boundary else None
+        if self.on_boundary:
+            radial = float(self.u @ self.grad)
+            self.mu = radial / eps
+            self.gamma = float(np.linalg.norm(self.grad - radial * self.u))
+        else:
+            self.mu = 0.0
+            self.gamma = float(np.linalg.norm(self.grad))
+
+    def hessian(self):
+        return _input_hessian(*self.args, self.p, self.y)[0]
+
+    def hvp(self, v):
+        return _hessian_vector_product(*self.args, self.p, self.y, v[None, :])[0]
+
+
+def _householder_complement(u, A):
+    """``B^T A B`` for an orthonormal basis B of u's complement, in O(d^2).
+
+    With ``v = u + sign(u_0) e_0`` the reflection ``Q = I - 2 v v^T / v.v`` maps u
+    to ``-sign(u_0) e_0``; its columns 1..d-1 span u's complement, and
+    ``Q A Q = A - v w^T - w v^T`` with ``w = p - (v.p / v.v) v``, ``p = 2 A v / v.v``.
+    """
+    v = u.copy()
+    v[0] += 1.0 if u[0] >= 0 else -1.0
+    vv = v @ v
+    p = 2.0 * (A @ v) / vv
+    w = p - (v @ p / vv) * v
+    QAQ = A - np.outer(v, w) - np.outer(w, v)
+    inner = QAQ[1:, 1:]
+    return 0.5 * (inner + inner.T)
+
+
+def _spectrum_dense(pt):
+    """(all tangent eigenvalues, alpha) from the full Hessian."""
+    H = pt.hessian()
+    A = H - pt.mu * np.eye(H.shape[0]) if pt.on_boundary else H
+    eig_A = scipy.linalg.eigvalsh(A)
+    alpha = float(np.max(np.abs(eig_A)))
+    if not pt.on_boundary:
+        return eig_A, alpha
+    if H.shape[0] == 1:
+        return np.empty(0), alpha
+    return scipy.linalg.eigvalsh(_householder_complement(pt.u, A)), alpha
+
+
+def _spectrum_lowrank(pt):
+    """(all tangent eigenvalues, alpha) from ``hess L = V C V^T``, V = [W^T, grad f].
+
+    rank <= m + 1: with a thin QR of (the projection of) V, the nonzero part of
+    the spectrum is that of a (m+1) x (m+1) matrix; the rest is ``-mu``.
+    """
+    V = np.column_stack([pt.net.W.T, pt.grad_f])
+    C = pt.weights
+    d, k = V.shape
+
+    def small_spectrum(M):
+        Qm, R = np.linalg.qr(M)
+        core = (R * C) @ R.T
+        return scipy.linalg.eigvalsh(0.5 * (core + core.T)), Qm.shape[1]
+
+    eig_H, rank = small_spectrum(V)
+    zeros_H = d - rank
+    full_H = np.concatenate([eig_H, np.zeros(zeros_H)])
+    if not pt.on_boundary:
+        return np.sort(full_H), float(np.max(np.abs(full_H)))
+    alpha = float(np.max(np.abs(full_H - pt.mu)))
+    PV = V - np.outer(pt.u, pt.u @ V)
+    eig_T, rank_T = small_spectrum(PV)
+    rest = (d - 1) - rank_T
+    return np.sort(np.concatenate([eig_T - pt.mu, np.full(rest, -pt.mu)])), alpha
+
+
+def _spectrum_lanczos(pt, shift):
+    """(extreme tangent eigenvalues, alpha) from Hessian-vector products only.
+
+    The tangent operator ``P (H - mu I) P`` has a spurious eigenvalue 0 along u;
+    adding ``-/+ shift u u^T`` (shift above every true eigenvalue's size) moves it
+    out of the way of the largest / smallest search.
+    """
+    d = pt.p.shape[1]
+    mu, u = pt.mu, pt.u
+
+    def operator(sign):
+        def matvec(h):
+            h = np.ravel(h)
+            if u is None:
+                return pt.hvp(h)
+            t = h - u * (u @ h)
+            out = pt.hvp(t) - mu * t
+            out -= u * (u @ out)
+            return out + sign * shift * u * (u @ h)
+
+        return spla.LinearOperator((d, d), matvec=matvec, dtype=np.float64)
+
+    start = np.cos(np.arange(1, d + 1))  # deterministic start vector
+    opts = dict(k=1, v0=start, tol=1e-12, maxiter=50 * d, return_eigenvectors=False)
+    top = float(spla.eigsh(operator(-1.0), which="LA", **opts)[0])
+    bottom = float(spla.eigsh(operator(+1.0), which="SA", **opts)[0])
+
+    def shifted(h):
+        h = np.ravel(h)
+        return pt.hvp(h) - mu * h
+
+    full = spla.LinearOperator((d, d), matvec=shifted, dtype=np.float64)
+    alpha = float(abs(spla.eigsh(full, which="LM", **opts)[0]))
+    return np.array([bottom, top]), alpha
+
+
+def _annulus(coef_cubic, coef_square, coef_linear, constant):
+    """Interval of s > 0 where ``c3 s^3 + c2 s^2 + c1 s + c0 < 0`` (first such interval)."""
+    poly = np.array([coef_cubic, coef_square, coef_linear, constant], dtype=float)
+    while poly.size and poly[0] == 0.0:
+        poly = poly[1:]
+    roots = np.roots(poly) if poly.size > 1 else np.array([])
+    real = np.sort(roots[np.abs(roots.imag) <= 1e-12 * np.maximum(1, np.abs(roots.real))].real)
+    cuts = np.concatenate([[0.0], real[real > 0], [np.inf]])
+    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
+        mid = 0.5 * (lo + hi) if np.isfinite(hi) else lo + 1.0
+        if np.polyval(poly, mid) < 0:
+            return lo, hi
+    return 0.0, 0.0
+
+
+def _radius(pt, kappa, alpha, rho):
+    """(inner, outer) radius of the certified annulus (MATH.md section 3)."""
+    gamma, eps, mu = pt.gamma, pt.eps, pt.mu
+    if not pt.on_boundary:
+        lo, hi = _annulus(0.0, rho / 6.0, -kappa / 2.0, gamma)
+    else:
+        # b = s: mu eps > gamma + s (mu/2 + 3 alpha/2) + rho s^2 / 6
+        lo1, hi1 = _annulus(0.0, rho / 6.0, mu / 2.0 + 1.5 * alpha, gamma - mu * eps)
+        # b = s^2/(2 eps), times s: (kappa+alpha) s^3/(8 eps^2) + (alpha/(2 eps) + rho/6) s^2
+        #                           - kappa s / 2 + gamma < 0
+        c3 = (kappa + alpha) / (8.0 * eps * eps)
+        lo2, hi2 = _annulus(c3, alpha / (2.0 * eps) + rho / 6.0, -kappa / 2.0, gamma)
+        lo, hi = max(lo1, lo2), min(hi1, hi2)
+    hi = min(hi, 2.0 * eps) if pt.on_boundary else hi
+    lo, hi = lo * (1.0 + _RADIUS_MARGIN), hi * (1.0 - _RADIUS_MARGIN)
+    return (lo, hi) if hi > lo else (0.0, 0.0)
+
+
+def _classify(pt, eig, tol):
+    lmax, lmin = float(eig.max()), float(eig.min())
+    if pt.gamma > tol:
+        what = "tangent gradient" if pt.on_boundary else "gradient"
+        return "not_critical", f"{what} norm {pt.gamma:.3g} > tol {tol:.3g}"
+    if pt.on_boundary and pt.mu < -tol:
+        return "not_critical", f"multiplier {pt.mu:.3g} < 0: the loss grows toward the interior"
+    where = "tangent Hessian" if pt.on_boundary else "Hessian"
+    if lmax < -tol and (pt.mu > tol or not pt.on_boundary):
+        return "strict_local_max", f"{where} negative definite (max eigenvalue {lmax:.3g})" + (
+            f", multiplier {pt.mu:.3g} > 0" if pt.on_boundary else ""
+        )
+    if lmin > tol:
+        return "local_min", f"{where} positive definite (min eigenvalue {lmin:.3g})"
+    if lmax > tol and lmin < -tol:
+        return "saddle", f"{where} eigenvalues of both signs ({lmin:.3g}, {lmax:.3g})"
+    if pt.on_boundary and abs(pt.mu) <= tol:
+        return "degenerate", f"multiplier {pt.mu:.3g} within tol of 0"
+    return "degenerate", f"{where} eigenvalue within tol of 0 (max {lmax:.3g}, min {lmin:.3g})"
+
+
+def _pick_method(method, net, d):
+    if method != "auto":
+        return method
+    if net.m + 1 < (d - 1) // 2:
+        return "lowrank"
+    return "dense" if d <= _DENSE_MAX_D else "lanczos"
+
+
+def _certify_point(net, x, y, delta, eps, tol, code, method, consts):
+    pt = _Point(net, x, y, delta, eps, code)
+    method = _pick_method(method, net, x.size)
+    if method == "lowrank" and net.m + 1 >= x.size - 1:
+        method = "dense"  # no rank to exploit: the thin QR would be square
+    if method == "lanczos":
+        shift = 2.0 * (consts["beta"] + abs(pt.mu)) + 1.0
+        eig, alpha = _spectrum_lanczos(pt, shift)
+    elif method == "lowrank":
+        eig, alpha = _spectrum_lowrank(pt)
+    else:
+        eig, alpha = _spectrum_dense(pt)
+    if eig.size == 0:  # d = 1 on the sphere: no tangent directions
+        eig = np.array([-np.inf])
+    kind, reason = _classify(pt, eig, tol)
+    rho = consts["rho"]
+    inner = radius = 0.0
+    if kind == "strict_local_max":
+        inner, radius = _radius(pt, -float(eig.max()), alpha, rho)
+    from .derivatives import _loss
+
+    value = float(_loss(*pt.args, pt.p, pt.y)[0])
+    finite_max = float(eig.max()) if np.isfinite(eig.max()) else -np.inf
+    return dict(
+        kind=kind,
+        on_boundary=pt.on_boundary,
+        multiplier=pt.mu,
+        tangent_gradient_norm=pt.gamma,
+        max_tangent_eigenvalue=finite_max,
+        min_tangent_eigenvalue=float(eig.min()),
+        radius=radius,
+        inner_radius=inner,
+        rho=rho,
+        alpha=alpha,
+        loss=value,
+        reason=reason,
+        method=method,
+    )
+
+
+def _validate(net, x, y, delta, eps, loss):
+    code = loss_code(loss)
+    X, Y, (D,), single = points_and_targets(net, x, y, extra=[("delta", delta)])
+    check_targets(code, Y)
+    eps = as_positive_scalar("eps", eps)
+    norms = np.linalg.norm(D, axis=1)
+    if np.any(norms > eps * (1.0 + _FEASIBLE)):
+        raise ValueError(
+            f"delta must lie in the ball ||delta|| <= eps = {eps:g}; got norm {norms.max():.6g}"
+        )
+    return code, X, Y, D, eps, single
+
+
+def certify(net, x, y, delta, eps, *, tol=1e-7, loss="quadratic", method="auto") -> Certificate:
+    """Classify ``delta`` as a point of ``max L(x + delta)`` over ``||delta|| <= eps``.
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+    x : array_like, shape (d,) or (n, d)
+    y : float or array_like, shape (n,)
+    delta : array_like, shape like x
+        The point to certify, inside the ball (up to relative rounding 1e-9).
+    eps : float
+        Radius, > 0.
+    tol : float
+        Absolute tolerance on the gradient norm, the multiplier and the eigenvalues.
+    loss : "quadratic" or "logistic"
+    method : "auto", "dense", "lowrank" or "lanczos"
+        ``"dense"``: full Hessian and a symmetric eigensolver on a Householder
+        basis of the tangent space, O(d^3). ``"lowrank"``: the Hessian has rank
+        <= m + 1, so a thin QR of ``[W^T, grad f]`` reduces the spectrum to an
+        (m+1)-square problem, O(d m^2). ``"lanczos"``: extreme eigenvalues from
+        Hessian-vector products (scipy's ARPACK), O(md) per product. ``"auto"``:
+        lowrank when ``m + 1 < (d - 1) / 2``, dense for ``d <= 400``, else Lanczos.
+        ``"lowrank"`` with ``m + 1 >= d - 1`` has no rank to exploit and runs dense;
+        the certificate's ``method`` says which ran.
+
+    Returns
+    -------
+    Certificate
+    """
+    code, X, Y, D, eps, single = _validate(net, x, y, delta, eps, loss)
+    tol = as_real_scalar("tol", tol)
+    if tol < 0:
+        raise ValueError(f"tol must be >= 0; got {tol}")
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    consts = _ball_constant_arrays(net, X, Y, eps, code)
+    rows = [
+        _certify_point(
+            net,
+            X[i],
+            Y[i],
+            D[i],
+            eps,
+            tol,
+            code,
+            method,
+            {k: float(v[i]) for k, v in consts.items()},
+        )
+        for i in range(X.shape[0])
+    ]
+    if single:
+        return Certificate(**rows[0])
+    return Certificate(**{k: np.array([r[k] for r in rows]) for k in rows[0]})
+
+
+def tangent_hessian(net, x, y, delta, eps, *, loss="quadratic") -> np.ndarray:
+    """The Riemannian Hessian ``P (hess L - mu I) P`` in an orthonormal tangent basis.
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+    x, delta : array_like, shape (d,)
+        ``delta`` on the sphere ``||delta|| = eps``.
+    y : float
+    eps : float
+
+    Returns
+    -------
+    ndarray, shape (d - 1, d - 1)
+        ``B^T (hess L - mu I) B`` with B the last d - 1 columns of the Householder
+        reflection that maps ``u = delta/eps`` to a multiple of ``e_0``.
+    """
+    code, X, Y, D, eps, single = _validate(net, x, y, delta, eps, loss)
+    if not single:
+        raise ValueError(f"x must be one point of shape ({net.d},); got shape {X.shape}")
+    pt = _Point(net, X[0], Y[0], D[0], eps, code)
+    if not pt.on_boundary:
+        raise ValueError("delta must lie on the sphere ||delta|| = eps for a tangent Hessian")
+    H = pt.hessian()
+    return _householder_complement(pt.u, H - pt.mu * np.eye(H.shape[0]))
+
+
+def tangent_spectrum(net, x, y, delta, eps, *, loss="quadratic") -> np.ndarray:
+    """All eigenvalues of :func:`tangent_hessian`, ascending, shape (d - 1,)."""
+    return scipy.linalg.eigvalsh(tangent_hessian(net, x, y, delta, eps, loss=loss))
+
+
+def local_rate(certificate: Certificate, step_size) -> float | np.ndarray:
+    """Predicted contraction factor of PGA near a certified maximum (MATH.md 5.2).
+
+    Linearising the projected step on the tangent space gives
+    ``h+ = (I + eta H_T / (1 + eta mu)) h``, so the distance to the maximum
+    shrinks by ``q = max_i |1 + eta lambda_i / (1 + eta mu)|`` per step (inside
+    the ball, ``mu = 0`` and the Hessian's eigenvalues).
+
+    Parameters
+    ----------
+    certificate : Certificate
+    step_size : float or array_like (n,)
+        The step ``eta``.
+
+    Returns
+    -------
+    float or ndarray
+    """
+    if not isinstance(certificate, Certificate):
+        raise TypeError(f"certificate must be a fopa.Certificate; got {type(certificate).__name__}")
+    eta = as_float_array("step_size", step_size, ndim=(0, 1))
+    if np.any(eta <= 0):
+        raise ValueError("step_size must be > 0")
+    mu = np.asarray(certificate.multiplier, dtype=float)
+    scale = eta / (1.0 + eta * mu)
+    lmax = np.asarray(certificate.max_tangent_eigenvalue, dtype=float)
+    lmin = np.asarray(certificate.min_tangent_eigenvalue, dtype=float)
+    q = np.maximum(np.abs(1.0 + scale * lmax), np.abs(1.0 + scale * lmin))
+    return float(q) if q.ndim == 0 else q
