@@ -15,12 +15,13 @@ Inside the ball the conditions are ``g = 0`` and ``lambda_max(hess L) < 0``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.linalg
 import scipy.sparse.linalg as spla
 
+from ._jit import kernel
 from ._validate import as_float_array, as_positive_scalar, as_real_scalar, points_and_targets
 from .constants import _ball_constant_arrays
 from .derivatives import _gradient_coefficients, _hessian_vector_product, _input_hessian
@@ -33,7 +34,7 @@ METHODS = ("auto", "dense", "lowrank", "lanczos")
 ON_SPHERE = 1e-9  # relative distance to the sphere that counts as on it
 _FEASIBLE = 1e-9  # relative excess of ||delta|| over eps tolerated as rounding
 _RADIUS_MARGIN = 1e-6  # relative safety margin on the certified radii
-_DENSE_MAX_D = 400  # above this d, "auto" uses Lanczos
+_DENSE_MAX_D = 2000  # above this d, "auto" uses Lanczos (measured slower below it)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,10 @@ class Certificate:
     inner_radius : float
         0 at an exact critical point; grows with the tangent gradient norm.
     rho, alpha : float
-        Hessian-Lipschitz bound over the ball and ``||hess L - mu I||_2`` used.
+        Hessian-Lipschitz bound over the ball, and the upper bound of
+        ``||hess L - mu I||_2`` used in the radius (exact for the low-rank method and
+        inside the ball; from the block structure on the sphere for the dense
+        method; from the Hessian's factors for Lanczos).
     loss : float
         ``L(x + delta)``.
     reason : str
@@ -115,8 +119,22 @@ class _Point:
         return _hessian_vector_product(*self.args, self.p, self.y, v[None, :])[0]
 
 
+@kernel
+def _eigvalsh(M):
+    """Eigenvalues of a symmetric matrix, ascending.
+
+    Compiled so that LAPACK is the one numba links (scipy's), the library the
+    other kernels' BLAS calls use: alternating between numpy's and scipy's
+    OpenBLAS thread pools made both several times slower here.
+    """
+    return np.linalg.eigvalsh(M)
+
+
 def _householder_complement(u, A):
     """``B^T A B`` for an orthonormal basis B of u's complement, in O(d^2).
+
+    Returns the (d-1)-square block, and the corner ``u^T A u`` and the norm of the
+    coupling ``B^T A u`` of the reflected matrix.
 
     With ``v = u + sign(u_0) e_0`` the reflection ``Q = I - 2 v v^T / v.v`` maps u
     to ``-sign(u_0) e_0``; its columns 1..d-1 span u's complement, and
@@ -129,20 +147,27 @@ def _householder_complement(u, A):
     w = p - (v @ p / vv) * v
     QAQ = A - np.outer(v, w) - np.outer(w, v)
     inner = QAQ[1:, 1:]
-    return 0.5 * (inner + inner.T)
+    return 0.5 * (inner + inner.T), float(QAQ[0, 0]), float(np.linalg.norm(QAQ[1:, 0]))
 
 
 def _spectrum_dense(pt):
-    """(all tangent eigenvalues, alpha) from the full Hessian."""
+    """(all tangent eigenvalues, alpha) from the full Hessian.
+
+    On the sphere ``Q A Q = [[a, r^T], [r, H_T]]`` (A = hess L - mu I), so only
+    H_T is diagonalised and ``alpha = max(|a|, ||H_T||) + ||r||`` bounds ``||A||_2``
+    (a symmetric block matrix's norm is at most its diagonal blocks' largest
+    norm plus the off-diagonal block's).
+    """
     H = pt.hessian()
-    A = H - pt.mu * np.eye(H.shape[0]) if pt.on_boundary else H
-    eig_A = scipy.linalg.eigvalsh(A)
-    alpha = float(np.max(np.abs(eig_A)))
     if not pt.on_boundary:
-        return eig_A, alpha
+        eig = _eigvalsh(H)
+        return eig, float(np.max(np.abs(eig)))
+    A = H - pt.mu * np.eye(H.shape[0])
     if H.shape[0] == 1:
-        return np.empty(0), alpha
-    return scipy.linalg.eigvalsh(_householder_complement(pt.u, A)), alpha
+        return np.empty(0), abs(float(A[0, 0]))
+    inner, corner, coupling = _householder_complement(pt.u, A)
+    eig = _eigvalsh(inner)
+    return eig, max(abs(corner), float(np.max(np.abs(eig)))) + coupling
 
 
 def _spectrum_lowrank(pt):
@@ -158,7 +183,7 @@ def _spectrum_lowrank(pt):
     def small_spectrum(M):
         Qm, R = np.linalg.qr(M)
         core = (R * C) @ R.T
-        return scipy.linalg.eigvalsh(0.5 * (core + core.T)), Qm.shape[1]
+        return _eigvalsh(0.5 * (core + core.T)), Qm.shape[1]
 
     eig_H, rank = small_spectrum(V)
     zeros_H = d - rank
@@ -172,55 +197,103 @@ def _spectrum_lowrank(pt):
     return np.sort(np.concatenate([eig_T - pt.mu, np.full(rest, -pt.mu)])), alpha
 
 
-def _spectrum_lanczos(pt, shift):
-    """(extreme tangent eigenvalues, alpha) from Hessian-vector products only.
+def _alpha_bound(pt):
+    """Upper bound of ``||hess L - mu I||_2`` at the point, from its factors.
 
-    The tangent operator ``P (H - mu I) P`` has a spurious eigenvalue 0 along u;
-    adding ``-/+ shift u u^T`` (shift above every true eigenvalue's size) moves it
-    out of the way of the largest / smallest search.
+    ``hess L = l'' g_f g_f^T + W^T diag(l' c a s2) W``, so
+    ``||hess L|| <= |l''| ||g_f||^2 + max_r |l' c a_r s2_r| ||W||_2^2``.
+    """
+    return (
+        abs(pt.weights[-1]) * float(pt.grad_f @ pt.grad_f)
+        + float(np.max(np.abs(pt.weights[:-1]))) * pt.net.weight_norm**2
+        + abs(pt.mu)
+    )
+
+
+def _spectrum_lanczos(pt):
+    """(estimates of the extreme tangent eigenvalues, alpha bound) from HVPs only.
+
+    On the sphere the operator acts on R^{d-1}: ``y -> B^T (H - mu I) B y`` with B
+    the Householder basis of u's complement (applied in O(d), never formed), so no
+    spurious eigenvalue appears. ARPACK's Lanczos returns both ends of the
+    spectrum in one run ('BE'). The result is an estimate: Ritz values lie inside
+    the spectrum, and a start vector nearly orthogonal to the top eigenvector can
+    make the top one converge late; the deterministic start is generic.
     """
     d = pt.p.shape[1]
     mu, u = pt.mu, pt.u
+    if u is None:
+        n = d
 
-    def operator(sign):
-        def matvec(h):
-            h = np.ravel(h)
-            if u is None:
-                return pt.hvp(h)
-            t = h - u * (u @ h)
-            out = pt.hvp(t) - mu * t
-            out -= u * (u @ out)
-            return out + sign * shift * u * (u @ h)
+        def matvec(z):
+            return pt.hvp(np.ravel(z))
 
-        return spla.LinearOperator((d, d), matvec=matvec, dtype=np.float64)
+    else:
+        n = d - 1
+        v = u.copy()
+        v[0] += 1.0 if u[0] >= 0 else -1.0
+        vv = v @ v
 
-    start = np.cos(np.arange(1, d + 1))  # deterministic start vector
-    opts = dict(k=1, v0=start, tol=1e-12, maxiter=50 * d, return_eigenvectors=False)
-    top = float(spla.eigsh(operator(-1.0), which="LA", **opts)[0])
-    bottom = float(spla.eigsh(operator(+1.0), which="SA", **opts)[0])
+        def reflect(z):
+            return z - (2.0 * (v @ z) / vv) * v
 
-    def shifted(h):
-        h = np.ravel(h)
-        return pt.hvp(h) - mu * h
+        def matvec(z):
+            h = reflect(np.concatenate([[0.0], np.ravel(z)]))
+            out = reflect(pt.hvp(h) - mu * h)
+            return out[1:]
 
-    full = spla.LinearOperator((d, d), matvec=shifted, dtype=np.float64)
-    alpha = float(abs(spla.eigsh(full, which="LM", **opts)[0]))
-    return np.array([bottom, top]), alpha
+    if n == 0:
+        return np.empty(0), _alpha_bound(pt)
+    start = np.cos(np.arange(1, n + 1))  # deterministic, generic start vector
+    if n <= 2:  # ARPACK needs k < n: form the tiny matrix instead
+        M = np.column_stack([matvec(e) for e in np.eye(n)])
+        eig = _eigvalsh(0.5 * (M + M.T))
+    else:
+        op = spla.LinearOperator((n, n), matvec=matvec, dtype=np.float64)
+        eig = spla.eigsh(
+            op, k=2, which="BE", v0=start, tol=1e-10, maxiter=50 * n, return_eigenvectors=False
+        )
+    return np.sort(eig), _alpha_bound(pt)
 
 
-def _annulus(coef_cubic, coef_square, coef_linear, constant):
-    """Interval of s > 0 where ``c3 s^3 + c2 s^2 + c1 s + c0 < 0`` (first such interval)."""
-    poly = np.array([coef_cubic, coef_square, coef_linear, constant], dtype=float)
-    while poly.size and poly[0] == 0.0:
-        poly = poly[1:]
-    roots = np.roots(poly) if poly.size > 1 else np.array([])
-    real = np.sort(roots[np.abs(roots.imag) <= 1e-12 * np.maximum(1, np.abs(roots.real))].real)
-    cuts = np.concatenate([[0.0], real[real > 0], [np.inf]])
-    for lo, hi in zip(cuts[:-1], cuts[1:], strict=True):
-        mid = 0.5 * (lo + hi) if np.isfinite(hi) else lo + 1.0
-        if np.polyval(poly, mid) < 0:
-            return lo, hi
-    return 0.0, 0.0
+def _annulus(c3, c2, c1, c0):
+    """Interval of s > 0 where ``p(s) = c3 s^3 + c2 s^2 + c1 s + c0 < 0``.
+
+    Every polynomial here has ``c3, c2 >= 0``, so p is convex on s >= 0 and the
+    set is one interval (possibly empty), found around p's minimizer by bisection.
+    """
+
+    def p(s):
+        return ((c3 * s + c2) * s + c1) * s + c0
+
+    if c3 > 0:
+        disc = c2 * c2 - 3.0 * c3 * c1
+        s_min = max((-c2 + math.sqrt(disc)) / (3.0 * c3), 0.0) if disc >= 0 else 0.0
+    elif c2 > 0:
+        s_min = max(-c1 / (2.0 * c2), 0.0)
+    else:  # linear
+        if c1 < 0:
+            return max(0.0, -c0 / c1), math.inf
+        return (0.0, math.inf) if c0 < 0 else (0.0, 0.0)
+    if not p(s_min) < 0:
+        return 0.0, 0.0
+
+    def crossing(inside, outside):
+        for _ in range(200):
+            mid = 0.5 * (inside + outside)
+            if mid in (inside, outside):
+                break
+            if p(mid) < 0:
+                inside = mid
+            else:
+                outside = mid
+        return inside
+
+    lo = 0.0 if p(0.0) < 0 else crossing(s_min, 0.0)
+    far = max(2.0 * s_min, 1.0)
+    while p(far) < 0:
+        far *= 2.0
+    return lo, crossing(s_min, far)
 
 
 def _radius(pt, kappa, alpha, rho):
@@ -270,14 +343,13 @@ def _pick_method(method, net, d):
     return "dense" if d <= _DENSE_MAX_D else "lanczos"
 
 
-def _certify_point(net, x, y, delta, eps, tol, code, method, consts):
+def _certify_point(net, x, y, delta, eps, tol, code, method, rho):
     pt = _Point(net, x, y, delta, eps, code)
     method = _pick_method(method, net, x.size)
     if method == "lowrank" and net.m + 1 >= x.size - 1:
         method = "dense"  # no rank to exploit: the thin QR would be square
     if method == "lanczos":
-        shift = 2.0 * (consts["beta"] + abs(pt.mu)) + 1.0
-        eig, alpha = _spectrum_lanczos(pt, shift)
+        eig, alpha = _spectrum_lanczos(pt)
     elif method == "lowrank":
         eig, alpha = _spectrum_lowrank(pt)
     else:
@@ -285,7 +357,6 @@ def _certify_point(net, x, y, delta, eps, tol, code, method, consts):
     if eig.size == 0:  # d = 1 on the sphere: no tangent directions
         eig = np.array([-np.inf])
     kind, reason = _classify(pt, eig, tol)
-    rho = consts["rho"]
     inner = radius = 0.0
     if kind == "strict_local_max":
         inner, radius = _radius(pt, -float(eig.max()), alpha, rho)
@@ -344,7 +415,7 @@ def certify(net, x, y, delta, eps, *, tol=1e-7, loss="quadratic", method="auto")
         <= m + 1, so a thin QR of ``[W^T, grad f]`` reduces the spectrum to an
         (m+1)-square problem, O(d m^2). ``"lanczos"``: extreme eigenvalues from
         Hessian-vector products (scipy's ARPACK), O(md) per product. ``"auto"``:
-        lowrank when ``m + 1 < (d - 1) / 2``, dense for ``d <= 400``, else Lanczos.
+        lowrank when ``m + 1 < (d - 1) / 2``, dense for ``d <= 2000``, else Lanczos.
         ``"lowrank"`` with ``m + 1 >= d - 1`` has no rank to exploit and runs dense;
         the certificate's ``method`` says which ran.
 
@@ -358,19 +429,9 @@ def certify(net, x, y, delta, eps, *, tol=1e-7, loss="quadratic", method="auto")
         raise ValueError(f"tol must be >= 0; got {tol}")
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    consts = _ball_constant_arrays(net, X, Y, eps, code)
+    rho = _ball_constant_arrays(net, X, Y, eps, code)["rho"]
     rows = [
-        _certify_point(
-            net,
-            X[i],
-            Y[i],
-            D[i],
-            eps,
-            tol,
-            code,
-            method,
-            {k: float(v[i]) for k, v in consts.items()},
-        )
+        _certify_point(net, X[i], Y[i], D[i], eps, tol, code, method, float(rho[i]))
         for i in range(X.shape[0])
     ]
     if single:
@@ -402,12 +463,12 @@ def tangent_hessian(net, x, y, delta, eps, *, loss="quadratic") -> np.ndarray:
     if not pt.on_boundary:
         raise ValueError("delta must lie on the sphere ||delta|| = eps for a tangent Hessian")
     H = pt.hessian()
-    return _householder_complement(pt.u, H - pt.mu * np.eye(H.shape[0]))
+    return _householder_complement(pt.u, H - pt.mu * np.eye(H.shape[0]))[0]
 
 
 def tangent_spectrum(net, x, y, delta, eps, *, loss="quadratic") -> np.ndarray:
     """All eigenvalues of :func:`tangent_hessian`, ascending, shape (d - 1,)."""
-    return scipy.linalg.eigvalsh(tangent_hessian(net, x, y, delta, eps, loss=loss))
+    return _eigvalsh(tangent_hessian(net, x, y, delta, eps, loss=loss))
 
 
 def local_rate(certificate: Certificate, step_size) -> float | np.ndarray:

@@ -42,7 +42,14 @@ def test_methods_agree_and_match_a_reference_tangent_hessian(d, m, act):
         assert cert.multiplier == pytest.approx(mu, rel=1e-10)
         assert cert.max_tangent_eigenvalue == pytest.approx(want[-1], abs=1e-8)
         assert cert.min_tangent_eigenvalue == pytest.approx(want[0], abs=1e-8)
-        assert cert.radius == pytest.approx(certs["dense"].radius, rel=1e-6)
+        # alpha is exact for the low-rank method and an upper bound for the others
+        exact_alpha = np.max(
+            np.abs(np.linalg.eigvalsh(ref.hessian(net, x + res.delta, y) - mu * np.eye(d)))
+        )
+        assert cert.alpha >= exact_alpha * (1 - 1e-9)
+        if cert.method == "lowrank":
+            assert cert.alpha == pytest.approx(exact_alpha, rel=1e-9)
+        assert 0 < cert.radius
 
 
 def test_linear_activation_has_the_closed_form_maximizer():

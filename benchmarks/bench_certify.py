@@ -1,0 +1,146 @@
+"""Time ``fopa.certify`` against forming the Hessian by automatic differentiation.
+
+``certify`` does the whole job (gradient, multiplier, top and bottom tangent
+eigenvalues, ``||hess L - mu I||``, the Hessian-Lipschitz bound and the certified
+radius); the peers only form the d x d input Hessian: ``jax.hessian`` (jitted)
+and ``torch.func.hessian``. float64, tanh, quadratic loss, at a point where PGA
+converged. Best of ``--repeats`` runs after a warm-up.
+
+Usage::
+
+    python benchmarks/bench_certify.py [--repeats 7] [--markdown FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+
+import fopa
+
+SHAPES = [(10, 50), (100, 512), (784, 1024)]
+
+
+def best_time(fn, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def make_point(d, m, seed=0):
+    gen = np.random.default_rng(seed)
+    net = fopa.TwoLayerNet.random(d, m, activation="tanh", rng=gen)
+    x = gen.standard_normal(d)
+    y = float(gen.standard_normal())
+    eps = 0.5
+    res = fopa.projected_gradient_ascent(net, x, y, eps, tol=1e-9, max_iter=100_000)
+    return net, x, y, eps, res.delta
+
+
+def jax_hessian(net, x, y, eps, delta):
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    W, a, c = jnp.asarray(net.W), jnp.asarray(net.a), net.output_scale
+
+    def loss(p):
+        return 0.5 * (c * jnp.dot(a, jnp.tanh(W @ p)) - y) ** 2
+
+    hess = jax.jit(jax.hessian(loss))
+    p = jnp.asarray(x + delta)
+
+    def fn():
+        return np.asarray(hess(p).block_until_ready())
+
+    return fn
+
+
+def torch_hessian(net, x, y, eps, delta):
+    import torch
+    from torch.func import hessian
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    W = torch.tensor(net.W, dtype=torch.float64)
+    a = torch.tensor(net.a, dtype=torch.float64)
+    c = net.output_scale
+    p = torch.tensor(x + delta, dtype=torch.float64)
+
+    def loss(q):
+        return 0.5 * (c * torch.tanh(W @ q) @ a - y) ** 2
+
+    def fn():
+        return hessian(loss)(p).numpy()
+
+    return fn
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--markdown", default=None)
+    args = parser.parse_args(argv)
+    rows = []
+    for d, m in SHAPES:
+        net, x, y, eps, delta = make_point(d, m)
+        cert = fopa.certify(net, x, y, delta, eps)
+        want = fopa.input_hessian(net, x + delta, y)
+
+        def run_certify(net=net, x=x, y=y, delta=delta, eps=eps):
+            return fopa.certify(net, x, y, delta, eps)
+
+        def run_hessian(net=net, x=x, y=y, delta=delta):
+            return fopa.input_hessian(net, x + delta, y)
+
+        t = {"certify": best_time(run_certify, args.repeats)}
+        t["hessian"] = best_time(run_hessian, args.repeats)
+        for label, maker in (("jax", jax_hessian), ("torch", torch_hessian)):
+            try:
+                fn = maker(net, x, y, eps, delta)
+                err = np.max(np.abs(fn() - want))
+            except ImportError:
+                t[label] = None
+                continue
+            if err > 1e-8 * max(1.0, np.max(np.abs(want))):
+                raise AssertionError(f"{label} Hessian disagrees with fopa's by {err:.2e}")
+            t[label] = best_time(fn, args.repeats)
+        rows.append(((d, m), cert.kind, cert.method, t))
+    table = render(rows)
+    print(table)
+    if args.markdown:
+        with open(args.markdown, "w") as fh:
+            fh.write(table + "\n")
+
+
+def render(rows):
+    def ms(v):
+        return "n/a" if v is None else f"{1e3 * v:.3f}"
+
+    lines = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores; milliseconds, best of repeats.",
+        "",
+        "| (d, m) | certify (method, kind) | fopa.input_hessian | jax.hessian | "
+        "torch.func.hessian | certify / jax.hessian | certify / torch |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for shape, kind, method, t in rows:
+        jr = "n/a" if t["jax"] is None else f"{t['certify'] / t['jax']:.3f}"
+        tr = "n/a" if t["torch"] is None else f"{t['certify'] / t['torch']:.3f}"
+        lines.append(
+            f"| {shape} | {ms(t['certify'])} ({method}, {kind}) | {ms(t['hessian'])} "
+            f"| {ms(t['jax'])} | {ms(t['torch'])} | {jr} | {tr} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
