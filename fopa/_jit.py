@@ -31,7 +31,7 @@ def kernel(func):
 
 
 def scalar_kernel(func):
-    """Compile a small scalar helper, inlined into the kernels that call it."""
+    """Compile a small scalar helper called from kernels (LLVM inlines it there)."""
     return numba.njit(
-        cache=True, fastmath=set(FASTMATH), nogil=True, error_model="numpy", inline="always"
+        cache=True, fastmath=set(FASTMATH), nogil=True, error_model="numpy"
     )(func)
