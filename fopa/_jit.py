@@ -32,6 +32,4 @@ def kernel(func):
 
 def scalar_kernel(func):
     """Compile a small scalar helper called from kernels (LLVM inlines it there)."""
-    return numba.njit(
-        cache=True, fastmath=set(FASTMATH), nogil=True, error_model="numpy"
-    )(func)
+    return numba.njit(cache=True, fastmath=set(FASTMATH), nogil=True, error_model="numpy")(func)

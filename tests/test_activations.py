@@ -119,3 +119,22 @@ def test_sup_rejects_reversed_interval():
         fopa.sup_abs_derivatives("tanh", [1.0], [0.0])
     with pytest.raises(ValueError, match="same shape"):
         fopa.sup_abs_derivatives("tanh", [1.0], [2.0, 3.0])
+
+
+def test_own_exponential_is_accurate_to_a_few_ulps():
+    from fopa._jit import kernel
+    from fopa.activations import _exp_nonpositive
+
+    @kernel
+    def table(x):
+        out = np.empty_like(x)
+        for i in range(x.size):
+            out[i] = _exp_nonpositive(x[i])
+        return out
+
+    x = -np.concatenate([np.linspace(0, 708, 200001), np.geomspace(1e-300, 1.0, 1001)])
+    got = table(x)
+    want = np.exp(x)
+    assert np.max(np.abs(got - want) / want) < 4 * np.finfo(float).eps
+    np.testing.assert_array_equal(table(np.array([-709.0, -1e300, -np.inf])), 0.0)
+    assert table(np.array([0.0]))[0] == 1.0
