@@ -17,6 +17,7 @@ from .derivatives import (
     predict,
     third_derivative,
 )
+from .landscape import Landscape, LocalMaximum, local_maxima, taylor_model_maximum
 from .losses import LOSSES
 from .network import TwoLayerNet
 from .theory import iteration_bound
@@ -54,4 +55,8 @@ __all__ = [
     "tangent_spectrum",
     "TrustRegionSolution",
     "maximize_quadratic_on_ball",
+    "Landscape",
+    "LocalMaximum",
+    "local_maxima",
+    "taylor_model_maximum",
 ]

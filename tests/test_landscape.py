@@ -1,0 +1,118 @@
+"""Landscape tools, the Taylor-model maximum, and fopa.testing on theorems."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import fopa
+from fopa.testing import (
+    assert_kkt_point,
+    assert_monotone_ascent,
+    assert_strict_local_max,
+    problems,
+)
+
+from . import reference as ref
+from .test_certify import _circle_maxima
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_local_maxima_match_the_circle_grid(seed):
+    gen = np.random.default_rng(seed)
+    net = fopa.TwoLayerNet.random(2, 8, activation="tanh", rng=gen)
+    x, y, eps = gen.standard_normal(2), float(gen.standard_normal()), 1.5
+    land = fopa.local_maxima(net, x, y, eps, n_starts=64, rng=seed)
+    truth = _circle_maxima(net, x, y, eps)
+    boundary = [mx for mx in land.maxima if mx.certificate.on_boundary]
+    assert len(boundary) == len(truth)
+    for mx in boundary:
+        assert np.min(np.linalg.norm(truth - mx.point, axis=1)) < 1e-5
+    losses = [mx.loss for mx in land.maxima]
+    assert losses == sorted(losses, reverse=True) and land.best.loss == losses[0]
+    fractions = np.array([mx.basin_fraction for mx in land.maxima])
+    assert np.all(fractions > 0) and fractions.sum() <= 1 + 1e-12
+    for k, mx in enumerate(land.maxima):
+        np.testing.assert_allclose(np.mean(land.labels == k), mx.basin_fraction)
+        assert mx.certificate.kind == "strict_local_max"
+    assert np.all((land.labels >= 0) == (land.kinds == "strict_local_max"))
+
+
+def test_taylor_model_is_exact_for_a_linear_network():
+    # linear f and quadratic loss: L is exactly quadratic in delta
+    net = fopa.TwoLayerNet.random(4, 6, activation="linear", rng=1)
+    x, y, eps = np.ones(4), 0.3, 0.6
+    model = fopa.taylor_model_maximum(net, x, y, eps)
+    assert model.value == pytest.approx(fopa.loss(net, x + model.point, y), rel=1e-12)
+    land = fopa.local_maxima(net, x, y, eps, n_starts=16, rng=0)
+    np.testing.assert_allclose(land.best.point, model.point, atol=1e-8)
+
+
+def test_small_inputs_approach_the_taylor_model():
+    # x = tau x_hat with eps / tau fixed: the best maximum tends to the model's
+    net = fopa.TwoLayerNet.random(5, 20, activation="tanh", rng=2)
+    x_hat, y = np.random.default_rng(2).standard_normal(5), 0.5
+    gaps = []
+    for tau in (1.0, 0.1, 0.01):
+        eps = 0.5 * tau
+        land = fopa.local_maxima(net, tau * x_hat, y, eps, n_starts=24, rng=0)
+        model = fopa.taylor_model_maximum(net, tau * x_hat, y, eps)
+        gaps.append(np.linalg.norm(land.best.point - model.point) / eps)
+    assert gaps[2] < gaps[0] and gaps[2] < 1e-2
+
+
+@given(problems(max_d=8, max_m=16, max_scale=10.0))
+@settings(max_examples=25)
+def test_pga_fixed_points_are_kkt_points(problem):
+    net, x, y, eps = problem
+    res = fopa.projected_gradient_ascent(net, x, y, eps, tol=1e-9, max_iter=20_000)
+    if res.converged:
+        assert_kkt_point(res)
+
+
+@given(problems(max_d=8, max_m=16, max_scale=10.0))
+@settings(max_examples=25)
+def test_lipschitz_ascent_is_monotone(problem):
+    net, x, y, eps = problem
+    res = fopa.projected_gradient_ascent(
+        net, x, y, eps, max_iter=300, init="ball", rng=0, record_history=True
+    )
+    assert_monotone_ascent(res)
+
+
+@given(problems(max_d=6, max_m=12, max_scale=3.0))
+@settings(max_examples=25)
+def test_no_strict_interior_maximum_unless_grad_f_vanishes(problem):
+    # quadratic loss: grad L = (f - y) grad f, so an interior critical point with
+    # f != y has grad f = 0
+    net, x, y, eps = problem
+    res = fopa.projected_gradient_ascent(
+        net, x, y, eps, tol=1e-11, max_iter=50_000, init="ball", n_restarts=4, rng=1
+    )
+    ends = res.restarts.end
+    certs = fopa.certify(net, np.tile(x, (4, 1)), y, ends, eps)
+    for p in ends[(certs.kind == "strict_local_max") & ~certs.on_boundary]:
+        residual = abs(ref.predict(net, x + p) - y)
+        assert residual * np.linalg.norm(ref.network_gradient(net, x + p)) <= 1e-7
+
+
+def test_assertions_fail_with_the_reason():
+    net = fopa.TwoLayerNet(np.eye(3), [1.0, 0.5, 0.25], activation="quadratic")
+    with pytest.raises(AssertionError, match="saddle"):
+        assert_strict_local_max(net, np.zeros(3), -10.0, 0.5 * np.eye(3)[1], 0.5)
+    cert = assert_strict_local_max(net, np.zeros(3), -10.0, 0.5 * np.eye(3)[0], 0.5)
+    assert cert.radius > 0
+    res = fopa.projected_gradient_ascent(net, np.ones(3), 0.0, 0.5, max_iter=5)
+    with pytest.raises(ValueError, match="record_history"):
+        assert_monotone_ascent(res)
+    with pytest.raises(TypeError):
+        assert_kkt_point("result")
+
+
+def test_landscape_bad_input():
+    net = fopa.TwoLayerNet.random(3, 4, rng=0)
+    with pytest.raises(ValueError, match="one point"):
+        fopa.local_maxima(net, np.ones((2, 3)), 0.0, 0.5)
+    with pytest.raises(ValueError, match="n_starts"):
+        fopa.local_maxima(net, np.ones(3), 0.0, 0.5, n_starts=0)
+    with pytest.raises(ValueError, match="eps"):
+        fopa.taylor_model_maximum(net, np.ones(3), 0.0, -1.0)
