@@ -1,8 +1,10 @@
-"""Command line interface: ``fopa demo``."""
+"""Command line interface: ``fopa demo``, ``fopa ascend``, ``fopa certify``."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 
 import numpy as np
@@ -43,6 +45,84 @@ def _demo(args) -> int:
     return 0
 
 
+def _array(name, text):
+    """An array from a ``.npy`` file or a comma-separated list of numbers."""
+    if text.endswith(".npy"):
+        if not os.path.exists(text):
+            raise ValueError(f"{name}: file {text!r} does not exist")
+        try:
+            return np.load(text, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{name}: {text!r} is not a readable .npy file ({exc})") from None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(
+            f"{name} must be a .npy file or comma-separated numbers; got {text!r}"
+        ) from None
+    return np.array(values)
+
+
+def _targets(text):
+    arr = _array("--y", text)
+    return float(arr[0]) if arr.size == 1 and "," not in text and not text.endswith(".npy") else arr
+
+
+def _step_size(text):
+    if text in ("lipschitz", "relative"):
+        return text
+    return _positive_float(text)
+
+
+def _jsonable(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.generic,)):
+        return value.item()
+    return value
+
+
+def _print_record(record, as_json):
+    if as_json:
+        print(json.dumps({k: _jsonable(v) for k, v in record.items()}))
+        return
+    width = max(len(k) for k in record)
+    for key, value in record.items():
+        text = np.array2string(value, precision=6) if isinstance(value, np.ndarray) else value
+        print(f"{key:<{width}}  {text}")
+
+
+def _ascend(args) -> int:
+    import fopa
+
+    net = fopa.TwoLayerNet.load(args.network)
+    x = _array("--x", args.x)
+    res = fopa.projected_gradient_ascent(
+        net, x, _targets(args.y), args.eps, step_size=args.step_size, max_iter=args.max_iter,
+        tol=args.tol, init=args.init, n_restarts=args.restarts, rng=args.seed, loss=args.loss,
+    )  # fmt: skip
+    keys = (
+        "delta", "loss", "initial_loss", "iterations", "converged", "stopping_criterion",
+        "grad_mapping_norm", "tangent_gradient_norm", "multiplier", "step_size", "method",
+    )  # fmt: skip
+    _print_record({k: getattr(res, k) for k in keys}, args.json)
+    if args.save_delta:
+        np.save(args.save_delta, res.delta)
+    return 0
+
+
+def _certify(args) -> int:
+    import fopa
+
+    net = fopa.TwoLayerNet.load(args.network)
+    cert = fopa.certify(
+        net, _array("--x", args.x), _targets(args.y), _array("--delta", args.delta), args.eps,
+        tol=args.tol, loss=args.loss, method=args.method,
+    )  # fmt: skip
+    _print_record(dict(vars(cert)), args.json)
+    return 0
+
+
 def _positive_int(text):
     value = int(text)
     if value < 1:
@@ -71,6 +151,32 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--eps", type=_positive_float, default=0.5, help="ball radius")
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_demo)
+
+    def problem_arguments(p):
+        p.add_argument("network", help="a network saved with TwoLayerNet.save (.npz)")
+        p.add_argument("--x", required=True, help="input: .npy file or comma list")
+        p.add_argument("--y", required=True, help="target(s): number, comma list or .npy")
+        p.add_argument("--eps", type=_positive_float, required=True, help="ball radius")
+        p.add_argument("--loss", choices=LOSSES, default="quadratic")
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    ascend = sub.add_parser("ascend", help="projected gradient ascent on a saved network")
+    problem_arguments(ascend)
+    ascend.add_argument("--step-size", type=_step_size, default="lipschitz")
+    ascend.add_argument("--max-iter", type=int, default=1000)
+    ascend.add_argument("--tol", type=float, default=1e-8)
+    ascend.add_argument("--init", choices=("zero", "sphere", "ball"), default="zero")
+    ascend.add_argument("--restarts", type=_positive_int, default=1)
+    ascend.add_argument("--seed", type=int, default=None)
+    ascend.add_argument("--save-delta", default=None, help="write the result's delta (.npy)")
+    ascend.set_defaults(run=_ascend)
+
+    cert = sub.add_parser("certify", help="second-order certificate of a point")
+    problem_arguments(cert)
+    cert.add_argument("--delta", required=True, help="the point: .npy file or comma list")
+    cert.add_argument("--tol", type=float, default=1e-7)
+    cert.add_argument("--method", choices=("auto", "dense", "lowrank", "lanczos"), default="auto")
+    cert.set_defaults(run=_certify)
     return parser
 
 

@@ -1,0 +1,91 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fopa
+from fopa.cli import main
+
+
+@pytest.fixture
+def saved(tmp_path):
+    net = fopa.TwoLayerNet.random(3, 5, rng=0)
+    path = tmp_path / "net.npz"
+    net.save(path)
+    return net, str(path)
+
+
+def test_demo_prints_the_summary(capsys):
+    assert main(["demo", "--d", "4", "--m", "6", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    for word in ("loss", "||grad L||", "hess L", "beta", "pass"):
+        assert word in out
+
+
+def test_ascend_then_certify_round_trip(saved, tmp_path, capsys):
+    net, path = saved
+    delta_file = str(tmp_path / "delta.npy")
+    args = ["--x", "0.1,0.2,0.3", "--y", "0.5", "--eps", "0.5"]
+    assert main(["ascend", path, *args, "--json", "--save-delta", delta_file]) == 0
+    out = json.loads(capsys.readouterr().out)
+    want = fopa.projected_gradient_ascent(net, np.array([0.1, 0.2, 0.3]), 0.5, 0.5)
+    np.testing.assert_allclose(out["delta"], want.delta)
+    assert out["loss"] == pytest.approx(want.loss)
+    assert main(["certify", path, *args, "--delta", delta_file, "--json"]) == 0
+    cert = json.loads(capsys.readouterr().out)
+    assert cert["kind"] == "strict_local_max" and cert["radius"] > 0
+
+
+def test_batch_input_from_npy(saved, tmp_path, capsys):
+    net, path = saved
+    X = np.random.default_rng(0).standard_normal((4, 3))
+    np.save(tmp_path / "x.npy", X)
+    args = ["--x", str(tmp_path / "x.npy"), "--y", "0,0.1,0.2,0.3", "--eps", "0.4", "--json"]
+    assert main(["ascend", path, *args]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert np.shape(out["delta"]) == (4, 3) and len(out["loss"]) == 4
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["certify", "missing.npz", "--x", "1,2,3", "--y", "0", "--eps", "1", "--delta", "0,0,0"],
+         "does not exist"),
+        (["ascend", "NET", "--x", "1,2", "--y", "0", "--eps", "1"], "x must have 3 features"),
+        (["ascend", "NET", "--x", "a,b", "--y", "0", "--eps", "1"], "comma-separated"),
+        (["ascend", "NET", "--x", "nofile.npy", "--y", "0", "--eps", "1"], "does not exist"),
+        (["certify", "NET", "--x", "1,2,3", "--y", "0", "--eps", "1", "--delta", "5,5,5"],
+         "must lie in the ball"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_without_traceback(saved, argv, message, capsys):
+    _, path = saved
+    argv = [path if a == "NET" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_bad_radius_is_a_usage_error(saved):
+    _, path = saved
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fopa.cli",
+            "ascend",
+            path,
+            "--x",
+            "1,2,3",
+            "--y",
+            "0",
+            "--eps",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert "eps" in proc.stderr and "Traceback" not in proc.stderr
