@@ -21,6 +21,7 @@ from .landscape import Landscape, LocalMaximum, local_maxima, taylor_model_maxim
 from .losses import LOSSES
 from .network import TwoLayerNet
 from .theory import iteration_bound
+from .training import ParameterGradient, parameter_gradient
 from .trust_region import TrustRegionSolution, maximize_quadratic_on_ball
 
 __version__ = "0.1.0"
@@ -59,4 +60,6 @@ __all__ = [
     "LocalMaximum",
     "local_maxima",
     "taylor_model_maximum",
+    "ParameterGradient",
+    "parameter_gradient",
 ]

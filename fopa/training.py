@@ -1,0 +1,90 @@
+"""Parameter gradients of the loss, for the outer minimization of adversarial training.
+
+At an input point p (for adversarial training, ``p = x + delta``), with
+``z = W p + b`` and ``l'`` the loss derivative at ``f(p)``:
+
+    dL/da_r = l' c sigma(z_r)
+    dL/db_r = l' c a_r sigma'(z_r)
+    dL/dw_r = l' c a_r sigma'(z_r) p
+
+(MATH.md section 8). The output scale c is not trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._jit import kernel
+from .activations import _values_and_slopes
+from .derivatives import _preactivations, _prepare
+from .losses import _loss_derivatives
+
+__all__ = ["ParameterGradient", "parameter_gradient"]
+
+REDUCTIONS = ("mean", "sum", "none")
+
+
+@dataclass(frozen=True)
+class ParameterGradient:
+    """Gradient of the loss with respect to the network's trainable parameters.
+
+    Attributes
+    ----------
+    W : ndarray, shape (m, d), or (n, m, d) with ``reduce="none"``
+    a : ndarray, shape (m,) or (n, m)
+    b : ndarray, shape (m,) or (n, m)
+    """
+
+    W: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+
+
+@kernel
+def _parameter_coefficients(W, a, b, c, act, loss, X, Y):
+    """Per point: A[i] = dL/da, B[i] = dL/db (so dL/dW[i] = outer(B[i], X[i]))."""
+    Z = _preactivations(W, b, X)
+    n, m = Z.shape
+    A = np.empty((n, m))
+    B = np.empty((n, m))
+    for i in range(n):
+        _values_and_slopes(act, Z[i], A[i], B[i])
+        f = 0.0
+        for r in range(m):
+            f += a[r] * A[i, r]
+        l1 = _loss_derivatives(loss, c * f, Y[i])[1]
+        for r in range(m):
+            A[i, r] *= l1 * c
+            B[i, r] *= l1 * c * a[r]
+    return A, B
+
+
+def parameter_gradient(net, x, y, *, loss="quadratic", reduce="mean") -> ParameterGradient:
+    """Gradient of the loss in W, a and b at input point(s) x.
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+    x : array_like, shape (d,) or (n, d)
+        The (perturbed) inputs.
+    y : float or array_like, shape (n,)
+    loss : "quadratic" or "logistic"
+    reduce : "mean", "sum" or "none"
+        Average or sum over the batch, or keep one gradient per point.
+
+    Returns
+    -------
+    ParameterGradient
+    """
+    if not isinstance(reduce, str) or reduce not in REDUCTIONS:
+        raise ValueError(f"unknown reduce {reduce!r}; expected one of {', '.join(REDUCTIONS)}")
+    args, code, X, Y, _, single = _prepare(net, x, y, loss)
+    A, B = _parameter_coefficients(*args, code, X, Y)
+    if reduce == "none" and not single:
+        return ParameterGradient(W=B[:, :, None] * X[:, None, :], a=A, b=B)
+    if single or reduce == "sum":
+        return ParameterGradient(W=B.T @ X, a=A.sum(axis=0), b=B.sum(axis=0))
+    n = X.shape[0]
+    return ParameterGradient(W=(B.T @ X) / n, a=A.mean(axis=0), b=B.mean(axis=0))
