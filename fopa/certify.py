@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse.linalg as spla
 
+from ._ascent_kernels import ON_BOUNDARY
 from ._jit import kernel
 from ._validate import as_float_array, as_positive_scalar, as_real_scalar, points_and_targets
 from .constants import _ball_constant_arrays
@@ -31,7 +32,6 @@ __all__ = ["Certificate", "certify", "local_rate", "tangent_hessian", "tangent_s
 
 KINDS = ("strict_local_max", "degenerate", "saddle", "local_min", "not_critical")
 METHODS = ("auto", "dense", "lowrank", "lanczos")
-ON_SPHERE = 1e-9  # relative distance to the sphere that counts as on it
 _FEASIBLE = 1e-9  # relative excess of ||delta|| over eps tolerated as rounding
 _RADIUS_MARGIN = 1e-6  # relative safety margin on the certified radii
 _DENSE_MAX_D = 2000  # above this d, "auto" uses Lanczos (measured slower below it)
@@ -102,7 +102,7 @@ class _Point:
         self.grad_f = (S1 @ net.W)[0]
         self.weights = np.append(L1[0] * S2[0], L2[0])  # hess L = V diag(weights) V^T
         norm = np.linalg.norm(delta)
-        self.on_boundary = bool(norm >= eps * (1.0 - ON_SPHERE))
+        self.on_boundary = bool(norm >= eps * (1.0 - ON_BOUNDARY))
         self.u = delta / norm if self.on_boundary else None
         if self.on_boundary:
             radial = float(self.u @ self.grad)

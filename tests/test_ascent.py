@@ -231,6 +231,8 @@ def test_relative_step_sizes():
         (dict(x=np.ones(5)), ValueError, "x must have 6 features"),
         (dict(x=np.full(6, np.inf)), ValueError, "x must be finite"),
         (dict(loss="hinge"), ValueError, "unknown loss"),
+        (dict(rng="seed"), TypeError, "rng must be"),
+        (dict(rng="seed", init="sphere"), TypeError, "rng must be"),
     ],
 )
 def test_bad_input(kwargs, error, match):
