@@ -41,7 +41,9 @@ def iteration_bound(net, x, y, eps, step_size, g, *, initial_loss=None, loss="qu
 
     Returns
     -------
-    int or ndarray of int, shape (n,)
+    float or ndarray of float, shape (n,)
+        A whole number, as a float: the bound is a worst case and often exceeds
+        the int64 range.
 
     Raises
     ------
@@ -76,5 +78,5 @@ def iteration_bound(net, x, y, eps, step_size, g, *, initial_loss=None, loss="qu
             raise ValueError(f"initial_loss must be a scalar or shape ({X.shape[0]},)")
         start = np.broadcast_to(start, (X.shape[0],))
     gap = np.maximum(consts["loss_max"] - start, 0.0)
-    bound = np.ceil(2.0 * gap / (eta * g * g)).astype(np.int64)
-    return int(bound[0]) if single else bound
+    bound = np.ceil(2.0 * gap / (eta * g * g))
+    return float(bound[0]) if single else bound

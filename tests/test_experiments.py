@@ -1,0 +1,77 @@
+"""The experiments in tiny configurations: content, not just existence."""
+
+import json
+
+import numpy as np
+import pytest
+
+import fopa
+from fopa import experiments as E
+
+
+def test_polynomial_iterations_numbers_match_their_raw_data():
+    r = E.polynomial_iterations(ds=(3, 6), ms=(6, 12), n_runs=3, rng=1)
+    assert r.first_certified.shape == (2, 2, 3)
+    for i in range(2):
+        for j in range(2):
+            runs = r.first_certified[i, j]
+            ok = runs[runs >= 0]
+            assert r.share_certified[i, j] == ok.size / 3
+            if ok.size:
+                assert r.median[i, j] == np.median(ok)
+                assert r.p90[i, j] == np.percentile(ok, 90)
+    # certification happens at the checked iterations: multiples of certify_every
+    # (or the last iteration, which is stationary then)
+    cert = r.first_certified[r.first_certified >= 0]
+    last = r.first_stationary[r.first_certified >= 0]
+    assert np.all((cert % 10 == 0) | (cert == last))
+    assert r.all_within_bound
+    assert np.all(r.first_stationary[r.first_stationary >= 0] <= r.bound[r.first_stationary >= 0])
+    if r.slope_d is not None:
+        want, _ = E.loglog_slope(r.ds, r.median[:, 1])
+        assert r.slope_d == pytest.approx(want)
+        assert r.slope_d_interval[0] <= r.slope_d_interval[1]
+    back = json.loads(json.dumps(r.to_dict()))
+    assert back["first_certified"] == r.first_certified.tolist()
+
+
+def test_input_scale_speed_is_paired_and_reproducible():
+    kw = dict(taus=(0.05, 0.5), d=4, m=8, n_runs=3, rng=2)
+    a = E.input_scale_speed(**kw)
+    b = E.input_scale_speed(**kw)
+    np.testing.assert_array_equal(a.first_certified, b.first_certified)
+    assert a.first_certified.shape == (3, 2, 3)
+    # recompute one cell from scratch with the same instance
+    gen = np.random.default_rng(2)
+    net, x_hat, y = E._instance(4, 8, "tanh", gen)
+    x = 0.5 * x_hat
+    eps = 0.5 * np.linalg.norm(x)
+    res = fopa.projected_gradient_ascent(
+        net, x, y, eps, step_size="lipschitz", tol=1e-8, max_iter=20_000, certify_every=10
+    )
+    assert a.first_certified[2, 1, 0] == res.first_certified_iteration
+    assert len(a.slope) == 3
+
+
+def test_input_scale_regularity_counts_certified_maxima():
+    r = E.input_scale_regularity(taus=(0.05, 1.0), d=3, m=6, n_runs=2, n_starts=8, rng=3)
+    assert r.n_maxima.shape == (2, 2)
+    assert np.all(r.n_maxima >= 0)
+    assert np.all((r.best_basin > 0) == (r.n_maxima > 0))
+    np.testing.assert_allclose(r.mean_maxima, r.n_maxima.mean(axis=1))
+    assert np.all((r.taylor_distance >= 0) == (r.n_maxima > 0))
+    json.dumps(r.to_dict())
+
+
+def test_logistic_loss_runs_through_the_same_experiments():
+    r = E.input_scale_speed(taus=(0.1, 1.0), d=3, m=6, n_runs=2, loss="logistic", rng=4)
+    assert r.settings["loss"] == "logistic" and r.first_certified.shape == (3, 2, 2)
+
+
+def test_loglog_slope_of_a_power_law_and_bad_inputs():
+    x = np.array([1.0, 10.0, 100.0])
+    slope, interval = E.loglog_slope(x, 3 * x**1.5)
+    assert slope == pytest.approx(1.5) and interval == (slope, slope)
+    assert E.loglog_slope(x, [1.0, 0.0, 2.0]) == (None, None)
+    with pytest.raises(ValueError, match="unknown policy"):
+        E.input_scale_speed(policies=("adam",), n_runs=1)
