@@ -1,4 +1,4 @@
-"""Command line interface: ``fopa demo``, ``fopa ascend``, ``fopa certify``."""
+"""Command line interface: ``fopa reproduce``, ``demo``, ``ascend``, ``certify``."""
 
 from __future__ import annotations
 
@@ -123,6 +123,28 @@ def _certify(args) -> int:
     return 0
 
 
+def _reproduce(args) -> int:
+    try:
+        import matplotlib  # noqa: F401
+        import sklearn  # noqa: F401
+
+        from .report import reproduce
+    except ImportError as exc:
+        raise ValueError(
+            f"fopa reproduce needs the 'reproduce' extra ({exc.name} is missing): "
+            'pip install -e ".[reproduce]"'
+        ) from None
+    config = "quick" if args.quick else args.config
+    payload = reproduce(args.out, config=config, seed=args.seed, jobs=args.jobs)
+    print(
+        f"wrote {os.path.join(args.out, 'report.md')}, results.json and "
+        f"{len(payload['figures'])} figures in {payload['meta']['seconds']:.0f} s"
+    )
+    for row in payload["claims"]:
+        print(f"  {row['agrees']:<12s} {row['claim']} [{row['experiment']}]")
+    return 0
+
+
 def _positive_int(text):
     value = int(text)
     if value < 1:
@@ -142,6 +164,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(prog="fopa", description="First-order adversaries.")
     sub = parser.add_subparsers(dest="command", required=True)
+    rep = sub.add_parser("reproduce", help="run the experiments on the paper's claims")
+    rep.add_argument("--quick", action="store_true", help="the quick configuration (minutes)")
+    rep.add_argument("--config", choices=("full", "quick", "tiny"), default="full")
+    rep.add_argument("--out", default="fopa-report", help="output directory")
+    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--jobs", type=_positive_int, default=1, help="worker processes")
+    rep.set_defaults(run=_reproduce)
     demo = sub.add_parser("demo", help="derivatives of a random network at a random input")
     demo.add_argument("--d", type=_positive_int, default=10, help="input dimension")
     demo.add_argument("--m", type=_positive_int, default=50, help="width")

@@ -28,6 +28,9 @@ __all__ = [
     "IterationStudy",
     "ScaleSpeedStudy",
     "ScaleRegularityStudy",
+    "TrainingStudy",
+    "adversarial_training",
+    "load_binary_dataset",
     "polynomial_iterations",
     "input_scale_speed",
     "input_scale_regularity",
@@ -329,4 +332,107 @@ def input_scale_regularity(
         median_taylor_distance=medians,
         settings=dict(d=d, m=m, ratio=ratio, n_runs=n_runs, n_starts=n_starts,
                       activation=activation, loss=loss),
+    )  # fmt: skip
+
+
+DATASETS = ("breast_cancer", "digits")
+
+
+def load_binary_dataset(name):
+    """A real data set shipped with scikit-learn, as standardized features and +-1 labels.
+
+    ``"breast_cancer"`` (569 x 30, malignant = +1) or ``"digits"`` (1797 x 64,
+    digits 0-4 = +1, 5-9 = -1). Features are standardized to zero mean and unit
+    variance (constant pixels left at 0), so rows have norm about sqrt(d).
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {', '.join(DATASETS)}")
+    from sklearn.datasets import load_breast_cancer, load_digits
+
+    if name == "breast_cancer":
+        data = load_breast_cancer()
+        y = np.where(data.target == 0, 1.0, -1.0)
+    else:
+        data = load_digits()
+        y = np.where(data.target < 5, 1.0, -1.0)
+    X = np.asarray(data.data, dtype=float)
+    std = X.std(axis=0)
+    X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    return X, y
+
+
+@dataclass(frozen=True)
+class TrainingStudy(_Result):
+    """Claim 2 (training): adversarial training at several input scales.
+
+    ``robust_loss[t, e]`` and ``robust_accuracy[t, e]`` are measured on the whole
+    training set at the start of epoch e (e = 0..epochs) with inputs scaled by
+    ``taus[t]``; ``epochs_to_target[t]`` is the first epoch whose robust loss is at
+    most ``target_fraction`` times the initial one (-1 if none).
+    """
+
+    dataset: str
+    taus: tuple
+    robust_loss: np.ndarray
+    robust_accuracy: np.ndarray
+    clean_accuracy: np.ndarray
+    epochs_to_target: np.ndarray
+    settings: dict
+
+
+def adversarial_training(
+    dataset="breast_cancer", taus=(0.1, 0.3, 1.0), *, m=32, epochs=30, ratio=0.1,
+    learning_rate=0.5, pga_steps=10, pga_step_factor=0.25, target_fraction=0.5,
+    activation="tanh", rng=0,
+) -> TrainingStudy:  # fmt: skip
+    """Adversarial training of a two-layer network with the quadratic loss.
+
+    Inputs ``tau * x`` (x standardized), radius ``eps = ratio * tau * sqrt(d)``.
+    Each epoch: the inner maximization by fopa's PGA (``pga_steps`` steps of size
+    ``pga_step_factor * eps`` from the origin, every training point), then one
+    full-batch gradient-descent step on W, a and b at the perturbed points
+    (:func:`fopa.parameter_gradient`). The same initial network is used for every
+    tau.
+    """
+    from .derivatives import loss as loss_values
+    from .derivatives import predict
+    from .training import parameter_gradient
+
+    X, y = load_binary_dataset(dataset)
+    n, d = X.shape
+    gen = as_rng(rng)
+    net0 = TwoLayerNet.random(d, m, activation=activation, rng=gen)
+    epochs = as_int("epochs", epochs, minimum=1)
+    losses = np.zeros((len(taus), epochs + 1))
+    robust_acc = np.zeros((len(taus), epochs + 1))
+    clean_acc = np.zeros((len(taus), epochs + 1))
+    for t, tau in enumerate(taus):
+        tau = as_positive_scalar("tau", float(tau))
+        Xs = tau * X
+        eps = ratio * tau * np.sqrt(d)
+        W, a, b = net0.W.copy(), net0.a.copy(), net0.b.copy()
+        for e in range(epochs + 1):
+            net = TwoLayerNet(W, a, b, activation, net0.output_scale)
+            res = projected_gradient_ascent(
+                net, Xs, y, eps, step_size=("relative", pga_step_factor), max_iter=pga_steps,
+                tol=0.0,
+            )  # fmt: skip
+            P = Xs + res.delta
+            losses[t, e] = float(np.mean(loss_values(net, P, y)))
+            robust_acc[t, e] = float(np.mean(np.sign(predict(net, P)) == y))
+            clean_acc[t, e] = float(np.mean(np.sign(predict(net, Xs)) == y))
+            if e == epochs:
+                break
+            grad = parameter_gradient(net, P, y)
+            W = W - learning_rate * grad.W
+            a = a - learning_rate * grad.a
+            b = b - learning_rate * grad.b
+    reached = losses <= target_fraction * losses[:, :1]
+    to_target = np.array([int(np.argmax(row)) if row.any() else -1 for row in reached])
+    return TrainingStudy(
+        dataset=dataset, taus=tuple(taus), robust_loss=losses, robust_accuracy=robust_acc,
+        clean_accuracy=clean_acc, epochs_to_target=to_target,
+        settings=dict(m=m, epochs=epochs, ratio=ratio, learning_rate=learning_rate,
+                      pga_steps=pga_steps, pga_step_factor=pga_step_factor,
+                      target_fraction=target_fraction, activation=activation, n=n, d=d),
     )  # fmt: skip
