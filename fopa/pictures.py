@@ -92,12 +92,16 @@ def plot_circle(net, x, y, eps, *, trajectories=8, n_starts=32, rng=0, loss="qua
     ax_disk.plot(ring[:, 0], ring[:, 1], "k-", lw=0.8)
     for path in paths:
         ax_disk.plot(path[:, 0], path[:, 1], "w-", lw=0.8, alpha=0.8)
+    inside = 0
     for mx in land.maxima:
+        ax_disk.plot(mx.point[0], mx.point[1], "r*", ms=12)
+        if not mx.certificate.on_boundary:  # an interior maximum is not on the circle
+            inside += 1
+            continue
         angle = np.arctan2(mx.point[1], mx.point[0]) % (2 * np.pi)
         ax_line.plot(angle, mx.loss, "r*", ms=10)
-        ax_disk.plot(mx.point[0], mx.point[1], "r*", ms=12)
-    ax_line.set(xlabel="angle on the circle ||delta|| = eps", ylabel="loss",
-                title=f"{len(land.maxima)} certified maxima")  # fmt: skip
+    title = f"{len(land.maxima)} certified maxima ({inside} inside the disk)"
+    ax_line.set(xlabel="angle on the circle ||delta|| = eps", ylabel="loss", title=title)
     ax_disk.set(xlabel="delta_1", ylabel="delta_2", title="PGA trajectories", aspect="equal")
     fig.tight_layout()
     return fig
@@ -136,10 +140,18 @@ def plot_sphere(net, x, y, eps, *, trajectories=8, n_starts=48, rng=0, loss="qua
         moved = np.linalg.norm(path, axis=1) > 1e-12
         lo, la = to_map(path[moved])
         ax.plot(lo, la, "w.", ms=1.5)
+    inside = 0
     for mx in land.maxima:
         lo, la = to_map(mx.point)
-        ax.plot(lo, la, "r*", ms=12)
-    ax.set_title(f"{len(land.maxima)} certified maxima on the sphere of radius {eps:g}")
+        on = mx.certificate.on_boundary
+        inside += not on
+        ax.plot(lo, la, "r*" if on else "wo", ms=12 if on else 7, mec="r")
+    ax.set_title(
+        f"{len(land.maxima) - inside} certified maxima on the sphere of radius {eps:g} (stars), "
+        f"{inside} inside the ball (circles, by direction)",
+        fontsize=9,
+    )
+    ax.set_xticklabels([])
     ax.grid(True, alpha=0.3)
     return fig
 
