@@ -159,11 +159,18 @@ def _positive_float(text):
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """Reports a usage error in one line (and exit status 2), without the usage block."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import ACTIVATIONS, LOSSES
 
-    parser = argparse.ArgumentParser(prog="fopa", description="First-order adversaries.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="fopa", description="First-order adversaries.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     rep = sub.add_parser("reproduce", help="run the experiments on the paper's claims")
     rep.add_argument("--quick", action="store_true", help="the quick configuration (minutes)")
     rep.add_argument("--config", choices=("full", "quick", "tiny"), default="full")

@@ -89,3 +89,4 @@ def test_bad_radius_is_a_usage_error(saved):
     )
     assert proc.returncode == 2
     assert "eps" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1  # one line, no usage block
