@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
@@ -9,7 +11,14 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     derandomize=True,
 )
-settings.load_profile("fopa")
+settings.register_profile(
+    "explore",  # FOPA_HYPOTHESIS_PROFILE=explore: random, many more examples
+    deadline=None,
+    max_examples=300,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    derandomize=False,
+)
+settings.load_profile(os.environ.get("FOPA_HYPOTHESIS_PROFILE", "fopa"))
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 
 import fopa
 
@@ -10,12 +10,16 @@ from .strategies import problems
 
 
 @given(problems(max_d=16, max_m=32, max_scale=10.0))
+@settings(max_examples=100)
 def test_real_derivatives_pass(problem):
     net, x, y, lossname = problem
     g = fopa.check_gradient(net, x, y, loss=lossname, rng=0)
     h = fopa.check_hessian(net, x, y, loss=lossname, rng=0)
-    assert g.passed, g.slopes
-    assert h.passed, h.slopes
+    # a check that can judge must pass; one that cannot (every direction drowned
+    # in rounding, e.g. a saturated network) says so instead of passing
+    assert g.passed or not g.conclusive.any(), g.slopes
+    assert h.passed or not h.conclusive.any(), h.slopes
+    assert np.all(g.slopes[g.conclusive] >= 1.9) and np.all(h.slopes[h.conclusive] >= 2.9)
     assert g.expected_slope == 2.0 and h.expected_slope == 3.0
 
 
@@ -27,6 +31,7 @@ def test_slopes_are_about_two_and_three(activation):
     h = fopa.check_hessian(net, x, 0.5, rng=1)
     # a direction where the leading term is small shows a steeper slope: still right
     assert g.passed and h.passed
+    assert g.conclusive.any() and h.conclusive.any()
     assert abs(np.median(g.slopes) - 2.0) < 0.1
     assert abs(np.median(h.slopes) - 3.0) < 0.15
     assert g.remainders.shape == (3, g.steps.size)
@@ -45,8 +50,10 @@ def test_deliberately_wrong_derivatives_fail(activation):
         r = fopa.predict(net, p) - 0.3
         return fopa.input_hessian(net, p, 0.3) - np.outer(g, g) / r**2
 
-    assert not fopa.check_gradient(net, x, 0.3, rng=0, gradient=wrong_gradient).passed
-    assert not fopa.check_hessian(net, x, 0.3, rng=0, hessian=wrong_hessian).passed
+    bad_g = fopa.check_gradient(net, x, 0.3, rng=0, gradient=wrong_gradient)
+    bad_h = fopa.check_hessian(net, x, 0.3, rng=0, hessian=wrong_hessian)
+    assert not bad_g.passed and bad_g.conclusive.any()
+    assert not bad_h.passed and bad_h.conclusive.any()
 
 
 def test_check_returns_and_prints_nothing(capsys):
