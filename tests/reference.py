@@ -118,3 +118,10 @@ def pga(net, x, y, eps, eta, delta0, iterations, lossname="quadratic"):
         delta = v * eps / max(np.linalg.norm(v), eps)
         path.append(delta.copy())
     return path
+
+
+def gradient_magnitude(net, x, y, lossname="quadratic"):
+    """sum_r |l' c a_r s1_r| |w_r|: the scale of the sum that forms grad L (for tolerances)."""
+    W, ca, s = _parts(net, x)
+    _, l1, _, _ = loss_derivs(lossname, predict(net, x), y)
+    return abs(l1) * (np.abs(ca * s[1]) @ np.abs(W))
