@@ -161,3 +161,12 @@ def test_no_nan_at_extreme_inputs():
             if act not in ("linear", "softplus", "gelu", "silu"):  # unbounded outputs overflow L
                 assert all(np.all(np.isfinite(o)) for o in out), act
             assert not any(np.any(np.isnan(o)) for o in out), act
+
+
+@given(problems(max_d=40, max_m=12))
+def test_hessian_rank_is_at_most_m_plus_one(problem):
+    net, x, y, lossname = problem
+    H = fopa.input_hessian(net, x, y, loss=lossname)
+    eig = np.abs(np.linalg.eigvalsh(H))
+    scale = max(eig.max(), 1e-300)
+    assert np.sum(eig > 1e-9 * scale) <= net.m + 1
