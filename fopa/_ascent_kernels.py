@@ -25,8 +25,7 @@ import math
 import numpy as np
 
 from ._jit import kernel, scalar_kernel
-from .activations import _values_and_slopes
-from .losses import _loss_derivatives
+from .derivatives import _row_coefficients
 
 BALL, SPHERE, LINF = 0, 1, 2
 ON_BOUNDARY = 1e-9  # relative distance to the boundary that counts as on it
@@ -178,7 +177,7 @@ def _pga_plain(
             i = active[k]
             for r in range(m):
                 Z[k, r] += b[r]
-            vals[k] = _row_coefficients(act, loss, a, c, Y[i], Z[k], Q[k], S0)
+            vals[k] = _row_coefficients(act, loss, a, c, Y[i], Z[k], Q[k], S0)[0]
         G = _times(Q, W)
         for k in range(na):
             done[k] = False
@@ -269,25 +268,6 @@ def _pga_plain(
 
 
 @scalar_kernel
-def _row_coefficients(act, loss, a, c, y, z, q, s0):
-    """Gradient coefficients of one row: q = l' c a s1 at pre-activations z; return the loss.
-
-    The activation loop has no reduction and no division check, so LLVM vectorises
-    it; the output f = c a.s0 is summed afterwards (s0 is scratch, shape (m,)).
-    """
-    m = a.shape[0]
-    _values_and_slopes(act, z, s0, q)
-    f = 0.0
-    for r in range(m):
-        f += a[r] * s0[r]
-    lv, l1, _, _ = _loss_derivatives(loss, c * f, y)
-    scale = c * l1
-    for r in range(m):
-        q[r] *= scale * a[r]
-    return lv
-
-
-@scalar_kernel
 def _gram_step(i, k, t, eps, eta, max_iter, tol, constraint, n0, Zs, A, AK, gamma, Q, QK,
                gnorm, iters, status, first_stat):  # fmt: skip
     """One projected step of row i in Gram coordinates; return True when it stops."""
@@ -367,7 +347,7 @@ def _pga_gram(W, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, constrai
             i = active[k]
             for r in range(m):
                 z[r] = Z0[i, r] + b[r] + gamma[i] * Zs[i, r] + AK[i, r]
-            values[i] = _row_coefficients(act, loss, a, c, Y[i], z, Q[k], S0)
+            values[i] = _row_coefficients(act, loss, a, c, Y[i], z, Q[k], S0)[0]
             if t == 0:
                 initial[i] = values[i]
             Qlast[i, :] = Q[k, :]

@@ -95,11 +95,8 @@ def check_rng(rng) -> None:
 
 def as_rng(rng) -> np.random.Generator:
     """``None``, an int seed or a Generator, as a Generator."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool)):
-        return np.random.default_rng(rng)
-    raise TypeError(f"rng must be None, an int seed or a numpy.random.Generator; got {rng!r}")
+    check_rng(rng)
+    return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
 def points_and_targets(net, x, y, *, extra=()):

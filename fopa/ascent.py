@@ -26,10 +26,9 @@ from ._validate import (
     as_real_scalar,
     as_rng,
     check_rng,
-    points_and_targets,
 )
 from .constants import _ball_constant_arrays
-from .losses import check_targets, loss_code
+from .derivatives import _problem
 
 __all__ = ["AscentResult", "History", "Perturbation", "Restarts", "projected_gradient_ascent"]
 
@@ -369,9 +368,7 @@ def projected_gradient_ascent(
     -------
     AscentResult
     """
-    code = loss_code(loss)
-    X, Y, _, single = points_and_targets(net, x, y)
-    check_targets(code, Y)
+    code, X, Y, _, single = _problem(net, x, y, loss)
     eps = as_positive_scalar("eps", eps)
     max_iter = as_int("max_iter", max_iter, minimum=0)
     tol = as_real_scalar("tol", tol)

@@ -23,10 +23,9 @@ import scipy.sparse.linalg as spla
 
 from ._ascent_kernels import ON_BOUNDARY
 from ._jit import kernel
-from ._validate import as_float_array, as_positive_scalar, as_real_scalar, points_and_targets
+from ._validate import as_float_array, as_positive_scalar, as_real_scalar
 from .constants import _ball_constant_arrays
-from .derivatives import _gradient_coefficients, _hessian_vector_product, _input_hessian
-from .losses import check_targets, loss_code
+from .derivatives import _gradient_coefficients, _hessian_vector_product, _input_hessian, _problem
 
 __all__ = ["Certificate", "certify", "local_rate", "tangent_hessian", "tangent_spectrum"]
 
@@ -382,9 +381,7 @@ def _certify_point(net, x, y, delta, eps, tol, code, method, rho):
 
 
 def _validate(net, x, y, delta, eps, loss):
-    code = loss_code(loss)
-    X, Y, (D,), single = points_and_targets(net, x, y, extra=[("delta", delta)])
-    check_targets(code, Y)
+    code, X, Y, (D,), single = _problem(net, x, y, loss, extra=[("delta", delta)])
     eps = as_positive_scalar("eps", eps)
     norms = np.linalg.norm(D, axis=1)
     if np.any(norms > eps * (1.0 + _FEASIBLE)):

@@ -17,10 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import as_float_array, as_int, as_rng, points_and_targets
-from .derivatives import input_gradient, input_hessian
+from ._validate import as_float_array, as_int, as_rng
+from .derivatives import _one_point, input_gradient, input_hessian
 from .derivatives import loss as loss_value
-from .losses import check_targets, loss_code
 
 __all__ = ["TaylorCheck", "check_gradient", "check_hessian"]
 
@@ -115,12 +114,7 @@ def _fit_slope(steps, remainder, noise_floor):
 
 
 def _taylor_check(net, x, y, loss, rng, n_directions, order, gradient, hessian):
-    code = loss_code(loss)
-    X, Y, _, single = points_and_targets(net, x, y)
-    if not single:
-        raise ValueError(f"x must be one point of shape ({net.d},); got shape {X.shape}")
-    check_targets(code, Y)
-    x0, y0 = X[0], float(Y[0])
+    _, x0, y0, _ = _one_point(net, x, y, loss)
     gen = as_rng(rng)
     n_directions = as_int("n_directions", n_directions, minimum=1)
     g = (

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import as_positive_scalar, points_and_targets
+from ._validate import as_positive_scalar
 from .activations import CRITICAL_TABLES, _sup_abs_table
-from .losses import check_targets, loss_code, loss_derivative_bounds
+from .derivatives import _problem
+from .losses import loss_derivative_bounds
 
 __all__ = ["BallConstants", "ball_constants"]
 
@@ -115,10 +116,8 @@ def ball_constants(net, x, y, eps, *, loss="quadratic") -> BallConstants:
     BallConstants
         Bounds valid at every ``x + delta`` with ``||delta|| <= eps``.
     """
-    code = loss_code(loss)
+    code, X, Y, _, single = _problem(net, x, y, loss)
     eps = as_positive_scalar("eps", eps)
-    X, Y, _, single = points_and_targets(net, x, y)
-    check_targets(code, Y)
     values = _ball_constant_arrays(net, X, Y, eps, code)
     if single:
         values = {k: float(v[0]) for k, v in values.items()}

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import kernel, scalar_kernel
 from ._validate import points_and_targets
 from .activations import _all_derivatives, _values_and_slopes
 from .losses import _loss_derivatives, check_targets, loss_code
@@ -45,6 +45,27 @@ def _preactivations(W, b, X):
         for r in range(Z.shape[1]):
             Z[i, r] += b[r]
     return Z
+
+
+@scalar_kernel
+def _row_coefficients(act, loss, a, c, y, z, q, s0):
+    """Gradient coefficients of one row: q = l' c a s1 at pre-activations z.
+
+    Returns the loss and l'; s0 holds sigma(z) afterwards.
+
+    The activation loop has no reduction and no division check, so LLVM vectorises
+    it; the output f = c a.s0 is summed afterwards (s0 is scratch, shape (m,)).
+    """
+    m = a.shape[0]
+    _values_and_slopes(act, z, s0, q)
+    f = 0.0
+    for r in range(m):
+        f += a[r] * s0[r]
+    lv, l1, _, _ = _loss_derivatives(loss, c * f, y)
+    scale = c * l1
+    for r in range(m):
+        q[r] *= scale * a[r]
+    return lv, l1
 
 
 @kernel
@@ -115,13 +136,7 @@ def _input_gradient(W, a, b, c, act, loss, X, Y):
     Q = np.empty((n, m))
     s0 = np.empty(m)
     for i in range(n):
-        _values_and_slopes(act, Z[i], s0, Q[i])
-        f = 0.0
-        for r in range(m):
-            f += a[r] * s0[r]
-        l1 = _loss_derivatives(loss, c * f, Y[i])[1]
-        for r in range(m):
-            Q[i, r] *= c * l1 * a[r]
+        _row_coefficients(act, loss, a, c, Y[i], Z[i], Q[i], s0)
     return np.dot(Q, W)
 
 
@@ -206,10 +221,29 @@ def _third_derivative(W, a, b, c, act, loss, X, Y, U, V):
     return np.dot(Q, W)
 
 
-def _prepare(net, x, y, loss, extra=()):
+def _problem(net, x, y, loss, extra=()):
+    """Validate a network, point(s), targets for ``loss`` and arrays shaped like x.
+
+    Returns
+    -------
+    code, X (n, d), Y (n,), extras (list of (n, d)), single (bool)
+    """
     code = loss_code(loss)
     X, Y, extras, single = points_and_targets(net, x, y, extra=extra)
     check_targets(code, Y)
+    return code, X, Y, extras, single
+
+
+def _one_point(net, x, y, loss, extra=()):
+    """As :func:`_problem` for exactly one point: (code, x (d,), y float, extras (d,))."""
+    code, X, Y, extras, single = _problem(net, x, y, loss, extra)
+    if not single:
+        raise ValueError(f"x must be one point of shape ({net.d},); got shape {X.shape}")
+    return code, X[0], float(Y[0]), [e[0] for e in extras]
+
+
+def _prepare(net, x, y, loss, extra=()):
+    code, X, Y, extras, single = _problem(net, x, y, loss, extra)
     args = (net.W, net.a, net.b, net.output_scale, net.activation_code)
     return args, code, X, Y, extras, single
 

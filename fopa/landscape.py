@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._validate import as_int, as_positive_scalar, points_and_targets
+from ._validate import as_int, as_positive_scalar
 from .ascent import projected_gradient_ascent
 from .certify import Certificate, certify
-from .derivatives import input_gradient, input_hessian
+from .derivatives import _one_point, input_gradient, input_hessian
 from .derivatives import loss as loss_values
-from .losses import check_targets, loss_code
 from .trust_region import TrustRegionSolution, maximize_quadratic_on_ball
 
 __all__ = ["Landscape", "LocalMaximum", "local_maxima", "taylor_model_maximum"]
@@ -74,15 +73,6 @@ class Landscape:
         return self.maxima[0] if self.maxima else None
 
 
-def _one_point(net, x, y, loss):
-    code = loss_code(loss)
-    X, Y, _, single = points_and_targets(net, x, y)
-    if not single:
-        raise ValueError(f"x must be one point of shape ({net.d},); got shape {X.shape}")
-    check_targets(code, Y)
-    return X[0], float(Y[0])
-
-
 def local_maxima(
     net,
     x,
@@ -118,7 +108,7 @@ def local_maxima(
     -------
     Landscape
     """
-    x, y = _one_point(net, x, y, loss)
+    _, x, y, _ = _one_point(net, x, y, loss)
     eps = as_positive_scalar("eps", eps)
     n_starts = as_int("n_starts", n_starts, minimum=1)
     merge = (
@@ -178,7 +168,7 @@ def taylor_model_maximum(net, x, y, eps, *, loss="quadratic") -> TrustRegionSolu
         ``point`` is the maximizing h; ``value`` the model's value
         ``L(x) + g.h + h^T H h / 2`` there.
     """
-    x, y = _one_point(net, x, y, loss)
+    _, x, y, _ = _one_point(net, x, y, loss)
     eps = as_positive_scalar("eps", eps)
     g = input_gradient(net, x, y, loss=loss)
     H = input_hessian(net, x, y, loss=loss)

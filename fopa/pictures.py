@@ -13,21 +13,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_float_array, as_int, as_positive_scalar, points_and_targets
+from ._validate import as_float_array, as_int, as_positive_scalar
 from .ascent import projected_gradient_ascent
+from .derivatives import _one_point
 from .derivatives import loss as loss_values
 from .landscape import local_maxima
 
 __all__ = ["plot_circle", "plot_sphere", "plot_slice"]
 
 
-def _problem(net, x, y, eps, d):
-    X, Y, _, single = points_and_targets(net, x, y)
-    if not single:
-        raise ValueError(f"x must be one point of shape ({net.d},); got shape {X.shape}")
+def _problem(net, x, y, eps, d, loss):
+    _, x, y, _ = _one_point(net, x, y, loss)
     if d is not None and net.d != d:
         raise ValueError(f"this picture needs d = {d}; the network has d = {net.d}")
-    return X[0], float(Y[0]), as_positive_scalar("eps", eps)
+    return x, y, as_positive_scalar("eps", eps)
 
 
 def _trajectories(net, x, y, eps, n, rng, loss):
@@ -70,7 +69,7 @@ def plot_circle(net, x, y, eps, *, trajectories=8, n_starts=32, rng=0, loss="qua
     matplotlib.figure.Figure
         Two panels: loss against the angle, and the disk.
     """
-    x, y, eps = _problem(net, x, y, eps, 2)
+    x, y, eps = _problem(net, x, y, eps, 2, loss)
     land = local_maxima(
         net, x, y, eps, n_starts=as_int("n_starts", n_starts, minimum=1), rng=rng, loss=loss
     )
@@ -117,7 +116,7 @@ def plot_sphere(net, x, y, eps, *, trajectories=8, n_starts=48, rng=0, loss="qua
     -------
     matplotlib.figure.Figure
     """
-    x, y, eps = _problem(net, x, y, eps, 3)
+    x, y, eps = _problem(net, x, y, eps, 3, loss)
     land = local_maxima(
         net, x, y, eps, n_starts=as_int("n_starts", n_starts, minimum=1), rng=rng, loss=loss
     )
@@ -166,7 +165,7 @@ def plot_slice(net, x, y, eps, p, q, *, loss="quadratic"):
     -------
     matplotlib.figure.Figure
     """
-    x, y, eps = _problem(net, x, y, eps, None)
+    x, y, eps = _problem(net, x, y, eps, None, loss)
     p = as_float_array("p", p, ndim=1)
     q = as_float_array("q", q, ndim=1)
     if p.shape != (net.d,) or q.shape != (net.d,):

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_float_array, as_positive_scalar, points_and_targets
+from ._validate import as_float_array, as_positive_scalar
 from .constants import _ball_constant_arrays
-from .losses import check_targets, loss_code
+from .derivatives import _problem
 
 __all__ = ["iteration_bound"]
 
@@ -50,9 +50,7 @@ def iteration_bound(net, x, y, eps, step_size, g, *, initial_loss=None, loss="qu
     ValueError
         If ``step_size > 1/beta``: the bound then does not hold.
     """
-    code = loss_code(loss)
-    X, Y, _, single = points_and_targets(net, x, y)
-    check_targets(code, Y)
+    code, X, Y, _, single = _problem(net, x, y, loss)
     eps = as_positive_scalar("eps", eps)
     g = as_positive_scalar("g", g)
     consts = _ball_constant_arrays(net, X, Y, eps, code)

@@ -17,9 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._jit import kernel
-from .activations import _values_and_slopes
-from .derivatives import _preactivations, _prepare
-from .losses import _loss_derivatives
+from .derivatives import _preactivations, _prepare, _row_coefficients
 
 __all__ = ["ParameterGradient", "parameter_gradient"]
 
@@ -50,14 +48,9 @@ def _parameter_coefficients(W, a, b, c, act, loss, X, Y):
     A = np.empty((n, m))
     B = np.empty((n, m))
     for i in range(n):
-        _values_and_slopes(act, Z[i], A[i], B[i])
-        f = 0.0
-        for r in range(m):
-            f += a[r] * A[i, r]
-        l1 = _loss_derivatives(loss, c * f, Y[i])[1]
+        l1 = _row_coefficients(act, loss, a, c, Y[i], Z[i], B[i], A[i])[1]  # A[i] = sigma
         for r in range(m):
             A[i, r] *= l1 * c
-            B[i, r] *= l1 * c * a[r]
     return A, B
 
 
