@@ -108,6 +108,21 @@ def _times(Q, W):
 
 
 @scalar_kernel
+def _project(v, eps, constraint):
+    """Project v onto the feasible set in place: the l2 ball or sphere, or the box."""
+    if constraint == LINF:
+        for j in range(v.shape[0]):
+            v[j] = min(max(v[j], -eps), eps)
+        return
+    norm2 = 0.0
+    for j in range(v.shape[0]):
+        norm2 += v[j] * v[j]
+    s = _project_l2(math.sqrt(norm2), eps, constraint)
+    for j in range(v.shape[0]):
+        v[j] *= s
+
+
+@scalar_kernel
 def _project_l2(norm, eps, constraint):
     """Factor that maps a vector of norm ``norm`` onto the ball or the sphere."""
     if constraint == SPHERE:
@@ -183,20 +198,12 @@ def _pga_plain(
             done[k] = False
             i = active[k]
             h = eta[i]
-            norm2 = 0.0
             for j in range(d):
                 g = G[k, j]
                 if constraint == LINF:
                     g = 1.0 if g > 0.0 else (-1.0 if g < 0.0 else 0.0)
                 step[j] = D[i, j] + h * g
-                norm2 += step[j] * step[j]
-            if constraint == LINF:
-                for j in range(d):
-                    step[j] = min(max(step[j], -eps), eps)
-            else:
-                s = _project_l2(math.sqrt(norm2), eps, constraint)
-                for j in range(d):
-                    step[j] *= s
+            _project(step, eps, constraint)
             moved2 = 0.0
             for j in range(d):
                 moved2 += (step[j] - D[i, j]) ** 2
@@ -243,17 +250,9 @@ def _pga_plain(
                         pert_iter[i] = t
                         n_pert[i] += 1
                         state[i] = _ball_noise(state[i], noise[i])
-                        norm2 = 0.0
                         for j in range(d):
                             step[j] = D[i, j] + radius * noise[i, j]
-                            norm2 += step[j] * step[j]
-                        s = _project_l2(math.sqrt(norm2), eps, constraint)
-                        if constraint == LINF:
-                            for j in range(d):
-                                step[j] = min(max(step[j], -eps), eps)
-                        else:
-                            for j in range(d):
-                                step[j] *= s
+                        _project(step, eps, constraint)
             elif gmap <= tol:
                 status[i] = TOL
                 done[k] = True
