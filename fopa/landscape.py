@@ -140,7 +140,7 @@ def local_maxima(
             point=ends[c].copy(),
             loss=float(res.restarts.loss[c]),
             basin_fraction=float(np.mean(labels == k)),
-            certificate=certify(net, x, y, ends[c], eps, loss=loss),
+            certificate=Certificate(**{k: v[c].item() for k, v in vars(certs).items()}),
         )
         for k, c in enumerate(centers)
     )
