@@ -25,7 +25,13 @@ from ._ascent_kernels import ON_BOUNDARY
 from ._jit import kernel
 from ._validate import as_float_array, as_positive_scalar, as_real_scalar
 from .constants import _ball_constant_arrays
-from .derivatives import _gradient_coefficients, _hessian_vector_product, _input_hessian, _problem
+from .derivatives import (
+    _gradient_coefficients,
+    _hessian_vector_product,
+    _input_hessian,
+    _loss,
+    _problem,
+)
 
 __all__ = ["Certificate", "certify", "local_rate", "tangent_hessian", "tangent_spectrum"]
 
@@ -335,6 +341,8 @@ def _classify(pt, eig, tol):
 
 
 def _pick_method(method, net, d):
+    if method == "lowrank" and net.m + 1 >= d - 1:
+        return "dense"  # no rank to exploit: the thin QR would be square
     if method != "auto":
         return method
     if net.m + 1 < (d - 1) // 2:
@@ -345,8 +353,6 @@ def _pick_method(method, net, d):
 def _certify_point(net, x, y, delta, eps, tol, code, method, rho):
     pt = _Point(net, x, y, delta, eps, code)
     method = _pick_method(method, net, x.size)
-    if method == "lowrank" and net.m + 1 >= x.size - 1:
-        method = "dense"  # no rank to exploit: the thin QR would be square
     if method == "lanczos":
         eig, alpha = _spectrum_lanczos(pt)
     elif method == "lowrank":
@@ -359,8 +365,6 @@ def _certify_point(net, x, y, delta, eps, tol, code, method, rho):
     inner = radius = 0.0
     if kind == "strict_local_max":
         inner, radius = _radius(pt, -float(eig.max()), alpha, rho)
-    from .derivatives import _loss
-
     value = float(_loss(*pt.args, pt.p, pt.y)[0])
     finite_max = float(eig.max()) if np.isfinite(eig.max()) else -np.inf
     return dict(
