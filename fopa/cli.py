@@ -74,16 +74,10 @@ def _step_size(text):
     return _positive_float(text)
 
 
-def _jsonable(value):
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (np.generic,)):
-        return value.item()
-    return value
-
-
 def _print_record(record, as_json):
     if as_json:
+        from .experiments import _jsonable
+
         print(json.dumps({k: _jsonable(v) for k, v in record.items()}))
         return
     width = max(len(k) for k in record)

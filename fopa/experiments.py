@@ -41,6 +41,7 @@ POLICIES = ("fixed", "relative", "lipschitz")
 
 
 def _jsonable(value):
+    """Arrays, numpy scalars, tuples and dicts as plain JSON values (also used by the CLI)."""
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, (np.generic,)):
