@@ -35,6 +35,14 @@ __all__ = [
     "input_scale_speed",
     "input_scale_regularity",
     "loglog_slope",
+    "pga_outcome",
+    "landscape_outcome",
+    "training_curves",
+    "policy_step",
+    "iteration_study",
+    "speed_study",
+    "regularity_study",
+    "training_study",
 ]
 
 POLICIES = ("fixed", "relative", "lipschitz")
@@ -141,6 +149,34 @@ class IterationStudy(_Result):
     settings: dict
 
 
+def pga_outcome(net, x_hat, y, *, scale, ratio, step_size, tol, max_iter, certify_every, loss):
+    """One ascent of an experiment: PGA from the origin at ``x = scale * x_hat``,
+    ``eps = ratio ||x||``, certified every ``certify_every`` iterations.
+
+    Returns a JSON-ready dict: ``first_certified``, ``first_stationary`` (-1: never),
+    ``bound`` (:func:`fopa.iteration_bound` for the first stationary iteration; None
+    unless ``step_size == "lipschitz"``),
+    ``iterations``, ``loss``, ``initial_loss`` and ``stopping_criterion``.
+    """
+    x = scale * x_hat
+    eps = ratio * np.linalg.norm(x)
+    res = projected_gradient_ascent(
+        net, x, y, eps, step_size=step_size, tol=tol, max_iter=max_iter,
+        certify_every=certify_every, loss=loss,
+    )  # fmt: skip
+    bound = None  # the sufficient-ascent bound holds for eta = 1/beta
+    if step_size == "lipschitz" and tol > 0:
+        bound = iteration_bound(
+            net, x, y, eps, "lipschitz", tol, initial_loss=res.initial_loss, loss=loss
+        )
+    return dict(
+        first_certified=int(res.first_certified_iteration),
+        first_stationary=int(res.first_stationary_iteration), bound=bound,
+        iterations=int(res.iterations), loss=float(res.loss),
+        initial_loss=float(res.initial_loss), stopping_criterion=res.stopping_criterion,
+    )  # fmt: skip
+
+
 def polynomial_iterations(
     ds=(4, 8, 16), ms=(16, 32, 64), *, n_runs=20, scale=1.0, ratio=0.5, tol=1e-8,
     max_iter=20_000, certify_every=10, activation="tanh", loss="quadratic", rng=0,
@@ -163,18 +199,26 @@ def polynomial_iterations(
     for i, d in enumerate(ds):
         for j, m in enumerate(ms):
             for r in range(n_runs):
-                net, x_hat, y = _instance(d, m, activation, gen)
-                x = scale * x_hat
-                eps = ratio * np.linalg.norm(x)
-                res = projected_gradient_ascent(
-                    net, x, y, eps, step_size="lipschitz", tol=tol, max_iter=max_iter,
+                out = pga_outcome(
+                    *_instance(d, m, activation, gen), scale=scale, ratio=ratio,
+                    step_size="lipschitz", tol=tol, max_iter=max_iter,
                     certify_every=certify_every, loss=loss,
                 )  # fmt: skip
-                first_cert[i, j, r] = res.first_certified_iteration
-                first_stat[i, j, r] = res.first_stationary_iteration
-                bound[i, j, r] = iteration_bound(
-                    net, x, y, eps, "lipschitz", tol, initial_loss=res.initial_loss, loss=loss
-                )
+                first_cert[i, j, r] = out["first_certified"]
+                first_stat[i, j, r] = out["first_stationary"]
+                bound[i, j, r] = out["bound"]
+    settings = dict(n_runs=n_runs, scale=scale, ratio=ratio, tol=tol, max_iter=max_iter,
+                    certify_every=certify_every, activation=activation, loss=loss)  # fmt: skip
+    return iteration_study(ds, ms, first_cert, first_stat, bound, settings, rng=gen)
+
+
+def iteration_study(ds, ms, first_cert, first_stat, bound, settings, *, rng=None):
+    """An :class:`IterationStudy` from raw counts (shape (len(ds), len(ms), runs)).
+
+    Used by :func:`polynomial_iterations` and to build the study from a sweep's
+    store; ``rng`` drives the bootstrap of the slopes.
+    """
+    gen = as_rng(rng)
     stats = np.array(
         [[_certified_stats(first_cert[i, j]) for j in range(len(ms))] for i in range(len(ds))]
     )
@@ -195,8 +239,7 @@ def polynomial_iterations(
         bound=bound, share_certified=share, median=median, p90=p90, slope_d=sd,
         slope_d_interval=sd_int, slope_m=sm, slope_m_interval=sm_int,
         all_within_bound=bool(np.all(first_stat[stationary] <= bound[stationary])),
-        settings=dict(n_runs=n_runs, scale=scale, ratio=ratio, tol=tol, max_iter=max_iter,
-                      certify_every=certify_every, activation=activation, loss=loss),
+        settings=dict(settings),
     )  # fmt: skip
 
 
@@ -219,7 +262,10 @@ class ScaleSpeedStudy(_Result):
     settings: dict
 
 
-def _policy_step(policy, fixed_step, relative_factor):
+def policy_step(policy, fixed_step, relative_factor):
+    """The ``step_size`` argument of :func:`fopa.projected_gradient_ascent` for a policy."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; expected one of {', '.join(POLICIES)}")
     if policy == "fixed":
         return fixed_step
     if policy == "relative":
@@ -250,14 +296,23 @@ def input_scale_speed(
     first = np.full((len(policies), len(taus), n_runs), -1, np.int64)
     for p, policy in enumerate(policies):
         for t, tau in enumerate(taus):
-            for r, (net, x_hat, y) in enumerate(instances):
-                x = tau * x_hat
-                eps = ratio * np.linalg.norm(x)
-                res = projected_gradient_ascent(
-                    net, x, y, eps, step_size=_policy_step(policy, fixed_step, relative_factor),
-                    tol=tol, max_iter=max_iter, certify_every=certify_every, loss=loss,
+            for r, instance in enumerate(instances):
+                out = pga_outcome(
+                    *instance, scale=tau, ratio=ratio,
+                    step_size=policy_step(policy, fixed_step, relative_factor), tol=tol,
+                    max_iter=max_iter, certify_every=certify_every, loss=loss,
                 )  # fmt: skip
-                first[p, t, r] = res.first_certified_iteration
+                first[p, t, r] = out["first_certified"]
+    settings = dict(d=d, m=m, ratio=ratio, fixed_step=fixed_step,
+                    relative_factor=relative_factor, n_runs=n_runs, tol=tol,
+                    max_iter=max_iter, certify_every=certify_every,
+                    activation=activation, loss=loss)  # fmt: skip
+    return speed_study(taus, policies, first, settings, rng=gen)
+
+
+def speed_study(taus, policies, first, settings, *, rng=None):
+    """A :class:`ScaleSpeedStudy` from raw counts (shape (len(policies), len(taus), runs))."""
+    gen = as_rng(rng)
     stats = np.array(
         [[_certified_stats(first[p, t]) for t in range(len(taus))] for p in range(len(policies))]
     )
@@ -271,11 +326,7 @@ def input_scale_speed(
     return ScaleSpeedStudy(
         taus=tuple(taus), policies=tuple(policies), first_certified=first,
         share_certified=stats[..., 0], median=stats[..., 1], p90=stats[..., 2],
-        slope=tuple(slopes), slope_interval=tuple(intervals),
-        settings=dict(d=d, m=m, ratio=ratio, fixed_step=fixed_step,
-                      relative_factor=relative_factor, n_runs=n_runs, tol=tol,
-                      max_iter=max_iter, certify_every=certify_every,
-                      activation=activation, loss=loss),
+        slope=tuple(slopes), slope_interval=tuple(intervals), settings=dict(settings),
     )  # fmt: skip
 
 
@@ -314,25 +365,44 @@ def input_scale_regularity(
     basin = np.zeros(shape)
     dist = np.zeros(shape)
     for t, tau in enumerate(taus):
-        for r, (net, x_hat, y) in enumerate(instances):
-            x = tau * x_hat
-            eps = ratio * np.linalg.norm(x)
-            land = local_maxima(net, x, y, eps, n_starts=n_starts, rng=gen, loss=loss)
-            count[t, r] = len(land.maxima)
-            if land.best is not None:
-                basin[t, r] = land.best.basin_fraction
-                model = taylor_model_maximum(net, x, y, eps, loss=loss)
-                dist[t, r] = np.linalg.norm(land.best.point - model.point) / eps
-            else:
-                dist[t, r] = -1.0  # no certified maximum
+        for r, instance in enumerate(instances):
+            out = landscape_outcome(
+                *instance, scale=tau, ratio=ratio, n_starts=n_starts, loss=loss, rng=gen
+            )
+            count[t, r], basin[t, r], dist[t, r] = (
+                out["n_maxima"],
+                out["best_basin"],
+                out["taylor_distance"],
+            )
+    settings = dict(d=d, m=m, ratio=ratio, n_runs=n_runs, n_starts=n_starts,
+                    activation=activation, loss=loss)  # fmt: skip
+    return regularity_study(taus, count, basin, dist, settings)
+
+
+def landscape_outcome(net, x_hat, y, *, scale, ratio, n_starts, loss, rng):
+    """Certified maxima at ``x = scale * x_hat`` from ``n_starts`` starts (drawn from
+    ``rng``): their number, the best one's basin and its distance / eps to the Taylor
+    model's maximizer (-1 when no maximum was certified), as a JSON-ready dict."""
+    x = scale * x_hat
+    eps = ratio * np.linalg.norm(x)
+    land = local_maxima(net, x, y, eps, n_starts=n_starts, rng=rng, loss=loss)
+    if land.best is None:
+        return dict(n_maxima=0, best_basin=0.0, taylor_distance=-1.0)
+    model = taylor_model_maximum(net, x, y, eps, loss=loss)
+    return dict(
+        n_maxima=len(land.maxima), best_basin=float(land.best.basin_fraction),
+        taylor_distance=float(np.linalg.norm(land.best.point - model.point) / eps),
+    )  # fmt: skip
+
+
+def regularity_study(taus, count, basin, dist, settings):
+    """A :class:`ScaleRegularityStudy` from raw per-(tau, run) arrays."""
     measured = [row[row >= 0] for row in dist]
     medians = np.array([float(np.median(v)) if v.size else -1.0 for v in measured])
     return ScaleRegularityStudy(
         taus=tuple(taus), n_maxima=count, best_basin=basin, taylor_distance=dist,
         mean_maxima=count.mean(axis=1), mean_best_basin=basin.mean(axis=1),
-        median_taylor_distance=medians,
-        settings=dict(d=d, m=m, ratio=ratio, n_runs=n_runs, n_starts=n_starts,
-                      activation=activation, loss=loss),
+        median_taylor_distance=medians, settings=dict(settings),
     )  # fmt: skip
 
 
@@ -395,45 +465,74 @@ def adversarial_training(
     (:func:`fopa.parameter_gradient`). The same initial network is used for every
     tau.
     """
-    from .derivatives import loss as loss_values
-    from .derivatives import predict
-    from .training import parameter_gradient
-
     X, y = load_binary_dataset(dataset)
     n, d = X.shape
     gen = as_rng(rng)
     net0 = TwoLayerNet.random(d, m, activation=activation, rng=gen)
     epochs = as_int("epochs", epochs, minimum=1)
-    losses = np.zeros((len(taus), epochs + 1))
-    robust_acc = np.zeros((len(taus), epochs + 1))
-    clean_acc = np.zeros((len(taus), epochs + 1))
-    for t, tau in enumerate(taus):
-        tau = as_positive_scalar("tau", float(tau))
-        Xs = tau * X
-        eps = ratio * tau * np.sqrt(d)
-        W, a, b = net0.W.copy(), net0.a.copy(), net0.b.copy()
-        for e in range(epochs + 1):
-            net = TwoLayerNet(W, a, b, activation, net0.output_scale)
-            res = projected_gradient_ascent(
-                net, Xs, y, eps, step_size=("relative", pga_step_factor), max_iter=pga_steps,
-                tol=0.0,
-            )  # fmt: skip
-            P = Xs + res.delta
-            losses[t, e] = float(np.mean(loss_values(net, P, y)))
-            robust_acc[t, e] = float(np.mean(np.sign(predict(net, P)) == y))
-            clean_acc[t, e] = float(np.mean(np.sign(predict(net, Xs)) == y))
-            if e == epochs:
-                break
-            grad = parameter_gradient(net, P, y)
-            W = W - learning_rate * grad.W
-            a = a - learning_rate * grad.a
-            b = b - learning_rate * grad.b
-    reached = losses <= target_fraction * losses[:, :1]
+    curves = [
+        training_curves(
+            X,
+            y,
+            net0,
+            tau,
+            epochs=epochs,
+            ratio=ratio,
+            learning_rate=learning_rate,
+            pga_steps=pga_steps,
+            pga_step_factor=pga_step_factor,
+        )  # fmt: skip
+        for tau in taus
+    ]
+    settings = dict(m=m, epochs=epochs, ratio=ratio, learning_rate=learning_rate,
+                    pga_steps=pga_steps, pga_step_factor=pga_step_factor,
+                    target_fraction=target_fraction, activation=activation, n=n, d=d)  # fmt: skip
+    return training_study(dataset, taus, curves, settings)
+
+
+def training_curves(X, y, net0, tau, *, epochs, ratio, learning_rate, pga_steps,
+                    pga_step_factor):  # fmt: skip
+    """Adversarial training from ``net0`` on inputs ``tau * X``, ``eps = ratio tau sqrt(d)``.
+
+    Returns a JSON-ready dict of lists of length ``epochs + 1``: ``robust_loss``,
+    ``robust_accuracy`` and ``clean_accuracy`` at the start of each epoch.
+    """
+    from .derivatives import loss as loss_values
+    from .derivatives import predict
+    from .training import parameter_gradient
+
+    tau = as_positive_scalar("tau", float(tau))
+    Xs = tau * X
+    eps = ratio * tau * np.sqrt(X.shape[1])
+    W, a, b = net0.W.copy(), net0.a.copy(), net0.b.copy()
+    losses, robust_acc, clean_acc = [], [], []
+    for e in range(epochs + 1):
+        net = TwoLayerNet(W, a, b, net0.activation, net0.output_scale)
+        res = projected_gradient_ascent(
+            net, Xs, y, eps, step_size=("relative", pga_step_factor), max_iter=pga_steps,
+            tol=0.0,
+        )  # fmt: skip
+        P = Xs + res.delta
+        losses.append(float(np.mean(loss_values(net, P, y))))
+        robust_acc.append(float(np.mean(np.sign(predict(net, P)) == y)))
+        clean_acc.append(float(np.mean(np.sign(predict(net, Xs)) == y)))
+        if e == epochs:
+            break
+        grad = parameter_gradient(net, P, y)
+        W = W - learning_rate * grad.W
+        a = a - learning_rate * grad.a
+        b = b - learning_rate * grad.b
+    return dict(robust_loss=losses, robust_accuracy=robust_acc, clean_accuracy=clean_acc)
+
+
+def training_study(dataset, taus, curves, settings):
+    """A :class:`TrainingStudy` from one :func:`training_curves` dict per tau."""
+    losses = np.array([c["robust_loss"] for c in curves])
+    reached = losses <= settings["target_fraction"] * losses[:, :1]
     to_target = np.array([int(np.argmax(row)) if row.any() else -1 for row in reached])
     return TrainingStudy(
-        dataset=dataset, taus=tuple(taus), robust_loss=losses, robust_accuracy=robust_acc,
-        clean_accuracy=clean_acc, epochs_to_target=to_target,
-        settings=dict(m=m, epochs=epochs, ratio=ratio, learning_rate=learning_rate,
-                      pga_steps=pga_steps, pga_step_factor=pga_step_factor,
-                      target_fraction=target_fraction, activation=activation, n=n, d=d),
+        dataset=dataset, taus=tuple(taus), robust_loss=losses,
+        robust_accuracy=np.array([c["robust_accuracy"] for c in curves]),
+        clean_accuracy=np.array([c["clean_accuracy"] for c in curves]),
+        epochs_to_target=to_target, settings=dict(settings),
     )  # fmt: skip
