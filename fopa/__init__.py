@@ -20,6 +20,15 @@ from .derivatives import (
 from .landscape import Landscape, LocalMaximum, local_maxima, taylor_model_maximum
 from .losses import LOSSES
 from .network import TwoLayerNet
+from .sweeps import (
+    ResultStore,
+    StoreError,
+    SweepSpec,
+    export_results,
+    load_spec,
+    report_from_stores,
+    run_sweep,
+)
 from .theory import iteration_bound
 from .training import ParameterGradient, parameter_gradient
 from .trust_region import TrustRegionSolution, maximize_quadratic_on_ball
@@ -62,4 +71,11 @@ __all__ = [
     "taylor_model_maximum",
     "ParameterGradient",
     "parameter_gradient",
+    "SweepSpec",
+    "load_spec",
+    "run_sweep",
+    "ResultStore",
+    "StoreError",
+    "export_results",
+    "report_from_stores",
 ]

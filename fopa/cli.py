@@ -1,4 +1,4 @@
-"""Command line interface: ``fopa reproduce``, ``demo``, ``ascend``, ``certify``."""
+"""Command line interface: ``fopa reproduce``, ``sweep``, ``demo``, ``ascend``, ``certify``."""
 
 from __future__ import annotations
 
@@ -139,6 +139,40 @@ def _reproduce(args) -> int:
     return 0
 
 
+def _sweep(args) -> int:
+    from .sweeps import ResultStore, export_results, load_spec, report_from_stores, run_sweep
+
+    stores = args.store
+    if args.report is None and len(stores) > 1:
+        raise ValueError("several --store are only for --report")
+    spec = None if args.spec is None else load_spec(args.spec)
+    if spec is None and not (args.status or args.export or args.report):
+        raise ValueError("give a sweep SPEC to run, or --status, --export or --report")
+    if spec is not None and not args.status:
+        summary = run_sweep(
+            spec, stores[0], jobs=args.jobs, scheduler=args.scheduler,
+            retry_failed=args.retry_failed, progress=not args.quiet,
+        )  # fmt: skip
+        print(
+            f"sweep {summary.name}: {summary.ran} cells ran ({summary.ran_failed} failed), "
+            f"{summary.skipped} already in the store; {summary.done}/{summary.total} done, "
+            f"{summary.failed} failed, in {summary.seconds:.1f} s"
+        )
+    if args.status:
+        with ResultStore(stores[0], spec) as store:
+            print(store.status())
+    if args.export:
+        count = export_results(stores[0], args.export)
+        print(f"wrote {count} cells to {args.export}")
+    if args.report:
+        payload = report_from_stores(stores, args.report)
+        print(
+            f"wrote {os.path.join(args.report, 'report.md')} with {len(payload['claims'])} "
+            f"claims and {len(payload['figures'])} figures"
+        )
+    return 1 if spec is not None and not args.status and summary.failed else 0
+
+
 def _positive_int(text):
     value = int(text)
     if value < 1:
@@ -172,6 +206,22 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--jobs", type=_positive_int, default=1, help="worker processes")
     rep.set_defaults(run=_reproduce)
+    sweep = sub.add_parser(
+        "sweep", help="run a grid of experiment cells into a resumable SQLite store"
+    )
+    sweep.add_argument("spec", nargs="?", help="sweep spec (TOML); omit with --status/--export")
+    sweep.add_argument(
+        "--store", required=True, action="append", help="SQLite results store (repeat for --report)"
+    )
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=_positive_int, default=1, help="local worker processes")
+    where.add_argument("--scheduler", default=None, help="Dask scheduler, e.g. tcp://host:8786")
+    sweep.add_argument("--retry-failed", action="store_true", help="rerun cells that failed")
+    sweep.add_argument("--status", action="store_true", help="show progress; run nothing")
+    sweep.add_argument("--export", default=None, help="write the cells to a .csv or .json file")
+    sweep.add_argument("--report", default=None, help="build the reproduction report in DIR")
+    sweep.add_argument("--quiet", action="store_true", help="no progress line")
+    sweep.set_defaults(run=_sweep)
     demo = sub.add_parser("demo", help="derivatives of a random network at a random input")
     demo.add_argument("--d", type=_positive_int, default=10, help="input dimension")
     demo.add_argument("--m", type=_positive_int, default=50, help="width")
@@ -218,6 +268,11 @@ def main(argv=None) -> int:
     except (ValueError, TypeError, OSError) as exc:
         print(f"fopa {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        sweep = args.command == "sweep"
+        hint = " (finished cells are in the store: rerun to resume)" if sweep else ""
+        print(f"\nfopa {args.command}: interrupted{hint}", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -93,6 +93,8 @@ def _direction(slope, interval):
 def _claims(results):
     rows = []
     for key, loss in (("polynomial_iterations", "quadratic"), ("logistic_iterations", "logistic")):
+        if key not in results:
+            continue
         r = results[key]
         share = float(np.mean(r["share_certified"]))
         rows.append(dict(
@@ -107,6 +109,8 @@ def _claims(results):
             settings=f"{loss} loss, d in {r['ds']}, m in {r['ms']}",
         ))  # fmt: skip
     for key, loss in (("input_scale_speed", "quadratic"), ("logistic_speed", "logistic")):
+        if key not in results:
+            continue
         r = results[key]
         for p, policy in enumerate(r["policies"]):
             slope, interval = r["slope"][p], r["slope_interval"][p]
@@ -118,22 +122,8 @@ def _claims(results):
                 agrees=_direction(slope, interval),
                 settings=f"{loss} loss, step policy {policy}, tau in {r['taus']}",
             ))  # fmt: skip
-    r = results["input_scale_regularity"]
-    maxima, basin = r["mean_maxima"], r["mean_best_basin"]
-    regular = maxima[0] <= maxima[-1] and basin[0] >= basin[-1]
-    strictly = maxima[0] < maxima[-1] or basin[0] > basin[-1]
-    rows.append(dict(
-        claim="2. smaller input scale, more regular landscape",
-        experiment="input_scale_regularity",
-        statistic=(f"mean certified maxima {maxima[0]:.2f} at tau={r['taus'][0]} vs "
-                   f"{maxima[-1]:.2f} at tau={r['taus'][-1]}; best basin {basin[0]:.2f} vs "
-                   f"{basin[-1]:.2f}; distance to Taylor maximizer / eps "
-                   f"{r['median_taylor_distance'][0]:.3g} vs "
-                   f"{r['median_taylor_distance'][-1]:.3g}"),
-        agrees="yes" if regular and strictly else ("inconclusive" if regular else "no"),
-        settings=f"quadratic loss, d={r['settings']['d']}, m={r['settings']['m']}",
-    ))  # fmt: skip
-    for ds, r in results["adversarial_training"].items():
+    rows += _regularity_claim(results.get("input_scale_regularity"))
+    for ds, r in results.get("adversarial_training", {}).items():
         epochs = np.array(r["epochs_to_target"], dtype=float)
         epochs[epochs < 0] = np.inf
         small, large = epochs[0], epochs[-1]
@@ -151,6 +141,26 @@ def _claims(results):
     return rows
 
 
+def _regularity_claim(r):
+    if r is None:
+        return []
+    maxima, basin = r["mean_maxima"], r["mean_best_basin"]
+    regular = maxima[0] <= maxima[-1] and basin[0] >= basin[-1]
+    strictly = maxima[0] < maxima[-1] or basin[0] > basin[-1]
+    return [dict(
+        claim="2. smaller input scale, more regular landscape",
+        experiment="input_scale_regularity",
+        statistic=(f"mean certified maxima {maxima[0]:.2f} at tau={r['taus'][0]} vs "
+                   f"{maxima[-1]:.2f} at tau={r['taus'][-1]}; best basin {basin[0]:.2f} vs "
+                   f"{basin[-1]:.2f}; distance to Taylor maximizer / eps "
+                   f"{r['median_taylor_distance'][0]:.3g} vs "
+                   f"{r['median_taylor_distance'][-1]:.3g}"),
+        agrees="yes" if regular and strictly else ("inconclusive" if regular else "no"),
+        settings=(f"{r['settings'].get('loss', 'quadratic')} loss, d={r['settings']['d']}, "
+                  f"m={r['settings']['m']}"),
+    )]  # fmt: skip
+
+
 def _fmt(v):
     return "n/a" if v is None else f"{v:.2f}"
 
@@ -165,9 +175,9 @@ def _report_markdown(claims, figures, meta):
         "",
         "Claims of Deng, He, Huang and Su, *Towards Understanding the Dynamics of the "
         "First-Order Adversaries* (ICML 2020), measured by fopa "
-        f"{meta['version']} (config `{meta['config']}`, seed {meta['seed']}, "
-        f"{meta['seconds']:.0f} s). 'agrees' compares the measured direction with the "
-        "paper's; intervals are 95 % bootstrap intervals.",
+        f"{meta['version']} ({meta['source']}, {meta['seconds']:.0f} s). "
+        "'agrees' compares the measured direction with the paper's; intervals are 95 % "
+        "bootstrap intervals.",
         "",
         "| claim | experiment | statistic | agrees | settings |",
         "|---|---|---|---|---|",
@@ -233,7 +243,8 @@ def reproduce(out="fopa-report", *, config="quick", seed=0, jobs=1, stream=None)
     seconds = time.perf_counter() - start
     figures = write_figures(results, out)
     claims = _claims(results)
-    meta = dict(version=__version__, config=config, seed=seed, jobs=jobs, seconds=seconds)
+    meta = dict(version=__version__, config=config, seed=seed, jobs=jobs, seconds=seconds,
+                source=f"config `{config}`, seed {seed}")  # fmt: skip
     payload = dict(meta=meta, seeds=dict(zip(names, seeds, strict=True)), experiments=results,
                    claims=claims, figures=figures)  # fmt: skip
     with open(os.path.join(out, "results.json"), "w") as fh:

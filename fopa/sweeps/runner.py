@@ -1,0 +1,292 @@
+"""Running a sweep: here, in a local process pool, or on a Dask cluster; one writer.
+
+Workers only compute (:func:`run_cell`); every result flows back to the process
+that called :func:`run_sweep`, which writes it to the store in one transaction
+as soon as it arrives. Rerunning the same sweep skips the cells the store
+already holds as done (and, unless ``retry_failed``, as failed).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+
+from .spec import SweepSpec, canonical_json, load_spec, resolve_experiment
+from .store import ResultStore
+
+__all__ = ["SweepSummary", "run_cell", "run_sweep"]
+
+#: Seconds to wait for a Dask scheduler before giving up.
+CONNECT_TIMEOUT = 10.0
+
+
+def _jsonable(value):
+    from ..experiments import _jsonable as convert
+
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return convert(value)
+
+
+def run_cell(experiment, params, seed) -> dict:
+    """Run one cell and describe how it went; never raises for the cell's own errors.
+
+    Parameters
+    ----------
+    experiment : str
+        A built-in experiment name or ``"module:function"``.
+    params : dict
+        Keyword arguments of the experiment.
+    seed : int
+
+    Returns
+    -------
+    dict
+        ``status`` ("done" or "failed"), ``outputs`` (JSON-ready dict, or None),
+        ``error`` (traceback text, or None), ``started``/``finished`` (epoch
+        seconds), ``seconds`` (the cell's own time), ``worker`` (host:pid) and
+        ``fopa_version``.
+    """
+    from .. import __version__
+
+    started = time.time()
+    tick = time.perf_counter()
+    outputs, error = None, None
+    try:
+        value = resolve_experiment(experiment)(**params, seed=seed)
+        if not isinstance(value, dict):
+            raise TypeError(f"an experiment must return a dict; got {type(value).__name__}")
+        outputs = _jsonable(value)
+        canonical_json(outputs)  # JSON with finite numbers only, or a clear failure
+    except Exception:  # noqa: BLE001 - recorded as a failed cell, the sweep goes on
+        outputs, error = None, traceback.format_exc()
+    return dict(
+        status="done" if error is None else "failed", outputs=outputs, error=error,
+        started=started, finished=time.time(), seconds=time.perf_counter() - tick,
+        worker=f"{socket.gethostname()}:{os.getpid()}", fopa_version=__version__,
+    )  # fmt: skip
+
+
+def _broken(exc) -> dict:
+    """A failed-cell record for an error of the executor itself (a worker died, ...)."""
+    from .. import __version__
+
+    now = time.time()
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return dict(status="failed", outputs=None, error=text, started=now, finished=now,
+                seconds=0.0, worker="executor", fopa_version=__version__)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SweepSummary:
+    """What a call of :func:`run_sweep` did.
+
+    ``total`` cells in the spec; ``skipped`` were already in the store; ``ran``
+    finished in this call (``ran_done`` + ``ran_failed``); ``done``/``failed``
+    are the store's counts afterwards; ``seconds`` is wall-clock time.
+    """
+
+    name: str
+    store: str
+    total: int
+    skipped: int
+    ran: int
+    ran_done: int
+    ran_failed: int
+    done: int
+    failed: int
+    seconds: float
+
+
+class _Progress:
+    """One line on a stream: cells done, failed, rate and ETA (rewritten in place)."""
+
+    def __init__(self, total, done, failed, pending, stream, enabled):
+        self.total, self.done, self.failed, self.pending = total, done, failed, pending
+        self.ran = 0
+        self.stream = stream
+        self.enabled = enabled
+        self.start = time.perf_counter()
+        self.last = 0.0
+        self.width = 0
+
+    def update(self, status=None):
+        if status is not None:
+            self.ran += 1
+            self.pending -= 1
+            if status == "done":
+                self.done += 1
+            else:
+                self.failed += 1
+        now = time.perf_counter()
+        if not self.enabled or (status is not None and now - self.last < 0.2 and self.pending):
+            return
+        self.last = now
+        elapsed = now - self.start
+        rate = self.ran / elapsed if elapsed > 0 else 0.0
+        eta = f"{self.pending / rate:6.0f} s" if rate > 0 else "     ? s"
+        width = 24
+        filled = int(width * (self.done + self.failed) / max(self.total, 1))
+        line = (f"[{'#' * filled}{'-' * (width - filled)}] {self.done}/{self.total} done, "
+                f"{self.failed} failed, {rate:6.2f} cells/s, ETA {eta}")  # fmt: skip
+        print("\r" + line.ljust(self.width), end="", file=self.stream, flush=True)
+        self.width = len(line)
+
+    def close(self):
+        if self.enabled:
+            self.last = 0.0
+            self.update()
+            print(file=self.stream, flush=True)
+
+
+def _as_spec(spec):
+    if isinstance(spec, SweepSpec):
+        return spec
+    if isinstance(spec, dict):
+        return SweepSpec.from_dict(spec)
+    if isinstance(spec, (str, os.PathLike)):
+        return load_spec(spec)
+    raise TypeError(f"spec must be a SweepSpec, a dict or a TOML path; got {type(spec).__name__}")
+
+
+def _dask_client(scheduler):
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError(
+            "running on a Dask cluster needs the 'dask' extra: pip install -e \".[dask]\""
+        ) from None
+    if isinstance(scheduler, Client):
+        return scheduler, False
+    if not isinstance(scheduler, str) or not scheduler:
+        raise TypeError(f"scheduler must be an address string or a Client; got {scheduler!r}")
+    try:
+        return Client(scheduler, timeout=CONNECT_TIMEOUT), True
+    except (OSError, TimeoutError) as exc:
+        raise ValueError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
+
+
+def _results_here(cells, experiment):
+    for cell in cells:
+        yield cell, run_cell(experiment, cell.params, cell.seed)
+
+
+def _results_pool(cells, experiment, jobs):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")  # no fork of BLAS/numba threads
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+    try:
+        futures = {pool.submit(run_cell, experiment, c.params, c.seed): c for c in cells}
+        for future in as_completed(futures):
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001 - a dead worker fails its cell only
+                result = _broken(exc)
+            yield futures[future], result
+    finally:  # interrupted: drop the queued cells, do not wait for them
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _results_dask(cells, experiment, client):
+    from distributed import as_completed
+
+    futures = {client.submit(run_cell, experiment, c.params, c.seed, pure=False): c for c in cells}
+    try:
+        for future in as_completed(futures):
+            try:
+                result = future.result()
+            except Exception as exc:  # noqa: BLE001 - a lost worker fails its cell only
+                result = _broken(exc)
+            yield futures[future], result
+    finally:  # interrupted: release the cluster from cells nobody will record
+        client.cancel(list(futures))
+
+
+def run_sweep(
+    spec, store, *, jobs=1, scheduler=None, retry_failed=False, progress=False, stream=None
+) -> SweepSummary:
+    """Run every unfinished cell of a sweep and record each in the store.
+
+    Parameters
+    ----------
+    spec : SweepSpec, dict or path to a TOML file
+        Validated completely before any work starts.
+    store : str or path
+        The SQLite results store; created if missing, resumed if it holds this
+        sweep, refused (:class:`fopa.sweeps.StoreError`) if it holds another one
+        or is corrupt.
+    jobs : int
+        1: run cells in this process; more: a local pool of that many processes.
+    scheduler : str or distributed.Client, optional
+        Run cells on a Dask cluster (``"tcp://host:port"`` or a client); results
+        still come back here to be written. Exclusive with ``jobs > 1``.
+    retry_failed : bool
+        Also rerun cells recorded as failed.
+    progress : bool
+        Show a progress line (cells done, failed, rate, ETA) on ``stream``.
+    stream : file, optional
+        Default ``sys.stderr``.
+
+    Returns
+    -------
+    SweepSummary
+    """
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1; got {jobs!r}")
+    if scheduler is not None and jobs != 1:
+        raise ValueError("give either jobs (a local pool) or scheduler (a Dask cluster), not both")
+    spec = _as_spec(spec)
+    tick = time.perf_counter()
+    with ResultStore(store, spec) as results:
+        finished = results.finished()
+        rerun = {"failed"} if retry_failed else set()
+        cells = [c for c in spec.cells() if c.index not in finished or finished[c.index] in rerun]
+        done = sum(1 for s in finished.values() if s == "done")
+        failed = sum(1 for s in finished.values() if s == "failed")
+        if retry_failed:
+            failed = 0
+        bar = _Progress(spec.n_cells, done, failed, len(cells),
+                        sys.stderr if stream is None else stream, progress)  # fmt: skip
+        bar.update()
+        ran_done = ran_failed = 0
+        owned = None
+        outcomes = None
+        try:
+            if not cells:
+                outcomes = iter(())
+            elif scheduler is not None:
+                client, own = _dask_client(scheduler)
+                owned = client if own else None
+                outcomes = _results_dask(cells, spec.experiment, client)
+            elif jobs > 1:
+                outcomes = _results_pool(cells, spec.experiment, jobs)
+            else:
+                outcomes = _results_here(cells, spec.experiment)
+            for cell, result in outcomes:
+                results.record(cell, result)
+                bar.update(result["status"])
+                if result["status"] == "done":
+                    ran_done += 1
+                else:
+                    ran_failed += 1
+        finally:
+            if hasattr(outcomes, "close"):
+                outcomes.close()  # stops the executor's work now, not at garbage collection
+            bar.close()
+            if owned is not None:
+                owned.close()
+        status = results.status()
+    return SweepSummary(
+        name=spec.name, store=os.fspath(store), total=spec.n_cells,
+        skipped=spec.n_cells - len(cells), ran=ran_done + ran_failed, ran_done=ran_done,
+        ran_failed=ran_failed, done=status.done, failed=status.failed,
+        seconds=time.perf_counter() - tick,
+    )  # fmt: skip

@@ -1,0 +1,280 @@
+"""The results store of a sweep: one SQLite file (standard-library ``sqlite3``, WAL mode).
+
+Tables:
+
+- ``meta(key, value)``: ``application = fopa-sweep``, ``schema``, the spec (JSON),
+  its ``fingerprint``, the fopa version and time that created the store.
+- ``cells``: one row per *finished* cell (``status`` ``done`` or ``failed``) with its
+  index, key, parameters and seed, outputs (JSON) or error (traceback),
+  attempts, start/finish times, seconds, worker and fopa version.
+
+A cell is written in one transaction when it finishes; unfinished cells have no
+row, so a crash loses only the cells that were running. A ``done`` row is never
+overwritten; a ``failed`` one is replaced when a retry finishes.
+
+Opening checks, before anything is written: the file is a SQLite database that
+passes ``PRAGMA quick_check``, it is a fopa sweep store of this schema, and (when
+a spec is given) it belongs to that spec. Otherwise :class:`StoreError` says why
+and the file is left as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+
+from .spec import SweepSpec, canonical_json
+
+__all__ = ["ResultStore", "StoreError", "StoreStatus"]
+
+APPLICATION = "fopa-sweep"
+SCHEMA = "1"
+_HEADER = b"SQLite format 3\x00"
+
+_CREATE = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE cells (
+    cell_index INTEGER PRIMARY KEY,
+    cell_key TEXT NOT NULL UNIQUE,
+    params TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    outputs TEXT,
+    error TEXT,
+    attempts INTEGER NOT NULL,
+    started REAL NOT NULL,
+    finished REAL NOT NULL,
+    seconds REAL NOT NULL,
+    worker TEXT NOT NULL,
+    fopa_version TEXT NOT NULL
+);
+"""
+
+_RECORD = """
+INSERT INTO cells (cell_index, cell_key, params, seed, status, outputs, error, attempts,
+                   started, finished, seconds, worker, fopa_version)
+VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)
+ON CONFLICT (cell_index) DO UPDATE SET
+    status = excluded.status, outputs = excluded.outputs, error = excluded.error,
+    attempts = cells.attempts + 1, started = excluded.started,
+    finished = excluded.finished, seconds = excluded.seconds, worker = excluded.worker,
+    fopa_version = excluded.fopa_version
+WHERE cells.status != 'done'
+"""
+
+
+class StoreError(ValueError):
+    """The file is not a usable store for this sweep (corrupt, foreign or mismatched)."""
+
+
+@dataclass(frozen=True)
+class StoreStatus:
+    """Progress of a sweep as recorded in its store.
+
+    ``cell_seconds`` sums the finished cells' own times (work, not wall clock);
+    ``versions`` lists the fopa versions that wrote cells.
+    """
+
+    path: str
+    name: str
+    experiment: str
+    fingerprint: str
+    total: int
+    done: int
+    failed: int
+    pending: int
+    cell_seconds: float
+    created: str
+    last_finished: float | None
+    versions: tuple
+
+    def __str__(self) -> str:
+        share = self.done / self.total if self.total else 0.0
+        last = (
+            "never" if self.last_finished is None
+            else time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.last_finished))
+        )  # fmt: skip
+        return "\n".join([
+            f"sweep        {self.name} (experiment {self.experiment!r}, "
+            f"spec {self.fingerprint[:12]})",
+            f"store        {self.path} (created {self.created})",
+            f"cells        {self.total} total: {self.done} done ({share:.0%}), "
+            f"{self.failed} failed, {self.pending} pending",
+            f"cell time    {self.cell_seconds:.1f} s; last finished {last}",
+            f"fopa         {', '.join(self.versions) or '-'}",
+        ])  # fmt: skip
+
+
+def _connect(path):
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+class ResultStore:
+    """A sweep's SQLite results store.
+
+    Parameters
+    ----------
+    path : str or path
+        The database file. Created (with the spec) if it does not exist.
+    spec : SweepSpec, optional
+        Required to create a store; when opening an existing one, it must be the
+        spec that created it (same :attr:`SweepSpec.fingerprint`). Without it, the
+        store's own spec is used (for status, export and reports).
+
+    Raises
+    ------
+    StoreError
+        Not a SQLite file, failed integrity check, not a fopa sweep store, or a
+        different spec. The file is not modified.
+    """
+
+    def __init__(self, path, spec: SweepSpec | None = None):
+        self.path = os.fspath(path)
+        if spec is not None and not isinstance(spec, SweepSpec):
+            raise TypeError(f"spec must be a SweepSpec; got {type(spec).__name__}")
+        if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
+            self._conn = self._open_existing(spec)
+        elif spec is None:
+            raise StoreError(f"store {self.path!r} does not exist (a spec is needed to create it)")
+        else:
+            self._conn = self._create(spec)
+        self.spec = SweepSpec.from_stored(json.loads(self._meta["spec"]))
+
+    def _open_existing(self, spec):
+        with open(self.path, "rb") as fh:
+            header = fh.read(len(_HEADER))
+        if header != _HEADER:
+            raise StoreError(f"{self.path!r} is not a SQLite database; it was left untouched")
+        conn = _connect(self.path)
+        try:
+            check = conn.execute("PRAGMA quick_check").fetchall()
+            if check != [("ok",)]:
+                problems = "; ".join(row[0] for row in check[:3])
+                raise StoreError(f"store {self.path!r} is corrupt ({problems})")
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+            if not {"meta", "cells"} <= tables:
+                raise StoreError(f"{self.path!r} is a SQLite database but not a fopa sweep store")
+            meta = dict(conn.execute("SELECT key, value FROM meta"))
+            if meta.get("application") != APPLICATION or meta.get("schema") != SCHEMA:
+                raise StoreError(
+                    f"{self.path!r} is not a fopa sweep store of schema {SCHEMA} "
+                    f"(application {meta.get('application')!r}, schema {meta.get('schema')!r})"
+                )
+            if spec is not None and spec.fingerprint != meta.get("fingerprint"):
+                stored = json.loads(meta["spec"])
+                raise StoreError(
+                    f"store {self.path!r} belongs to another sweep ({stored.get('name')!r}, "
+                    f"experiment {stored.get('experiment')!r}, spec "
+                    f"{meta['fingerprint'][:12]}) than {spec.name!r} (spec "
+                    f"{spec.fingerprint[:12]}); use another --store or the spec that made it"
+                )
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(
+                f"store {self.path!r} is corrupt or unreadable ({exc}); it was left untouched"
+            ) from None
+        except StoreError:
+            conn.close()
+            raise
+        self._meta = meta
+        return conn
+
+    def _create(self, spec):
+        from .. import __version__
+
+        conn = _connect(self.path)
+        conn.execute("PRAGMA journal_mode = WAL")
+        meta = dict(
+            # plain json.dumps keeps the grid's order (canonical_json would sort it)
+            application=APPLICATION, schema=SCHEMA, spec=json.dumps(spec.to_dict()),
+            fingerprint=spec.fingerprint, fopa_version=__version__,
+            created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        )  # fmt: skip
+        with _transaction(conn):
+            for statement in _CREATE.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
+        self._meta = meta
+        return conn
+
+    def close(self):
+        self._conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def finished(self) -> dict:
+        """{cell index: "done" or "failed"} for every finished cell."""
+        return dict(self._conn.execute("SELECT cell_index, status FROM cells"))
+
+    def record(self, cell, result) -> bool:
+        """Write one finished cell in one transaction; False if it was already done.
+
+        ``result`` is the dict of :func:`fopa.sweeps.run_cell` (status, outputs or
+        error, started, finished, seconds, worker, fopa_version).
+        """
+        outputs = None if result["outputs"] is None else canonical_json(result["outputs"])
+        with _transaction(self._conn):
+            cur = self._conn.execute(_RECORD, (
+                cell.index, cell.key, canonical_json(cell.params), cell.seed, result["status"],
+                outputs, result["error"], result["started"], result["finished"],
+                result["seconds"], result["worker"], result["fopa_version"],
+            ))  # fmt: skip
+        return cur.rowcount == 1
+
+    def rows(self, status=None) -> list[dict]:
+        """Finished cells as dicts (``params`` and ``outputs`` decoded), by index."""
+        query = "SELECT * FROM cells"
+        args = ()
+        if status is not None:
+            query += " WHERE status = ?"
+            args = (status,)
+        cur = self._conn.execute(query + " ORDER BY cell_index", args)
+        names = [c[0] for c in cur.description]
+        out = []
+        for values in cur:
+            row = dict(zip(names, values, strict=True))
+            row["params"] = json.loads(row["params"])
+            row["outputs"] = None if row["outputs"] is None else json.loads(row["outputs"])
+            out.append(row)
+        return out
+
+    def status(self) -> StoreStatus:
+        """Counts of done, failed and pending cells, and timings."""
+        done, failed, seconds, last = self._conn.execute(
+            "SELECT COALESCE(SUM(status = 'done'), 0), COALESCE(SUM(status = 'failed'), 0), "
+            "COALESCE(SUM(seconds), 0), MAX(finished) FROM cells"
+        ).fetchone()
+        versions = tuple(
+            r[0] for r in self._conn.execute("SELECT DISTINCT fopa_version FROM cells ORDER BY 1")
+        )
+        total = self.spec.n_cells
+        return StoreStatus(
+            path=self.path, name=self.spec.name, experiment=self.spec.experiment,
+            fingerprint=self.spec.fingerprint, total=total, done=done, failed=failed,
+            pending=total - done - failed, cell_seconds=float(seconds),
+            created=self._meta["created"], last_finished=last, versions=versions,
+        )  # fmt: skip
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error) on an autocommit connection."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __enter__(self):
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind, exc, tb):
+        self.conn.execute("ROLLBACK" if kind else "COMMIT")

@@ -1,0 +1,28 @@
+"""User-defined sweep cells for the sweep tests (``experiment = "tests.sweep_cells:..."``)."""
+
+import time
+
+import numpy as np
+
+from fopa.sweeps import cells
+
+
+def slow_pga(*, d: int, m: int, seed: int, scale: float = 1.0, delay: float = 0.05) -> dict:
+    """A built-in pga cell followed by a pause, so a sweep can be killed midway."""
+    out = cells.pga(d=d, m=m, seed=seed, scale=scale)
+    time.sleep(delay)
+    return out
+
+
+def draw(*, n: int, seed: int, fail_on: int = -1, nan: bool = False) -> dict:
+    """Random numbers from the seed; raises when ``seed == fail_on``."""
+    if seed == fail_on:
+        raise RuntimeError(f"cell with seed {seed} fails on purpose")
+    values = np.random.default_rng(seed).standard_normal(n)
+    if nan:
+        values[0] = np.nan
+    return {"values": values, "total": float(values.sum())}
+
+
+def no_seed(*, n: int) -> dict:
+    return {"n": n}
