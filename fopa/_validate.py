@@ -31,21 +31,29 @@ def as_float_array(name: str, value, *, ndim=None) -> np.ndarray:
     ndarray
         C-contiguous float64 array (a copy when a conversion was needed).
     """
-    try:
-        arr = np.asarray(value)
-    except Exception as exc:  # ragged lists and the like
-        raise ValueError(f"{name} must be an array of real numbers; got {value!r}") from exc
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{name} must hold real numbers (float or int); got dtype {arr.dtype}")
+    if (
+        type(value) is np.ndarray
+        and value.dtype == np.float64
+        and value.flags.c_contiguous
+        and value.flags.writeable
+    ):
+        arr = value  # already what kernels take: no conversion
+    else:
+        try:
+            arr = np.asarray(value)
+        except Exception as exc:  # ragged lists and the like
+            raise ValueError(f"{name} must be an array of real numbers; got {value!r}") from exc
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must hold real numbers (float or int); got dtype {arr.dtype}")
+        arr = np.asarray(arr, dtype=np.float64, order="C")
+        if not arr.flags.writeable:  # one compiled signature: kernels get writable arrays
+            arr = arr.copy()
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
             want = " or ".join(f"{k}-D" for k in allowed)
             raise ValueError(f"{name} must be {want}; got shape {arr.shape}")
-    arr = np.asarray(arr, dtype=np.float64, order="C")
-    if not arr.flags.writeable:  # one compiled signature: kernels always get writable arrays
-        arr = arr.copy()
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         raise ValueError(f"{name} must be finite; it contains NaN or inf")
     return arr
 
@@ -129,12 +137,15 @@ def points_and_targets(net, x, y, *, extra=()):
     n, d = X.shape
     if d != net.d:
         raise ValueError(f"x must have {net.d} features (the network's d); got {d}")
-    Y = as_float_array("y", y, ndim=(0, 1))
-    if Y.ndim == 0:
-        Y = np.full(n, float(Y))
-    elif Y.shape[0] != n or single:
-        want = "a scalar" if single else f"a scalar or shape ({n},)"
-        raise ValueError(f"y must be {want}; got shape {Y.shape}")
+    if type(y) is float and math.isfinite(y):  # the common case, without an array round trip
+        Y = np.full(n, y)
+    else:
+        Y = as_float_array("y", y, ndim=(0, 1))
+        if Y.ndim == 0:
+            Y = np.full(n, float(Y))
+        elif Y.shape[0] != n or single:
+            want = "a scalar" if single else f"a scalar or shape ({n},)"
+            raise ValueError(f"y must be {want}; got shape {Y.shape}")
     extras = []
     for name, value in extra:
         arr = as_float_array(name, value, ndim=(1, 2))

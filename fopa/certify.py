@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from ._ascent_kernels import ON_BOUNDARY
-from ._jit import kernel
+from ._certify_kernels import _dense_point, _eigvalsh, _householder_complement, _radius
 from ._validate import as_float_array, as_positive_scalar, as_real_scalar
 from .constants import _ball_constant_arrays
 from .derivatives import (
@@ -38,7 +38,6 @@ __all__ = ["Certificate", "certify", "local_rate", "tangent_hessian", "tangent_s
 KINDS = ("strict_local_max", "degenerate", "saddle", "local_min", "not_critical")
 METHODS = ("auto", "dense", "lowrank", "lanczos")
 _FEASIBLE = 1e-9  # relative excess of ||delta|| over eps tolerated as rounding
-_RADIUS_MARGIN = 1e-6  # relative safety margin on the certified radii
 _DENSE_MAX_D = 2000  # above this d, "auto" uses Lanczos (measured slower below it)
 
 
@@ -98,7 +97,7 @@ class _Point:
     """Derivative data of one point, computed once and shared by the methods."""
 
     def __init__(self, net, x, y, delta, eps, code):
-        self.net, self.eps, self.code = net, eps, code
+        self.net, self.eps, self.code, self.delta = net, eps, code, delta
         self.p = (x + delta)[None, :]
         self.y = np.array([y])
         self.args = (net.W, net.a, net.b, net.output_scale, net.activation_code, code)
@@ -122,57 +121,6 @@ class _Point:
 
     def hvp(self, v):
         return _hessian_vector_product(*self.args, self.p, self.y, v[None, :])[0]
-
-
-@kernel
-def _eigvalsh(M):
-    """Eigenvalues of a symmetric matrix, ascending.
-
-    Compiled so that LAPACK is the one numba links (scipy's), the library the
-    other kernels' BLAS calls use: alternating between numpy's and scipy's
-    OpenBLAS thread pools made both several times slower here.
-    """
-    return np.linalg.eigvalsh(M)
-
-
-def _householder_complement(u, A):
-    """``B^T A B`` for an orthonormal basis B of u's complement, in O(d^2).
-
-    Returns the (d-1)-square block, and the corner ``u^T A u`` and the norm of the
-    coupling ``B^T A u`` of the reflected matrix.
-
-    With ``v = u + sign(u_0) e_0`` the reflection ``Q = I - 2 v v^T / v.v`` maps u
-    to ``-sign(u_0) e_0``; its columns 1..d-1 span u's complement, and
-    ``Q A Q = A - v w^T - w v^T`` with ``w = p - (v.p / v.v) v``, ``p = 2 A v / v.v``.
-    """
-    v = u.copy()
-    v[0] += 1.0 if u[0] >= 0 else -1.0
-    vv = v @ v
-    p = 2.0 * (A @ v) / vv
-    w = p - (v @ p / vv) * v
-    QAQ = A - np.outer(v, w) - np.outer(w, v)
-    inner = QAQ[1:, 1:]
-    return 0.5 * (inner + inner.T), float(QAQ[0, 0]), float(np.linalg.norm(QAQ[1:, 0]))
-
-
-def _spectrum_dense(pt):
-    """(all tangent eigenvalues, alpha) from the full Hessian.
-
-    On the sphere ``Q A Q = [[a, r^T], [r, H_T]]`` (A = hess L - mu I), so only
-    H_T is diagonalised and ``alpha = max(|a|, ||H_T||) + ||r||`` bounds ``||A||_2``
-    (a symmetric block matrix's norm is at most its diagonal blocks' largest
-    norm plus the off-diagonal block's).
-    """
-    H = pt.hessian()
-    if not pt.on_boundary:
-        eig = _eigvalsh(H)
-        return eig, float(np.max(np.abs(eig)))
-    A = H - pt.mu * np.eye(H.shape[0])
-    if H.shape[0] == 1:
-        return np.empty(0), abs(float(A[0, 0]))
-    inner, corner, coupling = _householder_complement(pt.u, A)
-    eig = _eigvalsh(inner)
-    return eig, max(abs(corner), float(np.max(np.abs(eig)))) + coupling
 
 
 def _spectrum_lowrank(pt):
@@ -261,82 +209,23 @@ def _spectrum_lanczos(pt):
     return np.sort(eig), _alpha_bound(pt)
 
 
-def _annulus(c3, c2, c1, c0):
-    """Interval of s > 0 where ``p(s) = c3 s^3 + c2 s^2 + c1 s + c0 < 0``.
-
-    Every polynomial here has ``c3, c2 >= 0``, so p is convex on s >= 0 and the
-    set is one interval (possibly empty), found around p's minimizer by bisection.
-    """
-
-    def p(s):
-        return ((c3 * s + c2) * s + c1) * s + c0
-
-    if c3 > 0:
-        disc = c2 * c2 - 3.0 * c3 * c1
-        s_min = max((-c2 + math.sqrt(disc)) / (3.0 * c3), 0.0) if disc >= 0 else 0.0
-    elif c2 > 0:
-        s_min = max(-c1 / (2.0 * c2), 0.0)
-    else:  # linear
-        if c1 < 0:
-            return max(0.0, -c0 / c1), math.inf
-        return (0.0, math.inf) if c0 < 0 else (0.0, 0.0)
-    if not p(s_min) < 0:
-        return 0.0, 0.0
-
-    def crossing(inside, outside):
-        for _ in range(200):
-            mid = 0.5 * (inside + outside)
-            if mid in (inside, outside):
-                break
-            if p(mid) < 0:
-                inside = mid
-            else:
-                outside = mid
-        return inside
-
-    lo = 0.0 if p(0.0) < 0 else crossing(s_min, 0.0)
-    far = max(2.0 * s_min, 1.0)
-    while p(far) < 0:
-        far *= 2.0
-    return lo, crossing(s_min, far)
-
-
-def _radius(pt, kappa, alpha, rho):
-    """(inner, outer) radius of the certified annulus (MATH.md section 3)."""
-    gamma, eps, mu = pt.gamma, pt.eps, pt.mu
-    if not pt.on_boundary:
-        lo, hi = _annulus(0.0, rho / 6.0, -kappa / 2.0, gamma)
-    else:
-        # b = s: mu eps > gamma + s (mu/2 + 3 alpha/2) + rho s^2 / 6
-        lo1, hi1 = _annulus(0.0, rho / 6.0, mu / 2.0 + 1.5 * alpha, gamma - mu * eps)
-        # b = s^2/(2 eps), times s: (kappa+alpha) s^3/(8 eps^2) + (alpha/(2 eps) + rho/6) s^2
-        #                           - kappa s / 2 + gamma < 0
-        c3 = (kappa + alpha) / (8.0 * eps * eps)
-        lo2, hi2 = _annulus(c3, alpha / (2.0 * eps) + rho / 6.0, -kappa / 2.0, gamma)
-        lo, hi = max(lo1, lo2), min(hi1, hi2)
-    hi = min(hi, 2.0 * eps) if pt.on_boundary else hi
-    lo, hi = lo * (1.0 + _RADIUS_MARGIN), hi * (1.0 - _RADIUS_MARGIN)
-    return (lo, hi) if hi > lo else (0.0, 0.0)
-
-
-def _classify(pt, eig, tol):
-    lmax, lmin = float(eig.max()), float(eig.min())
-    if pt.gamma > tol:
-        what = "tangent gradient" if pt.on_boundary else "gradient"
-        return "not_critical", f"{what} norm {pt.gamma:.3g} > tol {tol:.3g}"
-    if pt.on_boundary and pt.mu < -tol:
-        return "not_critical", f"multiplier {pt.mu:.3g} < 0: the loss grows toward the interior"
-    where = "tangent Hessian" if pt.on_boundary else "Hessian"
-    if lmax < -tol and (pt.mu > tol or not pt.on_boundary):
+def _classify(on_boundary, mu, gamma, lmax, lmin, tol):
+    if gamma > tol:
+        what = "tangent gradient" if on_boundary else "gradient"
+        return "not_critical", f"{what} norm {gamma:.3g} > tol {tol:.3g}"
+    if on_boundary and mu < -tol:
+        return "not_critical", f"multiplier {mu:.3g} < 0: the loss grows toward the interior"
+    where = "tangent Hessian" if on_boundary else "Hessian"
+    if lmax < -tol and (mu > tol or not on_boundary):
         return "strict_local_max", f"{where} negative definite (max eigenvalue {lmax:.3g})" + (
-            f", multiplier {pt.mu:.3g} > 0" if pt.on_boundary else ""
+            f", multiplier {mu:.3g} > 0" if on_boundary else ""
         )
     if lmin > tol:
         return "local_min", f"{where} positive definite (min eigenvalue {lmin:.3g})"
     if lmax > tol and lmin < -tol:
         return "saddle", f"{where} eigenvalues of both signs ({lmin:.3g}, {lmax:.3g})"
-    if pt.on_boundary and abs(pt.mu) <= tol:
-        return "degenerate", f"multiplier {pt.mu:.3g} within tol of 0"
+    if on_boundary and abs(mu) <= tol:
+        return "degenerate", f"multiplier {mu:.3g} within tol of 0"
     return "degenerate", f"{where} eigenvalue within tol of 0 (max {lmax:.3g}, min {lmin:.3g})"
 
 
@@ -351,37 +240,30 @@ def _pick_method(method, net, d):
 
 
 def _certify_point(net, x, y, delta, eps, tol, code, method, rho):
-    pt = _Point(net, x, y, delta, eps, code)
     method = _pick_method(method, net, x.size)
-    if method == "lanczos":
-        eig, alpha = _spectrum_lanczos(pt)
-    elif method == "lowrank":
-        eig, alpha = _spectrum_lowrank(pt)
+    if method == "dense":  # one compiled call
+        on_boundary, mu, gamma, eig, alpha, value = _dense_point(
+            net.W, net.a, net.b, net.output_scale, net.activation_code, code, x + delta, y,
+            delta, eps,
+        )  # fmt: skip
     else:
-        eig, alpha = _spectrum_dense(pt)
-    if eig.size == 0:  # d = 1 on the sphere: no tangent directions
-        eig = np.array([-np.inf])
-    kind, reason = _classify(pt, eig, tol)
+        pt = _Point(net, x, y, delta, eps, code)
+        on_boundary, mu, gamma = pt.on_boundary, pt.mu, pt.gamma
+        spectrum = _spectrum_lanczos if method == "lanczos" else _spectrum_lowrank
+        eig, alpha = spectrum(pt)
+        value = float(_loss(*pt.args, pt.p, pt.y)[0])
+    # d = 1 on the sphere: no tangent directions, nothing can go up
+    lmax, lmin = (float(eig[-1]), float(eig[0])) if eig.size else (-math.inf, -math.inf)
+    kind, reason = _classify(on_boundary, mu, gamma, lmax, lmin, tol)
     inner = radius = 0.0
     if kind == "strict_local_max":
-        inner, radius = _radius(pt, -float(eig.max()), alpha, rho)
-    value = float(_loss(*pt.args, pt.p, pt.y)[0])
-    finite_max = float(eig.max()) if np.isfinite(eig.max()) else -np.inf
+        inner, radius = _radius(on_boundary, gamma, eps, mu, -lmax, alpha, rho)
     return dict(
-        kind=kind,
-        on_boundary=pt.on_boundary,
-        multiplier=pt.mu,
-        tangent_gradient_norm=pt.gamma,
-        max_tangent_eigenvalue=finite_max,
-        min_tangent_eigenvalue=float(eig.min()),
-        radius=radius,
-        inner_radius=inner,
-        rho=rho,
-        alpha=alpha,
-        loss=value,
-        reason=reason,
-        method=method,
-    )
+        kind=kind, on_boundary=bool(on_boundary), multiplier=float(mu),
+        tangent_gradient_norm=float(gamma), max_tangent_eigenvalue=lmax,
+        min_tangent_eigenvalue=lmin, radius=float(radius), inner_radius=float(inner), rho=rho,
+        alpha=float(alpha), loss=float(value), reason=reason, method=method,
+    )  # fmt: skip
 
 
 def _validate(net, x, y, delta, eps, loss):

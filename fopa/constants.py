@@ -24,10 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._jit import kernel
 from ._validate import as_positive_scalar
-from .activations import CRITICAL_TABLES, _sup_abs_table
+from .activations import CRITICAL_TABLES, _sup_abs_one
 from .derivatives import _problem
-from .losses import loss_derivative_bounds
+from .losses import _loss_bounds
 
 __all__ = ["BallConstants", "ball_constants"]
 
@@ -71,32 +72,55 @@ class BallConstants:
     network_third_bound: float | np.ndarray
 
 
-def _ball_constant_arrays(net, X, Y, eps, code):
-    """All bounds as arrays of shape (n,)."""
-    n = X.shape[0]
-    center = X @ net.W.T + net.b
-    radius = eps * net.row_norms
-    lo = (center - radius).reshape(-1)
-    hi = (center + radius).reshape(-1)
-    S = _sup_abs_table(net.activation_code, CRITICAL_TABLES[net.activation], lo, hi)
-    S = S.reshape(4, n, net.m)
-    weight = np.abs(net.output_scale * net.a)
-    F = S[0] @ weight
-    G = net.weight_norm * np.linalg.norm(S[1] * weight, axis=1)
-    H = S[2] @ (weight * net.row_norms**2)
-    T = S[3] @ (weight * net.row_norms**3)
-    lmax, l1, l2, l3 = loss_derivative_bounds(code, F, Y)
+_BOUND_NAMES = (
+    "gradient_bound", "beta", "rho", "loss_max", "output_bound",
+    "network_gradient_bound", "network_hessian_bound", "network_third_bound",
+)  # fmt: skip
+
+
+@kernel
+def _ball_bounds(W, b, weight, row_norms, weight_norm, act, critical, loss, X, Y, eps):
+    """Kernel: the bounds of ``_BOUND_NAMES`` (rows) for every point (columns).
+
+    ``weight = |c a|``; ``S_k,r`` are the sups of ``|sigma^(k)|`` over unit r's
+    pre-activation interval (module docstring).
+    """
+    n, m = X.shape[0], W.shape[0]
+    center = X @ W.T
+    out = np.empty((8, n))
+    buf = np.empty(4)
     grow = 1.0 + SAFETY_MARGIN
-    return dict(
-        gradient_bound=grow * l1 * G,
-        beta=grow * (l2 * G**2 + l1 * H),
-        rho=grow * (l3 * G**3 + 3.0 * l2 * G * H + l1 * T),
-        loss_max=grow * lmax,
-        output_bound=grow * F,
-        network_gradient_bound=grow * G,
-        network_hessian_bound=grow * H,
-        network_third_bound=grow * T,
-    )
+    for i in range(n):
+        F = G2 = H = T = 0.0
+        for r in range(m):
+            c = center[i, r] + b[r]
+            rad = eps * row_norms[r]
+            _sup_abs_one(act, critical, c - rad, c + rad, buf)
+            F += buf[0] * weight[r]
+            g = buf[1] * weight[r]
+            G2 += g * g
+            H += buf[2] * weight[r] * row_norms[r] ** 2
+            T += buf[3] * weight[r] * row_norms[r] ** 3
+        G = weight_norm * np.sqrt(G2)
+        lmax, l1, l2, l3 = _loss_bounds(loss, F, Y[i])
+        out[0, i] = grow * l1 * G
+        out[1, i] = grow * (l2 * G * G + l1 * H)
+        out[2, i] = grow * (l3 * G**3 + 3.0 * l2 * G * H + l1 * T)
+        out[3, i] = grow * lmax
+        out[4, i] = grow * F
+        out[5, i] = grow * G
+        out[6, i] = grow * H
+        out[7, i] = grow * T
+    return out
+
+
+def _ball_constant_arrays(net, X, Y, eps, code):
+    """All bounds as arrays of shape (n,), by name."""
+    out = _ball_bounds(
+        net.W, net.b, np.abs(net.output_scale * net.a), net.row_norms, float(net.weight_norm),
+        net.activation_code, CRITICAL_TABLES[net.activation], code, X, Y, float(eps),
+    )  # fmt: skip
+    return dict(zip(_BOUND_NAMES, out, strict=True))
 
 
 def ball_constants(net, x, y, eps, *, loss="quadratic") -> BallConstants:

@@ -54,28 +54,14 @@ def _loss_derivatives(code, f, y):
     return value, -y * q, d2, y * d2 * (q - p)
 
 
-def loss_derivative_bounds(code: int, f_bound: np.ndarray, Y: np.ndarray):
-    """Upper bounds of |l^(k)| over all outputs with ``|f| <= f_bound``.
-
-    Parameters
-    ----------
-    code : int
-        Loss code.
-    f_bound : ndarray, shape (n,)
-        Bound on the network output over the region.
-    Y : ndarray, shape (n,)
-        Targets.
-
-    Returns
-    -------
-    tuple of four ndarray, shape (n,)
-        Bounds on ``l, |l'|, |l''|, |l'''|``.
-    """
+@scalar_kernel
+def _loss_bounds(code, f_bound, y):
+    """Upper bounds of ``l`` and of the absolute first three derivatives of l in f,
+    over all outputs with ``|f| <= f_bound``."""
     if code == QUADRATIC_LOSS:
-        residual = np.abs(Y) + f_bound
-        one = np.ones_like(f_bound)
-        return 0.5 * residual**2, residual, one, np.zeros_like(f_bound)
-    # -y f <= f_bound; l and |l'| increase with -y f
-    value = f_bound + np.log1p(np.exp(-f_bound))
-    slope = 1.0 / (1.0 + np.exp(-f_bound))
-    return value, slope, np.full_like(f_bound, 0.25), np.full_like(f_bound, _LOGISTIC_L3_MAX)
+        residual = abs(y) + f_bound
+        return 0.5 * residual * residual, residual, 1.0, 0.0
+    # -y f <= f_bound; l and |l_1| increase with -y f
+    value = f_bound + math.log1p(math.exp(-f_bound))
+    slope = 1.0 / (1.0 + math.exp(-f_bound))
+    return value, slope, 0.25, _LOGISTIC_L3_MAX
