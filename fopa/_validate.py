@@ -85,6 +85,10 @@ def as_real_scalar(name: str, value) -> float:
 
 def as_int(name: str, value, *, minimum: int) -> int:
     """An integer >= minimum."""
+    if type(value) is int:  # the common case, checked cheaply
+        if value < minimum:
+            raise ValueError(f"{name} must be >= {minimum}; got {value}")
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer; got {value!r}")
     if value < minimum:

@@ -107,9 +107,25 @@ def _int_bits_as_float(typingctx, bits):
     return sig, codegen
 
 
+@intrinsic
+def _float_bits_as_int(typingctx, value):
+    """Reinterpret the 64 bits of a float64 as an int64 (a vectorisable bit cast)."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvm_ir.IntType(64))
+
+    return sig, codegen
+
+
 _LOG2E = 1.4426950408889634
 _LN2_HI = 6.93147180369123816490e-01  # ln 2 split as in fdlibm: k * _LN2_HI is exact
 _LN2_LO = 1.90821492927058770002e-10
+# 1.5 * 2^52: adding it rounds a float of magnitude < 2^51 to an integer, which then
+# sits in the low bits of the sum's mantissa (no float -> int64 conversion, which
+# AVX2 cannot vectorise)
+_SHIFTER = 6755399441055744.0
+_SHIFTER_BITS = int(np.array(_SHIFTER).view(np.int64))
 
 
 @scalar_kernel
@@ -117,11 +133,13 @@ def _exp_nonpositive(x):
     """exp(x) for x <= 0, within an ulp or two, in straight-line code that vectorises.
 
     ``x = k ln2 + r`` with ``|r| <= ln2 / 2``; ``exp(r)`` by its Taylor polynomial of
-    degree 13 (truncation below 1e-17); ``2^k`` built from its exponent bits.
-    Results below 2^-1021 (x < -708) are flushed to 0.
+    degree 13 (truncation below 1e-17); ``2^k`` built from its exponent bits. k is
+    rounded with the shifter trick, so the loop needs no float-to-integer
+    conversion. Results below 2^-1021 (x < -708) are flushed to 0.
     """
     xc = max(x, -708.0)
-    k = math.floor(xc * _LOG2E + 0.5)
+    shifted = xc * _LOG2E + _SHIFTER
+    k = shifted - _SHIFTER  # round(x / ln2), as a float
     r = (xc - k * _LN2_HI) - k * _LN2_LO
     p = 1.0 / 6227020800.0
     p = p * r + 1.0 / 479001600.0
@@ -137,7 +155,7 @@ def _exp_nonpositive(x):
     p = p * r + 0.5
     p = p * r + 1.0
     p = p * r + 1.0
-    scale = _int_bits_as_float((np.int64(k) + 1023) << 52)
+    scale = _int_bits_as_float((_float_bits_as_int(shifted) - _SHIFTER_BITS + 1023) << 52)
     return 0.0 if x < -708.0 else p * scale
 
 

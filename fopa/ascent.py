@@ -211,6 +211,8 @@ def _choice(name, value, options):
 
 def _step_sizes(step_size, net, X, Y, eps, code, constraint):
     """The step size eta for every input, shape (n,)."""
+    if type(step_size) is float:  # the common case, checked cheaply
+        return np.full(X.shape[0], as_positive_scalar("step_size", step_size))
     if isinstance(step_size, tuple) and len(step_size) == 2 and step_size[0] == "relative":
         factor = as_positive_scalar("step_size factor", step_size[1])
         return np.full(X.shape[0], factor * eps)
@@ -428,7 +430,7 @@ def projected_gradient_ascent(
     D, values, initial, grads, gmap, iters, status, first_stat, n_pert = out[:9]
 
     if R == 1:
-        rows = np.arange(n)
+        rows = np.arange(n)  # every row is its input's only run
         tangent, mult = K._kkt_residuals(grads, D, eps, cons)
     else:
         rows = np.arange(n) * R + np.argmax(values.reshape(n, R), axis=1)
@@ -455,9 +457,11 @@ def projected_gradient_ascent(
         )
 
     def per_input(arr):
-        arr = arr[rows]
+        if R > 1:
+            arr = arr[rows]
         return arr[0].item() if single else arr
 
+    best_delta = D[rows] if R > 1 else D
     shape = (R,) if single else (n, R)
     restarts = Restarts(
         seed=seeds.reshape(shape),
@@ -468,7 +472,7 @@ def projected_gradient_ascent(
         stopping_criterion=names.reshape(shape),
     )
     return AscentResult(
-        delta=D[rows][0] if single else D[rows],
+        delta=best_delta[0] if single else best_delta,
         loss=per_input(values),
         initial_loss=per_input(initial),
         iterations=per_input(iters),
