@@ -26,3 +26,12 @@ def draw(*, n: int, seed: int, fail_on: int = -1, nan: bool = False) -> dict:
 
 def no_seed(*, n: int) -> dict:
     return {"n": n}
+
+
+def crash(*, n: int, seed: int) -> dict:
+    """Kills its worker process when the environment says so (a segfault stand-in)."""
+    import os
+
+    if os.environ.get("FOPA_TEST_CRASH_SEED") == str(seed):
+        os._exit(3)
+    return {"n": n, "seed": seed}

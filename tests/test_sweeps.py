@@ -197,6 +197,21 @@ def test_process_pool_gives_the_same_results(tmp_path):
         assert len({r["worker"] for r in s.rows()}) >= 1
 
 
+def test_a_crashed_worker_process_fails_cells_that_a_retry_recovers(tmp_path, monkeypatch):
+    spec = dict(experiment="tests.sweep_cells:crash", seeds={"count": 6}, fixed=dict(n=1))
+    store = tmp_path / "crash.sqlite"
+    monkeypatch.setenv("FOPA_TEST_CRASH_SEED", "2")
+    summary = run_sweep(spec, store, jobs=2)
+    assert summary.failed >= 1 and summary.done + summary.failed == 6
+    with ResultStore(store) as s:
+        failed = s.rows("failed")
+    assert any(r["seed"] == 2 for r in failed)
+    assert all("BrokenProcessPool" in r["error"] and r["worker"] == "executor" for r in failed)
+    monkeypatch.delenv("FOPA_TEST_CRASH_SEED")
+    retried = run_sweep(spec, store, jobs=2, retry_failed=True)
+    assert (retried.done, retried.failed) == (6, 0)
+
+
 def _count_done(path):
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)

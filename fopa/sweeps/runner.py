@@ -73,14 +73,18 @@ def run_cell(experiment, params, seed) -> dict:
     )  # fmt: skip
 
 
-def _broken(exc) -> dict:
-    """A failed-cell record for an error of the executor itself (a worker died, ...)."""
+def _collect(future) -> dict:
+    """A finished future's cell record; an error of the executor itself (a dead or
+    lost worker) becomes a failed record for that cell only."""
     from .. import __version__
 
-    now = time.time()
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return dict(status="failed", outputs=None, error=text, started=now, finished=now,
-                seconds=0.0, worker="executor", fopa_version=__version__)  # fmt: skip
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
+        now = time.time()
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        return dict(status="failed", outputs=None, error=text, started=now, finished=now,
+                    seconds=0.0, worker="executor", fopa_version=__version__)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -186,11 +190,7 @@ def _results_pool(cells, experiment, jobs):
     try:
         futures = {pool.submit(run_cell, experiment, c.params, c.seed): c for c in cells}
         for future in as_completed(futures):
-            try:
-                result = future.result()
-            except Exception as exc:  # noqa: BLE001 - a dead worker fails its cell only
-                result = _broken(exc)
-            yield futures[future], result
+            yield futures[future], _collect(future)
     finally:  # interrupted: drop the queued cells, do not wait for them
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -201,11 +201,7 @@ def _results_dask(cells, experiment, client):
     futures = {client.submit(run_cell, experiment, c.params, c.seed, pure=False): c for c in cells}
     try:
         for future in as_completed(futures):
-            try:
-                result = future.result()
-            except Exception as exc:  # noqa: BLE001 - a lost worker fails its cell only
-                result = _broken(exc)
-            yield futures[future], result
+            yield futures[future], _collect(future)
     finally:  # interrupted: release the cluster from cells nobody will record
         client.cancel(list(futures))
 
