@@ -4,11 +4,12 @@
 eigenvalues, ``||hess L - mu I||``, the Hessian-Lipschitz bound and the certified
 radius); the peers only form the d x d input Hessian: ``jax.hessian`` (jitted)
 and ``torch.func.hessian``. float64, tanh, quadratic loss, at a point where PGA
-converged. Best of ``--repeats`` runs after a warm-up.
+converged. Best of ``--repeats`` interleaved rounds after a warm-up; ratios
+are medians of ratios within a round (see ``_timing.py``).
 
 Usage::
 
-    python benchmarks/bench_certify.py [--repeats 7] [--markdown FILE]
+    python benchmarks/bench_certify.py [--repeats 15] [--markdown FILE]
 """
 
 from __future__ import annotations
@@ -16,23 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 
 import numpy as np
+from _timing import interleaved_times, paired_ratio  # (script folder)
 
 import fopa
 
 SHAPES = [(10, 50), (100, 512), (784, 1024)]
-
-
-def best_time(fn, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def make_point(d, m, seed=0):
@@ -86,7 +77,7 @@ def torch_hessian(net, x, y, eps, delta):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=15, help="interleaved rounds")
     parser.add_argument("--markdown", default=None)
     args = parser.parse_args(argv)
     rows = []
@@ -101,43 +92,47 @@ def main(argv=None):
         def run_hessian(net=net, x=x, y=y, delta=delta):
             return fopa.input_hessian(net, x + delta, y)
 
-        t = {"certify": best_time(run_certify, args.repeats)}
-        t["hessian"] = best_time(run_hessian, args.repeats)
+        functions = {"certify": run_certify, "hessian": run_hessian}
         for label, maker in (("jax", jax_hessian), ("torch", torch_hessian)):
             try:
                 fn = maker(net, x, y, eps, delta)
                 err = np.max(np.abs(fn() - want))
             except ImportError:
-                t[label] = None
                 continue
             if err > 1e-8 * max(1.0, np.max(np.abs(want))):
                 raise AssertionError(f"{label} Hessian disagrees with fopa's by {err:.2e}")
-            t[label] = best_time(fn, args.repeats)
-        rows.append(((d, m), cert.kind, cert.method, t))
-    table = render(rows)
+            functions[label] = fn
+        rows.append(((d, m), cert.kind, cert.method, interleaved_times(functions, args.repeats)))
+    table = render(rows, args.repeats)
     print(table)
     if args.markdown:
         with open(args.markdown, "w") as fh:
             fh.write(table + "\n")
 
 
-def render(rows):
-    def ms(v):
-        return "n/a" if v is None else f"{1e3 * v:.3f}"
+def render(rows, repeats):
+    def ms(t, key):
+        return "n/a" if key not in t else f"{1e3 * min(t[key]):.3f}"
+
+    def ratio(t, key):
+        if key not in t:
+            return "n/a"
+        r = paired_ratio(t["certify"], t[key])
+        return f"{r[0]:.3f} [{r[1]:.3f}, {r[2]:.3f}]"
 
     lines = [
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores; milliseconds, best of repeats.",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores; milliseconds, best of "
+        f"{repeats} interleaved rounds; ratios: median over rounds of the ratio within a "
+        "round [range].",
         "",
         "| (d, m) | certify (method, kind) | fopa.input_hessian | jax.hessian | "
         "torch.func.hessian | certify / jax.hessian | certify / torch |",
         "|---|---|---|---|---|---|---|",
     ]
     for shape, kind, method, t in rows:
-        jr = "n/a" if t["jax"] is None else f"{t['certify'] / t['jax']:.3f}"
-        tr = "n/a" if t["torch"] is None else f"{t['certify'] / t['torch']:.3f}"
         lines.append(
-            f"| {shape} | {ms(t['certify'])} ({method}, {kind}) | {ms(t['hessian'])} "
-            f"| {ms(t['jax'])} | {ms(t['torch'])} | {jr} | {tr} |"
+            f"| {shape} | {ms(t, 'certify')} ({method}, {kind}) | {ms(t, 'hessian')} "
+            f"| {ms(t, 'jax')} | {ms(t, 'torch')} | {ratio(t, 'jax')} | {ratio(t, 'torch')} |"
         )
     return "\n".join(lines)
 

@@ -2,8 +2,10 @@
 
 Setting (issue 3): float64, tanh, quadratic loss, l2 ball, constant step, 50
 iterations, no early stop, the same data for every method in the same process.
-Reported: time per iteration (best of ``--repeats`` runs after a warm-up), the
-ratio of fopa to the fastest peer, and the *floor*: the two matrix products of
+Reported: time per iteration (best of ``--repeats`` interleaved rounds after a
+warm-up; see ``_timing.py``), the speed-up of fopa over the fastest peer and
+fopa's time over the *floor* as medians of ratios taken within each round, and
+the floor itself: the two matrix products of
 an iteration (``(X + D) W^T`` and ``Q W``) alone, timed with NumPy's BLAS.
 
 fopa runs ``max_iter=50``: 51 gradient evaluations (the last one measures the
@@ -11,7 +13,7 @@ final point) against the peers' 50; the per-iteration time divides by 50 for all
 
 Usage::
 
-    python benchmarks/bench_pga.py [--repeats 7] [--shapes small,medium,large] [--markdown FILE]
+    python benchmarks/bench_pga.py [--repeats 9] [--shapes small,medium,large] [--markdown FILE]
 
 JAX and PyTorch are optional (``pip install -e ".[bench]"``; PyTorch from the
 local wheel with ``pip install torch==2.13.0``); a missing peer is reported as such.
@@ -22,9 +24,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import time
 
 import numpy as np
+from _timing import fastest_per_round, interleaved_times, paired_ratio  # (script folder)
 
 import fopa
 
@@ -40,16 +42,6 @@ def make_problem(n, d, m, seed=0):
     eps = 0.5 * np.sqrt(d) / 10
     eta = 0.5 * float(np.min(1.0 / fopa.ball_constants(net, X, Y, eps).beta))
     return net, X, Y, eps, eta
-
-
-def best_time(fn, repeats):
-    fn()  # warm-up (compilation, caches)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times), float(np.median(times))
 
 
 def run_fopa(net, X, Y, eps, eta):
@@ -159,7 +151,7 @@ PEERS = {"numpy": run_numpy, "jax": run_jax, "torch": run_torch}
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=9, help="interleaved rounds")
     parser.add_argument("--shapes", default="small,medium,large")
     parser.add_argument("--markdown", default=None, help="also write the table to this file")
     args = parser.parse_args(argv)
@@ -168,33 +160,33 @@ def main(argv=None):
         n, d, m = SHAPES[name]
         problem = make_problem(n, d, m)
         reference = run_numpy(*problem)()
-        timings = {}
+        functions = {}
         for label, maker in [("fopa", run_fopa), ("fopa plain", run_fopa_plain), *PEERS.items()]:
             try:
                 fn = maker(*problem)
                 out = fn()
             except ImportError:
-                timings[label] = None
                 continue
             # fopa does one extra final evaluation but no extra step: same iterate
             err = np.max(np.abs(np.asarray(out) - reference))
             if err > 1e-8:
                 raise AssertionError(f"{label} disagrees with the NumPy loop by {err:.2e}")
-            timings[label] = best_time(fn, args.repeats)
-        timings["floor"] = best_time(floor(*problem), args.repeats)
-        rows.append(((n, d, m), timings))
-    print(render(rows))
+            functions[label] = fn
+        functions["floor"] = floor(*problem)
+        rows.append(((n, d, m), interleaved_times(functions, args.repeats)))
+    print(render(rows, args.repeats))
     if args.markdown:
         with open(args.markdown, "w") as fh:
-            fh.write(render(rows) + "\n")
+            fh.write(render(rows, args.repeats) + "\n")
 
 
-def render(rows):
+def render(rows, repeats):
     peers = ["numpy", "jax", "torch"]
     lines = [
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}; "
         f"{ITERATIONS} iterations, float64, tanh, quadratic loss; microseconds per iteration "
-        "(best of repeats).",
+        f"(best of {repeats} interleaved rounds). Ratios: median over rounds of the "
+        "ratio within a round [range].",
         "",
         "| (n, d, m) | fopa | fopa plain | NumPy | JAX | PyTorch | floor (2 GEMMs) "
         "| fastest peer / fopa | fopa / floor |",
@@ -203,16 +195,19 @@ def render(rows):
     for shape, t in rows:
 
         def us(key, t=t):
-            return "n/a" if t.get(key) is None else f"{1e6 * t[key][0] / ITERATIONS:.1f}"
+            return "n/a" if key not in t else f"{1e6 * min(t[key]) / ITERATIONS:.1f}"
 
-        available = [t[p][0] for p in peers if t.get(p) is not None]
-        fastest = min(available)
+        speedup = paired_ratio(fastest_per_round(t, peers), t["fopa"])
+        to_floor = paired_ratio(t["fopa"], t["floor"])
         lines.append(
             f"| {shape} | {us('fopa')} | {us('fopa plain')} | {us('numpy')} | {us('jax')} "
-            f"| {us('torch')} | {us('floor')} | {fastest / t['fopa'][0]:.2f}x "
-            f"| {t['fopa'][0] / t['floor'][0]:.2f} |"
+            f"| {us('torch')} | {us('floor')} | {_ratio(speedup)}x | {_ratio(to_floor)} |"
         )
     return "\n".join(lines)
+
+
+def _ratio(r):
+    return f"{r[0]:.2f} [{r[1]:.2f}, {r[2]:.2f}]"
 
 
 if __name__ == "__main__":
