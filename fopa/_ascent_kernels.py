@@ -75,19 +75,23 @@ _SMALL_PRODUCT = 20_000  # below this many multiply-adds a loop beats a BLAS cal
 
 
 @scalar_kernel
-def _times_transpose(P, W):
-    """P @ W.T for P (n, d), W (m, d); plain loops for tiny products."""
+def _times_transpose(P, W, WT):
+    """P @ W.T for P (n, d), W (m, d); ``WT`` is W.T as a C-contiguous (d, m) array.
+
+    Tiny products run as plain loops over WT's contiguous rows: no reduction in
+    the inner loop, so it vectorises (a dot-product loop would be a chain of
+    dependent additions, as no ``reassoc`` is allowed).
+    """
     n, d = P.shape
     m = W.shape[0]
     if n * m * d > _SMALL_PRODUCT:
         return np.dot(P, W.T)
-    out = np.empty((n, m))
+    out = np.zeros((n, m))
     for k in range(n):
-        for r in range(m):
-            acc = 0.0
-            for j in range(d):
-                acc += P[k, j] * W[r, j]
-            out[k, r] = acc
+        for j in range(d):
+            p = P[k, j]
+            for r in range(m):
+                out[k, r] += p * WT[j, r]
     return out
 
 
@@ -174,6 +178,7 @@ def _pga_plain(
     noise = np.zeros((N if radius > 0 else 0, d))
     S0 = np.empty(m)
     step = np.empty(d)
+    WT = np.ascontiguousarray(W.T)
     active = np.arange(N)
     done = np.zeros(N, np.bool_)
     na = N
@@ -185,7 +190,7 @@ def _pga_plain(
             i = active[k]
             for j in range(d):
                 P[k, j] = X[i, j] + D[i, j]
-        Z = _times_transpose(P, W)
+        Z = _times_transpose(P, W, WT)
         Q = np.empty((na, m))
         vals = np.empty(na)
         for k in range(na):
@@ -316,9 +321,10 @@ def _pga_gram(W, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, constrai
     """
     N, d = X.shape
     m = W.shape[0]
-    K = _times_transpose(W, W)
-    Z0 = _times_transpose(X, W)
-    Zs = _times_transpose(D0, W)
+    WT = np.ascontiguousarray(W.T)
+    K = _times_transpose(W, W, WT)
+    Z0 = _times_transpose(X, W, WT)
+    Zs = _times_transpose(D0, W, WT)
     n0 = np.zeros(N)
     for i in range(N):
         for j in range(d):
