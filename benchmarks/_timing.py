@@ -1,10 +1,17 @@
-"""Timing shared by the benchmarks: interleaved rounds and paired ratios.
+"""Timing shared by the benchmarks: interleaved rounds, quiet gaps and paired ratios.
 
 This machine's speed drifts by up to 2x within minutes (a shared VM), so timing
 one method after another can compare a fast minute with a slow one. Instead
 every round times each method once, in an order rotated from round to round;
 a ratio is computed within each round (same minute, same load) and the median
 over rounds is reported, with the range.
+
+Thread pools keep spinning for a while after their work (OpenBLAS, OpenMP in
+PyTorch, XLA's pool), and a method timed right after another library's work
+competed with those spinning threads (seen here: the same fopa call 1.7x slower
+right after a NumPy GEMM loop than after itself). So every measurement starts
+after a pause of ``GAP`` seconds, and repeats its call until ``MIN_SECONDS`` have
+passed so that short calls are not timed one at a time.
 """
 
 from __future__ import annotations
@@ -13,22 +20,37 @@ import time
 
 import numpy as np
 
+GAP = 0.3
+MIN_SECONDS = 0.05
+
+
+def _calls_per_measurement(fn):
+    t0 = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - t0, 1e-7)
+    return max(1, int(MIN_SECONDS / once))
+
 
 def interleaved_times(functions, repeats):
-    """{label: list of seconds, one per round} for ``functions`` = {label: callable}.
+    """{label: list of seconds per call, one per round} for {label: callable}.
 
-    Each callable is called once first (warm-up: compilation, caches).
+    Each callable is first called for warm-up (compilation, caches) and to size
+    its measurement.
     """
     labels = list(functions)
     for label in labels:
         functions[label]()
+    calls = {label: _calls_per_measurement(functions[label]) for label in labels}
     times = {label: [] for label in labels}
     for k in range(repeats):
         order = labels[k % len(labels) :] + labels[: k % len(labels)]
         for label in order:
+            fn, count = functions[label], calls[label]
+            time.sleep(GAP)
             t0 = time.perf_counter()
-            functions[label]()
-            times[label].append(time.perf_counter() - t0)
+            for _ in range(count):
+                fn()
+            times[label].append((time.perf_counter() - t0) / count)
     return times
 
 

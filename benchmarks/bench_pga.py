@@ -185,8 +185,8 @@ def render(rows, repeats):
     lines = [
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}; "
         f"{ITERATIONS} iterations, float64, tanh, quadratic loss; microseconds per iteration "
-        f"(best of {repeats} interleaved rounds). Ratios: median over rounds of the "
-        "ratio within a round [range].",
+        f"(best of {repeats} interleaved rounds, see benchmarks/_timing.py). Ratios: median "
+        "over rounds of the ratio within a round [range].",
         "",
         "| (n, d, m) | fopa | fopa plain | NumPy | JAX | PyTorch | floor (2 GEMMs) "
         "| fastest peer / fopa | fopa / floor |",
