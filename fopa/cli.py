@@ -142,6 +142,8 @@ def _reproduce(args) -> int:
 def _sweep(args) -> int:
     from .sweeps import ResultStore, export_results, load_spec, report_from_stores, run_sweep
 
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # user cells next to the spec import as with python -m
     stores = args.store
     if args.report is None and len(stores) > 1:
         raise ValueError("several --store are only for --report")

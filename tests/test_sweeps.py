@@ -436,3 +436,26 @@ def test_example_specs_are_valid():
     assert len(names) >= 4
     for name in names:
         assert load_spec(os.path.join(folder, name)).n_cells > 0
+
+
+def test_console_script_imports_user_cells_from_the_current_directory(tmp_path):
+    import shutil
+
+    script = shutil.which("fopa", path=os.path.dirname(sys.executable)) or shutil.which("fopa")
+    if script is None:
+        pytest.skip("the fopa console script is not installed")
+    (tmp_path / "mycells.py").write_text(
+        "def double(*, n: int, seed: int) -> dict:\n    return {'twice': 2 * n + seed}\n"
+    )
+    (tmp_path / "spec.toml").write_text(
+        'experiment = "mycells:double"\nseeds = [0, 1]\n[grid]\nn = [1, 2]\n'
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run(
+        [script, "sweep", "spec.toml", "--store", "s.sqlite", "--jobs", "2", "--quiet"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        got = {r["cell_index"]: r["outputs"]["twice"] for r in store.rows()}
+    assert got == {0: 2, 1: 3, 2: 4, 3: 5}
