@@ -8,6 +8,7 @@ already holds as done (and, unless ``retry_failed``, as failed).
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import sys
@@ -22,6 +23,9 @@ __all__ = ["SweepSummary", "run_cell", "run_sweep"]
 
 #: Seconds to wait for a Dask scheduler before giving up.
 CONNECT_TIMEOUT = 10.0
+#: Cells in flight per worker: enough to keep workers busy, few enough that an
+#: interrupted sweep drops little queued work and a huge grid is not all submitted.
+WINDOW_PER_WORKER = 4
 
 
 def _jsonable(value):
@@ -183,14 +187,28 @@ def _results_here(cells, experiment):
 
 def _results_pool(cells, experiment, jobs):
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("spawn")  # no fork of BLAS/numba threads
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+    queue = iter(cells)
+    running = {}
     try:
-        futures = {pool.submit(run_cell, experiment, c.params, c.seed): c for c in cells}
-        for future in as_completed(futures):
-            yield futures[future], _collect(future)
+        while True:
+            for cell in itertools.islice(queue, WINDOW_PER_WORKER * jobs - len(running)):
+                try:
+                    future = pool.submit(run_cell, experiment, cell.params, cell.seed)
+                except BrokenProcessPool:  # a worker died: its cells fail, the rest go on
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+                    future = pool.submit(run_cell, experiment, cell.params, cell.seed)
+                running[future] = cell
+            if not running:
+                return
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                yield running.pop(future), _collect(future)
     finally:  # interrupted: drop the queued cells, do not wait for them
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -198,12 +216,25 @@ def _results_pool(cells, experiment, jobs):
 def _results_dask(cells, experiment, client):
     from distributed import as_completed
 
-    futures = {client.submit(run_cell, experiment, c.params, c.seed, pure=False): c for c in cells}
+    workers = max(len(client.scheduler_info().get("workers", {})), 1)
+    queue = iter(cells)
+    running = {}
+
+    def submit(count):
+        for cell in itertools.islice(queue, count):
+            future = client.submit(run_cell, experiment, cell.params, cell.seed, pure=False)
+            running[future] = cell
+            yield future
+
+    stream = as_completed(list(submit(WINDOW_PER_WORKER * workers)))
     try:
-        for future in as_completed(futures):
-            yield futures[future], _collect(future)
+        for future in stream:
+            cell = running.pop(future)
+            result = _collect(future)
+            stream.update(submit(1))  # keep the cluster busy, the queue bounded
+            yield cell, result
     finally:  # interrupted: release the cluster from cells nobody will record
-        client.cancel(list(futures))
+        client.cancel(list(running))
 
 
 def run_sweep(
