@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from ._jit import kernel, scalar_kernel
-from .derivatives import _row_coefficients
+from .derivatives import _dot, _row_coefficients
 
 BALL, SPHERE, LINF = 0, 1, 2
 ON_BOUNDARY = 1e-9  # relative distance to the boundary that counts as on it
@@ -75,39 +75,31 @@ _SMALL_PRODUCT = 20_000  # below this many multiply-adds a loop beats a BLAS cal
 
 
 @scalar_kernel
-def _times_transpose(P, W, WT):
-    """P @ W.T for P (n, d), W (m, d); ``WT`` is W.T as a C-contiguous (d, m) array.
+def _product_into(P, B, out):
+    """out[:] = P @ B for C-contiguous P (n, k), B (k, p) and out (n, p).
 
-    Tiny products run as plain loops over WT's contiguous rows: no reduction in
-    the inner loop, so it vectorises (a dot-product loop would be a chain of
-    dependent additions, as no ``reassoc`` is allowed).
+    Tiny products run as plain loops over B's contiguous rows: no reduction in the
+    inner loop, so it vectorises (a dot-product loop would be a chain of dependent
+    additions, as no ``reassoc`` is allowed). Larger ones call BLAS.
     """
-    n, d = P.shape
-    m = W.shape[0]
-    if n * m * d > _SMALL_PRODUCT:
-        return np.dot(P, W.T)
-    out = np.zeros((n, m))
-    for k in range(n):
-        for j in range(d):
-            p = P[k, j]
-            for r in range(m):
-                out[k, r] += p * WT[j, r]
-    return out
+    n, k = P.shape
+    p = B.shape[1]
+    if n * k * p > _SMALL_PRODUCT:
+        np.dot(P, B, out)
+        return
+    out[:, :] = 0.0
+    for i in range(n):
+        for j in range(k):
+            v = P[i, j]
+            for r in range(p):
+                out[i, r] += v * B[j, r]
 
 
 @scalar_kernel
 def _times(Q, W):
-    """Q @ W for Q (n, m), W (m, d); plain loops for tiny products."""
-    n, m = Q.shape
-    d = W.shape[1]
-    if n * m * d > _SMALL_PRODUCT:
-        return np.dot(Q, W)
-    out = np.zeros((n, d))
-    for k in range(n):
-        for r in range(m):
-            q = Q[k, r]
-            for j in range(d):
-                out[k, j] += q * W[r, j]
+    """Q @ W for Q (n, m), W (m, d)."""
+    out = np.empty((Q.shape[0], W.shape[1]))
+    _product_into(np.ascontiguousarray(Q), W, out)
     return out
 
 
@@ -118,10 +110,7 @@ def _project(v, eps, constraint):
         for j in range(v.shape[0]):
             v[j] = min(max(v[j], -eps), eps)
         return
-    norm2 = 0.0
-    for j in range(v.shape[0]):
-        norm2 += v[j] * v[j]
-    s = _project_l2(math.sqrt(norm2), eps, constraint)
+    s = _project_l2(math.sqrt(_dot(v, v)), eps, constraint)
     for j in range(v.shape[0]):
         v[j] *= s
 
@@ -135,13 +124,14 @@ def _project_l2(norm, eps, constraint):
 
 
 def _pga_plain(
-    W, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, constraint,
+    W, WT, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, constraint,
     pert, seeds, record, target, store_iterates,
 ):  # fmt: skip
     """Projected gradient ascent on delta.
 
     Parameters
     ----------
+    W, WT : (m, d) weights and W^T as a C-contiguous (d, m) array.
     X, D0 : (N, d) inputs and starts; Y, eta : (N,) targets and step sizes.
     eps, tol : floats; max_iter, constraint : ints.
     pert : (5,) radius, threshold, interval, min_gain, max_count (radius 0: off).
@@ -178,27 +168,31 @@ def _pga_plain(
     noise = np.zeros((N if radius > 0 else 0, d))
     S0 = np.empty(m)
     step = np.empty(d)
-    WT = np.ascontiguousarray(W.T)
+    moved = np.empty(d)
     active = np.arange(N)
     done = np.zeros(N, np.bool_)
+    # work buffers for the running rows, allocated once: row k of each is active[k]
+    Pbuf = np.empty((N, d))
+    Zbuf = np.empty((N, m))
+    Qbuf = np.empty((N, m))
+    Gbuf = np.empty((N, d))
+    vals = np.empty(N)
     na = N
     for t in range(max_iter + 1):
         if na == 0:
             break
-        P = np.empty((na, d))
+        P, Z, Q, G = Pbuf[:na], Zbuf[:na], Qbuf[:na], Gbuf[:na]
         for k in range(na):
             i = active[k]
             for j in range(d):
                 P[k, j] = X[i, j] + D[i, j]
-        Z = _times_transpose(P, W, WT)
-        Q = np.empty((na, m))
-        vals = np.empty(na)
+        _product_into(P, WT, Z)
         for k in range(na):
             i = active[k]
             for r in range(m):
                 Z[k, r] += b[r]
             vals[k] = _row_coefficients(act, loss, a, c, Y[i], Z[k], Q[k], S0)[0]
-        G = _times(Q, W)
+        _product_into(Q, W, G)
         for k in range(na):
             done[k] = False
             i = active[k]
@@ -209,10 +203,9 @@ def _pga_plain(
                     g = 1.0 if g > 0.0 else (-1.0 if g < 0.0 else 0.0)
                 step[j] = D[i, j] + h * g
             _project(step, eps, constraint)
-            moved2 = 0.0
             for j in range(d):
-                moved2 += (step[j] - D[i, j]) ** 2
-            gmap = math.sqrt(moved2) / h
+                moved[j] = step[j] - D[i, j]
+            gmap = math.sqrt(_dot(moved, moved)) / h
             if record:
                 hist[0, i, t] = vals[k]
                 hist[1, i, t] = gmap
@@ -273,23 +266,30 @@ def _pga_plain(
 
 @scalar_kernel
 def _gram_step(i, k, t, eps, eta, max_iter, tol, constraint, n0, Zs, A, AK, gamma, Q, QK,
-               gnorm, iters, status, first_stat):  # fmt: skip
-    """One projected step of row i in Gram coordinates; return True when it stops."""
+               gnorm, iters, status, first_stat, work):  # fmt: skip
+    """One projected step of row i in Gram coordinates; return True when it stops.
+
+    ``work`` is scratch of shape (4, m).
+    """
     m = A.shape[1]
+    B, BK, u, v = work[0], work[1], work[2], work[3]
     h = eta[i]
     g = gamma[i]
-    # v = g D0 + B W with B = A + h q; ||v||^2 from the Gram matrix
-    norm2 = g * g * n0[i]
+    # v = g D0 + B W with B = A + h q, and v W^T = g Zs + B K: ||v||^2 from the Gram matrix
     for r in range(m):
-        norm2 += (A[i, r] + h * Q[k, r]) * (2.0 * g * Zs[i, r] + AK[i, r] + h * QK[k, r])
+        B[r] = A[i, r] + h * Q[k, r]
+        BK[r] = AK[i, r] + h * QK[k, r]
+        u[r] = 2.0 * g * Zs[i, r] + BK[r]
+    norm2 = g * g * n0[i] + _dot(B, u)
     s = _project_l2(math.sqrt(max(norm2, 0.0)), eps, constraint)
-    # moved = (s g - g) D0 + (s B - A) W
+    # the new point is s g D0 + (s B) W; moved = (s g - g) D0 + (s B - A) W
     dg = (s - 1.0) * g
-    moved2 = dg * dg * n0[i]
     for r in range(m):
-        da = s * (A[i, r] + h * Q[k, r]) - A[i, r]
-        dak = s * (AK[i, r] + h * QK[k, r]) - AK[i, r]
-        moved2 += da * (2.0 * dg * Zs[i, r] + dak)
+        B[r] *= s
+        BK[r] *= s
+        u[r] = B[r] - A[i, r]
+        v[r] = 2.0 * dg * Zs[i, r] + (BK[r] - AK[i, r])
+    moved2 = dg * dg * n0[i] + _dot(u, v)
     gmap = math.sqrt(max(moved2, 0.0)) / h
     if gmap <= tol and first_stat[i] < 0:
         first_stat[i] = t
@@ -301,19 +301,19 @@ def _gram_step(i, k, t, eps, eta, max_iter, tol, constraint, n0, Zs, A, AK, gamm
     if t == max_iter:
         status[i] = MAX_ITER
         return True
-    for r in range(m):
-        A[i, r] = s * (A[i, r] + h * Q[k, r])
-        AK[i, r] = s * (AK[i, r] + h * QK[k, r])
+    A[i, :] = B
+    AK[i, :] = BK
     gamma[i] = s * g
     return False
 
 
-def _pga_gram(W, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, constraint):
+def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, constraint):
     """Projected gradient ascent in the row space of W (ball or sphere, no noise).
 
     delta = gamma * D0 + A W. With K = W W^T, Zs = D0 W^T and n0 = ||D0||^2 the
     pre-activations are Z0 + gamma Zs + A K and ||delta||^2 =
     gamma^2 n0 + 2 gamma A.Zs + A.(A K); one product (rows x m) @ K per iteration.
+    ``WT`` is W^T as a C-contiguous (d, m) array and ``K`` the (m, m) Gram matrix.
 
     Returns
     -------
@@ -321,14 +321,17 @@ def _pga_gram(W, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, constrai
     """
     N, d = X.shape
     m = W.shape[0]
-    WT = np.ascontiguousarray(W.T)
-    K = _times_transpose(W, W, WT)
-    Z0 = _times_transpose(X, W, WT)
-    Zs = _times_transpose(D0, W, WT)
+    Z0 = np.empty((N, m))
+    _product_into(X, WT, Z0)
+    for i in range(N):
+        for r in range(m):
+            Z0[i, r] += b[r]
     n0 = np.zeros(N)
     for i in range(N):
-        for j in range(d):
-            n0[i] += D0[i, j] * D0[i, j]
+        n0[i] = _dot(D0[i], D0[i])
+    Zs = np.zeros((N, m))
+    if np.any(n0 > 0.0):  # a zero start adds nothing: skip its product
+        _product_into(D0, WT, Zs)
     A = np.zeros((N, m))
     AK = np.zeros((N, m))
     gamma = np.ones(N)
@@ -341,33 +344,51 @@ def _pga_gram(W, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, constrai
     first_stat = np.full(N, -1, np.int64)
     active = np.arange(N)
     done = np.zeros(N, np.bool_)
-    z = np.empty(m)
     S0 = np.empty(m)
+    Qbuf = np.empty((N, m))
+    QKbuf = np.empty((N, m))
+    work = np.empty((4, m))
     na = N
     for t in range(max_iter + 1):
         if na == 0:
             break
-        Q = np.empty((na, m))
+        Q, QK = Qbuf[:na], QKbuf[:na]
         for k in range(na):
             i = active[k]
+            z = QK[k]  # scratch until the product below overwrites it
+            g = gamma[i]
             for r in range(m):
-                z[r] = Z0[i, r] + b[r] + gamma[i] * Zs[i, r] + AK[i, r]
+                z[r] = Z0[i, r] + g * Zs[i, r] + AK[i, r]
             values[i] = _row_coefficients(act, loss, a, c, Y[i], z, Q[k], S0)[0]
             if t == 0:
                 initial[i] = values[i]
-            Qlast[i, :] = Q[k, :]
-        QK = _times(Q, K)
+        _product_into(Q, K, QK)
         for k in range(na):
+            i = active[k]
             done[k] = _gram_step(
-                active[k], k, t, eps, eta, max_iter, tol, constraint, n0, Zs, A, AK, gamma,
-                Q, QK, gnorm, iters, status, first_stat,
+                i, k, t, eps, eta, max_iter, tol, constraint, n0, Zs, A, AK, gamma,
+                Q, QK, gnorm, iters, status, first_stat, work,
             )  # fmt: skip
+            if done[k]:
+                Qlast[i, :] = Q[k, :]
         na = _compact(active, na, done)
     D = _times(A, W)
     for i in range(N):
         for j in range(d):
             D[i, j] += gamma[i] * D0[i, j]
     return D, values, initial, _times(Qlast, W), gnorm, iters, status, first_stat
+
+
+@kernel
+def _gram_matrix(W, WT):
+    """K = W W^T, shape (m, m), exactly symmetric."""
+    m = W.shape[0]
+    K = np.empty((m, m))
+    _product_into(W, WT, K)
+    for r in range(m):
+        for s in range(r):
+            K[r, s] = K[s, r]
+    return K
 
 
 _pga_plain = kernel(_pga_plain)

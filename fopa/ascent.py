@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _ascent_kernels as K
+from ._parallel import row_blocks, run_blocks
 from ._validate import (
     as_float_array,
     as_int,
@@ -294,11 +295,34 @@ def _first_certified(net, X, Y, eps, loss, iterates, iters, rows, every):
     return out
 
 
-def _run_kernel(method, common, pert, seeds, record, target, store):
-    if method == "gram":
-        out = K._pga_gram(*common)
-        return (*out, np.zeros(out[0].shape[0], np.int64), None, None)
-    return K._pga_plain(*common, pert, seeds, record, target, store)
+# axis along which each kernel output is stacked over row blocks (None: not per row)
+_STACK_AXES = (0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0)
+_STACK_AXES_GRAM = (0, 0, 0, 0, 0, 0, 0, 0, 0, None, None)
+
+
+def _run_kernel(method, net, args, rows, scalars, pert, seeds, record, target, store):
+    """Run the compiled ascent on the rows ``X, Y, eta, D0`` (``rows``), block by block.
+
+    ``args`` are the network's a, b, c and codes, ``scalars`` are (eps, max_iter, tol,
+    constraint). Returns the kernel's outputs for the whole batch (see
+    :func:`fopa._ascent_kernels._pga_plain`); the Gram kernel's history slots are None.
+    """
+    X, Y, eta, D0 = rows
+    eps, max_iter, tol, cons = scalars
+    W, WT = net.W, net.weights_transposed
+    gram = net.gram if method == "gram" else None
+
+    def run(start, stop):
+        common = (*args, X[start:stop], Y[start:stop], eps, eta[start:stop], D0[start:stop],
+                  max_iter, tol, cons)  # fmt: skip
+        if method == "gram":
+            out = K._pga_gram(W, WT, gram, *common)
+            return (*out, np.zeros(stop - start, np.int64), None, None)
+        row_target = target[start:stop] if record else target
+        return K._pga_plain(W, WT, *common, pert, seeds[start:stop], record, row_target, store)
+
+    blocks = row_blocks(X.shape[0], X.shape[1], W.shape[0])
+    return run_blocks(run, blocks, _STACK_AXES_GRAM if method == "gram" else _STACK_AXES)
 
 
 def projected_gradient_ascent(
@@ -415,14 +439,14 @@ def projected_gradient_ascent(
     seeds_r = seeds.reshape(N).copy()
     cons = CONSTRAINTS.index(constraint)
     pert = perturbation.as_array() if perturbation else np.zeros(5)
-    args = (net.W, net.a, net.b, net.output_scale, net.activation_code, code)
-    common = (*args, Xr, Yr, eps, etar, D0, max_iter, tol, cons)
+    args = (net.a, net.b, net.output_scale, net.activation_code, code)
+    rows, scalars = (Xr, Yr, etar, D0), (eps, max_iter, tol, cons)
     empty = np.zeros((0, d))
-    out = _run_kernel(method, common, pert, seeds_r, 0, empty, 0)
+    out = _run_kernel(method, net, args, rows, scalars, pert, seeds_r, 0, empty, 0)
     hist = iterates = None
     if record_history or certify_every:
         store = 1 if wants_iterates else 0
-        again = _run_kernel(method, common, pert, seeds_r, 1, out[0], store)
+        again = _run_kernel(method, net, args, rows, scalars, pert, seeds_r, 1, out[0], store)
         if not np.array_equal(again[0], out[0]):  # the two runs must be the same run
             raise RuntimeError("history run diverged from the first run; please report this")
         out, hist = again, again[9]

@@ -93,6 +93,23 @@ class TwoLayerNet:
         out.flags.writeable = False
         return out
 
+    @cached_property
+    def weights_transposed(self) -> np.ndarray:
+        """``W^T`` as a C-contiguous (d, m) array, read-only, made once."""
+        return _frozen(self.W.T)
+
+    @cached_property
+    def gram(self) -> np.ndarray:
+        """The Gram matrix ``K = W W^T``, shape (m, m), read-only, computed once.
+
+        The row-space iteration of projected gradient ascent multiplies by it.
+        """
+        from ._ascent_kernels import _gram_matrix
+
+        out = _gram_matrix(self.W, self.weights_transposed)
+        out.flags.writeable = False
+        return out
+
     @classmethod
     def random(cls, d: int, m: int, activation: str = "tanh", rng=None) -> TwoLayerNet:
         """A network in the initial phase of training.

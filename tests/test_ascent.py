@@ -147,6 +147,53 @@ def test_same_seed_same_bits_whatever_the_thread_count(method):
         np.testing.assert_array_equal(one.iterations, other.iterations)
 
 
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return {x["filepath"]: x["num_threads"] for x in threadpool_info() if x["user_api"] == "blas"}
+
+
+@pytest.mark.parametrize("method", ["plain", "gram"])
+def test_row_blocks_on_threads_match_one_block(method, monkeypatch):
+    # a batch large enough is split into row blocks run on threads: the blocks give
+    # the same runs as one block, and the same bits with one thread or several
+    from fopa import _parallel
+
+    net, X, Y = _problem(n=12, d=20, m=24 if method == "gram" else 60, seed=12)
+    kw = dict(
+        init="ball",
+        n_restarts=2,
+        rng=5,
+        max_iter=200,
+        method=method,
+        perturbation=None if method == "gram" else fopa.Perturbation(0.05, 1e-3),
+    )
+    monkeypatch.setattr(_parallel, "MIN_WORK", 0)
+    monkeypatch.setattr(_parallel, "MIN_ROWS", 3)
+    assert len(_parallel.row_blocks(24, 20, 60)) == min(numba.config.NUMBA_NUM_THREADS, 8)
+    blas_before = _blas_threads()
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one_thread = fopa.projected_gradient_ascent(net, X, Y, 0.6, **kw)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        threads = fopa.projected_gradient_ascent(net, X, Y, 0.6, **kw)
+    finally:
+        numba.set_num_threads(before)
+    monkeypatch.setattr(_parallel, "MIN_WORK", 10**18)
+    single_block = fopa.projected_gradient_ascent(net, X, Y, 0.6, **kw)
+    np.testing.assert_array_equal(one_thread.restarts.end, threads.restarts.end)
+    np.testing.assert_array_equal(one_thread.restarts.iterations, threads.restarts.iterations)
+    np.testing.assert_array_equal(one_thread.restarts.loss, threads.restarts.loss)
+    np.testing.assert_allclose(threads.restarts.end, single_block.restarts.end, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(
+        np.abs(threads.restarts.iterations - single_block.restarts.iterations) <= 1, True
+    )
+    # BLAS got its threads back
+    assert _blas_threads() == blas_before
+    assert _parallel._state["active"] == 0
+
+
 def test_history_distances_and_lengths():
     net, X, Y = _problem(n=2, d=5, m=8, seed=8)
     res = fopa.projected_gradient_ascent(net, X, Y, 0.5, record_history=True, max_iter=400)

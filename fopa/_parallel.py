@@ -1,0 +1,121 @@
+"""Run independent rows of a compiled loop on several threads.
+
+The ascent kernels treat every row (one input, one restart) as an independent
+run. For batches with enough work per iteration, fopa splits the rows into
+contiguous blocks, runs the same ``nogil`` kernel on each block in its own
+thread, and stacks the outputs. While the blocks run, BLAS is held to one
+thread per call: two thread pools (fopa's blocks and BLAS's workers) on the
+same cores compete, and each block's products are then single-threaded.
+
+Reproducibility: how the rows are split depends only on the shapes and the
+machine's ``numba.config.NUMBA_NUM_THREADS`` (the number of cores by default),
+never on how many threads are used at run time (``numba.get_num_threads()``),
+so the same call gives the same bits with one thread or many. BLAS computes
+each block the same way whether the blocks run one after another or together.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+
+# Below this many multiply-adds per iteration (rows x d x m), a batch runs as one
+# block on BLAS's own threads: splitting costs more than it saves.
+MIN_WORK = 1_000_000
+MIN_ROWS = 8  # rows per block, at least
+
+_lock = threading.Lock()
+_state = {"pool": None, "workers": 0, "blas": None, "active": 0, "saved": None}
+
+
+def row_blocks(n_rows: int, d: int, m: int) -> list[tuple[int, int]]:
+    """Contiguous row ranges [(start, stop), ...] for a batch (one range: no split).
+
+    Depends only on the shapes and ``numba.config.NUMBA_NUM_THREADS``.
+    """
+    most = min(numba.config.NUMBA_NUM_THREADS, n_rows // MIN_ROWS)
+    if most < 2 or n_rows * d * m < MIN_WORK:
+        return [(0, n_rows)]
+    edges = np.linspace(0, n_rows, most + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def _blas_controllers():
+    if _state["blas"] is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+            _state["blas"] = []
+        else:
+            controller = ThreadpoolController()
+            _state["blas"] = [c for c in controller.lib_controllers if c.user_api == "blas"]
+    return _state["blas"]
+
+
+def _enter_single_threaded_blas():
+    with _lock:
+        if _state["active"] == 0:
+            libs = _blas_controllers()
+            _state["saved"] = [lib.get_num_threads() for lib in libs]
+            for lib in libs:
+                lib.set_num_threads(1)
+        _state["active"] += 1
+
+
+def _leave_single_threaded_blas():
+    with _lock:
+        _state["active"] -= 1
+        if _state["active"] == 0:
+            for lib, count in zip(_blas_controllers(), _state["saved"], strict=True):
+                lib.set_num_threads(count)
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """A pool with at least ``workers`` threads (kept for later calls)."""
+    with _lock:
+        if _state["pool"] is None or _state["workers"] < workers:
+            if _state["pool"] is not None:
+                _state["pool"].shutdown(wait=False)
+            _state["pool"] = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fopa")
+            _state["workers"] = workers
+        return _state["pool"]
+
+
+def run_blocks(function, blocks, stack):
+    """Call ``function(start, stop)`` for every block and stack the outputs.
+
+    Parameters
+    ----------
+    function : callable
+        Runs the rows ``start:stop`` and returns a tuple of arrays (or None).
+    blocks : list of (start, stop)
+        From :func:`row_blocks`.
+    stack : sequence of int or None
+        For each output, the axis along which blocks are concatenated (None:
+        take the first block's value).
+
+    Returns
+    -------
+    tuple
+        The outputs of the whole batch.
+    """
+    if len(blocks) == 1:
+        return function(*blocks[0])
+    threads = min(numba.get_num_threads(), len(blocks))
+    _enter_single_threaded_blas()
+    try:
+        if threads > 1:
+            pool = _pool(threads)
+            parts = [f.result() for f in [pool.submit(function, *b) for b in blocks]]
+        else:
+            parts = [function(*block) for block in blocks]
+    finally:
+        _leave_single_threaded_blas()
+    out = []
+    for k, axis in enumerate(stack):
+        values = [part[k] for part in parts]
+        out.append(values[0] if axis is None else np.concatenate(values, axis=axis))
+    return tuple(out)
