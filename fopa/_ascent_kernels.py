@@ -30,6 +30,20 @@ from .derivatives import _dot, _row_coefficients
 BALL, SPHERE, LINF = 0, 1, 2
 ON_BOUNDARY = 1e-9  # relative distance to the boundary that counts as on it
 RUNNING, MAX_ITER, TOL, NO_ESCAPE = -1, 0, 1, 2
+# columns of the per-row outputs: floats and ints
+F_LOSS, F_INITIAL, F_GMAP, F_TANGENT, F_MULTIPLIER = 0, 1, 2, 3, 4
+I_ITERS, I_STATUS, I_FIRST_STAT, I_PERTURBATIONS = 0, 1, 2, 3
+
+
+@scalar_kernel
+def _row_outputs(N):
+    """Zeroed per-row outputs: floats (N, 5) and ints (N, 4), status running, no first t."""
+    fstats = np.zeros((N, 5))
+    istats = np.zeros((N, 4), np.int64)
+    for i in range(N):
+        istats[i, I_STATUS] = RUNNING
+        istats[i, I_FIRST_STAT] = -1
+    return fstats, istats
 
 
 @scalar_kernel
@@ -78,21 +92,30 @@ _SMALL_PRODUCT = 20_000  # below this many multiply-adds a loop beats a BLAS cal
 def _product_into(P, B, out):
     """out[:] = P @ B for C-contiguous P (n, k), B (k, p) and out (n, p).
 
-    Tiny products run as plain loops over B's contiguous rows: no reduction in the
-    inner loop, so it vectorises (a dot-product loop would be a chain of dependent
-    additions, as no ``reassoc`` is allowed). Larger ones call BLAS.
+    Larger products call BLAS. Tiny ones run as loops over B's contiguous rows,
+    four rows per pass: no reduction in the inner loop, so it vectorises (a
+    dot-product loop would be a chain of dependent additions, as no ``reassoc`` is
+    allowed), and each pass loads and stores ``out`` once for four rows of B
+    (one row per pass was bound by the store-to-load chain through ``out``).
     """
     n, k = P.shape
     p = B.shape[1]
     if n * k * p > _SMALL_PRODUCT:
         np.dot(P, B, out)
         return
-    out[:, :] = 0.0
+    k4 = k - k % 4
     for i in range(n):
-        for j in range(k):
-            v = P[i, j]
+        o = out[i]
+        o[:] = 0.0
+        for j in range(0, k4, 4):
+            v0, v1, v2, v3 = P[i, j], P[i, j + 1], P[i, j + 2], P[i, j + 3]
+            b0, b1, b2, b3 = B[j], B[j + 1], B[j + 2], B[j + 3]
             for r in range(p):
-                out[i, r] += v * B[j, r]
+                o[r] += (v0 * b0[r] + v1 * b1[r]) + (v2 * b2[r] + v3 * b3[r])
+        for j in range(k4, k):
+            v0, b0 = P[i, j], B[j]
+            for r in range(p):
+                o[r] += v0 * b0[r]
 
 
 @scalar_kernel
@@ -141,20 +164,20 @@ def _pga_plain(
 
     Returns
     -------
-    D, values, initial, grads, gnorm, iters, status, first_stat, n_pert,
-    hist (3, N, T+1), iterates. ``grads`` is grad L at the returned points.
+    D : (N, d) returned points; grads : (N, d) grad L there;
+    fstats : (N, 5) float columns F_LOSS, F_INITIAL, F_GMAP, F_TANGENT, F_MULTIPLIER;
+    istats : (N, 4) int columns I_ITERS, I_STATUS, I_FIRST_STAT, I_PERTURBATIONS;
+    hist : (3, N, T+1) loss, gradient-mapping norm, distance to target (record only);
+    iterates : (N, T+1, d) (store_iterates only).
     """
     N, d = X.shape
     m = W.shape[0]
     D = D0.copy()
-    values = np.zeros(N)
-    initial = np.zeros(N)
     grads = np.zeros((N, d))
-    gnorm = np.zeros(N)
-    iters = np.zeros(N, np.int64)
-    status = np.full(N, RUNNING, np.int64)
-    first_stat = np.full(N, -1, np.int64)
-    n_pert = np.zeros(N, np.int64)
+    fstats, istats = _row_outputs(N)
+    values, initial, gnorm = fstats[:, F_LOSS], fstats[:, F_INITIAL], fstats[:, F_GMAP]
+    iters, status = istats[:, I_ITERS], istats[:, I_STATUS]
+    first_stat, n_pert = istats[:, I_FIRST_STAT], istats[:, I_PERTURBATIONS]
     T = max_iter + 1 if record else 0
     hist = np.zeros((3, N, T))
     iterates = np.zeros((N if store_iterates else 0, T if store_iterates else 0, d))
@@ -222,7 +245,6 @@ def _pga_plain(
             values[i] = vals[k]
             gnorm[i] = gmap
             iters[i] = t
-            grads[i, :] = G[k, :]
             if radius > 0.0:
                 if pert_iter[i] >= 0 and t - pert_iter[i] >= interval:
                     if vals[k] - saved_value[i] < min_gain:  # the perturbation did not escape
@@ -239,6 +261,7 @@ def _pga_plain(
                         if gmap <= tol:
                             status[i] = TOL
                             done[k] = True
+                            grads[i, :] = G[k, :]
                             continue
                     else:
                         saved[i, :] = D[i, :]
@@ -254,14 +277,18 @@ def _pga_plain(
             elif gmap <= tol:
                 status[i] = TOL
                 done[k] = True
+                grads[i, :] = G[k, :]
                 continue
             if t == max_iter:
                 status[i] = MAX_ITER
                 done[k] = True
+                grads[i, :] = G[k, :]
                 continue
-            D[i, :] = step
+            for j in range(d):
+                D[i, j] = step[j]
         na = _compact(active, na, done)
-    return D, values, initial, grads, gnorm, iters, status, first_stat, n_pert, hist, iterates
+    _kkt_rows(grads, D, eps, constraint, fstats)
+    return D, grads, fstats, istats, hist, iterates
 
 
 @scalar_kernel
@@ -317,7 +344,7 @@ def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, c
 
     Returns
     -------
-    D, values, initial, grads, gnorm, iters, status, first_stat (as :func:`_pga_plain`)
+    D, grads, fstats, istats (as :func:`_pga_plain`)
     """
     N, d = X.shape
     m = W.shape[0]
@@ -335,13 +362,10 @@ def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, c
     A = np.zeros((N, m))
     AK = np.zeros((N, m))
     gamma = np.ones(N)
-    values = np.zeros(N)
-    initial = np.zeros(N)
     Qlast = np.zeros((N, m))
-    gnorm = np.zeros(N)
-    iters = np.zeros(N, np.int64)
-    status = np.full(N, RUNNING, np.int64)
-    first_stat = np.full(N, -1, np.int64)
+    fstats, istats = _row_outputs(N)
+    values, initial, gnorm = fstats[:, F_LOSS], fstats[:, F_INITIAL], fstats[:, F_GMAP]
+    iters, status, first_stat = istats[:, I_ITERS], istats[:, I_STATUS], istats[:, I_FIRST_STAT]
     active = np.arange(N)
     done = np.zeros(N, np.bool_)
     S0 = np.empty(m)
@@ -376,7 +400,9 @@ def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, c
     for i in range(N):
         for j in range(d):
             D[i, j] += gamma[i] * D0[i, j]
-    return D, values, initial, _times(Qlast, W), gnorm, iters, status, first_stat
+    grads = _times(Qlast, W)
+    _kkt_rows(grads, D, eps, constraint, fstats)
+    return D, grads, fstats, istats
 
 
 @kernel
@@ -395,9 +421,9 @@ _pga_plain = kernel(_pga_plain)
 _pga_gram = kernel(_pga_gram)
 
 
-@kernel
-def _kkt_residuals(G, D, eps, constraint):
-    """KKT residual and multiplier at each row's point, shape (N,) each.
+@scalar_kernel
+def _kkt_rows(G, D, eps, constraint, fstats):
+    """KKT residual and multiplier at each row's point, into fstats[:, F_TANGENT/MULTIPLIER].
 
     l2 (ball/sphere): on the sphere (``||delta|| >= eps (1 - 1e-9)``, or always for
     the sphere constraint) with ``u = delta / ||delta||`` the tangent gradient
@@ -406,9 +432,8 @@ def _kkt_residuals(G, D, eps, constraint):
     coordinates at the bound (0 if none).
     """
     N, d = G.shape
-    residual = np.zeros(N)
-    multiplier = np.zeros(N)
     for i in range(N):
+        residual, multiplier = 0.0, 0.0
         if constraint == LINF:
             free2 = 0.0
             mult = np.inf
@@ -417,25 +442,19 @@ def _kkt_residuals(G, D, eps, constraint):
                     mult = min(mult, (1.0 if D[i, j] > 0 else -1.0) * G[i, j])
                 else:
                     free2 += G[i, j] * G[i, j]
-            residual[i] = math.sqrt(free2)
-            multiplier[i] = mult if mult < np.inf else 0.0
-            continue
-        norm2 = 0.0
-        g2 = 0.0
-        ug = 0.0
-        for j in range(d):
-            norm2 += D[i, j] * D[i, j]
-            g2 += G[i, j] * G[i, j]
-            ug += D[i, j] * G[i, j]
-        norm = math.sqrt(norm2)
-        if constraint == SPHERE or norm >= eps * (1.0 - ON_BOUNDARY):
-            radial = ug / max(norm, 1e-300)
-            tangent2 = 0.0
-            for j in range(d):
-                t = G[i, j] - radial * D[i, j] / max(norm, 1e-300)
-                tangent2 += t * t
-            residual[i] = math.sqrt(tangent2)
-            multiplier[i] = radial / eps
+            residual = math.sqrt(free2)
+            multiplier = mult if mult < np.inf else 0.0
         else:
-            residual[i] = math.sqrt(g2)
-    return residual, multiplier
+            norm = math.sqrt(_dot(D[i], D[i]))
+            if constraint == SPHERE or norm >= eps * (1.0 - ON_BOUNDARY):
+                radial = _dot(D[i], G[i]) / max(norm, 1e-300)
+                tangent2 = 0.0
+                for j in range(d):
+                    t = G[i, j] - radial * D[i, j] / max(norm, 1e-300)
+                    tangent2 += t * t
+                residual = math.sqrt(tangent2)
+                multiplier = radial / eps
+            else:
+                residual = math.sqrt(_dot(G[i], G[i]))
+        fstats[i, F_TANGENT] = residual
+        fstats[i, F_MULTIPLIER] = multiplier

@@ -12,6 +12,8 @@ import numbers
 
 import numpy as np
 
+from ._jit import kernel
+
 
 def as_float_array(name: str, value, *, ndim=None) -> np.ndarray:
     """Convert ``value`` to a finite float64 array, or raise a clear error.
@@ -34,8 +36,8 @@ def as_float_array(name: str, value, *, ndim=None) -> np.ndarray:
     if (
         type(value) is np.ndarray
         and value.dtype == np.float64
-        and value.flags.c_contiguous
-        and value.flags.writeable
+        and (flags := value.flags).c_contiguous
+        and flags.writeable
     ):
         arr = value  # already what kernels take: no conversion
     else:
@@ -49,13 +51,22 @@ def as_float_array(name: str, value, *, ndim=None) -> np.ndarray:
         if not arr.flags.writeable:  # one compiled signature: kernels get writable arrays
             arr = arr.copy()
     if ndim is not None:
-        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        allowed = (ndim,) if isinstance(ndim, int) else ndim
         if arr.ndim not in allowed:
             want = " or ".join(f"{k}-D" for k in allowed)
             raise ValueError(f"{name} must be {want}; got shape {arr.shape}")
-    if not np.isfinite(arr).all():
+    if not _all_finite(arr.reshape(-1)):
         raise ValueError(f"{name} must be finite; it contains NaN or inf")
     return arr
+
+
+@kernel
+def _all_finite(flat):
+    """True when every entry of the 1-D array is finite (a compiled loop: no temporary)."""
+    for v in flat:
+        if not math.isfinite(v):
+            return False
+    return True
 
 
 def as_positive_scalar(name: str, value) -> float:
@@ -68,10 +79,10 @@ def as_positive_scalar(name: str, value) -> float:
 
 def as_real_scalar(name: str, value) -> float:
     """A finite real number as a Python float."""
-    if type(value) is float:  # the common case, checked cheaply
+    if isinstance(value, float):  # the common cases (float, numpy.float64), checked cheaply
         if not math.isfinite(value):
             raise ValueError(f"{name} must be finite; got {value!r}")
-        return value
+        return float(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.ndarray)):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__}")
     arr = np.asarray(value)
@@ -111,6 +122,18 @@ def as_rng(rng) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
+_NETWORK_CLASS = []
+
+
+def _network_class():
+    """fopa.TwoLayerNet, imported on first use (network.py imports this module)."""
+    if not _NETWORK_CLASS:
+        from .network import TwoLayerNet
+
+        _NETWORK_CLASS.append(TwoLayerNet)
+    return _NETWORK_CLASS[0]
+
+
 def points_and_targets(net, x, y, *, extra=()):
     """Validate an input point or batch, its targets and extra direction arrays.
 
@@ -130,9 +153,7 @@ def points_and_targets(net, x, y, *, extra=()):
     single : bool
         True when ``x`` was one point; results are then unstacked.
     """
-    from .network import TwoLayerNet
-
-    if not isinstance(net, TwoLayerNet):
+    if not isinstance(net, _network_class()):
         raise TypeError(f"net must be a fopa.TwoLayerNet; got {type(net).__name__}")
     X = as_float_array("x", x, ndim=(1, 2))
     single = X.ndim == 1

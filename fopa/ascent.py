@@ -38,6 +38,8 @@ INITS = ("zero", "sphere", "ball")
 METHODS = ("auto", "plain", "gram")
 STOPPING = {K.MAX_ITER: "max_iter", K.TOL: "grad_mapping_tol", K.NO_ESCAPE: "no_escape"}
 _STOP_NAMES = np.array([STOPPING[k] for k in range(len(STOPPING))])
+_NO_PERTURBATION = np.zeros(5)  # radius 0: off (the kernels only read it)
+_NO_TARGET = np.zeros((0, 0))  # no history: the kernels do not read it
 
 
 @dataclass(frozen=True)
@@ -234,7 +236,7 @@ def _step_sizes(step_size, net, X, Y, eps, code, constraint):
 
 
 def _starts(init, seeds, n, R, d, eps, constraint, single):
-    """Starting points, shape (n, R, d)."""
+    """Starting points, shape (n * R, d), C-contiguous (input i's restarts in rows i*R...)."""
     if isinstance(init, str):
         _choice("init", init, INITS)
         if init == "zero":
@@ -242,7 +244,7 @@ def _starts(init, seeds, n, R, d, eps, constraint, single):
                 raise ValueError("n_restarts > 1 needs a random init ('sphere' or 'ball')")
             if constraint == "sphere":
                 raise ValueError("init='zero' is not on the sphere; use init='sphere'")
-            return np.zeros((n, R, d))
+            return np.zeros((n * R, d))
         out = np.empty((n, R, d))
         for i in range(n):
             for k in range(R):
@@ -258,18 +260,18 @@ def _starts(init, seeds, n, R, d, eps, constraint, single):
                 u /= max(np.linalg.norm(u), 1e-300)
                 radius = eps if init == "sphere" else eps * gen.uniform() ** (1.0 / d)
                 out[i, k] = radius * u
-        return out
+        return out.reshape(n * R, d)
     start = as_float_array("init", init, ndim=(1, 2))
     if R > 1:
         raise ValueError("an array init gives one start per input; use n_restarts=1")
     want = (d,) if single else (n, d)
     if start.shape != want:
         raise ValueError(f"init must have shape {want} like x; got {start.shape}")
-    start = start.reshape(n, 1, d)
+    start = start.reshape(n, d)
     if constraint == "linf":
         bad = np.max(np.abs(start)) > eps * (1 + 1e-12)
     else:
-        norms = np.linalg.norm(start, axis=2)
+        norms = np.linalg.norm(start, axis=1)
         bad = np.any(norms > eps * (1 + 1e-12))
         if constraint == "sphere" and np.any(np.abs(norms - eps) > 1e-9 * eps):
             raise ValueError("init must lie on the sphere ||delta|| = eps for constraint='sphere'")
@@ -296,33 +298,42 @@ def _first_certified(net, X, Y, eps, loss, iterates, iters, rows, every):
 
 
 # axis along which each kernel output is stacked over row blocks (None: not per row)
-_STACK_AXES = (0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0)
-_STACK_AXES_GRAM = (0, 0, 0, 0, 0, 0, 0, 0, 0, None, None)
+_STACK_AXES = (0, 0, 0, 0, 1, 0)
+_STACK_AXES_GRAM = (0, 0, 0, 0, None, None)
 
 
 def _run_kernel(method, net, args, rows, scalars, pert, seeds, record, target, store):
     """Run the compiled ascent on the rows ``X, Y, eta, D0`` (``rows``), block by block.
 
     ``args`` are the network's a, b, c and codes, ``scalars`` are (eps, max_iter, tol,
-    constraint). Returns the kernel's outputs for the whole batch (see
-    :func:`fopa._ascent_kernels._pga_plain`); the Gram kernel's history slots are None.
+    constraint). Returns the kernel's outputs for the whole batch, ``D, grads, fstats,
+    istats, hist, iterates`` (see :func:`fopa._ascent_kernels._pga_plain`); the Gram
+    kernel's history slots are None.
     """
     X, Y, eta, D0 = rows
     eps, max_iter, tol, cons = scalars
     W, WT = net.W, net.weights_transposed
-    gram = net.gram if method == "gram" else None
+    if method == "gram":
+        gram = net.gram
 
-    def run(start, stop):
-        common = (*args, X[start:stop], Y[start:stop], eps, eta[start:stop], D0[start:stop],
-                  max_iter, tol, cons)  # fmt: skip
-        if method == "gram":
-            out = K._pga_gram(W, WT, gram, *common)
-            return (*out, np.zeros(stop - start, np.int64), None, None)
-        row_target = target[start:stop] if record else target
-        return K._pga_plain(W, WT, *common, pert, seeds[start:stop], record, row_target, store)
+        def run(X, Y, eta, D0, seeds, target):
+            common = (*args, X, Y, eps, eta, D0, max_iter, tol, cons)
+            return (*K._pga_gram(W, WT, gram, *common), None, None)
+
+    else:
+
+        def run(X, Y, eta, D0, seeds, target):
+            common = (*args, X, Y, eps, eta, D0, max_iter, tol, cons)
+            return K._pga_plain(W, WT, *common, pert, seeds, record, target, store)
 
     blocks = row_blocks(X.shape[0], X.shape[1], W.shape[0])
-    return run_blocks(run, blocks, _STACK_AXES_GRAM if method == "gram" else _STACK_AXES)
+    if len(blocks) == 1:
+        return run(X, Y, eta, D0, seeds, target)
+
+    def run_block(a, b):
+        return run(X[a:b], Y[a:b], eta[a:b], D0[a:b], seeds[a:b], target[a:b] if record else target)
+
+    return run_blocks(run_block, blocks, _STACK_AXES_GRAM if method == "gram" else _STACK_AXES)
 
 
 def projected_gradient_ascent(
@@ -412,11 +423,11 @@ def projected_gradient_ascent(
     certify_every = as_int("certify_every", certify_every, minimum=0)
     n, d = X.shape
     if perturbation is not None or (isinstance(init, str) and init != "zero"):
-        seeds = as_rng(rng).integers(0, 2**64 - 1, size=(n, R), dtype=np.uint64, endpoint=True)
+        seeds = as_rng(rng).integers(0, 2**64 - 1, size=n * R, dtype=np.uint64, endpoint=True)
     else:  # a deterministic run draws nothing
         check_rng(rng)
-        seeds = np.zeros((n, R), dtype=np.uint64)
-    starts = _starts(init, seeds, n, R, d, eps, constraint, single)
+        seeds = np.zeros(n * R, dtype=np.uint64)
+    D0 = _starts(init, seeds.reshape(n, R), n, R, d, eps, constraint, single)
     eta = _step_sizes(step_size, net, X, Y, eps, code, constraint)
 
     if certify_every and constraint != "ball":
@@ -435,31 +446,25 @@ def projected_gradient_ascent(
     else:
         Xr = np.ascontiguousarray(np.repeat(X, R, axis=0))
         Yr, etar = np.repeat(Y, R), np.repeat(eta, R)
-    D0 = np.ascontiguousarray(starts.reshape(N, d))
-    seeds_r = seeds.reshape(N).copy()
     cons = CONSTRAINTS.index(constraint)
-    pert = perturbation.as_array() if perturbation else np.zeros(5)
+    pert = perturbation.as_array() if perturbation else _NO_PERTURBATION
     args = (net.a, net.b, net.output_scale, net.activation_code, code)
     rows, scalars = (Xr, Yr, etar, D0), (eps, max_iter, tol, cons)
-    empty = np.zeros((0, d))
-    out = _run_kernel(method, net, args, rows, scalars, pert, seeds_r, 0, empty, 0)
+    out = _run_kernel(method, net, args, rows, scalars, pert, seeds, 0, _NO_TARGET, 0)
     hist = iterates = None
     if record_history or certify_every:
         store = 1 if wants_iterates else 0
-        again = _run_kernel(method, net, args, rows, scalars, pert, seeds_r, 1, out[0], store)
+        again = _run_kernel(method, net, args, rows, scalars, pert, seeds, 1, out[0], store)
         if not np.array_equal(again[0], out[0]):  # the two runs must be the same run
             raise RuntimeError("history run diverged from the first run; please report this")
-        out, hist = again, again[9]
-        iterates = again[10] if store else None
-    D, values, initial, grads, gmap, iters, status, first_stat, n_pert = out[:9]
-
+        out, hist = again, again[4]
+        iterates = again[5] if store else None
+    D, grads, fstats, istats = out[:4]
     if R == 1:
         rows = np.arange(n)  # every row is its input's only run
-        tangent, mult = K._kkt_residuals(grads, D, eps, cons)
     else:
-        rows = np.arange(n) * R + np.argmax(values.reshape(n, R), axis=1)
-        tangent, mult = K._kkt_residuals(grads[rows], D[rows], eps, cons)
-    names = _STOP_NAMES[status]
+        rows = np.arange(n) * R + np.argmax(fstats[:, K.F_LOSS].reshape(n, R), axis=1)
+    iters = istats[:, K.I_ITERS]
 
     first_certified = None
     if certify_every:
@@ -479,42 +484,48 @@ def projected_gradient_ascent(
             )
             for i in rows
         )
+        histories = histories[0] if single else histories
 
-    def per_input(arr):
-        if R > 1:
-            arr = arr[rows]
-        return arr[0].item() if single else arr
-
-    best_delta = D[rows] if R > 1 else D
+    # every row's outputs as contiguous columns; the chosen row of each input from them
+    fcols, icols = fstats.T.copy(), istats.T.copy()
+    names = _STOP_NAMES[icols[K.I_STATUS]]
     shape = (R,) if single else (n, R)
     restarts = Restarts(
         seed=seeds.reshape(shape),
         start=D0.reshape(*shape, d),
         end=D.reshape(*shape, d),
-        loss=values.reshape(shape),
-        iterations=iters.reshape(shape),
+        loss=fcols[K.F_LOSS].reshape(shape),
+        iterations=icols[K.I_ITERS].reshape(shape),
         stopping_criterion=names.reshape(shape),
     )
+    if single:  # Python scalars
+        row = int(rows[0])
+        values, initial, gmap, tangent, mult = fstats[row].tolist()
+        n_iter, code, first_stat, n_pert = istats[row].tolist()
+        name, delta, step = STOPPING[code], D[row], float(eta[0])
+        first_cert = None if first_certified is None else int(first_certified[0])
+    else:
+        if R > 1:
+            fcols, icols, names, D = fcols[:, rows], icols[:, rows], names[rows], D[rows]
+        values, initial, gmap, tangent, mult = fcols
+        n_iter, code, first_stat, n_pert = icols
+        name, delta, step, first_cert = names, D, eta, first_certified
     return AscentResult(
-        delta=best_delta[0] if single else best_delta,
-        loss=per_input(values),
-        initial_loss=per_input(initial),
-        iterations=per_input(iters),
-        converged=per_input(status != K.MAX_ITER),
-        stopping_criterion=per_input(names),
-        grad_mapping_norm=per_input(gmap),
-        tangent_gradient_norm=tangent[0].item() if single else tangent,
-        multiplier=mult[0].item() if single else mult,
-        step_size=eta[0].item() if single else eta,
-        first_stationary_iteration=per_input(first_stat),
-        first_certified_iteration=(
-            None
-            if first_certified is None
-            else (first_certified[0].item() if single else first_certified)
-        ),
-        n_perturbations=per_input(n_pert),
+        delta=delta,
+        loss=values,
+        initial_loss=initial,
+        iterations=n_iter,
+        converged=code != K.MAX_ITER,
+        stopping_criterion=name,
+        grad_mapping_norm=gmap,
+        tangent_gradient_norm=tangent,
+        multiplier=mult,
+        step_size=step,
+        first_stationary_iteration=first_stat,
+        first_certified_iteration=first_cert,
+        n_perturbations=n_pert,
         restarts=restarts,
-        history=(histories[0] if single else histories) if histories else None,
+        history=histories,
         method=method,
         eps=eps,
         constraint=constraint,
