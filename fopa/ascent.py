@@ -440,7 +440,6 @@ def projected_gradient_ascent(
     if method == "auto":
         method = "gram" if gram_ok and net.m < 2 * d else "plain"
 
-    N = n * R
     if R == 1:
         Xr, Yr, etar = X, Y, eta
     else:
