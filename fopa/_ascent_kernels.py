@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from ._jit import kernel, scalar_kernel
-from .derivatives import _dot, _row_coefficients
+from .derivatives import _dot, _product_into, _row_coefficients
 
 BALL, SPHERE, LINF = 0, 1, 2
 ON_BOUNDARY = 1e-9  # relative distance to the boundary that counts as on it
@@ -83,39 +83,6 @@ def _compact(active, na, done):
             active[j] = active[k]
             j += 1
     return j
-
-
-_SMALL_PRODUCT = 20_000  # below this many multiply-adds a loop beats a BLAS call
-
-
-@scalar_kernel
-def _product_into(P, B, out):
-    """out[:] = P @ B for C-contiguous P (n, k), B (k, p) and out (n, p).
-
-    Larger products call BLAS. Tiny ones run as loops over B's contiguous rows,
-    four rows per pass: no reduction in the inner loop, so it vectorises (a
-    dot-product loop would be a chain of dependent additions, as no ``reassoc`` is
-    allowed), and each pass loads and stores ``out`` once for four rows of B
-    (one row per pass was bound by the store-to-load chain through ``out``).
-    """
-    n, k = P.shape
-    p = B.shape[1]
-    if n * k * p > _SMALL_PRODUCT:
-        np.dot(P, B, out)
-        return
-    k4 = k - k % 4
-    for i in range(n):
-        o = out[i]
-        o[:] = 0.0
-        for j in range(0, k4, 4):
-            v0, v1, v2, v3 = P[i, j], P[i, j + 1], P[i, j + 2], P[i, j + 3]
-            b0, b1, b2, b3 = B[j], B[j + 1], B[j + 2], B[j + 3]
-            for r in range(p):
-                o[r] += (v0 * b0[r] + v1 * b1[r]) + (v2 * b2[r] + v3 * b3[r])
-        for j in range(k4, k):
-            v0, b0 = P[i, j], B[j]
-            for r in range(p):
-                o[r] += v0 * b0[r]
 
 
 @scalar_kernel

@@ -14,9 +14,21 @@ import numpy as np
 
 from ._ascent_kernels import ON_BOUNDARY
 from ._jit import kernel, scalar_kernel
-from .derivatives import _gradient_coefficients, _input_hessian, _loss
+from .activations import _all_derivatives
+from .constants import _ball_bounds
+from .derivatives import _dot
+from .losses import _loss_derivatives
 
 RADIUS_MARGIN = 1e-6  # relative safety margin on the certified radii
+
+
+@kernel
+def _largest_row_norm(D):
+    """max_i ||D[i]||_2 for D (n, d)."""
+    out = 0.0
+    for i in range(D.shape[0]):
+        out = max(out, math.sqrt(_dot(D[i], D[i])))
+    return out
 
 
 @kernel
@@ -61,12 +73,53 @@ def _householder_complement(u, A):
     return inner, corner, math.sqrt(coupling)
 
 
+@scalar_kernel
+def _point_derivatives(W, WT, a, b, c, act, loss, p, y):
+    """(grad L, hess L, L) at one point p, from one pass over the hidden units.
+
+    ``hess L = W^T diag(l' c a s2) W + l'' g_f g_f^T``, formed with one product and
+    made exactly symmetric.
+    """
+    m, d = W.shape
+    z = np.empty(m)
+    for r in range(m):
+        z[r] = b[r]
+    for j in range(d):  # z = W p + b, over WT's contiguous rows
+        pj = p[j]
+        for r in range(m):
+            z[r] += pj * WT[j, r]
+    s0, s1, s2, s3 = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
+    _all_derivatives(act, z, s0, s1, s2, s3)
+    value, l1, l2, _ = _loss_derivatives(loss, c * _dot(a, s0), y)
+    grad_f = np.zeros(d)
+    V = np.empty((m, d))
+    for r in range(m):
+        ca = c * a[r]
+        g = ca * s1[r]
+        h = l1 * ca * s2[r]
+        for j in range(d):
+            grad_f[j] += g * W[r, j]
+            V[r, j] = h * W[r, j]
+    H = np.dot(WT, V)
+    for j in range(d):
+        for k in range(j + 1):
+            v = 0.5 * (H[j, k] + H[k, j]) + l2 * grad_f[j] * grad_f[k]
+            H[j, k] = v
+            H[k, j] = v
+    return l1 * grad_f, H, value
+
+
 @kernel
-def _dense_point(W, a, b, c, act, loss, p, y, delta, eps):
-    """Everything the dense certificate needs at ``x + delta = p`` (one point).
+def _dense_point(W, WT, a, b, c, act, loss, x, y, delta, eps, weight, row_norms, weight_norm,
+                 critical):  # fmt: skip
+    """Everything the dense certificate needs at ``p = x + delta`` (one point).
+
+    ``weight, row_norms, weight_norm, critical`` are what :func:`fopa.constants._ball_bounds`
+    needs for the Hessian-Lipschitz bound ``rho`` over the ball around x.
 
     Returns
     -------
+    rho : float
     on_boundary : bool
     mu, gamma : float
         Multiplier and tangent-gradient norm (0 and ``||grad L||`` inside).
@@ -76,31 +129,39 @@ def _dense_point(W, a, b, c, act, loss, p, y, delta, eps):
         Upper bound of ``||hess L - mu I||_2`` (exact inside).
     value : float
         ``L(p)``.
+    inner, outer : float
+        The certified annulus (MATH.md section 3) if the largest eigenvalue is
+        negative, else 0, 0: meaningful when the point is a strict local maximum.
     """
-    d = p.shape[0]
-    P = p.reshape(1, d)
-    Y = np.full(1, y)
-    Q, _, _, _, _ = _gradient_coefficients(W, a, b, c, act, loss, P, Y)
-    grad = Q[0] @ W
-    H = _input_hessian(W, a, b, c, act, loss, P, Y)[0]
-    value = _loss(W, a, b, c, act, loss, P, Y)[0]
-    norm = math.sqrt(delta @ delta)
+    d = x.shape[0]
+    bounds = _ball_bounds(
+        WT, b, weight, row_norms, weight_norm, act, critical, loss,
+        x.reshape(1, d), np.full(1, y), eps,
+    )  # fmt: skip
+    rho = bounds[2, 0]
+    grad, H, value = _point_derivatives(W, WT, a, b, c, act, loss, x + delta, y)
+    norm = math.sqrt(_dot(delta, delta))
     if norm < eps * (1.0 - ON_BOUNDARY):
         eig = _eigvalsh(H)
-        return False, 0.0, math.sqrt(grad @ grad), eig, np.max(np.abs(eig)), value
+        gamma = math.sqrt(_dot(grad, grad))
+        alpha = max(abs(eig[0]), abs(eig[-1]))
+        inner, outer = _radius(False, gamma, eps, 0.0, max(-eig[-1], 0.0), alpha, rho)
+        return rho, False, 0.0, gamma, eig, alpha, value, inner, outer
     u = delta / norm
-    radial = u @ grad
+    radial = _dot(u, grad)
     tangent = grad - radial * u
     mu = radial / eps
-    gamma = math.sqrt(tangent @ tangent)
+    gamma = math.sqrt(_dot(tangent, tangent))
     for i in range(d):
         H[i, i] -= mu
-    if d == 1:
-        return True, mu, gamma, np.empty(0), abs(H[0, 0]), value
+    if d == 1:  # no tangent directions
+        return rho, True, mu, gamma, np.empty(0), abs(H[0, 0]), value, 0.0, 0.0
     inner, corner, coupling = _householder_complement(u, H)
     eig = _eigvalsh(inner)
-    alpha = max(abs(corner), np.max(np.abs(eig))) + coupling
-    return True, mu, gamma, eig, alpha, value
+    alpha = max(abs(corner), abs(eig[0]), abs(eig[-1])) + coupling
+    kappa = max(-eig[-1], 0.0)
+    lo, hi = _radius(True, gamma, eps, mu, kappa, alpha, rho) if mu > 0.0 else (0.0, 0.0)
+    return rho, True, mu, gamma, eig, alpha, value, lo, hi
 
 
 @scalar_kernel

@@ -270,28 +270,37 @@ def _activation_table(code, z):
 
 
 @scalar_kernel
-def _sup_abs_one(code, critical, lo, hi, out):
-    """Write sup over [lo, hi] of |sigma^(k)|, k = 0..3, into out (4,)."""
-    a = _activation_derivatives(code, lo)
-    b = _activation_derivatives(code, hi)
-    for k in range(4):
-        out[k] = max(abs(a[k]), abs(b[k]))
+def _sup_abs_intervals(code, critical, lo, hi, out):
+    """Write sup over [lo[i], hi[i]] of |sigma^(k)| into out[k, i], k = 0..3.
+
+    The sup of |sigma^(k)| over an interval is attained at an end or at a critical
+    point of sigma^(k) inside it (``critical[k]``, padded with inf). The ends are
+    evaluated in two vectorised loops, and |sigma^(k)| at each critical point once.
+    """
+    n = lo.shape[0]
+    at_lo = np.empty((4, n))
+    at_hi = np.empty((4, n))
+    _all_derivatives(code, lo, at_lo[0], at_lo[1], at_lo[2], at_lo[3])
+    _all_derivatives(code, hi, at_hi[0], at_hi[1], at_hi[2], at_hi[3])
+    peak = np.zeros(critical.shape)
     for k in range(4):
         for j in range(critical.shape[1]):
+            if math.isfinite(critical[k, j]):
+                peak[k, j] = abs(_activation_derivatives(code, critical[k, j])[k])
+        for i in range(n):
+            out[k, i] = max(abs(at_lo[k, i]), abs(at_hi[k, i]))
+        for j in range(critical.shape[1]):
             c = critical[k, j]
-            if lo < c and c < hi:
-                s = _activation_derivatives(code, c)
-                out[k] = max(out[k], abs(s[k]))
+            for i in range(n):
+                if lo[i] < c and c < hi[i]:
+                    out[k, i] = max(out[k, i], peak[k, j])
 
 
 @kernel
 def _sup_abs_table(code, critical, lo, hi):
     """Kernel: sup |sigma^(k)| over [lo[i], hi[i]] for every i, shape (4, k)."""
     out = np.empty((4, lo.shape[0]))
-    buf = np.empty(4)
-    for i in range(lo.shape[0]):
-        _sup_abs_one(code, critical, lo[i], hi[i], buf)
-        out[:, i] = buf
+    _sup_abs_intervals(code, critical, lo, hi, out)
     return out
 
 

@@ -22,8 +22,15 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from ._ascent_kernels import ON_BOUNDARY
-from ._certify_kernels import _dense_point, _eigvalsh, _householder_complement, _radius
+from ._certify_kernels import (
+    _dense_point,
+    _eigvalsh,
+    _householder_complement,
+    _largest_row_norm,
+    _radius,
+)
 from ._validate import as_float_array, as_positive_scalar, as_real_scalar
+from .activations import CRITICAL_TABLES
 from .constants import _ball_constant_arrays
 from .derivatives import (
     _gradient_coefficients,
@@ -240,11 +247,14 @@ def _pick_method(method, net, d):
 
 
 def _certify_point(net, x, y, delta, eps, tol, code, method, rho):
-    method = _pick_method(method, net, x.size)
+    """The certificate's fields for one point; ``rho`` is None for the dense method,
+    which computes it in the same compiled call."""
+    annulus = None
     if method == "dense":  # one compiled call
-        on_boundary, mu, gamma, eig, alpha, value = _dense_point(
-            net.W, net.a, net.b, net.output_scale, net.activation_code, code, x + delta, y,
-            delta, eps,
+        rho, on_boundary, mu, gamma, eig, alpha, value, *annulus = _dense_point(
+            net.W, net.weights_transposed, net.a, net.b, net.output_scale, net.activation_code,
+            code, x, y, delta, eps, net.abs_output_weights, net.row_norms, net.weight_norm,
+            CRITICAL_TABLES[net.activation],
         )  # fmt: skip
     else:
         pt = _Point(net, x, y, delta, eps, code)
@@ -257,7 +267,8 @@ def _certify_point(net, x, y, delta, eps, tol, code, method, rho):
     kind, reason = _classify(on_boundary, mu, gamma, lmax, lmin, tol)
     inner = radius = 0.0
     if kind == "strict_local_max":
-        inner, radius = _radius(on_boundary, gamma, eps, mu, -lmax, alpha, rho)
+        inner, radius = annulus or _radius(on_boundary, gamma, eps, mu, -lmax, alpha, rho)
+    rho = float(rho)
     return dict(
         kind=kind, on_boundary=bool(on_boundary), multiplier=float(mu),
         tangent_gradient_norm=float(gamma), max_tangent_eigenvalue=lmax,
@@ -269,10 +280,10 @@ def _certify_point(net, x, y, delta, eps, tol, code, method, rho):
 def _validate(net, x, y, delta, eps, loss):
     code, X, Y, (D,), single = _problem(net, x, y, loss, extra=[("delta", delta)])
     eps = as_positive_scalar("eps", eps)
-    norms = np.linalg.norm(D, axis=1)
-    if np.any(norms > eps * (1.0 + _FEASIBLE)):
+    largest = _largest_row_norm(D)
+    if largest > eps * (1.0 + _FEASIBLE):
         raise ValueError(
-            f"delta must lie in the ball ||delta|| <= eps = {eps:g}; got norm {norms.max():.6g}"
+            f"delta must lie in the ball ||delta|| <= eps = {eps:g}; got norm {largest:.6g}"
         )
     return code, X, Y, D, eps, single
 
@@ -312,9 +323,13 @@ def certify(net, x, y, delta, eps, *, tol=1e-7, loss="quadratic", method="auto")
         raise ValueError(f"tol must be >= 0; got {tol}")
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    rho = _ball_constant_arrays(net, X, Y, eps, code)["rho"]
+    method = _pick_method(method, net, X.shape[1])
+    if method == "dense":  # rho comes with each point's compiled call
+        rho = [None] * X.shape[0]
+    else:
+        rho = _ball_constant_arrays(net, X, Y, eps, code)["rho"].tolist()
     rows = [
-        _certify_point(net, X[i], Y[i], D[i], eps, tol, code, method, float(rho[i]))
+        _certify_point(net, X[i], Y[i], D[i], eps, tol, code, method, rho[i])
         for i in range(X.shape[0])
     ]
     if single:

@@ -26,8 +26,8 @@ import numpy as np
 
 from ._jit import kernel
 from ._validate import as_positive_scalar
-from .activations import CRITICAL_TABLES, _sup_abs_one
-from .derivatives import _problem
+from .activations import CRITICAL_TABLES, _sup_abs_intervals
+from .derivatives import _problem, _product_into
 from .losses import _loss_bounds
 
 __all__ = ["BallConstants", "ball_constants"]
@@ -79,28 +79,33 @@ _BOUND_NAMES = (
 
 
 @kernel
-def _ball_bounds(W, b, weight, row_norms, weight_norm, act, critical, loss, X, Y, eps):
+def _ball_bounds(WT, b, weight, row_norms, weight_norm, act, critical, loss, X, Y, eps):
     """Kernel: the bounds of ``_BOUND_NAMES`` (rows) for every point (columns).
 
-    ``weight = |c a|``; ``S_k,r`` are the sups of ``|sigma^(k)|`` over unit r's
-    pre-activation interval (module docstring).
+    ``WT = W^T`` (d, m) C-contiguous; ``weight = |c a|``; ``S_k,r`` are the sups of
+    ``|sigma^(k)|`` over unit r's pre-activation interval (module docstring).
     """
-    n, m = X.shape[0], W.shape[0]
-    center = X @ W.T
+    n, m = X.shape[0], WT.shape[1]
+    center = np.empty((n, m))
+    _product_into(X, WT, center)
     out = np.empty((8, n))
-    buf = np.empty(4)
+    lo = np.empty(m)
+    hi = np.empty(m)
+    sups = np.empty((4, m))
     grow = 1.0 + SAFETY_MARGIN
     for i in range(n):
+        for r in range(m):
+            rad = eps * row_norms[r]
+            lo[r] = center[i, r] + b[r] - rad
+            hi[r] = center[i, r] + b[r] + rad
+        _sup_abs_intervals(act, critical, lo, hi, sups)
         F = G2 = H = T = 0.0
         for r in range(m):
-            c = center[i, r] + b[r]
-            rad = eps * row_norms[r]
-            _sup_abs_one(act, critical, c - rad, c + rad, buf)
-            F += buf[0] * weight[r]
-            g = buf[1] * weight[r]
+            F += sups[0, r] * weight[r]
+            g = sups[1, r] * weight[r]
             G2 += g * g
-            H += buf[2] * weight[r] * row_norms[r] ** 2
-            T += buf[3] * weight[r] * row_norms[r] ** 3
+            H += sups[2, r] * weight[r] * row_norms[r] ** 2
+            T += sups[3, r] * weight[r] * row_norms[r] ** 3
         G = weight_norm * np.sqrt(G2)
         lmax, l1, l2, l3 = _loss_bounds(loss, F, Y[i])
         out[0, i] = grow * l1 * G
@@ -117,7 +122,7 @@ def _ball_bounds(W, b, weight, row_norms, weight_norm, act, critical, loss, X, Y
 def _ball_constant_arrays(net, X, Y, eps, code):
     """All bounds as arrays of shape (n,), by name."""
     out = _ball_bounds(
-        net.W, net.b, np.abs(net.output_scale * net.a), net.row_norms, float(net.weight_norm),
+        net.weights_transposed, net.b, net.abs_output_weights, net.row_norms, net.weight_norm,
         net.activation_code, CRITICAL_TABLES[net.activation], code, X, Y, float(eps),
     )  # fmt: skip
     return dict(zip(_BOUND_NAMES, out, strict=True))

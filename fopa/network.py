@@ -94,6 +94,11 @@ class TwoLayerNet:
         return out
 
     @cached_property
+    def abs_output_weights(self) -> np.ndarray:
+        """``|c a_r|`` for every unit, shape (m,), read-only."""
+        return _frozen(np.abs(self.output_scale * self.a))
+
+    @cached_property
     def weights_transposed(self) -> np.ndarray:
         """``W^T`` as a C-contiguous (d, m) array, read-only, made once."""
         return _frozen(self.W.T)
