@@ -171,10 +171,14 @@ def _cubic(c3, c2, c1, c0, s):
 
 @scalar_kernel
 def _crossing(c3, c2, c1, c0, inside, outside):
-    """Bisection between a point where the cubic is negative and one where it is not."""
+    """Bisection between a point where the cubic is negative and one where it is not.
+
+    Stops at a relative width of 1e-12 (the radii get a 1e-6 safety margin anyway);
+    the returned point is always one where the cubic is negative (or ``inside``).
+    """
     for _ in range(200):
         mid = 0.5 * (inside + outside)
-        if mid == inside or mid == outside:
+        if abs(outside - inside) <= 1e-12 * max(abs(inside), abs(outside)):
             break
         if _cubic(c3, c2, c1, c0, mid) < 0:
             inside = mid
