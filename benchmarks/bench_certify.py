@@ -5,8 +5,9 @@ eigenvalues, ``||hess L - mu I||``, the Hessian-Lipschitz bound and the certifie
 radius); the peers only form the d x d input Hessian: ``jax.hessian`` (jitted)
 and ``torch.func.hessian``. A third peer does the certificate's core work:
 ``jnp.linalg.eigvalsh(jax.hessian(loss)(p))``, jitted together. float64, tanh,
-quadratic loss, at a point where PGA converged. Best of ``--repeats`` interleaved rounds after a warm-up; ratios
-are medians of ratios within a round (see ``_timing.py``).
+quadratic loss, at a point where PGA converged. Best of ``--repeats`` interleaved
+rounds after a warm-up; ratios are medians of ratios within a round (see
+``_timing.py``).
 
 Usage::
 
