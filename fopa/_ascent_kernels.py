@@ -269,12 +269,17 @@ def _gram_step(i, k, t, eps, eta, max_iter, tol, constraint, n0, Zs, A, AK, gamm
     B, BK, u, v = work[0], work[1], work[2], work[3]
     h = eta[i]
     g = gamma[i]
+    start = n0[i] > 0.0  # a zero start has no D0 term: its loops skip Zs
     # v = g D0 + B W with B = A + h q, and v W^T = g Zs + B K: ||v||^2 from the Gram matrix
     for r in range(m):
         B[r] = A[i, r] + h * Q[k, r]
         BK[r] = AK[i, r] + h * QK[k, r]
-        u[r] = 2.0 * g * Zs[i, r] + BK[r]
-    norm2 = g * g * n0[i] + _dot(B, u)
+    if start:
+        for r in range(m):
+            u[r] = 2.0 * g * Zs[i, r] + BK[r]
+        norm2 = g * g * n0[i] + _dot(B, u)
+    else:
+        norm2 = _dot(B, BK)
     s = _project_l2(math.sqrt(max(norm2, 0.0)), eps, constraint)
     # the new point is s g D0 + (s B) W; moved = (s g - g) D0 + (s B - A) W
     dg = (s - 1.0) * g
@@ -282,7 +287,10 @@ def _gram_step(i, k, t, eps, eta, max_iter, tol, constraint, n0, Zs, A, AK, gamm
         B[r] *= s
         BK[r] *= s
         u[r] = B[r] - A[i, r]
-        v[r] = 2.0 * dg * Zs[i, r] + (BK[r] - AK[i, r])
+        v[r] = BK[r] - AK[i, r]
+    if start:
+        for r in range(m):
+            v[r] += 2.0 * dg * Zs[i, r]
     moved2 = dg * dg * n0[i] + _dot(u, v)
     gmap = math.sqrt(max(moved2, 0.0)) / h
     if gmap <= tol and first_stat[i] < 0:
@@ -348,8 +356,12 @@ def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, c
             i = active[k]
             z = QK[k]  # scratch until the product below overwrites it
             g = gamma[i]
-            for r in range(m):
-                z[r] = Z0[i, r] + g * Zs[i, r] + AK[i, r]
+            if n0[i] > 0.0:
+                for r in range(m):
+                    z[r] = Z0[i, r] + g * Zs[i, r] + AK[i, r]
+            else:
+                for r in range(m):
+                    z[r] = Z0[i, r] + AK[i, r]
             values[i] = _row_coefficients(act, loss, a, c, Y[i], z, Q[k], S0)[0]
             if t == 0:
                 initial[i] = values[i]
