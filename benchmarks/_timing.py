@@ -12,6 +12,14 @@ competed with those spinning threads (seen here: the same fopa call 1.7x slower
 right after a NumPy GEMM loop than after itself). So every measurement starts
 after a pause of ``GAP`` seconds, and repeats its call until ``MIN_SECONDS`` have
 passed so that short calls are not timed one at a time.
+
+After the pause, one untimed call of the measured method comes first: the first
+call after an idle pause runs cold (seen here: a two-thread fopa call at
+(64, 100, 512) took 212-370 us per iteration right after 0.3 s of idling and
+195-225 us on the next calls, the idle second virtual core and the sleeping
+worker thread waking up), and with calls of 10-25 ms only two or three fit in
+``MIN_SECONDS``, so the cold call weighed on the methods that use both cores.
+The measurement is of the steady state, for every method alike.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ def interleaved_times(functions, repeats):
         for label in order:
             fn, count = functions[label], calls[label]
             time.sleep(GAP)
+            fn()  # untimed: wakes this method's threads after the pause
             t0 = time.perf_counter()
             for _ in range(count):
                 fn()
