@@ -106,6 +106,25 @@ def _project(v, eps, constraint):
 
 
 @scalar_kernel
+def _may_stop(gmap, tol, constraint, eps, delta_norm2, step_norm2):
+    """Whether a small gradient mapping ends a run (l2 constraints).
+
+    ``||G|| <= tol`` is a stop at a point on the sphere, or inside the ball when
+    the full step ``delta + eta grad L`` (squared norm ``step_norm2``) stays in
+    the ball, where G is the gradient itself. Inside the ball with a step that
+    leaves it, G is small only because the projection shortens a long step
+    (``eta ||grad L||`` far beyond the distance to the sphere): not a KKT point,
+    so the run goes on (its next iterate is on the sphere).
+    """
+    if gmap > tol:
+        return False
+    if constraint != BALL:
+        return True
+    inner = eps * (1.0 - ON_BOUNDARY)
+    return delta_norm2 >= inner * inner or step_norm2 <= eps * eps
+
+
+@scalar_kernel
 def _project_l2(norm, eps, constraint):
     """Factor that maps a vector of norm ``norm`` onto the ball or the sphere."""
     if constraint == SPHERE:
@@ -192,10 +211,14 @@ def _pga_plain(
                 if constraint == LINF:
                     g = 1.0 if g > 0.0 else (-1.0 if g < 0.0 else 0.0)
                 step[j] = D[i, j] + h * g
+            step_norm2 = _dot(step, step)
             _project(step, eps, constraint)
             for j in range(d):
                 moved[j] = step[j] - D[i, j]
             gmap = math.sqrt(_dot(moved, moved)) / h
+            stop = gmap <= tol and _may_stop(
+                gmap, tol, constraint, eps, _dot(D[i], D[i]), step_norm2
+            )
             if record:
                 hist[0, i, t] = vals[k]
                 hist[1, i, t] = gmap
@@ -225,7 +248,7 @@ def _pga_plain(
                     pert_iter[i] = -1
                 if pert_iter[i] < 0 and gmap <= threshold:
                     if n_pert[i] >= max_count:
-                        if gmap <= tol:
+                        if stop:
                             status[i] = TOL
                             done[k] = True
                             grads[i, :] = G[k, :]
@@ -241,7 +264,7 @@ def _pga_plain(
                         for j in range(d):
                             step[j] = D[i, j] + radius * noise[i, j]
                         _project(step, eps, constraint)
-            elif gmap <= tol:
+            elif stop:
                 status[i] = TOL
                 done[k] = True
                 grads[i, :] = G[k, :]
@@ -260,10 +283,20 @@ def _pga_plain(
 
 @scalar_kernel
 def _gram_step(i, k, t, eps, eta, max_iter, tol, constraint, n0, Zs, A, AK, gamma, Q, QK,
-               gnorm, iters, status, first_stat, work):  # fmt: skip
+               gnorm, iters, status, first_stat, work, W, D0, moved, dnorm2):  # fmt: skip
     """One projected step of row i in Gram coordinates; return True when it stops.
 
-    ``work`` is scratch of shape (4, m).
+    ``work`` is scratch of shape (4, m), ``moved`` of shape (d,); ``dnorm2`` holds
+    every row's ``||delta||^2``.
+
+    The step's length comes from the Gram matrix, ``||moved||^2 = u.(K u)``, where
+    ``u`` is the change of the coordinates A. Near a fixed point that quadratic form
+    is a difference of nearly equal terms and loses about half the digits (seen:
+    0 where the true gradient-mapping norm was 3e-9). So the change is computed as
+    ``(s - 1) A + s h q`` (its two terms are smaller than A by the factor
+    ``h mu``), and whenever the estimate is small enough to stop a run (or within
+    the quadratic form's rounding noise) the step is formed in R^d, ``moved = u W +
+    (s - 1) gamma D0``, and measured there, as the plain iteration does.
     """
     m = A.shape[1]
     B, BK, u, v = work[0], work[1], work[2], work[3]
@@ -283,21 +316,31 @@ def _gram_step(i, k, t, eps, eta, max_iter, tol, constraint, n0, Zs, A, AK, gamm
     s = _project_l2(math.sqrt(max(norm2, 0.0)), eps, constraint)
     # the new point is s g D0 + (s B) W; moved = (s g - g) D0 + (s B - A) W
     dg = (s - 1.0) * g
+    sh = s * h
     for r in range(m):
+        u[r] = (s - 1.0) * A[i, r] + sh * Q[k, r]
+        v[r] = (s - 1.0) * AK[i, r] + sh * QK[k, r]
         B[r] *= s
         BK[r] *= s
-        u[r] = B[r] - A[i, r]
-        v[r] = BK[r] - AK[i, r]
     if start:
         for r in range(m):
             v[r] += 2.0 * dg * Zs[i, r]
     moved2 = dg * dg * n0[i] + _dot(u, v)
+    if tol > 0.0 and moved2 <= max(4.0 * (tol * h) ** 2, 1e-10 * s * s * norm2):
+        d = W.shape[1]
+        for j in range(d):
+            moved[j] = dg * D0[i, j]
+        for r in range(m):
+            ur = u[r]
+            for j in range(d):
+                moved[j] += ur * W[r, j]
+        moved2 = _dot(moved, moved)
     gmap = math.sqrt(max(moved2, 0.0)) / h
     if gmap <= tol and first_stat[i] < 0:
         first_stat[i] = t
     gnorm[i] = gmap
     iters[i] = t
-    if gmap <= tol:
+    if _may_stop(gmap, tol, constraint, eps, dnorm2[i], norm2):
         status[i] = TOL
         return True
     if t == max_iter:
@@ -306,6 +349,7 @@ def _gram_step(i, k, t, eps, eta, max_iter, tol, constraint, n0, Zs, A, AK, gamm
     A[i, :] = B
     AK[i, :] = BK
     gamma[i] = s * g
+    dnorm2[i] = s * s * norm2
     return False
 
 
@@ -347,6 +391,8 @@ def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, c
     Qbuf = np.empty((N, m))
     QKbuf = np.empty((N, m))
     work = np.empty((4, m))
+    moved = np.empty(d)
+    dnorm2 = n0.copy()
     na = N
     for t in range(max_iter + 1):
         if na == 0:
@@ -370,7 +416,7 @@ def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, c
             i = active[k]
             done[k] = _gram_step(
                 i, k, t, eps, eta, max_iter, tol, constraint, n0, Zs, A, AK, gamma,
-                Q, QK, gnorm, iters, status, first_stat, work,
+                Q, QK, gnorm, iters, status, first_stat, work, W, D0, moved, dnorm2,
             )  # fmt: skip
             if done[k]:
                 Qlast[i, :] = Q[k, :]
@@ -380,6 +426,15 @@ def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, c
         for j in range(d):
             D[i, j] += gamma[i] * D0[i, j]
     grads = _times(Qlast, W)
+    # the reported gradient-mapping norm of the returned point, measured in R^d
+    step = np.empty(d)
+    for i in range(N):
+        for j in range(d):
+            step[j] = D[i, j] + eta[i] * grads[i, j]
+        _project(step, eps, constraint)
+        for j in range(d):
+            step[j] -= D[i, j]
+        gnorm[i] = math.sqrt(_dot(step, step)) / eta[i]
     _kkt_rows(grads, D, eps, constraint, fstats)
     return D, grads, fstats, istats
 

@@ -20,11 +20,12 @@ and with bounds ``l_k`` of ``|l^(k)|`` over ``|f| <= F`` (for the quadratic loss
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import kernel, scalar_kernel
 from ._validate import as_positive_scalar
 from .activations import CRITICAL_TABLES, _sup_abs_intervals
 from .derivatives import _problem, _product_into
@@ -35,6 +36,9 @@ __all__ = ["BallConstants", "ball_constants"]
 #: Relative margin added to every bound so that rounding in its evaluation can't
 #: put it below a value computed in floating point.
 SAFETY_MARGIN = 1e-10
+#: Floor of a product of positive factors in a bound: products of tiny factors
+#: (``G^2``, ``G^3``) can underflow to 0 while what they bound is still positive.
+SAFETY_FLOOR = 1e-290
 
 
 @dataclass(frozen=True)
@@ -99,24 +103,52 @@ def _ball_bounds(WT, b, weight, row_norms, weight_norm, act, critical, loss, X, 
             lo[r] = center[i, r] + b[r] - rad
             hi[r] = center[i, r] + b[r] + rad
         _sup_abs_intervals(act, critical, lo, hi, sups)
-        F = G2 = H = T = 0.0
+        F = H = T = 0.0
+        g_max = 0.0
         for r in range(m):
             F += sups[0, r] * weight[r]
-            g = sups[1, r] * weight[r]
-            G2 += g * g
+            g_max = max(g_max, sups[1, r] * weight[r])
             H += sups[2, r] * weight[r] * row_norms[r] ** 2
             T += sups[3, r] * weight[r] * row_norms[r] ** 3
-        G = weight_norm * np.sqrt(G2)
+        # ||(|c a| S_1)||_2: squares are safe while the largest entry is moderate;
+        # otherwise (tiny or huge entries, whose squares under- or overflow) hypot
+        if 1e-150 < g_max < 1e150:
+            G2 = 0.0
+            for r in range(m):
+                g = sups[1, r] * weight[r]
+                G2 += g * g
+            G = weight_norm * np.sqrt(G2)
+        else:
+            G = 0.0
+            for r in range(m):
+                G = math.hypot(G, sups[1, r] * weight[r])
+            G = weight_norm * G
         lmax, l1, l2, l3 = _loss_bounds(loss, F, Y[i])
-        out[0, i] = grow * l1 * G
-        out[1, i] = grow * (l2 * G * G + l1 * H)
-        out[2, i] = grow * (l3 * G**3 + 3.0 * l2 * G * H + l1 * T)
+        out[0, i] = grow * _product_up(l1, G, 1.0)
+        out[1, i] = grow * (_product_up(l2, G, G) + _product_up(l1, H, 1.0))
+        out[2, i] = grow * (
+            _product_up(l3, G * G, G) + 3.0 * _product_up(l2, G, H) + _product_up(l1, T, 1.0)
+        )
         out[3, i] = grow * lmax
         out[4, i] = grow * F
         out[5, i] = grow * G
         out[6, i] = grow * H
         out[7, i] = grow * T
     return out
+
+
+@scalar_kernel
+def _product_up(x, y, z):
+    """x y z, or SAFETY_FLOOR when the factors are positive and it underflows.
+
+    Products of tiny positive factors lose all relative accuracy below the normal
+    range (or become 0) while what they bound is still positive; an exact zero
+    factor keeps the product exactly 0.
+    """
+    p = x * y * z
+    if x > 0.0 and y > 0.0 and z > 0.0 and p < SAFETY_FLOOR:
+        return SAFETY_FLOOR
+    return p
 
 
 def _ball_constant_arrays(net, X, Y, eps, code):

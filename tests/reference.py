@@ -7,7 +7,7 @@ loops over hidden units where that makes the formula easier to read.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import erf, expit
+from scipy.special import erfc, expit
 
 
 def activation(name, z):
@@ -23,7 +23,7 @@ def activation(name, z):
         s = expit(z)
         return np.log1p(np.exp(z)), s, s * (1 - s), s * (1 - s) * (1 - 2 * s)
     if name == "gelu":
-        cdf = 0.5 * (1 + erf(z / np.sqrt(2)))
+        cdf = 0.5 * erfc(-z / np.sqrt(2))  # erfc: no cancellation in the left tail
         pdf = np.exp(-(z**2) / 2) / np.sqrt(2 * np.pi)
         return z * cdf, cdf + z * pdf, 2 * pdf - z**2 * pdf, -3 * z * pdf + z * (z**2 - 1) * pdf
     if name == "silu":
@@ -125,3 +125,19 @@ def gradient_magnitude(net, x, y, lossname="quadratic"):
     W, ca, s = _parts(net, x)
     _, l1, _, _ = loss_derivs(lossname, predict(net, x), y)
     return abs(l1) * (np.abs(ca * s[1]) @ np.abs(W))
+
+
+def loss_slope_sensitivity(net, x, y, lossname="quadratic"):
+    """Relative rounding of l' at x: |l''/l'| times the size of the terms summed into f.
+
+    f = sum_r c a_r sigma(z_r) is known to a few ulps of its largest terms, and
+    l' moves by l'' per unit of f: for the logistic loss far in its tail
+    (l' ~ exp(-|f|)) or the quadratic loss near f = y, that relative error of l'
+    is far above one ulp. For tolerances.
+    """
+    W, ca, s = _parts(net, x)
+    _, l1, l2, _ = loss_derivs(lossname, predict(net, x), y)
+    if l1 == 0:
+        return np.inf
+    return abs(l2 / l1) * float(np.sum(np.abs(ca * s[0])))
+
