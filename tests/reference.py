@@ -140,4 +140,3 @@ def loss_slope_sensitivity(net, x, y, lossname="quadratic"):
     if l1 == 0:
         return np.inf
     return abs(l2 / l1) * float(np.sum(np.abs(ca * s[0])))
-

@@ -54,6 +54,40 @@ def test_gram_iteration_equals_plain(act, init):
     np.testing.assert_array_equal(np.abs(gram.iterations - plain.iterations) <= 1, True)
 
 
+@pytest.mark.parametrize("method", ["plain", "gram"])
+def test_a_stop_means_a_small_true_gradient_mapping(method):
+    # found by hypothesis: the Gram form ||moved||^2 = u.(K u) read 0 here while the
+    # true gradient-mapping norm was 3e-9; small steps are now measured in R^d
+    W = np.array([[0.13368093, -0.36963897], [-0.29208003, -1.72637814], [1.27258529, 0.80904745]])
+    net = fopa.TwoLayerNet(W, np.array([1.0, -1.0, 1.0]), None, "tanh", 0.5773502691896258)
+    x, y, eps, tol = np.array([0.19884597, -0.39161188]), 0.9775674511260357, 2.0, 1e-9
+    res = fopa.projected_gradient_ascent(
+        net, x, y, eps, step_size="lipschitz", max_iter=20000, tol=tol, method=method
+    )
+    assert res.converged and res.method == method
+    g = fopa.input_gradient(net, x + res.delta, y)
+    v = res.delta + res.step_size * g
+    true_gmap = np.linalg.norm(v * eps / max(np.linalg.norm(v), eps) - res.delta) / res.step_size
+    assert true_gmap <= tol
+    assert res.grad_mapping_norm == pytest.approx(true_gmap, rel=1e-6)
+    assert res.tangent_gradient_norm <= 2 * (1 + res.step_size * res.multiplier) * tol
+
+
+@pytest.mark.parametrize("method", ["plain", "gram"])
+def test_an_interior_point_whose_step_leaves_the_ball_does_not_stop_a_run(method):
+    # found by hypothesis: with eta = 1/beta huge (a nearly linear network) the
+    # gradient mapping at 0 is eps / eta <= tol, though grad L = 6e-5: not a KKT point
+    net = fopa.TwoLayerNet(np.array([[-3.842149109390593e-05]]), np.array([-1.0]))
+    x, y, eps = np.array([-1.352478962636067]), 1.5434774052224367, 0.5
+    res = fopa.projected_gradient_ascent(
+        net, x, y, eps, step_size="lipschitz", tol=1e-9, method=method, max_iter=100
+    )
+    assert res.converged and res.iterations >= 1
+    assert abs(res.delta[0]) == pytest.approx(eps)  # the maximum is on the sphere
+    assert res.tangent_gradient_norm <= 1e-9 and res.multiplier > 0
+    assert res.first_stationary_iteration == 0  # G was small at the start all the same
+
+
 def test_auto_picks_gram_when_m_below_2d():
     net, X, Y = _problem(n=1, d=10, m=12)
     assert fopa.projected_gradient_ascent(net, X[0], Y[0], 0.5, max_iter=5).method == "gram"

@@ -61,6 +61,18 @@ def test_rho_dominates_the_third_derivative(problem, eps):
         assert np.linalg.norm(t) <= c.rho * (1 + 1e-9) + 1e-300
 
 
+def test_bounds_do_not_underflow_in_an_activation_tail():
+    # found by hypothesis: |gelu'| ~ 1e-169 over the ball made G^2 underflow to 0
+    net = fopa.TwoLayerNet(np.array([[-0.66996795]]), np.array([1.0]), np.array([-0.02157202]),
+                           "gelu")  # fmt: skip
+    x, y, eps = np.array([42.60978906]), -0.3451349359097739, 1.0
+    c = fopa.ball_constants(net, x, y, eps)
+    grads = fopa.input_gradient(net, x + np.linspace(-eps, eps, 21)[:, None], y)
+    assert np.max(np.abs(grads)) > 0
+    assert np.all(np.abs(grads[:, 0]) <= c.gradient_bound)
+    assert c.network_gradient_bound > 0 and c.beta > 0 and c.rho > 0
+
+
 def test_batched_constants_equal_single_ones():
     net = fopa.TwoLayerNet.random(5, 8, rng=0)
     X = np.random.default_rng(0).standard_normal((3, 5))
