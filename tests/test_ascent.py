@@ -160,18 +160,23 @@ def test_restarts_keep_the_best():
     np.testing.assert_array_equal(res.iterations, res.restarts.iterations[np.arange(2), best])
 
 
+def _one_thread_and_all(run):
+    """(run() with numba set to one thread, run() with all of them)."""
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = run()
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        return one, run()
+    finally:
+        numba.set_num_threads(before)
+
+
 @pytest.mark.parametrize("method", ["plain", "gram"])
 def test_same_seed_same_bits_whatever_the_thread_count(method):
     net, X, Y = _problem(n=6, d=8, m=6 if method == "gram" else 20, seed=6)
     kw = dict(init="ball", n_restarts=3, rng=11, max_iter=300, method=method)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = fopa.projected_gradient_ascent(net, X, Y, 0.6, **kw)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = fopa.projected_gradient_ascent(net, X, Y, 0.6, **kw)
-    finally:
-        numba.set_num_threads(before)
+    one, many = _one_thread_and_all(lambda: fopa.projected_gradient_ascent(net, X, Y, 0.6, **kw))
     again = fopa.projected_gradient_ascent(
         net, X, Y, 0.6, **{**kw, "rng": np.random.default_rng(11)}
     )
@@ -206,14 +211,9 @@ def test_row_blocks_on_threads_match_one_block(method, monkeypatch):
     monkeypatch.setattr(_parallel, "MIN_ROWS", 3)
     assert len(_parallel.row_blocks(24, 20, 60)) == min(numba.config.NUMBA_NUM_THREADS, 8)
     blas_before = _blas_threads()
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one_thread = fopa.projected_gradient_ascent(net, X, Y, 0.6, **kw)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        threads = fopa.projected_gradient_ascent(net, X, Y, 0.6, **kw)
-    finally:
-        numba.set_num_threads(before)
+    one_thread, threads = _one_thread_and_all(
+        lambda: fopa.projected_gradient_ascent(net, X, Y, 0.6, **kw)
+    )
     monkeypatch.setattr(_parallel, "MIN_WORK", 10**18)
     single_block = fopa.projected_gradient_ascent(net, X, Y, 0.6, **kw)
     np.testing.assert_array_equal(one_thread.restarts.end, threads.restarts.end)
