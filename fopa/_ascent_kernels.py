@@ -95,24 +95,29 @@ def _times(Q, W):
 
 @scalar_kernel
 def _project(v, eps, constraint):
-    """Project v onto the feasible set in place: the l2 ball or sphere, or the box."""
+    """Project v onto the feasible set in place: the l2 ball or sphere, or the box.
+
+    Returns the l2 projection's factor (1 when v was already in the ball; 1 for
+    the box).
+    """
     if constraint == LINF:
         for j in range(v.shape[0]):
             v[j] = min(max(v[j], -eps), eps)
-        return
+        return 1.0
     s = _project_l2(math.sqrt(_dot(v, v)), eps, constraint)
     for j in range(v.shape[0]):
         v[j] *= s
+    return s
 
 
 @scalar_kernel
-def _may_stop(gmap, tol, constraint, eps, delta_norm2, step_norm2):
+def _may_stop(gmap, tol, constraint, eps, delta_norm2, factor):
     """Whether a small gradient mapping ends a run (l2 constraints).
 
     ``||G|| <= tol`` is a stop at a point on the sphere, or inside the ball when
-    the full step ``delta + eta grad L`` (squared norm ``step_norm2``) stays in
-    the ball, where G is the gradient itself. Inside the ball with a step that
-    leaves it, G is small only because the projection shortens a long step
+    the full step ``delta + eta grad L`` stays in the ball (the projection's
+    ``factor`` is 1), where G is the gradient itself. Inside the ball with a step
+    that leaves it, G is small only because the projection shortens a long step
     (``eta ||grad L||`` far beyond the distance to the sphere): not a KKT point,
     so the run goes on (its next iterate is on the sphere).
     """
@@ -121,7 +126,7 @@ def _may_stop(gmap, tol, constraint, eps, delta_norm2, step_norm2):
     if constraint != BALL:
         return True
     inner = eps * (1.0 - ON_BOUNDARY)
-    return delta_norm2 >= inner * inner or step_norm2 <= eps * eps
+    return delta_norm2 >= inner * inner or factor >= 1.0
 
 
 @scalar_kernel
@@ -211,14 +216,11 @@ def _pga_plain(
                 if constraint == LINF:
                     g = 1.0 if g > 0.0 else (-1.0 if g < 0.0 else 0.0)
                 step[j] = D[i, j] + h * g
-            step_norm2 = _dot(step, step)
-            _project(step, eps, constraint)
+            factor = _project(step, eps, constraint)
             for j in range(d):
                 moved[j] = step[j] - D[i, j]
             gmap = math.sqrt(_dot(moved, moved)) / h
-            stop = gmap <= tol and _may_stop(
-                gmap, tol, constraint, eps, _dot(D[i], D[i]), step_norm2
-            )
+            stop = gmap <= tol and _may_stop(gmap, tol, constraint, eps, _dot(D[i], D[i]), factor)
             if record:
                 hist[0, i, t] = vals[k]
                 hist[1, i, t] = gmap
@@ -340,7 +342,7 @@ def _gram_step(i, k, t, eps, eta, max_iter, tol, constraint, n0, Zs, A, AK, gamm
         first_stat[i] = t
     gnorm[i] = gmap
     iters[i] = t
-    if _may_stop(gmap, tol, constraint, eps, dnorm2[i], norm2):
+    if _may_stop(gmap, tol, constraint, eps, dnorm2[i], s):
         status[i] = TOL
         return True
     if t == max_iter:
