@@ -14,10 +14,8 @@ import numpy as np
 
 from ._ascent_kernels import ON_BOUNDARY
 from ._jit import kernel, scalar_kernel
-from .activations import _all_derivatives
 from .constants import _ball_bounds
-from .derivatives import _dot
-from .losses import _loss_derivatives
+from .derivatives import _dot, _point_derivatives
 
 RADIUS_MARGIN = 1e-6  # relative safety margin on the certified radii
 
@@ -71,42 +69,6 @@ def _householder_complement(u, A):
         c = A[i, 0] - v[i] * w[0] - w[i] * v[0]
         coupling += c * c
     return inner, corner, math.sqrt(coupling)
-
-
-@scalar_kernel
-def _point_derivatives(W, WT, a, b, c, act, loss, p, y):
-    """(grad L, hess L, L) at one point p, from one pass over the hidden units.
-
-    ``hess L = W^T diag(l' c a s2) W + l'' g_f g_f^T``, formed with one product and
-    made exactly symmetric.
-    """
-    m, d = W.shape
-    z = np.empty(m)
-    for r in range(m):
-        z[r] = b[r]
-    for j in range(d):  # z = W p + b, over WT's contiguous rows
-        pj = p[j]
-        for r in range(m):
-            z[r] += pj * WT[j, r]
-    s0, s1, s2, s3 = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
-    _all_derivatives(act, z, s0, s1, s2, s3)
-    value, l1, l2, _ = _loss_derivatives(loss, c * _dot(a, s0), y)
-    grad_f = np.zeros(d)
-    V = np.empty((m, d))
-    for r in range(m):
-        ca = c * a[r]
-        g = ca * s1[r]
-        h = l1 * ca * s2[r]
-        for j in range(d):
-            grad_f[j] += g * W[r, j]
-            V[r, j] = h * W[r, j]
-    H = np.dot(WT, V)
-    for j in range(d):
-        for k in range(j + 1):
-            v = 0.5 * (H[j, k] + H[k, j]) + l2 * grad_f[j] * grad_f[k]
-            H[j, k] = v
-            H[k, j] = v
-    return l1 * grad_f, H, value
 
 
 @kernel

@@ -124,7 +124,8 @@ class _Point:
             self.gamma = float(np.linalg.norm(self.grad))
 
     def hessian(self):
-        return _input_hessian(*self.args, self.p, self.y)[0]
+        net = self.net
+        return _input_hessian(net.W, net.weights_transposed, *self.args[1:], self.p, self.y)[0]
 
     def hvp(self, v):
         return _hessian_vector_product(*self.args, self.p, self.y, v[None, :])[0]

@@ -191,30 +191,49 @@ def _input_gradient(W, a, b, c, act, loss, X, Y):
     return np.dot(Q, W)
 
 
-@kernel
-def _input_hessian(W, a, b, c, act, loss, X, Y):
-    """Kernel: hess L at every row of X, shape (n, d, d)."""
-    _, S1, S2, L1, L2 = _gradient_coefficients(W, a, b, c, act, loss, X, Y)
-    G = np.dot(S1, W)  # grad f, (n, d)
-    n, d = X.shape
-    m = W.shape[0]
-    out = np.empty((n, d, d))
-    V = np.empty((m, d))
-    for i in range(n):
+@scalar_kernel
+def _point_derivatives(W, WT, a, b, c, act, loss, p, y):
+    """(grad L, hess L, L) at one point p, from one pass over the hidden units.
+
+    ``hess L = W^T diag(l' c a s2) W + l'' g_f g_f^T``, formed with one product and
+    made exactly symmetric.
+    """
+    m, d = W.shape
+    z = np.empty(m)
+    for r in range(m):
+        z[r] = b[r]
+    for j in range(d):  # z = W p + b, over WT's contiguous rows
+        pj = p[j]
         for r in range(m):
-            q = L1[i] * S2[i, r]
-            for j in range(d):
-                V[r, j] = q * W[r, j]
-        H = np.dot(W.T, V)
+            z[r] += pj * WT[j, r]
+    s0, s1, s2, s3 = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
+    _all_derivatives(act, z, s0, s1, s2, s3)
+    value, l1, l2, _ = _loss_derivatives(loss, c * _dot(a, s0), y)
+    grad_f = np.zeros(d)
+    V = np.empty((m, d))
+    for r in range(m):
+        ca = c * a[r]
+        g = ca * s1[r]
+        h = l1 * ca * s2[r]
         for j in range(d):
-            for k in range(d):
-                out[i, j, k] = H[j, k] + L2[i] * G[i, j] * G[i, k]
-        # exact symmetry (the product above is symmetric only up to rounding)
-        for j in range(d):
-            for k in range(j):
-                s = 0.5 * (out[i, j, k] + out[i, k, j])
-                out[i, j, k] = s
-                out[i, k, j] = s
+            grad_f[j] += g * W[r, j]
+            V[r, j] = h * W[r, j]
+    H = np.dot(WT, V)
+    for j in range(d):
+        for k in range(j + 1):
+            v = 0.5 * (H[j, k] + H[k, j]) + l2 * grad_f[j] * grad_f[k]
+            H[j, k] = v
+            H[k, j] = v
+    return l1 * grad_f, H, value
+
+
+@kernel
+def _input_hessian(W, WT, a, b, c, act, loss, X, Y):
+    """Kernel: hess L at every row of X, shape (n, d, d); ``WT`` is W^T, C-contiguous."""
+    n, d = X.shape
+    out = np.empty((n, d, d))
+    for i in range(n):
+        out[i] = _point_derivatives(W, WT, a, b, c, act, loss, X[i], Y[i])[1]
     return out
 
 
@@ -373,7 +392,7 @@ def input_hessian(net, x, y, *, loss="quadratic"):
     ndarray, shape (d, d) or (n, d, d)
     """
     args, code, X, Y, _, single = _prepare(net, x, y, loss)
-    return _unstack(_input_hessian(*args, code, X, Y), single)
+    return _unstack(_input_hessian(net.W, net.weights_transposed, *args[1:], code, X, Y), single)
 
 
 def hessian_vector_product(net, x, y, v, *, loss="quadratic"):
