@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 # Below this many multiply-adds per iteration (rows x d x m), a batch runs as one
 # block on BLAS's own threads: splitting costs more than it saves.
@@ -44,14 +45,10 @@ def row_blocks(n_rows: int, d: int, m: int) -> list[tuple[int, int]]:
 
 
 def _blas_controllers():
+    """The loaded BLAS libraries' thread controls (found once: it scans the process)."""
     if _state["blas"] is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - threadpoolctl is a dependency
-            _state["blas"] = []
-        else:
-            controller = ThreadpoolController()
-            _state["blas"] = [c for c in controller.lib_controllers if c.user_api == "blas"]
+        controller = ThreadpoolController()
+        _state["blas"] = [c for c in controller.lib_controllers if c.user_api == "blas"]
     return _state["blas"]
 
 
