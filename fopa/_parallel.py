@@ -9,7 +9,8 @@ same cores compete, and each block's products are then single-threaded.
 
 Reproducibility: how the rows are split depends only on the shapes and the
 machine's ``numba.config.NUMBA_NUM_THREADS`` (the number of cores by default),
-never on how many threads are used at run time (``numba.get_num_threads()``),
+never on how many threads are used at run time (``numba.get_num_threads()``, set
+with ``numba.set_num_threads``),
 so the same call gives the same bits with one thread or many. BLAS computes
 each block the same way whether the blocks run one after another or together.
 """
@@ -42,6 +43,20 @@ def row_blocks(n_rows: int, d: int, m: int) -> list[tuple[int, int]]:
         return [(0, n_rows)]
     edges = np.linspace(0, n_rows, most + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def _thread_count() -> int:
+    """``numba.get_num_threads()``, without starting numba's threading layer.
+
+    Asking numba starts its layer (OpenMP, TBB or its own work queue), which fopa
+    never uses otherwise. Until the layer runs, nobody can have called
+    ``numba.set_num_threads``, so the count is ``NUMBA_NUM_THREADS``.
+    """
+    from numba.np.ufunc import parallel
+
+    if getattr(parallel, "_is_initialized", True):
+        return numba.get_num_threads()
+    return numba.config.NUMBA_NUM_THREADS
 
 
 def _blas_controllers():
@@ -101,7 +116,7 @@ def run_blocks(function, blocks, stack):
     """
     if len(blocks) == 1:
         return function(*blocks[0])
-    threads = min(numba.get_num_threads(), len(blocks))
+    threads = min(_thread_count(), len(blocks))
     _enter_single_threaded_blas()
     try:
         if threads > 1:
