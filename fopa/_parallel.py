@@ -17,6 +17,7 @@ each block the same way whether the blocks run one after another or together.
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -31,6 +32,16 @@ MIN_ROWS = 8  # rows per block, at least
 
 _lock = threading.Lock()
 _state = {"pool": None, "workers": 0, "blas": None, "active": 0, "saved": None}
+
+
+def _after_fork_in_child():
+    """A forked child has none of the parent's threads: start from scratch."""
+    global _lock
+    _lock = threading.Lock()
+    _state.update(pool=None, workers=0, active=0, saved=None)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def row_blocks(n_rows: int, d: int, m: int) -> list[tuple[int, int]]:

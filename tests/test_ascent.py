@@ -228,6 +228,30 @@ def test_row_blocks_on_threads_match_one_block(method, monkeypatch):
     assert _parallel._state["active"] == 0
 
 
+def _blocked_ascent_sum(_):
+    from fopa import _parallel
+
+    _parallel.MIN_WORK, _parallel.MIN_ROWS = 0, 3
+    net, X, Y = _problem(n=12, d=20, m=60, seed=12)
+    return float(fopa.projected_gradient_ascent(net, X, Y, 0.6, max_iter=50).loss.sum())
+
+
+def test_row_blocks_work_in_a_forked_child(monkeypatch):
+    # the parent's block threads do not exist in a forked child (a pool of them
+    # would wait forever; seen without the at-fork reset): the child starts its own
+    import multiprocessing
+
+    from fopa import _parallel
+
+    monkeypatch.setattr(_parallel, "MIN_WORK", 0)
+    monkeypatch.setattr(_parallel, "MIN_ROWS", 3)
+    here = _blocked_ascent_sum(None)
+    assert _parallel._state["pool"] is not None or numba.config.NUMBA_NUM_THREADS < 2
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        there = pool.map_async(_blocked_ascent_sum, [0]).get(timeout=120)
+    assert there == [here]
+
+
 def test_history_distances_and_lengths():
     net, X, Y = _problem(n=2, d=5, m=8, seed=8)
     res = fopa.projected_gradient_ascent(net, X, Y, 0.5, record_history=True, max_iter=400)
