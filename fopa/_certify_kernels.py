@@ -81,19 +81,16 @@ def _dense_point(W, WT, a, b, c, act, loss, x, y, delta, eps, weight, row_norms,
 
     Returns
     -------
-    rho : float
-    on_boundary : bool
-    mu, gamma : float
-        Multiplier and tangent-gradient norm (0 and ``||grad L||`` inside).
+    stats : ndarray, shape (8,)
+        ``rho`` (the Hessian-Lipschitz bound), ``on_boundary`` (1 or 0), ``mu`` and
+        ``gamma`` (multiplier and tangent-gradient norm; 0 and ``||grad L||``
+        inside), ``alpha`` (upper bound of ``||hess L - mu I||_2``, exact inside),
+        the loss ``L(p)``, and the certified annulus ``inner, outer`` (MATH.md
+        section 3) if the largest eigenvalue is negative, else 0, 0: meaningful
+        when the point is a strict local maximum. One array: a tuple of eight
+        scalars cost a microsecond more to hand back to Python.
     eig : ndarray
         Eigenvalues of the tangent Hessian (of ``hess L`` inside), ascending.
-    alpha : float
-        Upper bound of ``||hess L - mu I||_2`` (exact inside).
-    value : float
-        ``L(p)``.
-    inner, outer : float
-        The certified annulus (MATH.md section 3) if the largest eigenvalue is
-        negative, else 0, 0: meaningful when the point is a strict local maximum.
     """
     d = x.shape[0]
     bounds = _ball_bounds(
@@ -108,7 +105,7 @@ def _dense_point(W, WT, a, b, c, act, loss, x, y, delta, eps, weight, row_norms,
         gamma = math.sqrt(_dot(grad, grad))
         alpha = max(abs(eig[0]), abs(eig[-1]))
         inner, outer = _radius(False, gamma, eps, 0.0, max(-eig[-1], 0.0), alpha, rho)
-        return rho, False, 0.0, gamma, eig, alpha, value, inner, outer
+        return np.array([rho, 0.0, 0.0, gamma, alpha, value, inner, outer]), eig
     u = delta / norm
     radial = _dot(u, grad)
     tangent = grad - radial * u
@@ -117,13 +114,13 @@ def _dense_point(W, WT, a, b, c, act, loss, x, y, delta, eps, weight, row_norms,
     for i in range(d):
         H[i, i] -= mu
     if d == 1:  # no tangent directions
-        return rho, True, mu, gamma, np.empty(0), abs(H[0, 0]), value, 0.0, 0.0
+        return np.array([rho, 1.0, mu, gamma, abs(H[0, 0]), value, 0.0, 0.0]), np.empty(0)
     inner, corner, coupling = _householder_complement(u, H)
     eig = _eigvalsh(inner)
     alpha = max(abs(corner), abs(eig[0]), abs(eig[-1])) + coupling
     kappa = max(-eig[-1], 0.0)
     lo, hi = _radius(True, gamma, eps, mu, kappa, alpha, rho) if mu > 0.0 else (0.0, 0.0)
-    return rho, True, mu, gamma, eig, alpha, value, lo, hi
+    return np.array([rho, 1.0, mu, gamma, alpha, value, lo, hi]), eig
 
 
 @scalar_kernel

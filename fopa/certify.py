@@ -252,11 +252,12 @@ def _certify_point(net, x, y, delta, eps, tol, code, method, rho):
     which computes it in the same compiled call."""
     annulus = None
     if method == "dense":  # one compiled call
-        rho, on_boundary, mu, gamma, eig, alpha, value, *annulus = _dense_point(
+        stats, eig = _dense_point(
             net.W, net.weights_transposed, net.a, net.b, net.output_scale, net.activation_code,
             code, x, y, delta, eps, net.abs_output_weights, net.row_norms, net.weight_norm,
             CRITICAL_TABLES[net.activation],
         )  # fmt: skip
+        rho, on_boundary, mu, gamma, alpha, value, *annulus = stats.tolist()
     else:
         pt = _Point(net, x, y, delta, eps, code)
         on_boundary, mu, gamma = pt.on_boundary, pt.mu, pt.gamma
