@@ -124,10 +124,10 @@ def _ball_bounds(WT, b, weight, row_norms, weight_norm, act, critical, loss, X, 
                 G = math.hypot(G, sups[1, r] * weight[r])
             G = weight_norm * G
         lmax, l1, l2, l3 = _loss_bounds(loss, F, Y[i])
-        out[0, i] = grow * _product_up(l1, G, 1.0)
-        out[1, i] = grow * (_product_up(l2, G, G) + _product_up(l1, H, 1.0))
+        out[0, i] = grow * _product_up(l1, G)
+        out[1, i] = grow * (_product_up(l2, G, G) + _product_up(l1, H))
         out[2, i] = grow * (
-            _product_up(l3, G * G, G) + 3.0 * _product_up(l2, G, H) + _product_up(l1, T, 1.0)
+            _product_up(l3, G, G, G) + 3.0 * _product_up(l2, G, H) + _product_up(l1, T)
         )
         out[3, i] = grow * lmax
         out[4, i] = grow * F
@@ -138,15 +138,16 @@ def _ball_bounds(WT, b, weight, row_norms, weight_norm, act, critical, loss, X, 
 
 
 @scalar_kernel
-def _product_up(x, y, z):
-    """x y z, or SAFETY_FLOOR when the factors are positive and it underflows.
+def _product_up(x, y, z=1.0, w=1.0):
+    """x y z w, or SAFETY_FLOOR when the factors are positive and it underflows.
 
     Products of tiny positive factors lose all relative accuracy below the normal
     range (or become 0) while what they bound is still positive; an exact zero
-    factor keeps the product exactly 0.
+    factor keeps the product exactly 0. Powers are passed as repeated factors
+    (``G, G, G``): a precomputed ``G * G`` could underflow to an exact 0 first.
     """
-    p = x * y * z
-    if x > 0.0 and y > 0.0 and z > 0.0 and p < SAFETY_FLOOR:
+    p = x * y * z * w
+    if x > 0.0 and y > 0.0 and z > 0.0 and w > 0.0 and p < SAFETY_FLOOR:
         return SAFETY_FLOOR
     return p
 
