@@ -200,24 +200,21 @@ def _point_derivatives(W, WT, a, b, c, act, loss, p, y):
     """
     m, d = W.shape
     z = np.empty(m)
+    _product_into(p.reshape(1, d), WT, z.reshape(1, m))  # z = W p + b
     for r in range(m):
-        z[r] = b[r]
-    for j in range(d):  # z = W p + b, over WT's contiguous rows
-        pj = p[j]
-        for r in range(m):
-            z[r] += pj * WT[j, r]
+        z[r] += b[r]
     s0, s1, s2, s3 = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
     _all_derivatives(act, z, s0, s1, s2, s3)
     value, l1, l2, _ = _loss_derivatives(loss, c * _dot(a, s0), y)
-    grad_f = np.zeros(d)
     V = np.empty((m, d))
     for r in range(m):
         ca = c * a[r]
-        g = ca * s1[r]
+        s1[r] *= ca  # the weights of grad f
         h = l1 * ca * s2[r]
         for j in range(d):
-            grad_f[j] += g * W[r, j]
             V[r, j] = h * W[r, j]
+    grad_f = np.empty(d)
+    _product_into(s1.reshape(1, m), W, grad_f.reshape(1, d))
     H = np.dot(WT, V)
     for j in range(d):
         for k in range(j + 1):
