@@ -284,11 +284,75 @@ def _pga_plain(
 
 
 @scalar_kernel
-def _gram_step(i, k, t, eps, eta, max_iter, tol, constraint, n0, Zs, A, AK, gamma, Q, QK,
-               gnorm, iters, status, first_stat, work, W, D0, moved, dnorm2):  # fmt: skip
-    """One projected step of row i in Gram coordinates; return True when it stops.
+def _next_norm2(Ai, AKi, q, qk, Zsi, h, two_g, start):
+    """``B.(BK + 2 g Zs)`` with ``B = A + h q``, ``BK = AK + h qk``: the Gram part of
+    ``||delta + h grad L||^2``. Four running sums, as :func:`fopa.derivatives._dot`;
+    a zero start (``start`` False) has no Zs term and skips it."""
+    m = Ai.shape[0]
+    m4 = m - m % 4
+    s0 = s1 = s2 = s3 = 0.0
+    if start:
+        for r in range(0, m4, 4):
+            s0 += (Ai[r] + h * q[r]) * ((AKi[r] + h * qk[r]) + two_g * Zsi[r])
+            s1 += (Ai[r + 1] + h * q[r + 1]) * ((AKi[r + 1] + h * qk[r + 1]) + two_g * Zsi[r + 1])
+            s2 += (Ai[r + 2] + h * q[r + 2]) * ((AKi[r + 2] + h * qk[r + 2]) + two_g * Zsi[r + 2])
+            s3 += (Ai[r + 3] + h * q[r + 3]) * ((AKi[r + 3] + h * qk[r + 3]) + two_g * Zsi[r + 3])
+        for r in range(m4, m):
+            s0 += (Ai[r] + h * q[r]) * ((AKi[r] + h * qk[r]) + two_g * Zsi[r])
+    else:
+        for r in range(0, m4, 4):
+            s0 += (Ai[r] + h * q[r]) * (AKi[r] + h * qk[r])
+            s1 += (Ai[r + 1] + h * q[r + 1]) * (AKi[r + 1] + h * qk[r + 1])
+            s2 += (Ai[r + 2] + h * q[r + 2]) * (AKi[r + 2] + h * qk[r + 2])
+            s3 += (Ai[r + 3] + h * q[r + 3]) * (AKi[r + 3] + h * qk[r + 3])
+        for r in range(m4, m):
+            s0 += (Ai[r] + h * q[r]) * (AKi[r] + h * qk[r])
+    return (s0 + s1) + (s2 + s3)
 
-    ``work`` is scratch of shape (4, m), ``moved`` of shape (d,); ``dnorm2`` holds
+
+@scalar_kernel
+def _take_step(Ai, AKi, q, qk, Zsi, h, s, two_dg, start, old):
+    """Move row i to ``s (A + h q)`` (and AK alike), keep the old rows in ``old[0]``
+    and ``old[1]`` (``old`` has shape (3, m); row 2 is scratch), and return
+    ``u.v`` for the change ``u = (s - 1) A + s h q`` and ``v = (s - 1) AK +
+    s h qk + 2 dg Zs``, the Gram part of ``||moved||^2``.
+
+    The terms of ``u.v`` go to four running sums by ``r mod 4`` (as
+    :func:`fopa.derivatives._dot`); the moves are plain stores.
+    """
+    m = Ai.shape[0]
+    sm1 = s - 1.0
+    sh = s * h
+    p = old[2]  # the terms of u.v, summed below
+    for r in range(m):
+        a0 = Ai[r]
+        ak0 = AKi[r]
+        old[0, r] = a0
+        old[1, r] = ak0
+        p[r] = (sm1 * a0 + sh * q[r]) * (sm1 * ak0 + sh * qk[r])
+        Ai[r] = s * (a0 + h * q[r])
+        AKi[r] = s * (ak0 + h * qk[r])
+    if start:
+        for r in range(m):
+            p[r] += (sm1 * old[0, r] + sh * q[r]) * (two_dg * Zsi[r])
+    m4 = m - m % 4
+    s0 = s1 = s2 = s3 = 0.0
+    for r in range(0, m4, 4):
+        s0 += p[r]
+        s1 += p[r + 1]
+        s2 += p[r + 2]
+        s3 += p[r + 3]
+    for r in range(m4, m):
+        s0 += p[r]
+    return (s0 + s1) + (s2 + s3)
+
+
+@scalar_kernel
+def _gram_step(i, k, t, eps, eta, tol, constraint, n0, Zs, A, AK, gamma, Q, QK,
+               gnorm, iters, status, first_stat, work, W, D0, moved, dnorm2):  # fmt: skip
+    """One projected step of row i in Gram coordinates (t < max_iter); True when it stops.
+
+    ``work`` is scratch of shape (3, m), ``moved`` of shape (d,); ``dnorm2`` holds
     every row's ``||delta||^2``.
 
     The step's length comes from the Gram matrix, ``||moved||^2 = u.(K u)``, where
@@ -299,41 +363,29 @@ def _gram_step(i, k, t, eps, eta, max_iter, tol, constraint, n0, Zs, A, AK, gamm
     ``h mu``), and whenever the estimate is small enough to stop a run (or within
     the quadratic form's rounding noise) the step is formed in R^d, ``moved = u W +
     (s - 1) gamma D0``, and measured there, as the plain iteration does.
+
+    The row moves in the same pass that measures the step; a run that stops
+    there gets its old row back from ``work``.
     """
     m = A.shape[1]
-    B, BK, u, v = work[0], work[1], work[2], work[3]
+    oldA = work[0]
     h = eta[i]
     g = gamma[i]
     start = n0[i] > 0.0  # a zero start has no D0 term: its loops skip Zs
-    # v = g D0 + B W with B = A + h q, and v W^T = g Zs + B K: ||v||^2 from the Gram matrix
-    for r in range(m):
-        B[r] = A[i, r] + h * Q[k, r]
-        BK[r] = AK[i, r] + h * QK[k, r]
-    if start:
-        for r in range(m):
-            u[r] = 2.0 * g * Zs[i, r] + BK[r]
-        norm2 = g * g * n0[i] + _dot(B, u)
-    else:
-        norm2 = _dot(B, BK)
+    # the new point is s (g D0 + B W), B = A + h q, with ||g D0 + B W||^2 =
+    # g^2 n0 + B.(2 g Zs + B K) from the Gram matrix
+    norm2 = g * g * n0[i] + _next_norm2(A[i], AK[i], Q[k], QK[k], Zs[i], h, 2.0 * g, start)
     s = _project_l2(math.sqrt(max(norm2, 0.0)), eps, constraint)
-    # the new point is s g D0 + (s B) W; moved = (s g - g) D0 + (s B - A) W
-    dg = (s - 1.0) * g
-    sh = s * h
-    for r in range(m):
-        u[r] = (s - 1.0) * A[i, r] + sh * Q[k, r]
-        v[r] = (s - 1.0) * AK[i, r] + sh * QK[k, r]
-        B[r] *= s
-        BK[r] *= s
-    if start:
-        for r in range(m):
-            v[r] += 2.0 * dg * Zs[i, r]
-    moved2 = dg * dg * n0[i] + _dot(u, v)
+    dg = (s - 1.0) * g  # moved = (s g - g) D0 + (s B - A) W
+    uv = _take_step(A[i], AK[i], Q[k], QK[k], Zs[i], h, s, 2.0 * dg, start, work)
+    moved2 = dg * dg * n0[i] + uv
     if tol > 0.0 and moved2 <= max(4.0 * (tol * h) ** 2, 1e-10 * s * s * norm2):
         d = W.shape[1]
+        sh = s * h
         for j in range(d):
             moved[j] = dg * D0[i, j]
         for r in range(m):
-            ur = u[r]
+            ur = (s - 1.0) * oldA[r] + sh * Q[k, r]
             for j in range(d):
                 moved[j] += ur * W[r, j]
         moved2 = _dot(moved, moved)
@@ -344,12 +396,9 @@ def _gram_step(i, k, t, eps, eta, max_iter, tol, constraint, n0, Zs, A, AK, gamm
     iters[i] = t
     if _may_stop(gmap, tol, constraint, eps, dnorm2[i], s):
         status[i] = TOL
+        A[i, :] = work[0]  # the run ends at the point it measured
+        AK[i, :] = work[1]
         return True
-    if t == max_iter:
-        status[i] = MAX_ITER
-        return True
-    A[i, :] = B
-    AK[i, :] = BK
     gamma[i] = s * g
     dnorm2[i] = s * s * norm2
     return False
@@ -360,8 +409,10 @@ def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, c
 
     delta = gamma * D0 + A W. With K = W W^T, Zs = D0 W^T and n0 = ||D0||^2 the
     pre-activations are Z0 + gamma Zs + A K and ||delta||^2 =
-    gamma^2 n0 + 2 gamma A.Zs + A.(A K); one product (rows x m) @ K per iteration.
-    ``WT`` is W^T as a C-contiguous (d, m) array and ``K`` the (m, m) Gram matrix.
+    gamma^2 n0 + 2 gamma A.Zs + A.(A K); one product (rows x m) @ K per iteration
+    except the last (t = max_iter), whose point only needs its gradient and its
+    gradient mapping, both measured in R^d at the end. ``WT`` is W^T as a
+    C-contiguous (d, m) array and ``K`` the (m, m) Gram matrix.
 
     Returns
     -------
@@ -392,9 +443,10 @@ def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, c
     S0 = np.empty(m)
     Qbuf = np.empty((N, m))
     QKbuf = np.empty((N, m))
-    work = np.empty((4, m))
+    work = np.empty((3, m))
     moved = np.empty(d)
     dnorm2 = n0.copy()
+    at_end = np.zeros(N, np.bool_)  # rows still running at t = max_iter
     na = N
     for t in range(max_iter + 1):
         if na == 0:
@@ -413,11 +465,19 @@ def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, c
             values[i] = _row_coefficients(act, loss, a, c, Y[i], z, Q[k], S0)[0]
             if t == 0:
                 initial[i] = values[i]
+        if t == max_iter:  # the last point is measured in R^d below: no product
+            for k in range(na):
+                i = active[k]
+                Qlast[i, :] = Q[k, :]
+                iters[i] = t
+                status[i] = MAX_ITER
+                at_end[i] = True
+            break
         _product_into(Q, K, QK)
         for k in range(na):
             i = active[k]
             done[k] = _gram_step(
-                i, k, t, eps, eta, max_iter, tol, constraint, n0, Zs, A, AK, gamma,
+                i, k, t, eps, eta, tol, constraint, n0, Zs, A, AK, gamma,
                 Q, QK, gnorm, iters, status, first_stat, work, W, D0, moved, dnorm2,
             )  # fmt: skip
             if done[k]:
@@ -433,10 +493,15 @@ def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, c
     for i in range(N):
         for j in range(d):
             step[j] = D[i, j] + eta[i] * grads[i, j]
-        _project(step, eps, constraint)
+        factor = _project(step, eps, constraint)
         for j in range(d):
             step[j] -= D[i, j]
         gnorm[i] = math.sqrt(_dot(step, step)) / eta[i]
+        if at_end[i]:  # the stopping test of the last iteration, on this measure
+            if gnorm[i] <= tol and first_stat[i] < 0:
+                first_stat[i] = max_iter
+            if _may_stop(gnorm[i], tol, constraint, eps, _dot(D[i], D[i]), factor):
+                status[i] = TOL
     _kkt_rows(grads, D, eps, constraint, fstats)
     return D, grads, fstats, istats
 
