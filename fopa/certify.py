@@ -248,8 +248,8 @@ def _pick_method(method, net, d):
 
 
 def _certify_point(net, x, y, delta, eps, tol, code, method, rho):
-    """The certificate's fields for one point; ``rho`` is None for the dense method,
-    which computes it in the same compiled call."""
+    """The certificate's fields for one point, in :class:`Certificate`'s order; ``rho``
+    is None for the dense method, which computes it in the same compiled call."""
     annulus = None
     if method == "dense":  # one compiled call
         stats, eig = _dense_point(
@@ -270,12 +270,9 @@ def _certify_point(net, x, y, delta, eps, tol, code, method, rho):
     inner = radius = 0.0
     if kind == "strict_local_max":
         inner, radius = annulus or _radius(on_boundary, gamma, eps, mu, -lmax, alpha, rho)
-    rho = float(rho)
-    return dict(
-        kind=kind, on_boundary=bool(on_boundary), multiplier=float(mu),
-        tangent_gradient_norm=float(gamma), max_tangent_eigenvalue=lmax,
-        min_tangent_eigenvalue=lmin, radius=float(radius), inner_radius=float(inner), rho=rho,
-        alpha=float(alpha), loss=float(value), reason=reason, method=method,
+    return (
+        kind, bool(on_boundary), float(mu), float(gamma), lmax, lmin, float(radius),
+        float(inner), float(rho), float(alpha), float(value), reason, method,
     )  # fmt: skip
 
 
@@ -335,8 +332,8 @@ def certify(net, x, y, delta, eps, *, tol=1e-7, loss="quadratic", method="auto")
         for i in range(X.shape[0])
     ]
     if single:
-        return Certificate(**rows[0])
-    return Certificate(**{k: np.array([r[k] for r in rows]) for k in rows[0]})
+        return Certificate(*rows[0])
+    return Certificate(*(np.array(column) for column in zip(*rows, strict=True)))
 
 
 def tangent_hessian(net, x, y, delta, eps, *, loss="quadratic") -> np.ndarray:
