@@ -20,6 +20,16 @@ call after an idle pause runs cold (seen here: a two-thread fopa call at
 worker thread waking up), and with calls of 10-25 ms only two or three fit in
 ``MIN_SECONDS``, so the cold call weighed on the methods that use both cores.
 The measurement is of the steady state, for every method alike.
+
+``MIN_SECONDS`` is 0.25 s: with 50 ms (the first choice) the calls right after
+the wake-up call were still slow on this VM for methods that keep two threads
+busy: fopa's row blocks and NumPy's two-thread products at (64, 100, 512) take
+194-200 us per iteration called back to back, but single 50 ms rounds took up
+to 1.9x that, and the medians of the within-round ratios swung by 15 % from
+run to run. With 0.25 s the medians of two runs agreed to within 2 % (single
+rounds still stray). (JAX's jitted calls of a few tens of
+microseconds, which hand their work to another thread, vary from 28 to over
+100 us per call on this VM whatever the window.)
 """
 
 from __future__ import annotations
@@ -29,7 +39,7 @@ import time
 import numpy as np
 
 GAP = 0.3
-MIN_SECONDS = 0.05
+MIN_SECONDS = 0.25
 
 
 def _calls_per_measurement(fn):
