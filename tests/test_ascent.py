@@ -54,6 +54,32 @@ def test_gram_iteration_equals_plain(act, init):
     np.testing.assert_array_equal(np.abs(gram.iterations - plain.iterations) <= 1, True)
 
 
+@pytest.mark.parametrize("init", ["zero", "sphere"])
+def test_gram_iteration_judges_its_last_point_like_plain(init):
+    # the Gram iteration measures the point at t = max_iter in R^d, without the
+    # product Q K: a run whose last point is the first stationary one stops by tol
+    net, X, Y = _problem("tanh", n=4, d=12, m=5, seed=2)
+    kw = dict(step_size="lipschitz", tol=1e-9, init=init, rng=3)
+    free = fopa.projected_gradient_ascent(net, X, Y, 0.8, method="plain", max_iter=5000, **kw)
+    assert np.all(free.converged) and np.all(free.iterations > 2)
+    last = int(free.iterations[0])
+    for max_iter in (last, last - 1):
+        plain = fopa.projected_gradient_ascent(
+            net, X, Y, 0.8, method="plain", max_iter=max_iter, **kw
+        )
+        gram = fopa.projected_gradient_ascent(
+            net, X, Y, 0.8, method="gram", max_iter=max_iter, **kw
+        )
+        assert gram.method == "gram"
+        np.testing.assert_array_equal(gram.stopping_criterion, plain.stopping_criterion)
+        np.testing.assert_array_equal(gram.iterations, plain.iterations)
+        np.testing.assert_array_equal(
+            gram.first_stationary_iteration, plain.first_stationary_iteration
+        )
+        np.testing.assert_allclose(gram.grad_mapping_norm, plain.grad_mapping_norm, rtol=1e-6)
+    assert plain.stopping_criterion[0] == "max_iter"  # (max_iter = last - 1)
+
+
 @pytest.mark.parametrize("method", ["plain", "gram"])
 def test_a_stop_means_a_small_true_gradient_mapping(method):
     # found by hypothesis: the Gram form ||moved||^2 = u.(K u) read 0 here while the
