@@ -44,7 +44,8 @@ def loss_derivs(name, f, y):
     if name == "quadratic":
         return (f - y) ** 2 / 2, f - y, 1.0, 0.0
     s = expit(-y * f)  # sigma(-yf)
-    return np.log1p(np.exp(-y * f)), -y * s, s * (1 - s), y * s * (1 - s) * (1 - 2 * s) * -1.0
+    loss = np.logaddexp(0.0, -y * f)  # log(1 + exp(-yf)) without overflow
+    return loss, -y * s, s * (1 - s), y * s * (1 - s) * (1 - 2 * s) * -1.0
 
 
 def _parts(net, x):
@@ -127,16 +128,16 @@ def gradient_magnitude(net, x, y, lossname="quadratic"):
     return abs(l1) * (np.abs(ca * s[1]) @ np.abs(W))
 
 
-def loss_slope_sensitivity(net, x, y, lossname="quadratic"):
-    """Relative rounding of l' at x: |l''/l'| times the size of the terms summed into f.
+def slope_rounding(net, x, y, lossname="quadratic"):
+    """Absolute rounding of the gradient through l', per coordinate, in ulps of f.
 
     f = sum_r c a_r sigma(z_r) is known to a few ulps of its largest terms, and
-    l' moves by l'' per unit of f: for the logistic loss far in its tail
-    (l' ~ exp(-|f|)) or the quadratic loss near f = y, that relative error of l'
-    is far above one ulp. For tolerances.
+    l' moves by l'' per unit of f, so l' is known to about ``|l''| sum_r |c a_r
+    sigma(z_r)|`` times the unit roundoff; grad L = l' grad f carries that error
+    times ``sum_r |c a_r s1_r| |w_r|``. Far above the rounding of grad L itself
+    for the logistic loss in its tail (l' ~ exp(-|f|)) or the quadratic loss near
+    f = y. Multiply by a few ulps for a tolerance; finite where l' = 0.
     """
     W, ca, s = _parts(net, x)
-    _, l1, l2, _ = loss_derivs(lossname, predict(net, x), y)
-    if l1 == 0:
-        return np.inf
-    return abs(l2 / l1) * float(np.sum(np.abs(ca * s[0])))
+    _, _, l2, _ = loss_derivs(lossname, predict(net, x), y)
+    return abs(l2) * float(np.sum(np.abs(ca * s[0]))) * (np.abs(ca * s[1]) @ np.abs(W))
