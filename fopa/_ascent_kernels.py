@@ -111,6 +111,22 @@ def _project(v, eps, constraint):
 
 
 @scalar_kernel
+def _gradient_step(Di, Gi, h, eps, constraint, step, moved):
+    """``step = P(delta + h grad L)`` (the sign of the gradient for linf) and
+    ``moved = step - delta``; returns the gradient-mapping norm ``||moved|| / h``
+    and the projection's factor (see :func:`_project`)."""
+    for j in range(Di.shape[0]):
+        g = Gi[j]
+        if constraint == LINF:
+            g = 1.0 if g > 0.0 else (-1.0 if g < 0.0 else 0.0)
+        step[j] = Di[j] + h * g
+    factor = _project(step, eps, constraint)
+    for j in range(Di.shape[0]):
+        moved[j] = step[j] - Di[j]
+    return math.sqrt(_dot(moved, moved)) / h, factor
+
+
+@scalar_kernel
 def _may_stop(gmap, tol, constraint, eps, delta_norm2, factor):
     """Whether a small gradient mapping ends a run (l2 constraints).
 
@@ -211,15 +227,7 @@ def _pga_plain(
             done[k] = False
             i = active[k]
             h = eta[i]
-            for j in range(d):
-                g = G[k, j]
-                if constraint == LINF:
-                    g = 1.0 if g > 0.0 else (-1.0 if g < 0.0 else 0.0)
-                step[j] = D[i, j] + h * g
-            factor = _project(step, eps, constraint)
-            for j in range(d):
-                moved[j] = step[j] - D[i, j]
-            gmap = math.sqrt(_dot(moved, moved)) / h
+            gmap, factor = _gradient_step(D[i], G[k], h, eps, constraint, step, moved)
             stop = gmap <= tol and _may_stop(gmap, tol, constraint, eps, _dot(D[i], D[i]), factor)
             if record:
                 hist[0, i, t] = vals[k]
@@ -380,14 +388,12 @@ def _gram_step(i, k, t, eps, eta, tol, constraint, n0, Zs, A, AK, gamma, Q, QK,
     uv = _take_step(A[i], AK[i], Q[k], QK[k], Zs[i], h, s, 2.0 * dg, start, work)
     moved2 = dg * dg * n0[i] + uv
     if tol > 0.0 and moved2 <= max(4.0 * (tol * h) ** 2, 1e-10 * s * s * norm2):
-        d = W.shape[1]
-        sh = s * h
-        for j in range(d):
-            moved[j] = dg * D0[i, j]
+        u = work[2]  # (scratch of _take_step, free again)
         for r in range(m):
-            ur = (s - 1.0) * oldA[r] + sh * Q[k, r]
-            for j in range(d):
-                moved[j] += ur * W[r, j]
+            u[r] = (s - 1.0) * oldA[r] + (s * h) * Q[k, r]
+        _product_into(u.reshape(1, m), W, moved.reshape(1, W.shape[1]))
+        for j in range(W.shape[1]):
+            moved[j] += dg * D0[i, j]
         moved2 = _dot(moved, moved)
     gmap = math.sqrt(max(moved2, 0.0)) / h
     if gmap <= tol and first_stat[i] < 0:
@@ -396,7 +402,7 @@ def _gram_step(i, k, t, eps, eta, tol, constraint, n0, Zs, A, AK, gamma, Q, QK,
     iters[i] = t
     if _may_stop(gmap, tol, constraint, eps, dnorm2[i], s):
         status[i] = TOL
-        A[i, :] = work[0]  # the run ends at the point it measured
+        A[i, :] = oldA  # the run ends at the point it measured
         AK[i, :] = work[1]
         return True
     gamma[i] = s * g
@@ -491,12 +497,7 @@ def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, c
     # the reported gradient-mapping norm of the returned point, measured in R^d
     step = np.empty(d)
     for i in range(N):
-        for j in range(d):
-            step[j] = D[i, j] + eta[i] * grads[i, j]
-        factor = _project(step, eps, constraint)
-        for j in range(d):
-            step[j] -= D[i, j]
-        gnorm[i] = math.sqrt(_dot(step, step)) / eta[i]
+        gnorm[i], factor = _gradient_step(D[i], grads[i], eta[i], eps, constraint, step, moved)
         if at_end[i]:  # the stopping test of the last iteration, on this measure
             if gnorm[i] <= tol and first_stat[i] < 0:
                 first_stat[i] = max_iter
