@@ -1,14 +1,15 @@
 """fopa: first-order adversaries on two-layer networks.
 
 Exact input derivatives of the loss, compiled with numba, and the tools built
-on them. See ``docs/`` for the mathematics and the API.
+on them. See ``docs/`` for the mathematics and the API, and
+``docs/architecture.md`` for the layers.
 """
 
+from ._version import __version__
 from .activations import ACTIVATIONS, activation_derivatives, sup_abs_derivatives
 from .ascent import AscentResult, History, Perturbation, Restarts, projected_gradient_ascent
+from .bounds import BallConstants, ball_constants, iteration_bound
 from .certify import Certificate, certify, local_rate, tangent_hessian, tangent_spectrum
-from .checks import TaylorCheck, check_gradient, check_hessian
-from .constants import BallConstants, ball_constants
 from .derivatives import (
     hessian_vector_product,
     input_gradient,
@@ -17,6 +18,7 @@ from .derivatives import (
     predict,
     third_derivative,
 )
+from .diagnostics import TaylorCheck, check_gradient, check_hessian
 from .landscape import Landscape, LocalMaximum, local_maxima, taylor_model_maximum
 from .losses import LOSSES
 from .network import TwoLayerNet
@@ -29,13 +31,11 @@ from .sweeps import (
     report_from_stores,
     run_sweep,
 )
-from .theory import iteration_bound
 from .training import ParameterGradient, parameter_gradient
 from .trust_region import TrustRegionSolution, maximize_quadratic_on_ball
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "__version__",
     "ACTIVATIONS",
     "LOSSES",
     "TwoLayerNet",

@@ -2,7 +2,8 @@
 
 Public functions convert their arguments here and hand only contiguous float64
 arrays and plain scalars to the compiled kernels. Every error names the
-argument and says what was expected.
+argument and says what was expected. (A network, its points and targets are
+validated together by :mod:`fopa._inputs`.)
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numbers
 
 import numpy as np
 
-from ._jit import kernel
+from ._kernels.linalg import all_finite
 
 _FLOAT64 = np.dtype(np.float64)
 
@@ -57,18 +58,9 @@ def as_float_array(name: str, value, *, ndim=None) -> np.ndarray:
         if arr.ndim not in allowed:
             want = " or ".join(f"{k}-D" for k in allowed)
             raise ValueError(f"{name} must be {want}; got shape {arr.shape}")
-    if not _all_finite(arr if arr.ndim == 1 else arr.reshape(-1)):
+    if not all_finite(arr if arr.ndim == 1 else arr.reshape(-1)):
         raise ValueError(f"{name} must be finite; it contains NaN or inf")
     return arr
-
-
-@kernel
-def _all_finite(flat):
-    """True when every entry of the 1-D array is finite (a compiled loop: no temporary)."""
-    for v in flat:
-        if not math.isfinite(v):
-            return False
-    return True
 
 
 def as_positive_scalar(name: str, value) -> float:
@@ -122,63 +114,3 @@ def as_rng(rng) -> np.random.Generator:
     """``None``, an int seed or a Generator, as a Generator."""
     check_rng(rng)
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-
-
-_NETWORK_CLASS = []
-
-
-def _network_class():
-    """fopa.TwoLayerNet, imported on first use (network.py imports this module)."""
-    if not _NETWORK_CLASS:
-        from .network import TwoLayerNet
-
-        _NETWORK_CLASS.append(TwoLayerNet)
-    return _NETWORK_CLASS[0]
-
-
-def points_and_targets(net, x, y, *, extra=()):
-    """Validate an input point or batch, its targets and extra direction arrays.
-
-    Parameters
-    ----------
-    net : TwoLayerNet
-    x : array_like, shape (d,) or (n, d)
-    y : float or array_like, shape (n,)
-    extra : sequence of (name, array_like)
-        Directions that must have the shape of ``x``.
-
-    Returns
-    -------
-    X : ndarray, shape (n, d)
-    Y : ndarray, shape (n,)
-    extras : list of ndarray, shape (n, d)
-    single : bool
-        True when ``x`` was one point; results are then unstacked.
-    """
-    if not isinstance(net, _network_class()):
-        raise TypeError(f"net must be a fopa.TwoLayerNet; got {type(net).__name__}")
-    X = as_float_array("x", x, ndim=(1, 2))
-    single = X.ndim == 1
-    if single:
-        X = X[None, :]
-    n, d = X.shape
-    if d != net.d:
-        raise ValueError(f"x must have {net.d} features (the network's d); got {d}")
-    if type(y) is float and math.isfinite(y):  # the common case, without an array round trip
-        Y = np.array((y,)) if n == 1 else np.full(n, y)  # (np.full costs 0.7 us)
-    else:
-        Y = as_float_array("y", y, ndim=(0, 1))
-        if Y.ndim == 0:
-            Y = np.full(n, float(Y))
-        elif Y.shape[0] != n or single:
-            want = "a scalar" if single else f"a scalar or shape ({n},)"
-            raise ValueError(f"y must be {want}; got shape {Y.shape}")
-    extras = []
-    for name, value in extra:
-        arr = as_float_array(name, value, ndim=(1, 2))
-        arr = arr[None, :] if arr.ndim == 1 else arr
-        if arr.shape != X.shape or (single and np.ndim(value) != 1):
-            want = (d,) if single else (n, d)
-            raise ValueError(f"{name} must have shape {want} like x; got {np.shape(value)}")
-        extras.append(arr)
-    return X, Y, extras, single

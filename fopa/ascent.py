@@ -7,7 +7,7 @@
 
 stopped when the gradient mapping ``G(delta) = (Proj(delta + eta grad L) - delta) / eta``
 has norm at most ``tol`` (``G = 0`` exactly at KKT points) or after ``max_iter``
-steps. The loop is compiled (:mod:`fopa._ascent_kernels`); this module validates
+steps. The loop is compiled (:mod:`fopa._kernels.pga`); this module validates
 input, draws starts, picks the iteration and assembles an :class:`AscentResult`.
 """
 
@@ -18,7 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import _ascent_kernels as K
+from ._inputs import problem_arrays
+from ._kernels import pga as K
+from ._kernels.ball import CONSTRAINTS
+from ._kernels.tolerances import ON_SPHERE_START, START_FEASIBLE, TINY
 from ._parallel import row_blocks, run_blocks
 from ._validate import (
     as_float_array,
@@ -28,12 +31,11 @@ from ._validate import (
     as_rng,
     check_rng,
 )
-from .constants import _ball_constant_arrays
-from .derivatives import _problem
+from .bounds import ball_constant_arrays
+from .certify import certify
 
 __all__ = ["AscentResult", "History", "Perturbation", "Restarts", "projected_gradient_ascent"]
 
-CONSTRAINTS = ("ball", "sphere", "linf")
 INITS = ("zero", "sphere", "ball")
 METHODS = ("auto", "plain", "gram")
 STOPPING = {K.MAX_ITER: "max_iter", K.TOL: "grad_mapping_tol", K.NO_ESCAPE: "no_escape"}
@@ -225,8 +227,8 @@ def _step_sizes(step_size, net, X, Y, eps, code, constraint):
             return np.full(X.shape[0], 0.1 * eps)
         # 1/beta with beta bounded over the l2 ball containing the feasible set
         radius = eps * np.sqrt(X.shape[1]) if constraint == "linf" else eps
-        beta = _ball_constant_arrays(net, X, Y, radius, code)["beta"]
-        return 1.0 / np.maximum(beta, 1e-300)
+        beta = ball_constant_arrays(net, X, Y, radius, code)["beta"]
+        return 1.0 / np.maximum(beta, TINY)
     if isinstance(step_size, numbers.Real) and not isinstance(step_size, bool):
         return np.full(X.shape[0], as_positive_scalar("step_size", step_size))
     raise TypeError(
@@ -257,7 +259,7 @@ def _starts(init, seeds, n, R, d, eps, constraint, single):
                     out[i, k] = eps * u
                     continue
                 u = gen.standard_normal(d)
-                u /= max(np.linalg.norm(u), 1e-300)
+                u /= max(np.linalg.norm(u), TINY)
                 radius = eps if init == "sphere" else eps * gen.uniform() ** (1.0 / d)
                 out[i, k] = radius * u
         return out.reshape(n * R, d)
@@ -269,11 +271,11 @@ def _starts(init, seeds, n, R, d, eps, constraint, single):
         raise ValueError(f"init must have shape {want} like x; got {start.shape}")
     start = start.reshape(n, d)
     if constraint == "linf":
-        bad = np.max(np.abs(start)) > eps * (1 + 1e-12)
+        bad = np.max(np.abs(start)) > eps * (1 + START_FEASIBLE)
     else:
         norms = np.linalg.norm(start, axis=1)
-        bad = np.any(norms > eps * (1 + 1e-12))
-        if constraint == "sphere" and np.any(np.abs(norms - eps) > 1e-9 * eps):
+        bad = np.any(norms > eps * (1 + START_FEASIBLE))
+        if constraint == "sphere" and np.any(np.abs(norms - eps) > ON_SPHERE_START * eps):
             raise ValueError("init must lie on the sphere ||delta|| = eps for constraint='sphere'")
     if bad:
         raise ValueError("init must lie in the feasible set (norm at most eps)")
@@ -282,8 +284,6 @@ def _starts(init, seeds, n, R, d, eps, constraint, single):
 
 def _first_certified(net, X, Y, eps, loss, iterates, iters, rows, every):
     """First checked iteration (a multiple of ``every``, or the last) certified a strict max."""
-    from .certify import certify
-
     out = np.full(len(rows), -1, np.int64)
     for k, i in enumerate(rows):
         checks = list(range(every, int(iters[i]) + 1, every))
@@ -302,31 +302,31 @@ _STACK_AXES = (0, 0, 0, 0, 1, 0)
 _STACK_AXES_GRAM = (0, 0, 0, 0, None, None)
 
 
-def _run_kernel(method, net, args, rows, scalars, pert, seeds, record, target, store):
+def _run_kernel(method, net, loss, rows, scalars, pert, seeds, record, target, store):
     """Run the compiled ascent on the rows ``X, Y, eta, D0`` (``rows``), block by block.
 
-    ``args`` are the network's a, b, c and codes, ``scalars`` are (eps, max_iter, tol,
-    constraint). Returns the kernel's outputs for the whole batch, ``D, grads, fstats,
-    istats, hist, iterates`` (see :func:`fopa._ascent_kernels._pga_plain`); the Gram
+    ``loss`` is the loss code, ``scalars`` are (eps, max_iter, tol, constraint).
+    Returns the kernel's outputs for the whole batch, ``D, grads, fstats, istats,
+    hist, iterates`` (see :func:`fopa._kernels.pga.pga_plain`); the Gram
     kernel's history slots are None.
     """
     X, Y, eta, D0 = rows
     eps, max_iter, tol, cons = scalars
-    W, WT = net.W, net.weights_transposed
+    view = net.kernel_view
     if method == "gram":
         gram = net.gram
 
         def run(X, Y, eta, D0, seeds, target):
-            common = (*args, X, Y, eps, eta, D0, max_iter, tol, cons)
-            return (*K._pga_gram(W, WT, gram, *common), None, None)
+            common = (loss, X, Y, eps, eta, D0, max_iter, tol, cons)
+            return (*K.pga_gram(view, gram, *common), None, None)
 
     else:
 
         def run(X, Y, eta, D0, seeds, target):
-            common = (*args, X, Y, eps, eta, D0, max_iter, tol, cons)
-            return K._pga_plain(W, WT, *common, pert, seeds, record, target, store)
+            common = (loss, X, Y, eps, eta, D0, max_iter, tol, cons)
+            return K.pga_plain(view, *common, pert, seeds, record, target, store)
 
-    blocks = row_blocks(X.shape[0], X.shape[1], W.shape[0])
+    blocks = row_blocks(X.shape[0], X.shape[1], net.m)
     if len(blocks) == 1:
         return run(X, Y, eta, D0, seeds, target)
 
@@ -394,7 +394,7 @@ def projected_gradient_ascent(
         maximum as ``first_certified_iteration`` (-1 if none). Runs the plain
         iteration twice (as for a history).
     method : "auto", "plain" or "gram"
-        ``"gram"`` iterates in the row space of W (MATH.md section 7): one
+        ``"gram"`` iterates in the row space of W (``docs/solver.md``, "The Gram iteration"): one
         rows x m x m product per step. ``"auto"`` picks it when ``m < 2d`` for the
         l2 constraints without perturbation or history.
     rng : None, int or numpy.random.Generator
@@ -405,7 +405,7 @@ def projected_gradient_ascent(
     -------
     AscentResult
     """
-    code, X, Y, _, single = _problem(net, x, y, loss)
+    code, X, Y, _, single = problem_arrays(net, x, y, loss)
     eps = as_positive_scalar("eps", eps)
     max_iter = as_int("max_iter", max_iter, minimum=0)
     tol = as_real_scalar("tol", tol)
@@ -447,13 +447,12 @@ def projected_gradient_ascent(
         Yr, etar = np.repeat(Y, R), np.repeat(eta, R)
     cons = CONSTRAINTS.index(constraint)
     pert = perturbation.as_array() if perturbation else _NO_PERTURBATION
-    args = (net.a, net.b, net.output_scale, net.activation_code, code)
     rows, scalars = (Xr, Yr, etar, D0), (eps, max_iter, tol, cons)
-    out = _run_kernel(method, net, args, rows, scalars, pert, seeds, 0, _NO_TARGET, 0)
+    out = _run_kernel(method, net, code, rows, scalars, pert, seeds, 0, _NO_TARGET, 0)
     hist = iterates = None
     if record_history or certify_every:
         store = 1 if wants_iterates else 0
-        again = _run_kernel(method, net, args, rows, scalars, pert, seeds, 1, out[0], store)
+        again = _run_kernel(method, net, code, rows, scalars, pert, seeds, 1, out[0], store)
         if not np.array_equal(again[0], out[0]):  # the two runs must be the same run
             raise RuntimeError("history run diverged from the first run; please report this")
         out, hist = again, again[4]
@@ -500,21 +499,21 @@ def projected_gradient_ascent(
     if single:  # Python scalars
         row = int(rows[0])
         values, initial, gmap, tangent, mult = fstats[row].tolist()
-        n_iter, code, first_stat, n_pert = istats[row].tolist()
-        name, delta, step = STOPPING[code], D[row], float(eta[0])
+        n_iter, status, first_stat, n_pert = istats[row].tolist()
+        name, delta, step = STOPPING[status], D[row], float(eta[0])
         first_cert = None if first_certified is None else int(first_certified[0])
     else:
         if R > 1:
             fcols, icols, names, D = fcols[:, rows], icols[:, rows], names[rows], D[rows]
         values, initial, gmap, tangent, mult = fcols
-        n_iter, code, first_stat, n_pert = icols
+        n_iter, status, first_stat, n_pert = icols
         name, delta, step, first_cert = names, D, eta, first_certified
     return AscentResult(
         delta=delta,
         loss=values,
         initial_loss=initial,
         iterations=n_iter,
-        converged=code != K.MAX_ITER,
+        converged=status != K.MAX_ITER,
         stopping_criterion=name,
         grad_mapping_norm=gmap,
         tangent_gradient_norm=tangent,

@@ -21,30 +21,19 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse.linalg as spla
 
-from ._ascent_kernels import ON_BOUNDARY
-from ._certify_kernels import (
-    _dense_point,
-    _eigvalsh,
-    _householder_complement,
-    _largest_row_norm,
-    _radius,
-)
+from ._inputs import problem_arrays
+from ._kernels import network as kernels
+from ._kernels.ball import householder_complement, sphere_kkt
+from ._kernels.certificate import dense_point, radius
+from ._kernels.linalg import eigvalsh, largest_row_norm
+from ._kernels.tolerances import FEASIBLE
 from ._validate import as_float_array, as_positive_scalar, as_real_scalar
-from .activations import CRITICAL_TABLES
-from .constants import _ball_constant_arrays
-from .derivatives import (
-    _gradient_coefficients,
-    _hessian_vector_product,
-    _input_hessian,
-    _loss,
-    _problem,
-)
+from .bounds import ball_constant_arrays
 
 __all__ = ["Certificate", "certify", "local_rate", "tangent_hessian", "tangent_spectrum"]
 
 KINDS = ("strict_local_max", "degenerate", "saddle", "local_min", "not_critical")
 METHODS = ("auto", "dense", "lowrank", "lanczos")
-_FEASIBLE = 1e-9  # relative excess of ||delta|| over eps tolerated as rounding
 _DENSE_MAX_D = 2000  # above this d, "auto" uses Lanczos (measured slower below it)
 
 
@@ -107,28 +96,23 @@ class _Point:
         self.net, self.eps, self.code, self.delta = net, eps, code, delta
         self.p = (x + delta)[None, :]
         self.y = np.array([y])
-        self.args = (net.W, net.a, net.b, net.output_scale, net.activation_code, code)
-        Q, S1, S2, L1, L2 = _gradient_coefficients(*self.args, self.p, self.y)
+        self.view = net.kernel_view
+        Q, S1, S2, L1, L2 = kernels.gradient_coefficients(self.view, code, self.p, self.y)
         self.grad = (Q @ net.W)[0]
         self.grad_f = (S1 @ net.W)[0]
         self.weights = np.append(L1[0] * S2[0], L2[0])  # hess L = V diag(weights) V^T
-        norm = np.linalg.norm(delta)
-        self.on_boundary = bool(norm >= eps * (1.0 - ON_BOUNDARY))
-        self.u = delta / norm if self.on_boundary else None
-        if self.on_boundary:
-            radial = float(self.u @ self.grad)
-            self.mu = radial / eps
-            self.gamma = float(np.linalg.norm(self.grad - radial * self.u))
-        else:
-            self.mu = 0.0
-            self.gamma = float(np.linalg.norm(self.grad))
+        on_boundary, u, mu, gamma = sphere_kkt(delta, self.grad, eps, False)
+        self.on_boundary, self.mu, self.gamma = bool(on_boundary), float(mu), float(gamma)
+        self.u = u if on_boundary else None
 
     def hessian(self):
-        net = self.net
-        return _input_hessian(net.W, net.weights_transposed, *self.args[1:], self.p, self.y)[0]
+        return kernels.input_hessian(self.view, self.code, self.p, self.y)[0]
 
     def hvp(self, v):
-        return _hessian_vector_product(*self.args, self.p, self.y, v[None, :])[0]
+        return kernels.hessian_vector_product(self.view, self.code, self.p, self.y, v[None, :])[0]
+
+    def loss(self):
+        return float(kernels.loss_values(self.view, self.code, self.p, self.y)[0])
 
 
 def _spectrum_lowrank(pt):
@@ -144,7 +128,7 @@ def _spectrum_lowrank(pt):
     def small_spectrum(M):
         Qm, R = np.linalg.qr(M)
         core = (R * C) @ R.T
-        return _eigvalsh(0.5 * (core + core.T)), Qm.shape[1]
+        return eigvalsh(0.5 * (core + core.T)), Qm.shape[1]
 
     eig_H, rank = small_spectrum(V)
     zeros_H = d - rank
@@ -208,7 +192,7 @@ def _spectrum_lanczos(pt):
     start = np.cos(np.arange(1, n + 1))  # deterministic, generic start vector
     if n <= 2:  # ARPACK needs k < n: form the tiny matrix instead
         M = np.column_stack([matvec(e) for e in np.eye(n)])
-        eig = _eigvalsh(0.5 * (M + M.T))
+        eig = eigvalsh(0.5 * (M + M.T))
     else:
         op = spla.LinearOperator((n, n), matvec=matvec, dtype=np.float64)
         eig = spla.eigsh(
@@ -252,35 +236,31 @@ def _certify_point(net, x, y, delta, eps, tol, code, method, rho):
     is None for the dense method, which computes it in the same compiled call."""
     annulus = None
     if method == "dense":  # one compiled call
-        stats, eig = _dense_point(
-            net.W, net.weights_transposed, net.a, net.b, net.output_scale, net.activation_code,
-            code, x, y, delta, eps, net.abs_output_weights, net.row_norms, net.weight_norm,
-            CRITICAL_TABLES[net.activation],
-        )  # fmt: skip
+        stats, eig = dense_point(net.kernel_view, net.weight_norm, code, x, y, delta, eps)
         rho, on_boundary, mu, gamma, alpha, value, *annulus = stats.tolist()
     else:
         pt = _Point(net, x, y, delta, eps, code)
         on_boundary, mu, gamma = pt.on_boundary, pt.mu, pt.gamma
         spectrum = _spectrum_lanczos if method == "lanczos" else _spectrum_lowrank
         eig, alpha = spectrum(pt)
-        value = float(_loss(*pt.args, pt.p, pt.y)[0])
+        value = pt.loss()
     # d = 1 on the sphere: no tangent directions, nothing can go up
     lmax, lmin = (float(eig[-1]), float(eig[0])) if eig.size else (-math.inf, -math.inf)
     kind, reason = _classify(on_boundary, mu, gamma, lmax, lmin, tol)
-    inner = radius = 0.0
+    inner = outer = 0.0
     if kind == "strict_local_max":
-        inner, radius = annulus or _radius(on_boundary, gamma, eps, mu, -lmax, alpha, rho)
+        inner, outer = annulus or radius(on_boundary, gamma, eps, mu, -lmax, alpha, rho)
     return (
-        kind, bool(on_boundary), float(mu), float(gamma), lmax, lmin, float(radius),
+        kind, bool(on_boundary), float(mu), float(gamma), lmax, lmin, float(outer),
         float(inner), float(rho), float(alpha), float(value), reason, method,
     )  # fmt: skip
 
 
 def _validate(net, x, y, delta, eps, loss):
-    code, X, Y, (D,), single = _problem(net, x, y, loss, extra=[("delta", delta)])
+    code, X, Y, (D,), single = problem_arrays(net, x, y, loss, extra=[("delta", delta)])
     eps = as_positive_scalar("eps", eps)
-    largest = _largest_row_norm(D)
-    if largest > eps * (1.0 + _FEASIBLE):
+    largest = largest_row_norm(D)
+    if largest > eps * (1.0 + FEASIBLE):
         raise ValueError(
             f"delta must lie in the ball ||delta|| <= eps = {eps:g}; got norm {largest:.6g}"
         )
@@ -326,7 +306,7 @@ def certify(net, x, y, delta, eps, *, tol=1e-7, loss="quadratic", method="auto")
     if method == "dense":  # rho comes with each point's compiled call
         rho = [None] * X.shape[0]
     else:
-        rho = _ball_constant_arrays(net, X, Y, eps, code)["rho"].tolist()
+        rho = ball_constant_arrays(net, X, Y, eps, code)["rho"].tolist()
     rows = [
         _certify_point(net, X[i], Y[i], D[i], eps, tol, code, method, rho[i])
         for i in range(X.shape[0])
@@ -360,16 +340,18 @@ def tangent_hessian(net, x, y, delta, eps, *, loss="quadratic") -> np.ndarray:
     if not pt.on_boundary:
         raise ValueError("delta must lie on the sphere ||delta|| = eps for a tangent Hessian")
     H = pt.hessian()
-    return _householder_complement(pt.u, H - pt.mu * np.eye(H.shape[0]))[0]
+    return householder_complement(pt.u, H - pt.mu * np.eye(H.shape[0]))[0]
 
 
 def tangent_spectrum(net, x, y, delta, eps, *, loss="quadratic") -> np.ndarray:
     """All eigenvalues of :func:`tangent_hessian`, ascending, shape (d - 1,)."""
-    return _eigvalsh(tangent_hessian(net, x, y, delta, eps, loss=loss))
+    return eigvalsh(tangent_hessian(net, x, y, delta, eps, loss=loss))
 
 
 def local_rate(certificate: Certificate, step_size) -> float | np.ndarray:
-    """Predicted contraction factor of PGA near a certified maximum (MATH.md 5.2).
+    """Predicted contraction factor of PGA near a certified maximum.
+
+    ``docs/certify.md``, "Rates and bounds", derives it.
 
     Linearising the projected step on the tangent space gives
     ``h+ = (I + eta H_T / (1 + eta mu)) h``, so the distance to the maximum

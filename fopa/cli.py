@@ -1,4 +1,9 @@
-"""Command line interface: ``fopa reproduce``, ``sweep``, ``demo``, ``ascend``, ``certify``."""
+"""Command line interface: ``fopa reproduce``, ``sweep``, ``demo``, ``ascend``, ``certify``.
+
+``fopa ...`` and ``python -m fopa ...`` are the same program. Every choice the
+parser offers (activations, losses, inits, methods, configurations) comes from
+the module that owns it.
+"""
 
 from __future__ import annotations
 
@@ -9,21 +14,32 @@ import sys
 
 import numpy as np
 
+from . import bounds, derivatives, diagnostics
+from ._json import jsonable
+from .activations import ACTIVATIONS
+from .ascent import INITS, projected_gradient_ascent
+from .certify import METHODS as CERTIFY_METHODS
+from .certify import certify
+from .experiments.registry import CONFIG_NAMES
+from .losses import LOSSES
+from .network import TwoLayerNet
+from .report import reproduce
+from .sweeps import ResultStore, export_results, load_spec, report_from_stores, run_sweep
+
 
 def _demo(args) -> int:
-    import fopa
 
     gen = np.random.default_rng(args.seed)
-    net = fopa.TwoLayerNet.random(args.d, args.m, activation=args.activation, rng=gen)
+    net = TwoLayerNet.random(args.d, args.m, activation=args.activation, rng=gen)
     x = gen.standard_normal(args.d) * args.scale / np.sqrt(args.d)
     y = float(gen.choice([-1.0, 1.0])) if args.loss == "logistic" else float(gen.standard_normal())
-    value = fopa.loss(net, x, y, loss=args.loss)
-    grad = fopa.input_gradient(net, x, y, loss=args.loss)
-    eig = np.linalg.eigvalsh(fopa.input_hessian(net, x, y, loss=args.loss))
+    value = derivatives.loss(net, x, y, loss=args.loss)
+    grad = derivatives.input_gradient(net, x, y, loss=args.loss)
+    eig = np.linalg.eigvalsh(derivatives.input_hessian(net, x, y, loss=args.loss))
     tol = 1e-12 * max(np.max(np.abs(eig)), 1e-300)
-    bounds = fopa.ball_constants(net, x, y, args.eps, loss=args.loss)
-    gcheck = fopa.check_gradient(net, x, y, loss=args.loss, rng=gen)
-    hcheck = fopa.check_hessian(net, x, y, loss=args.loss, rng=gen)
+    ball = bounds.ball_constants(net, x, y, args.eps, loss=args.loss)
+    gcheck = diagnostics.check_gradient(net, x, y, loss=args.loss, rng=gen)
+    hcheck = diagnostics.check_hessian(net, x, y, loss=args.loss, rng=gen)
     print(f"network      {net!r}")
     print(f"input        d={args.d}, ||x||={np.linalg.norm(x):.4g}, y={y:.4g}, loss={args.loss}")
     print(f"loss         {value:.10g}")
@@ -34,8 +50,8 @@ def _demo(args) -> int:
         f"{np.sum(np.abs(eig) <= tol)} zero (rank <= m + 1 = {args.m + 1})"
     )
     print(
-        f"ball eps={args.eps:g}  gradient bound {bounds.gradient_bound:.4g}, "
-        f"beta {bounds.beta:.4g}, rho {bounds.rho:.4g}, loss max {bounds.loss_max:.4g}"
+        f"ball eps={args.eps:g}  gradient bound {ball.gradient_bound:.4g}, "
+        f"beta {ball.beta:.4g}, rho {ball.rho:.4g}, loss max {ball.loss_max:.4g}"
     )
     print(
         f"checks       gradient Taylor slopes {np.array2string(gcheck.slopes, precision=2)} "
@@ -76,9 +92,7 @@ def _step_size(text):
 
 def _print_record(record, as_json):
     if as_json:
-        from .experiments import _jsonable
-
-        print(json.dumps({k: _jsonable(v) for k, v in record.items()}))
+        print(json.dumps({k: jsonable(v) for k, v in record.items()}))
         return
     width = max(len(k) for k in record)
     for key, value in record.items():
@@ -87,11 +101,9 @@ def _print_record(record, as_json):
 
 
 def _ascend(args) -> int:
-    import fopa
-
-    net = fopa.TwoLayerNet.load(args.network)
+    net = TwoLayerNet.load(args.network)
     x = _array("--x", args.x)
-    res = fopa.projected_gradient_ascent(
+    res = projected_gradient_ascent(
         net, x, _targets(args.y), args.eps, step_size=args.step_size, max_iter=args.max_iter,
         tol=args.tol, init=args.init, n_restarts=args.restarts, rng=args.seed, loss=args.loss,
     )  # fmt: skip
@@ -106,10 +118,8 @@ def _ascend(args) -> int:
 
 
 def _certify(args) -> int:
-    import fopa
-
-    net = fopa.TwoLayerNet.load(args.network)
-    cert = fopa.certify(
+    net = TwoLayerNet.load(args.network)
+    cert = certify(
         net, _array("--x", args.x), _targets(args.y), _array("--delta", args.delta), args.eps,
         tol=args.tol, loss=args.loss, method=args.method,
     )  # fmt: skip
@@ -121,8 +131,6 @@ def _reproduce(args) -> int:
     try:
         import matplotlib  # noqa: F401
         import sklearn  # noqa: F401
-
-        from .report import reproduce
     except ImportError as exc:
         raise ValueError(
             f"fopa reproduce needs the 'reproduce' extra ({exc.name} is missing): "
@@ -140,10 +148,6 @@ def _reproduce(args) -> int:
 
 
 def _sweep(args) -> int:
-    from .sweeps import ResultStore, export_results, load_spec, report_from_stores, run_sweep
-
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # user cells next to the spec import as with python -m
     stores = args.store
     if args.report is None and len(stores) > 1:
         raise ValueError("several --store are only for --report")
@@ -197,13 +201,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import ACTIVATIONS, LOSSES
-
     parser = _Parser(prog="fopa", description="First-order adversaries.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     rep = sub.add_parser("reproduce", help="run the experiments on the paper's claims")
     rep.add_argument("--quick", action="store_true", help="the quick configuration (minutes)")
-    rep.add_argument("--config", choices=("full", "quick", "tiny"), default="full")
+    rep.add_argument("--config", choices=CONFIG_NAMES, default="full")
     rep.add_argument("--out", default="fopa-report", help="output directory")
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--jobs", type=_positive_int, default=1, help="worker processes")
@@ -247,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     ascend.add_argument("--step-size", type=_step_size, default="lipschitz")
     ascend.add_argument("--max-iter", type=int, default=1000)
     ascend.add_argument("--tol", type=float, default=1e-8)
-    ascend.add_argument("--init", choices=("zero", "sphere", "ball"), default="zero")
+    ascend.add_argument("--init", choices=INITS, default="zero")
     ascend.add_argument("--restarts", type=_positive_int, default=1)
     ascend.add_argument("--seed", type=int, default=None)
     ascend.add_argument("--save-delta", default=None, help="write the result's delta (.npy)")
@@ -257,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     problem_arguments(cert)
     cert.add_argument("--delta", required=True, help="the point: .npy file or comma list")
     cert.add_argument("--tol", type=float, default=1e-7)
-    cert.add_argument("--method", choices=("auto", "dense", "lowrank", "lanczos"), default="auto")
+    cert.add_argument("--method", choices=CERTIFY_METHODS, default="auto")
     cert.set_defaults(run=_certify)
     return parser
 

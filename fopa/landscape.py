@@ -4,7 +4,8 @@
 where each ended, and merges the certified ends that are the same maximum.
 ``taylor_model_maximum`` solves the second-order Taylor model of the loss at x
 over the ball exactly (a trust-region subproblem): as the input scale shrinks
-the true landscape approaches this model (MATH.md section 6).
+the true landscape approaches this model (``docs/landscape.md``, "The Taylor model
+as the scale shrinks").
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._inputs import one_point
 from ._validate import as_int, as_positive_scalar
 from .ascent import projected_gradient_ascent
 from .certify import Certificate, certify
-from .derivatives import _one_point, input_gradient, input_hessian
+from .derivatives import input_gradient, input_hessian
 from .derivatives import loss as loss_values
 from .trust_region import TrustRegionSolution, maximize_quadratic_on_ball
 
@@ -108,7 +110,7 @@ def local_maxima(
     -------
     Landscape
     """
-    _, x, y, _ = _one_point(net, x, y, loss)
+    _, x, y, _ = one_point(net, x, y, loss)
     eps = as_positive_scalar("eps", eps)
     n_starts = as_int("n_starts", n_starts, minimum=1)
     merge = (
@@ -168,7 +170,7 @@ def taylor_model_maximum(net, x, y, eps, *, loss="quadratic") -> TrustRegionSolu
         ``point`` is the maximizing h; ``value`` the model's value
         ``L(x) + g.h + h^T H h / 2`` there.
     """
-    _, x, y, _ = _one_point(net, x, y, loss)
+    _, x, y, _ = one_point(net, x, y, loss)
     eps = as_positive_scalar("eps", eps)
     g = input_gradient(net, x, y, loss=loss)
     H = input_hessian(net, x, y, loss=loss)

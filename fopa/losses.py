@@ -4,25 +4,18 @@
 * ``"logistic"``: ``l = log(1 + exp(-y f))`` for labels ``y in {-1, +1}``. With
   ``u = y f`` and the logistic function ``s``: ``l' = -y s(-u)``,
   ``l'' = s(u) s(-u)`` and ``l''' = y s(u) s(-u) (s(-u) - s(u))``.
+
+The derivatives are compiled in :mod:`fopa._kernels.loss`; this module names the
+losses and validates targets.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from ._jit import scalar_kernel
-from .activations import _exp_nonpositive, _logistic_pair
+from ._kernels.loss import LOGISTIC_LOSS, LOSSES
 
-__all__ = ["LOSSES"]
-
-#: Names of the supported losses, in the order of their integer codes.
-LOSSES = ("quadratic", "logistic")
-QUADRATIC_LOSS, LOGISTIC_LOSS = range(len(LOSSES))
-
-# sup over u of |s''(u)| for the logistic function s: 1 / (6 sqrt(3))
-_LOGISTIC_L3_MAX = 1.0 / (6.0 * math.sqrt(3.0))
+__all__ = ["LOSSES", "check_targets", "loss_code"]
 
 
 def loss_code(loss) -> int:
@@ -39,29 +32,3 @@ def check_targets(code: int, Y: np.ndarray) -> None:
     """Logistic targets must be labels in {-1, +1}."""
     if code == LOGISTIC_LOSS and not np.all(np.abs(Y) == 1.0):
         raise ValueError("y must be labels in {-1, +1} for the logistic loss")
-
-
-@scalar_kernel
-def _loss_derivatives(code, f, y):
-    """Return (l, l', l'', l''') at output f and target y for loss ``code``."""
-    if code == QUADRATIC_LOSS:
-        r = f - y
-        return 0.5 * r * r, r, 1.0, 0.0
-    u = y * f
-    p, q = _logistic_pair(u)  # s(u), s(-u)
-    value = max(-u, 0.0) + math.log1p(_exp_nonpositive(-abs(u)))
-    d2 = p * q
-    return value, -y * q, d2, y * d2 * (q - p)
-
-
-@scalar_kernel
-def _loss_bounds(code, f_bound, y):
-    """Upper bounds of ``l`` and of the absolute first three derivatives of l in f,
-    over all outputs with ``|f| <= f_bound``."""
-    if code == QUADRATIC_LOSS:
-        residual = abs(y) + f_bound
-        return 0.5 * residual * residual, residual, 1.0, 0.0
-    # -y f <= f_bound; l and |l_1| increase with -y f
-    value = f_bound + math.log1p(math.exp(-f_bound))
-    slope = 1.0 / (1.0 + math.exp(-f_bound))
-    return value, slope, 0.25, _LOGISTIC_L3_MAX

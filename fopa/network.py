@@ -9,6 +9,9 @@ from functools import cached_property
 
 import numpy as np
 
+from ._kernels.activation import CRITICAL_TABLES
+from ._kernels.linalg import gram_matrix
+from ._kernels.network import NetView
 from ._validate import as_float_array, as_int, as_positive_scalar, as_rng
 from .activations import ACTIVATIONS, activation_code
 
@@ -109,11 +112,25 @@ class TwoLayerNet:
 
         The row-space iteration of projected gradient ascent multiplies by it.
         """
-        from ._ascent_kernels import _gram_matrix
-
-        out = _gram_matrix(self.W, self.weights_transposed)
+        out = gram_matrix(self.W, self.weights_transposed)
         out.flags.writeable = False
         return out
+
+    @cached_property
+    def kernel_view(self) -> NetView:
+        """What the compiled kernels know of the network, built once.
+
+        A :class:`fopa._kernels.network.NetView` of read-only arrays: ``W``, ``W^T``,
+        ``a``, ``b``, ``c``, the activation code, its table of critical points and,
+        for the bounds over a ball, ``|c a|`` and the row norms. Every kernel takes
+        this one argument, so a new network attribute is added here and in the
+        kernels that use it.
+        """
+        return NetView(
+            self.W, self.weights_transposed, self.a, self.b, self.output_scale,
+            self.activation_code, CRITICAL_TABLES[self.activation], self.abs_output_weights,
+            self.row_norms,
+        )  # fmt: skip
 
     @classmethod
     def random(cls, d: int, m: int, activation: str = "tanh", rng=None) -> TwoLayerNet:

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from .activations import ACTIVATIONS
 from .ascent import AscentResult
 from .certify import certify
+from .losses import LOSSES
 from .network import TwoLayerNet
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "inputs",
     "radii",
     "problems",
+    "loss_problems",
     "assert_strict_local_max",
     "assert_monotone_ascent",
     "assert_kkt_point",
@@ -72,6 +74,31 @@ def problems(draw, max_d=16, max_m=32, activations=ACTIVATIONS, min_scale=1e-3, 
     y = draw(st.floats(-2.0, 2.0))
     eps = draw(radii())
     return net, x, y, eps
+
+
+@st.composite
+def loss_problems(
+    draw, max_d=16, max_m=32, activations=ACTIVATIONS, losses=LOSSES, min_scale=1e-3,
+    max_scale=1e2, batch=False,
+):  # fmt: skip
+    """``(net, x, y, loss)`` for either loss: a random network, an input and a target.
+
+    ``x`` is one point of shape (d,) (``batch=False``) or a batch of 1 to 4 points,
+    with norms about a log-uniform scale in ``[min_scale, max_scale]``; ``y`` is a
+    label in {-1, +1} for the logistic loss and a standard normal target for the
+    quadratic one (a float for one point, shape (n,) for a batch).
+    """
+    net = draw(networks(max_d=max_d, max_m=max_m, activations=activations))
+    loss = draw(st.sampled_from(tuple(losses)))
+    scale = 10 ** draw(st.floats(np.log10(min_scale), np.log10(max_scale)))
+    gen = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    shape = (draw(st.integers(1, 4)), net.d) if batch else (net.d,)
+    x = gen.standard_normal(shape) * scale / np.sqrt(net.d)
+    if loss == "logistic":
+        y = gen.choice([-1.0, 1.0], size=shape[:-1])
+    else:
+        y = gen.standard_normal(shape[:-1])
+    return net, x, (y if batch else float(y)), loss
 
 
 def assert_strict_local_max(net, x, y, delta, eps, **kwargs):

@@ -7,7 +7,8 @@ At an input point p (for adversarial training, ``p = x + delta``), with
     dL/db_r = l' c a_r sigma'(z_r)
     dL/dw_r = l' c a_r sigma'(z_r) p
 
-(MATH.md section 8). The output scale c is not trained.
+(``docs/derivatives.md``, "Parameter gradients"). The output scale c is not
+trained. The coefficients are compiled in :mod:`fopa._kernels.network`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._jit import kernel
-from .derivatives import _preactivations, _prepare, _row_coefficients
+from ._inputs import problem_arrays
+from ._kernels.network import parameter_coefficients
 
 __all__ = ["ParameterGradient", "parameter_gradient"]
 
@@ -40,20 +41,6 @@ class ParameterGradient:
     b: np.ndarray
 
 
-@kernel
-def _parameter_coefficients(W, a, b, c, act, loss, X, Y):
-    """Per point: A[i] = dL/da, B[i] = dL/db (so dL/dW[i] = outer(B[i], X[i]))."""
-    Z = _preactivations(W, b, X)
-    n, m = Z.shape
-    A = np.empty((n, m))
-    B = np.empty((n, m))
-    for i in range(n):
-        l1 = _row_coefficients(act, loss, a, c, Y[i], Z[i], B[i], A[i])[1]  # A[i] = sigma
-        for r in range(m):
-            A[i, r] *= l1 * c
-    return A, B
-
-
 def parameter_gradient(net, x, y, *, loss="quadratic", reduce="mean") -> ParameterGradient:
     """Gradient of the loss in W, a and b at input point(s) x.
 
@@ -73,8 +60,8 @@ def parameter_gradient(net, x, y, *, loss="quadratic", reduce="mean") -> Paramet
     """
     if not isinstance(reduce, str) or reduce not in REDUCTIONS:
         raise ValueError(f"unknown reduce {reduce!r}; expected one of {', '.join(REDUCTIONS)}")
-    args, code, X, Y, _, single = _prepare(net, x, y, loss)
-    A, B = _parameter_coefficients(*args, code, X, Y)
+    code, X, Y, _, single = problem_arrays(net, x, y, loss)
+    A, B = parameter_coefficients(net.kernel_view, code, X, Y)
     if reduce == "none" and not single:
         return ParameterGradient(W=B[:, :, None] * X[:, None, :], a=A, b=B)
     if single or reduce == "sum":

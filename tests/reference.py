@@ -1,7 +1,8 @@
 """Slow, plainly written NumPy references for fopa's kernels.
 
-Nothing here is clever: every quantity is written as in MATH.md, with explicit
-loops over hidden units where that makes the formula easier to read.
+Nothing here is clever: every quantity is written as in docs/ (derivatives.md,
+certify.md, solver.md), with explicit loops over hidden units where that makes
+the formula easier to read.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fopa
-from fopa.activations import _CRITICAL_POINTS
+from fopa._kernels.activation import CRITICAL_POINTS as _CRITICAL_POINTS
 
 from . import reference as ref
 
@@ -122,8 +122,8 @@ def test_sup_rejects_reversed_interval():
 
 
 def test_own_exponential_is_accurate_to_a_few_ulps():
-    from fopa._jit import kernel
-    from fopa.activations import _exp_nonpositive
+    from fopa._kernels.activation import exp_nonpositive as _exp_nonpositive
+    from fopa._kernels.jit import jit as kernel
 
     @kernel
     def table(x):

@@ -7,9 +7,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fopa
+from fopa.testing import loss_problems as problems
 
 from . import reference as ref
-from .strategies import problems
 
 
 def _problem(act="tanh", lossname="quadratic", n=3, d=6, m=9, seed=0, scale=1.0):

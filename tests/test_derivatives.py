@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 
 import fopa
+from fopa.testing import loss_problems as problems
 
 from . import reference as ref
-from .strategies import problems
 
 CASES = list(itertools.product(fopa.ACTIVATIONS, fopa.LOSSES))
 
@@ -99,7 +99,7 @@ def test_against_central_finite_differences(act, lossname):
     _close(fopa.third_derivative(net, x, y, u, v, **kw), fd_third, rtol=1e-6)
 
 
-@given(problems(batch=True))
+@given(problems(max_d=64, max_m=128, batch=True))
 def test_hessian_symmetric_and_hvp_matches(problem):
     net, X, Y, lossname = problem
     H = fopa.input_hessian(net, X, Y, loss=lossname)

@@ -43,7 +43,7 @@ def test_input_scale_speed_is_paired_and_reproducible():
     assert a.first_certified.shape == (3, 2, 3)
     # recompute one cell from scratch with the same instance
     gen = np.random.default_rng(2)
-    net, x_hat, y = E._instance(4, 8, "tanh", gen)
+    net, x_hat, y = E.random_instance(4, 8, "tanh", gen)
     x = 0.5 * x_hat
     eps = 0.5 * np.linalg.norm(x)
     res = fopa.projected_gradient_ascent(

@@ -136,7 +136,7 @@ def test_run_resume_and_status(tmp_path):
     assert "12 total: 12 done" in str(status)
     # a cell's outputs are the experiment's own result for its parameters and seed
     row = rows[4]  # scale 0.05, lipschitz, seed 1
-    net, x_hat, y = E._instance(4, 8, "tanh", np.random.default_rng(row["seed"]))
+    net, x_hat, y = E.random_instance(4, 8, "tanh", np.random.default_rng(row["seed"]))
     x = row["params"]["scale"] * x_hat
     res = fopa.projected_gradient_ascent(
         net, x, y, 0.5 * np.linalg.norm(x), step_size="lipschitz", tol=1e-8,

@@ -16,8 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import experiments as E
 from ..activations import ACTIVATIONS
+from ..experiments.common import random_instance
+from ..experiments.datasets import DATASETS, load_binary_dataset
+from ..experiments.iterations import pga_outcome
+from ..experiments.regularity import landscape_outcome
+from ..experiments.scale_speed import POLICIES, policy_step
+from ..experiments.training import training_curves
 from ..losses import LOSSES
 from ..network import TwoLayerNet
 
@@ -57,10 +62,10 @@ def pga(
     certified every ``certify_every`` iterations. Returns the dict of
     :func:`fopa.experiments.pga_outcome`.
     """
-    instance = E._instance(d, m, activation, np.random.default_rng(seed))
-    return E.pga_outcome(
+    instance = random_instance(d, m, activation, np.random.default_rng(seed))
+    return pga_outcome(
         *instance, scale=scale, ratio=ratio,
-        step_size=E.policy_step(step_policy, fixed_step, relative_factor), tol=tol,
+        step_size=policy_step(step_policy, fixed_step, relative_factor), tol=tol,
         max_iter=max_iter, certify_every=certify_every, loss=loss,
     )  # fmt: skip
 
@@ -69,7 +74,7 @@ def _check_pga(params):
     _positive(params, "d", "m", integer=True)
     _positive(params, "scale", "ratio", "fixed_step", "relative_factor")
     _non_negative(params, "tol", "max_iter", "certify_every")
-    _choice(params, "step_policy", E.POLICIES)
+    _choice(params, "step_policy", POLICIES)
     _choice(params, "activation", ACTIVATIONS)
     _choice(params, "loss", LOSSES)
 
@@ -87,8 +92,8 @@ def landscape(
     ``best_basin`` and ``taylor_distance``.
     """
     gen = np.random.default_rng(seed)
-    instance = E._instance(d, m, activation, gen)
-    return E.landscape_outcome(
+    instance = random_instance(d, m, activation, gen)
+    return landscape_outcome(
         *instance, scale=scale, ratio=ratio, n_starts=n_starts, loss=loss, rng=gen
     )
 
@@ -115,16 +120,16 @@ def training(
     of :func:`fopa.experiments.training_curves`; ``target_fraction`` is used when
     a study is built from the cells.
     """
-    X, y = E.load_binary_dataset(dataset)
+    X, y = load_binary_dataset(dataset)
     net0 = TwoLayerNet.random(X.shape[1], m, activation=activation, rng=seed)
-    return E.training_curves(
+    return training_curves(
         X, y, net0, scale, epochs=epochs, ratio=ratio, learning_rate=learning_rate,
         pga_steps=pga_steps, pga_step_factor=pga_step_factor,
     )  # fmt: skip
 
 
 def _check_training(params):
-    _choice(params, "dataset", E.DATASETS)
+    _choice(params, "dataset", DATASETS)
     _positive(params, "m", "epochs", "pga_steps", integer=True)
     _positive(params, "scale", "ratio", "learning_rate", "pga_step_factor", "target_fraction")
     _choice(params, "activation", ACTIVATIONS)

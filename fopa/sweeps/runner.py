@@ -16,6 +16,8 @@ import time
 import traceback
 from dataclasses import dataclass
 
+from .._json import jsonable
+from .._version import __version__
 from .spec import SweepSpec, canonical_json, load_spec, resolve_experiment
 from .store import ResultStore
 
@@ -28,14 +30,13 @@ CONNECT_TIMEOUT = 10.0
 WINDOW_PER_WORKER = 4
 
 
-def _jsonable(value):
-    from ..experiments import _jsonable as convert
-
+def _cell_json(value):
+    """A cell's outputs as plain JSON values (lists inside, string keys)."""
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [_cell_json(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return convert(value)
+        return {str(k): _cell_json(v) for k, v in value.items()}
+    return jsonable(value)
 
 
 def run_cell(experiment, params, seed) -> dict:
@@ -57,8 +58,6 @@ def run_cell(experiment, params, seed) -> dict:
         seconds), ``seconds`` (the cell's own time), ``worker`` (host:pid) and
         ``fopa_version``.
     """
-    from .. import __version__
-
     started = time.time()
     tick = time.perf_counter()
     outputs, error = None, None
@@ -66,7 +65,7 @@ def run_cell(experiment, params, seed) -> dict:
         value = resolve_experiment(experiment)(**params, seed=seed)
         if not isinstance(value, dict):
             raise TypeError(f"an experiment must return a dict; got {type(value).__name__}")
-        outputs = _jsonable(value)
+        outputs = _cell_json(value)
         canonical_json(outputs)  # JSON with finite numbers only, or a clear failure
     except Exception:  # noqa: BLE001 - recorded as a failed cell, the sweep goes on
         outputs, error = None, traceback.format_exc()
@@ -80,8 +79,6 @@ def run_cell(experiment, params, seed) -> dict:
 def _collect(future) -> dict:
     """A finished future's cell record; an error of the executor itself (a dead or
     lost worker) becomes a failed record for that cell only."""
-    from .. import __version__
-
     try:
         return future.result()
     except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on

@@ -31,6 +31,7 @@ import itertools
 import json
 import math
 import os
+import sys
 from dataclasses import dataclass
 
 __all__ = ["BUILTIN_EXPERIMENTS", "Cell", "SweepSpec", "load_spec", "resolve_experiment"]
@@ -328,7 +329,13 @@ class SweepSpec:
 
 
 def load_spec(path) -> SweepSpec:
-    """Read and validate a TOML sweep spec (``name`` defaults to the file's stem)."""
+    """Read and validate a TOML sweep spec (``name`` defaults to the file's stem).
+
+    A user experiment (``"module:function"``) may live next to the spec: the
+    spec's directory is appended to the end of ``sys.path`` (after the standard
+    library and installed packages, so a file there never shadows them), and
+    local worker processes inherit it. A spec is code to be trusted like a script.
+    """
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
@@ -342,4 +349,7 @@ def load_spec(path) -> SweepSpec:
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"sweep spec {path!r} is not valid TOML: {exc}") from None
     stem = os.path.splitext(os.path.basename(path))[0]
+    directory = os.path.dirname(os.path.abspath(path))
+    if directory not in sys.path:
+        sys.path.append(directory)
     return SweepSpec.from_dict(data, name=stem)

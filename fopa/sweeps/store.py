@@ -26,6 +26,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
+from .._version import __version__
 from .spec import SweepSpec, canonical_json
 
 __all__ = ["ResultStore", "StoreError", "StoreStatus"]
@@ -186,8 +187,6 @@ class ResultStore:
         return conn
 
     def _create(self, spec):
-        from .. import __version__
-
         conn = _connect(self.path)
         conn.execute("PRAGMA journal_mode = WAL")
         meta = dict(

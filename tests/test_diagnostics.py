@@ -5,8 +5,7 @@ import pytest
 from hypothesis import given, settings
 
 import fopa
-
-from .strategies import problems
+from fopa.testing import loss_problems as problems
 
 
 @given(problems(max_d=16, max_m=32, max_scale=10.0))

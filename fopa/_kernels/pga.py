@@ -1,11 +1,11 @@
-"""Compiled loops of projected gradient ascent (see :mod:`fopa.ascent`).
+"""The compiled loops of projected gradient ascent (see :mod:`fopa.ascent`).
 
 Two fused loops share one interface:
 
 * :func:`_pga_plain` iterates on ``delta`` directly: per iteration one product
   ``(X + D) W^T`` and one ``Q W`` over the rows still running.
 * :func:`_pga_gram` keeps ``delta = gamma * delta0 + A W`` in the row space of
-  ``W`` (MATH.md section 7): per iteration one product ``Q K`` with the Gram
+  ``W`` (``docs/solver.md``, "The Gram iteration"): per iteration one product ``Q K`` with the Gram
   matrix ``K = W W^T``, of size rows x m x m instead of two rows x d x m.
 
 Rows are independent ascents (one per input and restart). Rows that stop are
@@ -24,18 +24,19 @@ import math
 
 import numpy as np
 
-from ._jit import kernel, scalar_kernel
-from .derivatives import _dot, _product_into, _row_coefficients
+from .ball import BALL, LINF, SPHERE, on_face, on_sphere, project, project_l2, sphere_kkt
+from .jit import jit
+from .linalg import dot, product_into, times
+from .network import row_coefficients
+from .tolerances import GRAM_NOISE, TINY
 
-BALL, SPHERE, LINF = 0, 1, 2
-ON_BOUNDARY = 1e-9  # relative distance to the boundary that counts as on it
 RUNNING, MAX_ITER, TOL, NO_ESCAPE = -1, 0, 1, 2
 # columns of the per-row outputs: floats and ints
 F_LOSS, F_INITIAL, F_GMAP, F_TANGENT, F_MULTIPLIER = 0, 1, 2, 3, 4
 I_ITERS, I_STATUS, I_FIRST_STAT, I_PERTURBATIONS = 0, 1, 2, 3
 
 
-@scalar_kernel
+@jit
 def _row_outputs(N):
     """Zeroed per-row outputs: floats (N, 5) and ints (N, 4), status running, no first t."""
     fstats = np.zeros((N, 5))
@@ -46,7 +47,7 @@ def _row_outputs(N):
     return fstats, istats
 
 
-@scalar_kernel
+@jit
 def _splitmix(state):
     """One SplitMix64 step: (new state, uniform float in [0, 1))."""
     state = state + np.uint64(0x9E3779B97F4A7C15)
@@ -57,7 +58,7 @@ def _splitmix(state):
     return state, float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@scalar_kernel
+@jit
 def _ball_noise(state, out):
     """Fill out (d,) with a point uniform in the unit ball; return the new state."""
     d = out.shape[0]
@@ -68,13 +69,13 @@ def _ball_noise(state, out):
         out[j] = math.sqrt(-2.0 * math.log(1.0 - u1)) * math.cos(2.0 * math.pi * u2)
         norm2 += out[j] * out[j]
     state, u = _splitmix(state)
-    scale = u ** (1.0 / d) / max(math.sqrt(norm2), 1e-300)
+    scale = u ** (1.0 / d) / max(math.sqrt(norm2), TINY)
     for j in range(d):
         out[j] *= scale
     return state
 
 
-@scalar_kernel
+@jit
 def _compact(active, na, done):
     """Drop the rows flagged in done[:na] from active[:na], in place; return the new count."""
     j = 0
@@ -85,48 +86,23 @@ def _compact(active, na, done):
     return j
 
 
-@scalar_kernel
-def _times(Q, W):
-    """Q @ W for Q (n, m), W (m, d)."""
-    out = np.empty((Q.shape[0], W.shape[1]))
-    _product_into(np.ascontiguousarray(Q), W, out)
-    return out
-
-
-@scalar_kernel
-def _project(v, eps, constraint):
-    """Project v onto the feasible set in place: the l2 ball or sphere, or the box.
-
-    Returns the l2 projection's factor (1 when v was already in the ball; 1 for
-    the box).
-    """
-    if constraint == LINF:
-        for j in range(v.shape[0]):
-            v[j] = min(max(v[j], -eps), eps)
-        return 1.0
-    s = _project_l2(math.sqrt(_dot(v, v)), eps, constraint)
-    for j in range(v.shape[0]):
-        v[j] *= s
-    return s
-
-
-@scalar_kernel
+@jit
 def _gradient_step(Di, Gi, h, eps, constraint, step, moved):
     """``step = P(delta + h grad L)`` (the sign of the gradient for linf) and
     ``moved = step - delta``; returns the gradient-mapping norm ``||moved|| / h``
-    and the projection's factor (see :func:`_project`)."""
+    and the projection's factor (see :func:`fopa._kernels.ball.project`)."""
     for j in range(Di.shape[0]):
         g = Gi[j]
         if constraint == LINF:
             g = 1.0 if g > 0.0 else (-1.0 if g < 0.0 else 0.0)
         step[j] = Di[j] + h * g
-    factor = _project(step, eps, constraint)
+    factor = project(step, eps, constraint)
     for j in range(Di.shape[0]):
         moved[j] = step[j] - Di[j]
-    return math.sqrt(_dot(moved, moved)) / h, factor
+    return math.sqrt(dot(moved, moved)) / h, factor
 
 
-@scalar_kernel
+@jit
 def _may_stop(gmap, tol, constraint, eps, delta_norm2, factor):
     """Whether a small gradient mapping ends a run (l2 constraints).
 
@@ -141,27 +117,19 @@ def _may_stop(gmap, tol, constraint, eps, delta_norm2, factor):
         return False
     if constraint != BALL:
         return True
-    inner = eps * (1.0 - ON_BOUNDARY)
-    return delta_norm2 >= inner * inner or factor >= 1.0
+    return on_sphere(math.sqrt(delta_norm2), eps) or factor >= 1.0
 
 
-@scalar_kernel
-def _project_l2(norm, eps, constraint):
-    """Factor that maps a vector of norm ``norm`` onto the ball or the sphere."""
-    if constraint == SPHERE:
-        return eps / max(norm, 1e-300)
-    return eps / max(norm, eps)
-
-
-def _pga_plain(
-    W, WT, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, constraint,
-    pert, seeds, record, target, store_iterates,
+@jit
+def pga_plain(
+    net, loss, X, Y, eps, eta, D0, max_iter, tol, constraint, pert, seeds, record, target,
+    store_iterates,
 ):  # fmt: skip
     """Projected gradient ascent on delta.
 
     Parameters
     ----------
-    W, WT : (m, d) weights and W^T as a C-contiguous (d, m) array.
+    net : NetView of the network; loss : loss code.
     X, D0 : (N, d) inputs and starts; Y, eta : (N,) targets and step sizes.
     eps, tol : floats; max_iter, constraint : ints.
     pert : (5,) radius, threshold, interval, min_gain, max_count (radius 0: off).
@@ -177,6 +145,7 @@ def _pga_plain(
     hist : (3, N, T+1) loss, gradient-mapping norm, distance to target (record only);
     iterates : (N, T+1, d) (store_iterates only).
     """
+    W, WT, b = net.W, net.WT, net.b
     N, d = X.shape
     m = W.shape[0]
     D = D0.copy()
@@ -216,19 +185,19 @@ def _pga_plain(
             i = active[k]
             for j in range(d):
                 P[k, j] = X[i, j] + D[i, j]
-        _product_into(P, WT, Z)
+        product_into(P, WT, Z)
         for k in range(na):
             i = active[k]
             for r in range(m):
                 Z[k, r] += b[r]
-            vals[k] = _row_coefficients(act, loss, a, c, Y[i], Z[k], Q[k], S0)[0]
-        _product_into(Q, W, G)
+            vals[k] = row_coefficients(net, loss, Y[i], Z[k], Q[k], S0)[0]
+        product_into(Q, W, G)
         for k in range(na):
             done[k] = False
             i = active[k]
             h = eta[i]
             gmap, factor = _gradient_step(D[i], G[k], h, eps, constraint, step, moved)
-            stop = gmap <= tol and _may_stop(gmap, tol, constraint, eps, _dot(D[i], D[i]), factor)
+            stop = gmap <= tol and _may_stop(gmap, tol, constraint, eps, dot(D[i], D[i]), factor)
             if record:
                 hist[0, i, t] = vals[k]
                 hist[1, i, t] = gmap
@@ -273,7 +242,7 @@ def _pga_plain(
                         state[i] = _ball_noise(state[i], noise[i])
                         for j in range(d):
                             step[j] = D[i, j] + radius * noise[i, j]
-                        _project(step, eps, constraint)
+                        project(step, eps, constraint)
             elif stop:
                 status[i] = TOL
                 done[k] = True
@@ -287,14 +256,14 @@ def _pga_plain(
             for j in range(d):
                 D[i, j] = step[j]
         na = _compact(active, na, done)
-    _kkt_rows(grads, D, eps, constraint, fstats)
+    kkt_rows(grads, D, eps, constraint, fstats)
     return D, grads, fstats, istats, hist, iterates
 
 
-@scalar_kernel
+@jit
 def _next_norm2(Ai, AKi, q, qk, Zsi, h, two_g, start):
     """``B.(BK + 2 g Zs)`` with ``B = A + h q``, ``BK = AK + h qk``: the Gram part of
-    ``||delta + h grad L||^2``. Four running sums, as :func:`fopa.derivatives._dot`;
+    ``||delta + h grad L||^2``. Four running sums, as :func:`fopa._kernels.linalg.dot`;
     a zero start (``start`` False) has no Zs term and skips it."""
     m = Ai.shape[0]
     m4 = m - m % 4
@@ -318,7 +287,7 @@ def _next_norm2(Ai, AKi, q, qk, Zsi, h, two_g, start):
     return (s0 + s1) + (s2 + s3)
 
 
-@scalar_kernel
+@jit
 def _take_step(Ai, AKi, q, qk, Zsi, h, s, two_dg, start, old):
     """Move row i to ``s (A + h q)`` (and AK alike), keep the old rows in ``old[0]``
     and ``old[1]`` (``old`` has shape (3, m); row 2 is scratch), and return
@@ -326,7 +295,7 @@ def _take_step(Ai, AKi, q, qk, Zsi, h, s, two_dg, start, old):
     s h qk + 2 dg Zs``, the Gram part of ``||moved||^2``.
 
     The terms of ``u.v`` go to four running sums by ``r mod 4`` (as
-    :func:`fopa.derivatives._dot`); the moves are plain stores.
+    :func:`fopa._kernels.linalg.dot`); the moves are plain stores.
     """
     m = Ai.shape[0]
     sm1 = s - 1.0
@@ -355,7 +324,7 @@ def _take_step(Ai, AKi, q, qk, Zsi, h, s, two_dg, start, old):
     return (s0 + s1) + (s2 + s3)
 
 
-@scalar_kernel
+@jit
 def _gram_step(i, k, t, eps, eta, tol, constraint, n0, Zs, A, AK, gamma, Q, QK,
                gnorm, iters, status, first_stat, work, W, D0, moved, dnorm2):  # fmt: skip
     """One projected step of row i in Gram coordinates (t < max_iter); True when it stops.
@@ -383,18 +352,18 @@ def _gram_step(i, k, t, eps, eta, tol, constraint, n0, Zs, A, AK, gamma, Q, QK,
     # the new point is s (g D0 + B W), B = A + h q, with ||g D0 + B W||^2 =
     # g^2 n0 + B.(2 g Zs + B K) from the Gram matrix
     norm2 = g * g * n0[i] + _next_norm2(A[i], AK[i], Q[k], QK[k], Zs[i], h, 2.0 * g, start)
-    s = _project_l2(math.sqrt(max(norm2, 0.0)), eps, constraint)
+    s = project_l2(math.sqrt(max(norm2, 0.0)), eps, constraint)
     dg = (s - 1.0) * g  # moved = (s g - g) D0 + (s B - A) W
     uv = _take_step(A[i], AK[i], Q[k], QK[k], Zs[i], h, s, 2.0 * dg, start, work)
     moved2 = dg * dg * n0[i] + uv
-    if tol > 0.0 and moved2 <= max(4.0 * (tol * h) ** 2, 1e-10 * s * s * norm2):
+    if tol > 0.0 and moved2 <= max(4.0 * (tol * h) ** 2, GRAM_NOISE * s * s * norm2):
         u = work[2]  # (scratch of _take_step, free again)
         for r in range(m):
             u[r] = (s - 1.0) * oldA[r] + (s * h) * Q[k, r]
-        _product_into(u.reshape(1, m), W, moved.reshape(1, W.shape[1]))
+        product_into(u.reshape(1, m), W, moved.reshape(1, W.shape[1]))
         for j in range(W.shape[1]):
             moved[j] += dg * D0[i, j]
-        moved2 = _dot(moved, moved)
+        moved2 = dot(moved, moved)
     gmap = math.sqrt(max(moved2, 0.0)) / h
     if gmap <= tol and first_stat[i] < 0:
         first_stat[i] = t
@@ -410,7 +379,8 @@ def _gram_step(i, k, t, eps, eta, tol, constraint, n0, Zs, A, AK, gamma, Q, QK,
     return False
 
 
-def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, constraint):
+@jit
+def pga_gram(net, K, loss, X, Y, eps, eta, D0, max_iter, tol, constraint):
     """Projected gradient ascent in the row space of W (ball or sphere, no noise).
 
     delta = gamma * D0 + A W. With K = W W^T, Zs = D0 W^T and n0 = ||D0||^2 the
@@ -418,25 +388,26 @@ def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, c
     gamma^2 n0 + 2 gamma A.Zs + A.(A K); one product (rows x m) @ K per iteration
     except the last (t = max_iter), whose point only needs its gradient and its
     gradient mapping, both measured in R^d at the end. ``WT`` is W^T as a
-    C-contiguous (d, m) array and ``K`` the (m, m) Gram matrix.
+    C-contiguous (d, m) array (``net.WT``) and ``K`` the (m, m) Gram matrix.
 
     Returns
     -------
-    D, grads, fstats, istats (as :func:`_pga_plain`)
+    D, grads, fstats, istats (as :func:`pga_plain`)
     """
+    W, WT, b = net.W, net.WT, net.b
     N, d = X.shape
     m = W.shape[0]
     Z0 = np.empty((N, m))
-    _product_into(X, WT, Z0)
+    product_into(X, WT, Z0)
     for i in range(N):
         for r in range(m):
             Z0[i, r] += b[r]
     n0 = np.zeros(N)
     for i in range(N):
-        n0[i] = _dot(D0[i], D0[i])
+        n0[i] = dot(D0[i], D0[i])
     Zs = np.zeros((N, m))
     if np.any(n0 > 0.0):  # a zero start adds nothing: skip its product
-        _product_into(D0, WT, Zs)
+        product_into(D0, WT, Zs)
     A = np.zeros((N, m))
     AK = np.zeros((N, m))
     gamma = np.ones(N)
@@ -468,7 +439,7 @@ def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, c
             else:
                 for r in range(m):
                     z[r] = Z0[i, r] + AK[i, r]
-            values[i] = _row_coefficients(act, loss, a, c, Y[i], z, Q[k], S0)[0]
+            values[i] = row_coefficients(net, loss, Y[i], z, Q[k], S0)[0]
             if t == 0:
                 initial[i] = values[i]
         if t == max_iter:  # the last point is measured in R^d below: no product
@@ -479,7 +450,7 @@ def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, c
                 status[i] = MAX_ITER
                 at_end[i] = True
             break
-        _product_into(Q, K, QK)
+        product_into(Q, K, QK)
         for k in range(na):
             i = active[k]
             done[k] = _gram_step(
@@ -489,11 +460,11 @@ def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, c
             if done[k]:
                 Qlast[i, :] = Q[k, :]
         na = _compact(active, na, done)
-    D = _times(A, W)
+    D = times(A, W)
     for i in range(N):
         for j in range(d):
             D[i, j] += gamma[i] * D0[i, j]
-    grads = _times(Qlast, W)
+    grads = times(Qlast, W)
     # the reported gradient-mapping norm of the returned point, measured in R^d
     step = np.empty(d)
     for i in range(N):
@@ -501,62 +472,36 @@ def _pga_gram(W, WT, K, a, b, c, act, loss, X, Y, eps, eta, D0, max_iter, tol, c
         if at_end[i]:  # the stopping test of the last iteration, on this measure
             if gnorm[i] <= tol and first_stat[i] < 0:
                 first_stat[i] = max_iter
-            if _may_stop(gnorm[i], tol, constraint, eps, _dot(D[i], D[i]), factor):
+            if _may_stop(gnorm[i], tol, constraint, eps, dot(D[i], D[i]), factor):
                 status[i] = TOL
-    _kkt_rows(grads, D, eps, constraint, fstats)
+    kkt_rows(grads, D, eps, constraint, fstats)
     return D, grads, fstats, istats
 
 
-@kernel
-def _gram_matrix(W, WT):
-    """K = W W^T, shape (m, m), exactly symmetric."""
-    m = W.shape[0]
-    K = np.empty((m, m))
-    _product_into(W, WT, K)
-    for r in range(m):
-        for s in range(r):
-            K[r, s] = K[s, r]
-    return K
 
 
-_pga_plain = kernel(_pga_plain)
-_pga_gram = kernel(_pga_gram)
-
-
-@scalar_kernel
-def _kkt_rows(G, D, eps, constraint, fstats):
+@jit
+def kkt_rows(G, D, eps, constraint, fstats):
     """KKT residual and multiplier at each row's point, into fstats[:, F_TANGENT/MULTIPLIER].
 
-    l2 (ball/sphere): on the sphere (``||delta|| >= eps (1 - 1e-9)``, or always for
-    the sphere constraint) with ``u = delta / ||delta||`` the tangent gradient
-    ``g - (u.g) u`` and ``mu = u.g / eps``; inside ``||g||`` and 0. linf: the
-    gradient over free coordinates and the smallest ``sign(delta_j) g_j`` over
-    coordinates at the bound (0 if none).
+    l2 (ball/sphere): :func:`fopa._kernels.ball.sphere_kkt` (the tangent gradient
+    and ``mu`` on the sphere, always for the sphere constraint; ``||g||`` and 0
+    inside). linf: the gradient over free coordinates and the smallest
+    ``sign(delta_j) g_j`` over coordinates at the bound (0 if none).
     """
     N, d = G.shape
     for i in range(N):
-        residual, multiplier = 0.0, 0.0
         if constraint == LINF:
             free2 = 0.0
             mult = np.inf
             for j in range(d):
-                if abs(D[i, j]) >= eps * (1.0 - ON_BOUNDARY):
+                if on_face(D[i, j], eps):
                     mult = min(mult, (1.0 if D[i, j] > 0 else -1.0) * G[i, j])
                 else:
                     free2 += G[i, j] * G[i, j]
             residual = math.sqrt(free2)
             multiplier = mult if mult < np.inf else 0.0
         else:
-            norm = math.sqrt(_dot(D[i], D[i]))
-            if constraint == SPHERE or norm >= eps * (1.0 - ON_BOUNDARY):
-                radial = _dot(D[i], G[i]) / max(norm, 1e-300)
-                tangent2 = 0.0
-                for j in range(d):
-                    t = G[i, j] - radial * D[i, j] / max(norm, 1e-300)
-                    tangent2 += t * t
-                residual = math.sqrt(tangent2)
-                multiplier = radial / eps
-            else:
-                residual = math.sqrt(_dot(G[i], G[i]))
+            _, _, multiplier, residual = sphere_kkt(D[i], G[i], eps, constraint == SPHERE)
         fstats[i, F_TANGENT] = residual
         fstats[i, F_MULTIPLIER] = multiplier

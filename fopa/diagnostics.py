@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._inputs import one_point
 from ._validate import as_float_array, as_int, as_rng
-from .derivatives import _one_point, input_gradient, input_hessian
-from .derivatives import loss as loss_value
+from .derivatives import input_gradient, input_hessian
+from .derivatives import loss as loss_values
 
 __all__ = ["TaylorCheck", "check_gradient", "check_hessian"]
 
@@ -114,7 +115,7 @@ def _fit_slope(steps, remainder, noise_floor):
 
 
 def _taylor_check(net, x, y, loss, rng, n_directions, order, gradient, hessian):
-    _, x0, y0, _ = _one_point(net, x, y, loss)
+    _, x0, y0, _ = one_point(net, x, y, loss)
     gen = as_rng(rng)
     n_directions = as_int("n_directions", n_directions, minimum=1)
     g = (
@@ -134,13 +135,13 @@ def _taylor_check(net, x, y, loss, rng, n_directions, order, gradient, hessian):
             raise ValueError(f"hessian(x) must have shape {(net.d, net.d)}; got {H.shape}")
     scale = 1.0 / net.weight_norm
     steps = scale * _STEPS
-    L0 = loss_value(net, x0, y0, loss=loss)
+    L0 = loss_values(net, x0, y0, loss=loss)
     slopes, windows, conclusive = [], [], []
     remainders = np.empty((n_directions, steps.size))
     for k in range(n_directions):
         h = gen.standard_normal(net.d)
         h /= np.linalg.norm(h)
-        Lt = loss_value(net, x0 + steps[:, None] * h, np.full(steps.size, y0), loss=loss)
+        Lt = loss_values(net, x0 + steps[:, None] * h, np.full(steps.size, y0), loss=loss)
         linear = steps * (g @ h)
         model = L0 + linear
         magnitude = np.abs(Lt) + abs(L0) + np.abs(linear)

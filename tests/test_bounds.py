@@ -6,9 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import fopa
+from fopa.testing import loss_problems as problems
 
 from . import reference as ref
-from .strategies import problems
 
 
 def _ball_samples(gen, x, eps, k):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fopa
-from fopa.pictures import plot_circle, plot_slice, plot_sphere
+from fopa.plotting import plot_circle, plot_slice, plot_sphere
 
 
 def test_circle_picture_marks_the_certified_maxima(tmp_path):

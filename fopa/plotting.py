@@ -6,24 +6,26 @@
   projection, with trajectories (drawn by direction) and the certified maxima.
 * :func:`plot_slice` (any d): the loss along the great circle through two points.
 
-Each returns a matplotlib Figure; nothing is shown or saved.
+Each returns a :class:`matplotlib.figure.Figure`, made without pyplot: nothing is
+shown or saved and no backend is switched (display it in a notebook by leaving it
+as a cell's value, or save it with ``fig.savefig``).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ._inputs import one_point
 from ._validate import as_float_array, as_int, as_positive_scalar
 from .ascent import projected_gradient_ascent
-from .derivatives import _one_point
 from .derivatives import loss as loss_values
 from .landscape import local_maxima
 
 __all__ = ["plot_circle", "plot_sphere", "plot_slice"]
 
 
-def _problem(net, x, y, eps, d, loss):
-    _, x, y, _ = _one_point(net, x, y, loss)
+def _picture_problem(net, x, y, eps, d, loss):
+    _, x, y, _ = one_point(net, x, y, loss)
     if d is not None and net.d != d:
         raise ValueError(f"this picture needs d = {d}; the network has d = {net.d}")
     return x, y, as_positive_scalar("eps", eps)
@@ -40,12 +42,11 @@ def _trajectories(net, x, y, eps, n, rng, loss):
 
 
 def _figure(ncols=1, width=5.0, **kw):
-    import matplotlib
+    """A matplotlib Figure not registered with pyplot: no backend is chosen or changed
+    (a notebook's stays as it is), and the figure is freed with its last reference."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.figure(figsize=(width * ncols, 4.0), **kw)
+    return Figure(figsize=(width * ncols, 4.0), **kw)
 
 
 def plot_circle(net, x, y, eps, *, trajectories=8, n_starts=32, rng=0, loss="quadratic"):
@@ -69,7 +70,7 @@ def plot_circle(net, x, y, eps, *, trajectories=8, n_starts=32, rng=0, loss="qua
     matplotlib.figure.Figure
         Two panels: loss against the angle, and the disk.
     """
-    x, y, eps = _problem(net, x, y, eps, 2, loss)
+    x, y, eps = _picture_problem(net, x, y, eps, 2, loss)
     land = local_maxima(
         net, x, y, eps, n_starts=as_int("n_starts", n_starts, minimum=1), rng=rng, loss=loss
     )
@@ -116,7 +117,7 @@ def plot_sphere(net, x, y, eps, *, trajectories=8, n_starts=48, rng=0, loss="qua
     -------
     matplotlib.figure.Figure
     """
-    x, y, eps = _problem(net, x, y, eps, 3, loss)
+    x, y, eps = _picture_problem(net, x, y, eps, 3, loss)
     land = local_maxima(
         net, x, y, eps, n_starts=as_int("n_starts", n_starts, minimum=1), rng=rng, loss=loss
     )
@@ -165,7 +166,7 @@ def plot_slice(net, x, y, eps, p, q, *, loss="quadratic"):
     -------
     matplotlib.figure.Figure
     """
-    x, y, eps = _problem(net, x, y, eps, None, loss)
+    x, y, eps = _picture_problem(net, x, y, eps, None, loss)
     p = as_float_array("p", p, ndim=1)
     q = as_float_array("q", q, ndim=1)
     if p.shape != (net.d,) or q.shape != (net.d,):

@@ -1,0 +1,170 @@
+"""Bounds over a ball, and the iteration bound they give.
+
+Closed-form upper bounds of the loss and its derivatives over a ball. Over the
+ball ``||delta|| <= eps`` around ``x`` the pre-activation of unit r stays in
+``I_r = [w_r . x + b_r - eps ||w_r||, w_r . x + b_r + eps ||w_r||]``. With
+``S_k,r = sup over I_r of |sigma^(k)|``:
+
+* ``||grad f|| <= ||W||_2 ||c a S_1||_2 = G``
+* ``||hess f|| <= sum_r |c a_r| S_2,r ||w_r||^2 = H``
+* ``|D3 f| <= sum_r |c a_r| S_3,r ||w_r||^3 = T``
+* ``|f| <= sum_r |c a_r| S_0,r = F``
+
+and with bounds ``l_k`` of ``|l^(k)|`` over ``|f| <= F`` (for the quadratic loss
+``l_1 = |y| + F``, ``l_2 = 1``, ``l_3 = 0``):
+
+* gradient bound ``l_1 G``
+* smoothness ``beta = l_2 G^2 + l_1 H``
+* Hessian Lipschitz constant ``rho = l_3 G^3 + 3 l_2 G H + l_1 T``
+* ``loss_max = sup l`` (``(|y| + F)^2 / 2`` for the quadratic loss).
+
+The bounds are compiled in :mod:`fopa._kernels.ball` (``docs/derivatives.md``,
+"Bounds over the ball").
+
+The iteration bound (``docs/solver.md``, "Stopping rules and what is reported"). Sufficient ascent:
+for ``eta <= 1/beta`` every PGA step satisfies
+
+    L(delta_{t+1}) >= L(delta_t) + ||delta_{t+1} - delta_t||^2 / (2 eta)
+                    = L(delta_t) + eta ||G(delta_t)||^2 / 2,
+
+so while ``||G|| > g`` the loss grows by more than ``eta g^2 / 2`` a step, and it
+can't exceed ``loss_max``. Hence the first t with ``||G(delta_t)|| <= g`` is at
+most ``ceil(2 (loss_max - L(delta_0)) / (eta g^2))``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._inputs import problem_arrays
+from ._kernels.ball import BOUND_NAMES, ball_bounds
+from ._kernels.network import loss_values
+from ._validate import as_float_array, as_positive_scalar
+
+__all__ = ["BallConstants", "ball_constants", "iteration_bound"]
+
+
+@dataclass(frozen=True)
+class BallConstants:
+    """Upper bounds over the ball of radius ``eps`` around ``x``.
+
+    Scalars for one input, arrays of shape (n,) for a batch.
+
+    Attributes
+    ----------
+    eps : float
+        Radius of the ball.
+    gradient_bound : float or ndarray
+        Bound on ``||grad L||``.
+    beta : float or ndarray
+        Bound on ``||hess L||_2`` (smoothness; ``1/beta`` is a safe ascent step).
+    rho : float or ndarray
+        Bound on the Lipschitz constant of ``hess L``.
+    loss_max : float or ndarray
+        Bound on ``L``.
+    output_bound : float or ndarray
+        ``F``, bound on ``|f|``.
+    network_gradient_bound, network_hessian_bound, network_third_bound : float or ndarray
+        ``G``, ``H`` and ``T``, the network's own bounds.
+    """
+
+    eps: float
+    gradient_bound: float | np.ndarray
+    beta: float | np.ndarray
+    rho: float | np.ndarray
+    loss_max: float | np.ndarray
+    output_bound: float | np.ndarray
+    network_gradient_bound: float | np.ndarray
+    network_hessian_bound: float | np.ndarray
+    network_third_bound: float | np.ndarray
+
+
+def ball_constant_arrays(net, X, Y, eps, code):
+    """All bounds for validated arrays X (n, d), Y (n,) and loss ``code``, by name,
+    each of shape (n,)."""
+    out = ball_bounds(net.kernel_view, net.weight_norm, code, X, Y, float(eps))
+    return dict(zip(BOUND_NAMES, out, strict=True))
+
+
+def ball_constants(net, x, y, eps, *, loss="quadratic") -> BallConstants:
+    """Closed-form upper bounds over the ball of radius ``eps`` around ``x``.
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+    x : array_like, shape (d,) or (n, d)
+    y : float or array_like, shape (n,)
+    eps : float
+        Radius, > 0.
+    loss : {"quadratic", "logistic"}
+
+    Returns
+    -------
+    BallConstants
+        Bounds valid at every ``x + delta`` with ``||delta|| <= eps``.
+    """
+    code, X, Y, _, single = problem_arrays(net, x, y, loss)
+    eps = as_positive_scalar("eps", eps)
+    values = ball_constant_arrays(net, X, Y, eps, code)
+    if single:
+        values = {k: float(v[0]) for k, v in values.items()}
+    return BallConstants(eps=eps, **values)
+
+
+def iteration_bound(net, x, y, eps, step_size, g, *, initial_loss=None, loss="quadratic"):
+    """Upper bound on the first iteration with gradient-mapping norm at most ``g``.
+
+    Parameters
+    ----------
+    net : TwoLayerNet
+    x : array_like, shape (d,) or (n, d)
+    y : float or array_like, shape (n,)
+    eps : float
+        Ball radius, > 0.
+    step_size : float or "lipschitz"
+        The step ``eta``; must satisfy ``eta <= 1/beta`` (``"lipschitz"`` is ``1/beta``).
+    g : float
+        Gradient-mapping threshold (the solver's ``tol``), > 0.
+    initial_loss : float or array_like (n,), optional
+        ``L(x + delta_0)``; default ``L(x)`` (the zero start).
+    loss : "quadratic" or "logistic"
+
+    Returns
+    -------
+    float or ndarray of float, shape (n,)
+        A whole number, as a float: the bound is a worst case and often exceeds
+        the int64 range.
+
+    Raises
+    ------
+    ValueError
+        If ``step_size > 1/beta``: the bound then does not hold.
+    """
+    code, X, Y, _, single = problem_arrays(net, x, y, loss)
+    eps = as_positive_scalar("eps", eps)
+    g = as_positive_scalar("g", g)
+    consts = ball_constant_arrays(net, X, Y, eps, code)
+    beta = consts["beta"]
+    if isinstance(step_size, str):
+        if step_size != "lipschitz":
+            raise ValueError(f"step_size must be a float or 'lipschitz'; got {step_size!r}")
+        eta = 1.0 / beta
+    else:
+        eta = np.full(X.shape[0], as_positive_scalar("step_size", step_size))
+        if np.any(eta > 1.0 / beta):
+            raise ValueError(
+                f"step_size {step_size} exceeds 1/beta = {float(np.min(1.0 / beta)):.6g}: "
+                "the sufficient-ascent bound needs eta <= 1/beta"
+            )
+    if initial_loss is None:
+        start = loss_values(net.kernel_view, code, X, Y)
+    else:
+        start = as_float_array("initial_loss", initial_loss, ndim=(0, 1))
+        if start.ndim == 1 and start.shape != (X.shape[0],):
+            raise ValueError(f"initial_loss must be a scalar or shape ({X.shape[0]},)")
+        start = np.broadcast_to(start, (X.shape[0],))
+    gap = np.maximum(consts["loss_max"] - start, 0.0)
+    bound = np.ceil(2.0 * gap / (eta * g * g))
+    return float(bound[0]) if single else bound

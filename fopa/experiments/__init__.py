@@ -1,0 +1,53 @@
+"""Experiments that put the paper's claims to the test.
+
+One module per study (:mod:`.iterations`, :mod:`.scale_speed`, :mod:`.regularity`,
+:mod:`.training`), the helpers they share (:mod:`.common`), the data sets
+(:mod:`.datasets`) and the table of studies that the report and the sweeps read
+(:mod:`.registry`). Each experiment is a function with its parameters, drawing
+everything from one ``rng``, and returns a frozen result whose ``to_dict()`` is
+JSON-ready. Nothing here assumes the paper's answer: the statistics are reported
+as measured, with bootstrap intervals, and the claims rows say what they show.
+"""
+
+from .common import loglog_slope, random_instance
+from .datasets import DATASETS, load_binary_dataset
+from .iterations import IterationStudy, iteration_study, pga_outcome, polynomial_iterations
+from .regularity import (
+    ScaleRegularityStudy,
+    input_scale_regularity,
+    landscape_outcome,
+    regularity_study,
+)
+from .scale_speed import POLICIES, ScaleSpeedStudy, input_scale_speed, policy_step, speed_study
+from .training import (
+    TrainingStudies,
+    TrainingStudy,
+    adversarial_training,
+    training_curves,
+    training_study,
+)
+
+__all__ = [
+    "DATASETS",
+    "POLICIES",
+    "IterationStudy",
+    "ScaleSpeedStudy",
+    "ScaleRegularityStudy",
+    "TrainingStudy",
+    "TrainingStudies",
+    "adversarial_training",
+    "load_binary_dataset",
+    "polynomial_iterations",
+    "input_scale_speed",
+    "input_scale_regularity",
+    "loglog_slope",
+    "pga_outcome",
+    "landscape_outcome",
+    "training_curves",
+    "policy_step",
+    "random_instance",
+    "iteration_study",
+    "speed_study",
+    "regularity_study",
+    "training_study",
+]

@@ -1,0 +1,170 @@
+"""The one table of studies: what runs, with which parameters, and how it is reported.
+
+Every study of the reproduction has one :class:`Study` entry here: the function
+that runs it, its parameters per configuration, the claim it tests, its claims
+rows and figure, and how it is rebuilt from a sweep's cells. The report
+(:mod:`fopa.report`), the sweep results (:mod:`fopa.sweeps.results`) and the
+command line read this table; no study name is written anywhere else.
+
+Adding a study: write its module in this package (the run function, a frozen
+result with ``to_dict``, ``claims(name, result)``, ``figure(result)`` and, if a
+sweep cell can build it, ``from_cells(seeds, rows, rng=...)``), then add one entry
+to :data:`STUDIES` (``docs/architecture.md``, "Recipes").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import iterations, regularity, scale_speed, training
+
+__all__ = ["CLAIMS", "CONFIG_NAMES", "STUDIES", "Study", "configuration", "study_for_cells"]
+
+#: The paper's claims, in the order of the claims table.
+CLAIMS = (
+    "1. PGA reaches a certified local maximum in polynomially many iterations",
+    "2. smaller input scale, faster convergence of PGA",
+    "2. smaller input scale, more regular landscape",
+    "2. smaller input scale, faster adversarial training",
+)
+
+#: Configurations: "quick" (minutes), "full" (under 90 minutes on 2 cores),
+#: "tiny" (seconds, for tests).
+CONFIG_NAMES = ("full", "quick", "tiny")
+
+
+@dataclass(frozen=True)
+class Study:
+    """One study of the reproduction.
+
+    Attributes
+    ----------
+    name : str
+        The key of its results in ``results.json`` and of its figure file.
+    run : callable
+        ``run(rng=seed, **params)`` returns the study's result (``to_dict()``).
+    configs : dict
+        Parameters per configuration name (every name of :data:`CONFIG_NAMES`).
+    claim : str
+        The claim of :data:`CLAIMS` it tests.
+    claims : callable
+        ``claims(name, result)``: its rows of the claims table.
+    figure : callable
+        ``figure(result)``: a matplotlib Figure.
+    cell : str or None
+        The built-in sweep cell whose stores rebuild it (``"pga"``, ``"landscape"``,
+        ``"training"``), with ``cell_axes`` the parameters such a sweep may vary
+        and ``cell_loss`` the loss its cells must have (None: any).
+    from_cells : callable or None
+        ``from_cells(seeds, rows, rng=generator)``: the result from a store's rows.
+    """
+
+    name: str
+    run: Callable
+    configs: dict
+    claim: str
+    claims: Callable
+    figure: Callable
+    cell: str | None = None
+    cell_axes: frozenset = field(default_factory=frozenset)
+    cell_loss: str | None = None
+    from_cells: Callable | None = None
+
+
+def _entries():
+    iters = dict(
+        run=iterations.polynomial_iterations, claim=CLAIMS[0], claims=iterations.iteration_claims,
+        figure=iterations.iteration_figure, cell="pga", cell_axes=frozenset({"d", "m"}),
+        from_cells=iterations.iteration_study_from_cells,
+    )  # fmt: skip
+    speed = dict(
+        run=scale_speed.input_scale_speed, claim=CLAIMS[1], claims=scale_speed.speed_claims,
+        figure=scale_speed.speed_figure, cell="pga",
+        cell_axes=frozenset({"scale", "step_policy"}),
+        from_cells=scale_speed.speed_study_from_cells,
+    )  # fmt: skip
+    return (
+        Study(
+            "polynomial_iterations", configs={
+                "tiny": dict(ds=(3, 6), ms=(6, 12), n_runs=3),
+                "quick": dict(ds=(4, 8, 16), ms=(16, 32, 64), n_runs=8),
+                "full": dict(ds=(4, 8, 16, 32, 64), ms=(16, 32, 64, 128), n_runs=30),
+            }, cell_loss="quadratic", **iters,
+        ),
+        Study(
+            "input_scale_speed", configs={
+                "tiny": dict(taus=(0.05, 0.5), d=4, m=8, n_runs=3),
+                "quick": dict(taus=(0.01, 0.1, 1.0), n_runs=10),
+                "full": dict(taus=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0), n_runs=30),
+            }, cell_loss="quadratic", **speed,
+        ),
+        Study(
+            "input_scale_regularity", run=regularity.input_scale_regularity, configs={
+                "tiny": dict(taus=(0.05, 1.0), d=3, m=6, n_runs=2, n_starts=8),
+                "quick": dict(taus=(0.01, 0.1, 1.0, 3.0), n_runs=6, n_starts=24),
+                "full": dict(taus=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0), n_runs=20, n_starts=64),
+            }, claim=CLAIMS[2], claims=regularity.regularity_claims,
+            figure=regularity.regularity_figure, cell="landscape",
+            cell_axes=frozenset({"scale"}), from_cells=regularity.regularity_study_from_cells,
+        ),
+        Study(
+            "adversarial_training", run=training.adversarial_training_all, configs={
+                "tiny": dict(taus=(0.3, 1.0), m=8, epochs=3),
+                "quick": dict(taus=(0.1, 0.3, 1.0), epochs=20),
+                "full": dict(taus=(0.03, 0.1, 0.3, 1.0), epochs=100),
+            }, claim=CLAIMS[3], claims=training.training_claims,
+            figure=training.training_figure, cell="training",
+            cell_axes=frozenset({"scale", "dataset"}),
+            from_cells=training.training_studies_from_cells,
+        ),
+        Study(
+            "logistic_iterations", configs={
+                "tiny": dict(ds=(3, 6), ms=(6, 12), n_runs=3, loss="logistic"),
+                "quick": dict(ds=(4, 8, 16), ms=(16, 32, 64), n_runs=8, loss="logistic"),
+                "full": dict(ds=(4, 8, 16, 32), ms=(16, 32, 64), n_runs=30, loss="logistic"),
+            }, cell_loss="logistic", **iters,
+        ),
+        Study(
+            "logistic_speed", configs={
+                "tiny": dict(taus=(0.05, 0.5), d=4, m=8, n_runs=3, loss="logistic"),
+                "quick": dict(taus=(0.01, 0.1, 1.0), n_runs=10, loss="logistic"),
+                "full": dict(
+                    taus=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0), n_runs=30, loss="logistic"
+                ),
+            }, cell_loss="logistic", **speed,
+        ),
+    )
+
+
+#: Every study, in the order the reproduction runs them.
+STUDIES = {study.name: study for study in _entries()}
+
+
+def configuration(name):
+    """``{study name: parameters}`` of a configuration, in :data:`STUDIES` order."""
+    if name not in CONFIG_NAMES:
+        raise ValueError(f"unknown config {name!r}; expected one of {', '.join(CONFIG_NAMES)}")
+    return {study.name: study.configs[name] for study in STUDIES.values()}
+
+
+def study_for_cells(cell, swept, loss):
+    """The study that a store of ``cell`` cells sweeping ``swept`` gives for ``loss``
+    (the loss of the rows at hand; None for cells without one).
+
+    Raises
+    ------
+    ValueError
+        If no study is built from such cells.
+    """
+    swept = set(swept)
+    candidates = [s for s in STUDIES.values() if s.cell == cell]
+    if not candidates:
+        raise ValueError(f"no reproduction study is built from experiment {cell!r}")
+    for study in candidates:
+        # a study for one loss takes the rows of that loss from a store that sweeps it
+        axes = study.cell_axes | ({"loss"} if study.cell_loss else set())
+        if swept <= axes and study.cell_loss in (None, loss):
+            return study
+    axes = "; ".join(f"{s.name} sweeps {sorted(s.cell_axes)}" for s in candidates)
+    raise ValueError(f"no study sweeps {sorted(swept)} with {cell} cells ({axes})")

@@ -1,0 +1,166 @@
+"""Claim 2 (speed): iterations to a certified maximum against the input scale.
+
+``x = tau x_hat``, ``eps = ratio ||x||``, the same instances at every tau (a paired
+design), under each step-size policy (``docs/experiments/2-scale-speed.md``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._json import jsonable
+from .._validate import as_int, as_positive_scalar, as_rng
+from .common import (
+    StudyResult,
+    cell_array,
+    cell_axis,
+    certified_stats,
+    constant_settings,
+    direction,
+    fmt,
+    fmt_interval,
+    loglog_slope,
+    random_instance,
+)
+from .iterations import pga_outcome
+
+__all__ = ["POLICIES", "ScaleSpeedStudy", "policy_step", "input_scale_speed", "speed_study"]
+
+#: Step-size policies of the speed study: a fixed eta, eta proportional to eps, 1/beta.
+POLICIES = ("fixed", "relative", "lipschitz")
+
+
+@dataclass(frozen=True)
+class ScaleSpeedStudy(StudyResult):
+    """Claim 2 (speed): iterations to a certified maximum against the input scale.
+
+    ``first_certified[p, t, r]`` for policy ``policies[p]``, scale ``taus[t]``, run r.
+    A positive ``slope[p]`` means fewer iterations at smaller scales.
+    """
+
+    taus: tuple
+    policies: tuple
+    first_certified: np.ndarray
+    share_certified: np.ndarray
+    median: np.ndarray
+    p90: np.ndarray
+    slope: tuple
+    slope_interval: tuple
+    settings: dict
+
+
+def policy_step(policy, fixed_step, relative_factor):
+    """The ``step_size`` argument of :func:`fopa.projected_gradient_ascent` for a policy."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; expected one of {', '.join(POLICIES)}")
+    if policy == "fixed":
+        return fixed_step
+    if policy == "relative":
+        return ("relative", relative_factor)
+    return "lipschitz"
+
+
+def input_scale_speed(
+    taus=(0.01, 0.1, 1.0), *, d=10, m=50, ratio=0.5, policies=POLICIES, fixed_step=0.5,
+    relative_factor=0.5, n_runs=20, tol=1e-8, max_iter=20_000, certify_every=10,
+    activation="tanh", loss="quadratic", rng=0,
+) -> ScaleSpeedStudy:  # fmt: skip
+    """Iterations to a certified maximum for ``x = tau x_hat``, ``eps = ratio ||x||``.
+
+    The same networks, directions and labels are used at every tau (a paired
+    design), under each step-size policy: a fixed eta, eta proportional to eps
+    (``relative_factor * eps``) and eta = 1/beta.
+    """
+    gen = as_rng(rng)
+    for p in policies:
+        if p not in POLICIES:
+            raise ValueError(f"unknown policy {p!r}; expected one of {', '.join(POLICIES)}")
+    for t in taus:
+        as_positive_scalar("tau", float(t))
+    instances = [
+        random_instance(d, m, activation, gen)
+        for _ in range(as_int("n_runs", n_runs, minimum=1))
+    ]
+    first = np.full((len(policies), len(taus), n_runs), -1, np.int64)
+    for p, policy in enumerate(policies):
+        for t, tau in enumerate(taus):
+            for r, instance in enumerate(instances):
+                out = pga_outcome(
+                    *instance, scale=tau, ratio=ratio,
+                    step_size=policy_step(policy, fixed_step, relative_factor), tol=tol,
+                    max_iter=max_iter, certify_every=certify_every, loss=loss,
+                )  # fmt: skip
+                first[p, t, r] = out["first_certified"]
+    settings = dict(d=d, m=m, ratio=ratio, fixed_step=fixed_step,
+                    relative_factor=relative_factor, n_runs=n_runs, tol=tol,
+                    max_iter=max_iter, certify_every=certify_every,
+                    activation=activation, loss=loss)  # fmt: skip
+    return speed_study(taus, policies, first, settings, rng=gen)
+
+
+def speed_study(taus, policies, first, settings, *, rng=None):
+    """A :class:`ScaleSpeedStudy` from raw counts (shape (len(policies), len(taus), runs))."""
+    gen = as_rng(rng)
+    stats = np.array(
+        [[certified_stats(first[p, t]) for t in range(len(taus))] for p in range(len(policies))]
+    )
+    slopes, intervals = [], []
+    for p in range(len(policies)):
+        runs = [first[p, t][first[p, t] >= 0] for t in range(len(taus))]
+        ok = all(s.size for s in runs)
+        s, interval = loglog_slope(taus, stats[p, :, 1], samples=runs if ok else None, rng=gen)
+        slopes.append(s)
+        intervals.append(interval)
+    return ScaleSpeedStudy(
+        taus=tuple(taus), policies=tuple(policies), first_certified=first,
+        share_certified=stats[..., 0], median=stats[..., 1], p90=stats[..., 2],
+        slope=tuple(slopes), slope_interval=tuple(intervals), settings=dict(settings),
+    )  # fmt: skip
+
+
+def speed_claims(name, study):
+    """One claims-table row per step policy of a :class:`ScaleSpeedStudy`."""
+    rows = []
+    loss = study.settings["loss"]
+    for p, policy in enumerate(study.policies):
+        slope, interval = study.slope[p], study.slope_interval[p]
+        rows.append(dict(
+            claim="2. smaller input scale, faster convergence of PGA",
+            experiment=name,
+            statistic=(f"slope of median iterations vs tau {fmt(slope)} {fmt_interval(interval)} "
+                       "(> 0: fewer at small tau)"),
+            agrees=direction(slope, interval),
+            settings=f"{loss} loss, step policy {policy}, tau in {jsonable(study.taus)}",
+        ))  # fmt: skip
+    return rows
+
+
+def speed_figure(study):
+    """Median first certified iteration against tau, one line per step policy."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5, 3.6))
+    ax = fig.subplots()
+    median = np.asarray(study.median)
+    for p, policy in enumerate(study.policies):
+        ok = median[p] > 0
+        ax.loglog(np.array(study.taus)[ok], median[p, ok], "o-", label=policy)
+    title = f"{study.settings['loss']} loss"
+    ax.set(xlabel="input scale tau", ylabel="median first certified iteration", title=title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def speed_study_from_cells(seeds, rows, *, rng):
+    """The :class:`ScaleSpeedStudy` of ``pga`` cells that sweep scale and step_policy."""
+    axes = [("step_policy", cell_axis(rows, "step_policy", order=POLICIES)),
+            ("scale", cell_axis(rows, "scale"))]  # fmt: skip
+    names = ("d", "m", "ratio", "fixed_step", "relative_factor", "tol", "max_iter",
+             "certify_every", "activation", "loss")  # fmt: skip
+    settings = constant_settings(rows, names)
+    return speed_study(
+        axes[1][1], axes[0][1], cell_array(rows, axes, seeds, "first_certified", np.int64, -1),
+        dict(n_runs=len(seeds), **settings), rng=rng,
+    )  # fmt: skip
