@@ -1,3 +1,4 @@
+import importlib
 import json
 import subprocess
 import sys
@@ -90,3 +91,28 @@ def test_bad_radius_is_a_usage_error(saved):
     assert proc.returncode == 2
     assert "eps" in proc.stderr and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1  # one line, no usage block
+
+
+def test_python_dash_m_fopa_is_the_command_line():
+    out = subprocess.run(
+        [sys.executable, "-m", "fopa", "certify", "--help"], capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "usage: fopa certify" in out.stdout
+    for method in importlib.import_module("fopa.certify").METHODS:
+        assert method in out.stdout
+
+
+def test_cli_choices_come_from_their_owners():
+    from fopa.cli import build_parser
+    from fopa.experiments.registry import CONFIG_NAMES
+
+    sub = build_parser()._subparsers._group_actions[0].choices
+    choices = {a.dest: a.choices for p in sub.values() for a in p._actions if a.choices}
+    ascent = importlib.import_module("fopa.ascent")
+    certify = importlib.import_module("fopa.certify")  # (fopa.certify is the function)
+    assert tuple(sub["ascend"]._option_string_actions["--init"].choices) == ascent.INITS
+    assert tuple(sub["certify"]._option_string_actions["--method"].choices) == certify.METHODS
+    assert tuple(sub["reproduce"]._option_string_actions["--config"].choices) == CONFIG_NAMES
+    assert tuple(choices["activation"]) == fopa.ACTIVATIONS

@@ -49,3 +49,22 @@ def test_pictures_check_the_dimension():
         plot_circle(net, np.ones(4), 0.0, 1.0)
     with pytest.raises(ValueError, match="d = 3"):
         plot_sphere(net, np.ones(4), 0.0, 1.0)
+
+
+def test_plots_leave_the_matplotlib_backend_and_pyplot_alone():
+    # run in a fresh interpreter: a notebook's backend must survive a plot
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib; matplotlib.use('svg')\n"
+        "import numpy as np, fopa\n"
+        "from fopa.plotting import plot_slice\n"
+        "import matplotlib.pyplot as plt\n"
+        "net = fopa.TwoLayerNet.random(3, 4, rng=0)\n"
+        "fig = plot_slice(net, np.ones(3), 0.0, 0.5, [0.5, 0, 0], [0, 0.5, 0])\n"
+        "print(matplotlib.get_backend(), len(plt.get_fignums()), type(fig).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["svg", "0", "Figure"]
