@@ -46,6 +46,7 @@ from ._validate import as_float_array, as_positive_scalar
 __all__ = ["BallConstants", "ball_constants", "iteration_bound"]
 
 
+
 @dataclass(frozen=True)
 class BallConstants:
     """Upper bounds over the ball of radius ``eps`` around ``x``.
@@ -81,15 +82,22 @@ class BallConstants:
     network_third_bound: float | np.ndarray
 
 
-def ball_constant_arrays(net, X, Y, eps, code):
+#: How :func:`ball_constants` bounds: the tight form (default) or the row-sum form.
+METHODS = ("tight", "row_sum")
+_NO_FACTOR = np.zeros((0, 0))
+
+
+def ball_constant_arrays(net, X, Y, eps, code, method="tight"):
     """All bounds for validated arrays X (n, d), Y (n,) and loss ``code``, by name,
     each of shape (n,)."""
-    out = ball_bounds(net.kernel_view, net.weight_norm, code, X, Y, float(eps))
+    tight = method == "tight"
+    factor = net.row_space_factor if tight else _NO_FACTOR
+    out = ball_bounds(net.kernel_view, net.weight_norm, factor, code, X, Y, float(eps), int(tight))
     return dict(zip(BOUND_NAMES, out, strict=True))
 
 
-def ball_constants(net, x, y, eps, *, loss="quadratic") -> BallConstants:
-    """Closed-form upper bounds over the ball of radius ``eps`` around ``x``.
+def ball_constants(net, x, y, eps, *, loss="quadratic", method="tight") -> BallConstants:
+    """Rigorous upper bounds over the ball of radius ``eps`` around ``x``.
 
     Parameters
     ----------
@@ -99,6 +107,14 @@ def ball_constants(net, x, y, eps, *, loss="quadratic") -> BallConstants:
     eps : float
         Radius, > 0.
     loss : {"quadratic", "logistic"}
+    method : {"tight", "row_sum"}
+        ``"tight"``: exact values at x plus mean-value remainders, with spectral
+        norms in the row space of W (each bound the smaller of this and the
+        row-sum form); it costs one ``min(m, d)``-square symmetric eigenproblem per
+        input and a product of ``min(m, d)^2 m`` multiply-adds. ``"row_sum"``: the
+        earlier bounds, sums over hidden units of per-unit sups (O(md) per
+        input, loose by a factor that grows with m). ``docs/derivatives.md``,
+        "Bounds over the ball", derives both.
 
     Returns
     -------
@@ -107,7 +123,9 @@ def ball_constants(net, x, y, eps, *, loss="quadratic") -> BallConstants:
     """
     code, X, Y, _, single = problem_arrays(net, x, y, loss)
     eps = as_positive_scalar("eps", eps)
-    values = ball_constant_arrays(net, X, Y, eps, code)
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    values = ball_constant_arrays(net, X, Y, eps, code, method)
     if single:
         values = {k: float(v[0]) for k, v in values.items()}
     return BallConstants(eps=eps, **values)

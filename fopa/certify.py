@@ -236,7 +236,9 @@ def _certify_point(net, x, y, delta, eps, tol, code, method, rho):
     is None for the dense method, which computes it in the same compiled call."""
     annulus = None
     if method == "dense":  # one compiled call
-        stats, eig = dense_point(net.kernel_view, net.weight_norm, code, x, y, delta, eps)
+        stats, eig = dense_point(
+            net.kernel_view, net.weight_norm, net.row_space_factor, code, x, y, delta, eps
+        )
         rho, on_boundary, mu, gamma, alpha, value, *annulus = stats.tolist()
     else:
         pt = _Point(net, x, y, delta, eps, code)

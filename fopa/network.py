@@ -85,9 +85,25 @@ class TwoLayerNet:
         return self.W.shape[1]
 
     @cached_property
+    def _singular(self):
+        """``(s, F^T)`` from one SVD ``W = U S V^T``: singular values and ``F = U S``."""
+        U, s, _ = np.linalg.svd(self.W, full_matrices=False)
+        return s, _frozen((U * s).T)
+
+    @property
     def weight_norm(self) -> float:
-        """Spectral norm ``||W||_2``, computed once."""
-        return float(np.linalg.norm(self.W, 2))
+        """Spectral norm ``||W||_2``, computed once (with :attr:`row_space_factor`)."""
+        return float(self._singular[0][0])
+
+    @property
+    def row_space_factor(self) -> np.ndarray:
+        """``F^T`` for ``F = U S`` from the SVD ``W = U S V^T``, shape (min(m, d), m).
+
+        ``F F^T = W W^T``, so ``W^T D W`` and the small ``F^T D F`` have the same
+        nonzero spectrum: the tight ball bounds measure Hessians of f in this basis.
+        Read-only, computed once.
+        """
+        return self._singular[1]
 
     @cached_property
     def row_norms(self) -> np.ndarray:

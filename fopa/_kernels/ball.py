@@ -21,10 +21,10 @@ import math
 
 import numpy as np
 
-from .activation import sup_abs_intervals
+from .activation import all_derivatives, sup_abs_intervals
 from .jit import jit
 from .linalg import dot, product_into
-from .loss import loss_bounds
+from .loss import loss_bounds, loss_derivatives, loss_range_bounds
 from .tolerances import ON_BOUNDARY, SAFETY_FLOOR, SAFETY_MARGIN, TINY
 
 #: Constraint codes: the l2 ball, the sphere ||delta|| = eps, the l-infinity ball.
@@ -125,13 +125,118 @@ BOUND_NAMES = (
 )  # fmt: skip
 
 
+#: Unit roundoff of float64.
+_UNIT = 2.0**-53
+
+
 @jit
-def ball_bounds(net, weight_norm, loss, X, Y, eps):
+def _row_sum_bounds(sups, weight, row_norms, weight_norm):
+    """The row-sum bounds of ``docs/derivatives.md`` ("Bounds over the ball: the
+    row-sum form"): ``F, G, H, T`` from the sups ``S_k,r`` and ``|c a|``."""
+    m = weight.shape[0]
+    F = H = T = 0.0
+    g_max = 0.0
+    for r in range(m):
+        F += sups[0, r] * weight[r]
+        g_max = max(g_max, sups[1, r] * weight[r])
+        H += sups[2, r] * weight[r] * row_norms[r] ** 2
+        T += sups[3, r] * weight[r] * row_norms[r] ** 3
+    # ||(|c a| S_1)||_2: squares are safe while the largest entry is moderate;
+    # otherwise (tiny or huge entries, whose squares under- or overflow) hypot
+    if 1e-150 < g_max < 1e150:
+        G2 = 0.0
+        for r in range(m):
+            g = sups[1, r] * weight[r]
+            G2 += g * g
+        G = weight_norm * np.sqrt(G2)
+    else:
+        G = 0.0
+        for r in range(m):
+            G = math.hypot(G, sups[1, r] * weight[r])
+        G = weight_norm * G
+    return F, G, H, T
+
+
+@jit
+def _spectral_norm(M, rounding):
+    """An upper bound of ``||M||_2`` for a symmetric M formed in floating point:
+    the largest |eigenvalue| plus ``rounding`` (the formation's error bound) and
+    the eigensolver's backward error."""
+    eig = np.linalg.eigvalsh(M)
+    top = max(abs(eig[0]), abs(eig[-1]))
+    return top + rounding + 4.0 * M.shape[0] * _UNIT * top
+
+
+@jit
+def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P):
+    """Exact quantities at the ball's center x, for the tight bounds.
+
+    Returns ``f(x)``, ``||grad f(x)||``, an upper bound of ``||hess f(x)||_2``,
+    ``L(x)``, ``l'(f(x))``, an upper bound of ``||hess L(x)||_2``, and the
+    absolute rounding bounds of ``f(x)`` and of ``||grad f(x)||``; ``w2`` is
+    ``||W||_2^2``. The Hessians are measured in the
+    row space of W: with ``W = U S V^T`` and ``F = U S`` (``FT`` = F^T, r x m,
+    r = min(m, d)), ``W^T D W = V (F^T D F) V^T`` has the spectrum of the r-square
+    ``F^T D F`` plus zeros, and ``grad f = W^T q`` has the norm of ``F^T q``
+    (``docs/derivatives.md``, "Bounds over the ball: the tight form").
+    """
+    a, c, W = net.a, net.c, net.W
+    m, d = W.shape
+    r_dim = FT.shape[0]
+    all_derivatives(net.act, z0, s0, s1, s2, s3)
+    f0 = c * dot(a, s0)
+    f_round = 0.0
+    for r in range(m):
+        f_round += abs(a[r] * s0[r])
+    f_round *= 2.0 * m * _UNIT * c
+    d_max = 0.0
+    q_norm2 = 0.0
+    for r in range(m):
+        ca = c * a[r]
+        s1[r] *= ca  # q: grad f = W^T q
+        s2[r] *= ca  # D: hess f = W^T diag(D) W
+        d_max = max(d_max, abs(s2[r]))
+        q_norm2 += s1[r] * s1[r]
+    g = np.empty(d)
+    product_into(s1.reshape(1, m), W, g.reshape(1, d))
+    g_norm = math.sqrt(dot(g, g))
+    g_t = np.empty(r_dim)  # F^T q: grad f in the row-space basis
+    product_into(FT, s1.reshape(m, 1), g_t.reshape(r_dim, 1))
+    for r in range(m):
+        for k in range(r_dim):
+            P[r, k] = FT[k, r] * s2[r]
+    M = np.dot(FT, P)  # F^T D F
+    for j in range(r_dim):
+        for k in range(j):
+            v = 0.5 * (M[j, k] + M[k, j])
+            M[j, k] = v
+            M[k, j] = v
+    # entries of F^T D F are sums of m products: error <= 2 m u ||F^T |D| F||; the
+    # SVD's F is W's factor to a few ulp of ||W||: both below 8 (m + r) u max|D| ||W||^2
+    h_round = 8.0 * (m + r_dim) * _UNIT * d_max * w2
+    h0 = _spectral_norm(M, h_round)
+    value, l1, l2, _ = loss_derivatives(loss, f0, y)
+    for j in range(r_dim):
+        for k in range(r_dim):
+            M[j, k] = l1 * M[j, k] + l2 * g_t[j] * g_t[k]
+    q_norm = math.sqrt(q_norm2)
+    g_round = 8.0 * (m + r_dim) * _UNIT * math.sqrt(w2) * q_norm
+    hl_round = abs(l1) * h_round + abs(l2) * g_round * (2.0 * g_norm + g_round)
+    hl0 = _spectral_norm(M, hl_round)
+    return f0, g_norm, h0, value, l1, hl0, f_round, g_round
+
+
+@jit
+def ball_bounds(net, weight_norm, FT, loss, X, Y, eps, tight):
     """The bounds of :data:`BOUND_NAMES` (rows) for every point (columns), shape (8, n).
 
     ``weight_norm`` is ``||W||_2``; ``S_k,r`` are the sups of ``|sigma^(k)|`` over
-    unit r's pre-activation interval ``w_r . x + b_r +- eps ||w_r||``
-    (``docs/derivatives.md``, "Bounds over the ball").
+    unit r's pre-activation interval ``w_r . x + b_r +- eps ||w_r||``.
+    ``tight`` 0: the row-sum bounds (``docs/derivatives.md``, "Bounds over the
+    ball: the row-sum form"). ``tight`` 1: the exact values at the center plus
+    mean-value remainders, spectral norms instead of row sums, each bound the
+    smaller of its tight and its row-sum form ("the tight form"); ``FT`` is F^T
+    for ``F = U S`` from the SVD ``W = U S V^T`` (r x m), unused when ``tight`` is 0.
     """
     WT, b, weight, row_norms = net.WT, net.b, net.abs_ca, net.row_norms
     n, m = X.shape[0], WT.shape[1]
@@ -140,40 +245,54 @@ def ball_bounds(net, weight_norm, loss, X, Y, eps):
     out = np.empty((8, n))
     lo = np.empty(m)
     hi = np.empty(m)
+    z0 = np.empty(m)
     sups = np.empty((4, m))
+    s0, s1, s2, s3 = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
+    P = np.empty((m, FT.shape[0] if tight else 0))
     grow = 1.0 + SAFETY_MARGIN
+    w2 = weight_norm * weight_norm
     for i in range(n):
         for r in range(m):
             rad = eps * row_norms[r]
-            lo[r] = center[i, r] + b[r] - rad
-            hi[r] = center[i, r] + b[r] + rad
+            z0[r] = center[i, r] + b[r]
+            lo[r] = z0[r] - rad
+            hi[r] = z0[r] + rad
         sup_abs_intervals(net.act, net.critical, lo, hi, sups)
-        F = H = T = 0.0
-        g_max = 0.0
-        for r in range(m):
-            F += sups[0, r] * weight[r]
-            g_max = max(g_max, sups[1, r] * weight[r])
-            H += sups[2, r] * weight[r] * row_norms[r] ** 2
-            T += sups[3, r] * weight[r] * row_norms[r] ** 3
-        # ||(|c a| S_1)||_2: squares are safe while the largest entry is moderate;
-        # otherwise (tiny or huge entries, whose squares under- or overflow) hypot
-        if 1e-150 < g_max < 1e150:
-            G2 = 0.0
-            for r in range(m):
-                g = sups[1, r] * weight[r]
-                G2 += g * g
-            G = weight_norm * np.sqrt(G2)
+        F, G, H, T = _row_sum_bounds(sups, weight, row_norms, weight_norm)
+        if not tight:
+            lmax, l1, l2, l3 = loss_bounds(loss, F, Y[i])
+            gradient = product_up(l1, G)
+            beta = product_up(l2, G, G) + product_up(l1, H)
+            rho = product_up(l3, G, G, G) + 3.0 * product_up(l2, G, H) + product_up(l1, T)
         else:
-            G = 0.0
+            # spectral forms that keep no sign but use ||W||_2 instead of sums of rows
+            h_max = 0.0
+            t_max = 0.0
             for r in range(m):
-                G = math.hypot(G, sups[1, r] * weight[r])
-            G = weight_norm * G
-        lmax, l1, l2, l3 = loss_bounds(loss, F, Y[i])
-        out[0, i] = grow * product_up(l1, G)
-        out[1, i] = grow * (product_up(l2, G, G) + product_up(l1, H))
-        out[2, i] = grow * (
-            product_up(l3, G, G, G) + 3.0 * product_up(l2, G, H) + product_up(l1, T)
-        )
+                h_max = max(h_max, weight[r] * sups[2, r])
+                t_max = max(t_max, weight[r] * sups[3, r] * row_norms[r])
+            H = min(H, product_up(h_max, w2))
+            T = min(T, product_up(t_max, w2))
+            f0, g0, h0, value, l1c, hl0, f_round, g_round = _center_terms(
+                net, FT, w2, loss, z0, Y[i], s0, s1, s2, s3, P
+            )
+            # mean-value remainders from the center: each derivative moves by at most
+            # eps times the bound of the next one
+            H = min(H, h0 + eps * T)
+            G = min(G, g0 + g_round + eps * H)
+            spread = eps * G + f_round
+            F = min(F, abs(f0) + spread)
+            lmax, l1, l2, l3 = loss_range_bounds(
+                loss, max(f0 - spread, -F), min(f0 + spread, F), Y[i]
+            )
+            rho = product_up(l3, G, G, G) + 3.0 * product_up(l2, G, H) + product_up(l1, T)
+            beta = min(product_up(l2, G, G) + product_up(l1, H), hl0 + eps * rho)
+            gl0 = abs(l1c) * (g0 + g_round)
+            gradient = min(product_up(l1, G), gl0 + eps * beta)
+            lmax = min(lmax, value + eps * gl0 + 0.5 * eps * eps * beta)
+        out[0, i] = grow * gradient
+        out[1, i] = grow * beta
+        out[2, i] = grow * rho
         out[3, i] = grow * lmax
         out[4, i] = grow * F
         out[5, i] = grow * G

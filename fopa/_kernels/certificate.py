@@ -20,11 +20,12 @@ from .tolerances import RADIUS_BISECTION, RADIUS_MARGIN
 
 
 @jit
-def dense_point(net, weight_norm, loss, x, y, delta, eps):
+def dense_point(net, weight_norm, FT, loss, x, y, delta, eps):
     """Everything the dense certificate needs at ``p = x + delta`` (one point).
 
-    ``weight_norm`` (``||W||_2``) is what :func:`fopa._kernels.ball.ball_bounds` needs
-    besides the network for the Hessian-Lipschitz bound ``rho`` over the ball around x.
+    ``weight_norm`` (``||W||_2``) and ``FT`` (the row-space factor) are what
+    :func:`fopa._kernels.ball.ball_bounds` needs besides the network for the tight
+    Hessian-Lipschitz bound ``rho`` over the ball around x.
 
     Returns
     -------
@@ -41,7 +42,7 @@ def dense_point(net, weight_norm, loss, x, y, delta, eps):
         Eigenvalues of the tangent Hessian (of ``hess L`` inside), ascending.
     """
     d = x.shape[0]
-    bounds = ball_bounds(net, weight_norm, loss, x.reshape(1, d), np.full(1, y), eps)
+    bounds = ball_bounds(net, weight_norm, FT, loss, x.reshape(1, d), np.full(1, y), eps, 1)
     rho = bounds[2, 0]
     grad, H, value = point_derivatives(net, loss, x + delta, y)
     on_boundary, u, mu, gamma = sphere_kkt(delta, grad, eps, False)

@@ -45,3 +45,25 @@ def loss_bounds(code, f_bound, y):
     value = f_bound + math.log1p(math.exp(-f_bound))
     slope = 1.0 / (1.0 + math.exp(-f_bound))
     return value, slope, 0.25, _LOGISTIC_L3_MAX
+
+
+@jit
+def loss_range_bounds(code, f_lo, f_hi, y):
+    """Upper bounds of ``l`` and of ``|l'|, |l''|, |l'''|`` over outputs ``f_lo <= f <= f_hi``.
+
+    Quadratic: ``|l'| = |f - y|`` and ``l`` are largest at an end of the range.
+    Logistic, with ``u = y f``: ``l`` and ``|l'| = s(-u)`` grow as u falls, so they
+    are largest at the smallest u; ``l'' = s(u) s(-u)`` is largest at the u of the
+    range nearest 0 (1/4 when the range contains 0); ``|l'''|`` keeps its global
+    bound ``1 / (6 sqrt(3))``.
+    """
+    if code == QUADRATIC_LOSS:
+        residual = max(abs(f_lo - y), abs(f_hi - y))
+        return 0.5 * residual * residual, residual, 1.0, 0.0
+    u_lo = min(y * f_lo, y * f_hi)
+    u_hi = max(y * f_lo, y * f_hi)
+    value = max(-u_lo, 0.0) + math.log1p(exp_nonpositive(-abs(u_lo)))
+    p, q = logistic_pair(u_lo)  # s(u_lo), s(-u_lo)
+    nearest = 0.0 if u_lo <= 0.0 <= u_hi else (u_lo if u_lo > 0.0 else u_hi)
+    s_plus, s_minus = logistic_pair(nearest)
+    return value, q, s_plus * s_minus, _LOGISTIC_L3_MAX

@@ -113,7 +113,7 @@ def _may_stop(gmap, tol, constraint, eps, delta_norm2, factor):
     (``eta ||grad L||`` far beyond the distance to the sphere): not a KKT point,
     so the run goes on (its next iterate is on the sphere).
     """
-    if gmap > tol:
+    if tol <= 0.0 or gmap > tol:  # tol = 0: a fixed budget, never an early stop
         return False
     if constraint != BALL:
         return True
