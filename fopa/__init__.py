@@ -8,6 +8,7 @@ on them. See ``docs/`` for the mathematics and the API, and
 from ._version import __version__
 from .activations import ACTIVATIONS, activation_derivatives, sup_abs_derivatives
 from .ascent import AscentResult, History, Perturbation, Restarts, projected_gradient_ascent
+from .audit import BoundAudit, audit_ball_constants
 from .bounds import BallConstants, ball_constants, iteration_bound
 from .certify import Certificate, certify, local_rate, tangent_hessian, tangent_spectrum
 from .derivatives import (
@@ -49,6 +50,8 @@ __all__ = [
     "third_derivative",
     "BallConstants",
     "ball_constants",
+    "BoundAudit",
+    "audit_ball_constants",
     "TaylorCheck",
     "check_gradient",
     "check_hessian",

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fopa
@@ -108,3 +108,68 @@ def test_bad_radius_type():
     net = fopa.TwoLayerNet.random(3, 3, rng=0)
     with pytest.raises(TypeError, match="eps"):
         fopa.ball_constants(net, np.zeros(3), 0.0, "1")
+
+
+@given(
+    problems(max_d=10, max_m=40, min_scale=1.0, max_scale=1.0),
+    st.sampled_from((0.01, 0.1, 1.0)),
+    st.sampled_from((0.01, 0.1, 0.5, 1.0)),
+    st.sampled_from(("tight", "row_sum")),
+)
+@settings(max_examples=30)
+def test_bounds_dominate_adversarially_maximized_values(problem, tau, ratio, method):
+    from fopa.audit import audit_ball_constants
+
+    net, x, y, lossname = problem
+    x = tau * np.sqrt(net.d) * x / np.linalg.norm(x)
+    eps = ratio * np.linalg.norm(x)
+    audit = audit_ball_constants(net, x, y, eps, loss=lossname, method=method, n_samples=16,
+                                 n_steps=15, rng=0)  # fmt: skip
+    assert audit.passed, (audit.violations, audit.found, audit.bounds)
+    if method == "tight":
+        old = fopa.ball_constants(net, x, y, eps, loss=lossname, method="row_sum")
+        for name in ("gradient_bound", "beta", "rho", "loss_max", "output_bound"):
+            assert getattr(audit.bounds, name) <= getattr(old, name) * (1 + 1e-12), name
+
+
+def test_the_tight_smoothness_bound_does_not_grow_with_the_width():
+    # the row-sum beta grows like m while the Hessian over a small ball stays of
+    # order one; the tight bound follows the Hessian (docs/derivatives.md)
+    from fopa.audit import audit_ball_constants
+
+    for m in (16, 256, 2048):
+        gen = np.random.default_rng(m)
+        net = fopa.TwoLayerNet.random(16, m, rng=gen)
+        x = gen.standard_normal(16)
+        x *= 0.1 * 4.0 / np.linalg.norm(x)
+        audit = audit_ball_constants(net, x, 0.5, 0.1 * np.linalg.norm(x), rng=0)
+        assert audit.passed
+        assert audit.looseness["beta"] < 1.5 and audit.looseness["gradient_bound"] < 1.5
+        old = fopa.ball_constants(net, x, 0.5, 0.1 * np.linalg.norm(x), method="row_sum")
+        if m == 2048:
+            assert old.beta > 50 * audit.bounds.beta
+
+
+def test_audit_reports_a_bound_below_a_found_value(monkeypatch):
+    import dataclasses
+
+    import fopa.audit
+
+    net = fopa.TwoLayerNet.random(3, 5, rng=0)
+    honest = fopa.audit.audit_ball_constants(net, np.ones(3), 0.2, 0.5, rng=0)
+    assert honest.passed
+
+    def too_small(*args, **kwargs):  # a smoothness bound below the true Hessian norm
+        c = fopa.ball_constants(*args, **kwargs)
+        return dataclasses.replace(c, beta=0.5 * honest.found["beta"])
+
+    monkeypatch.setattr(fopa.audit, "ball_constants", too_small)
+    audit = fopa.audit.audit_ball_constants(net, np.ones(3), 0.2, 0.5, rng=0)
+    assert not audit.passed and audit.violations == ("beta",)
+    assert audit.looseness["beta"] < 1
+
+
+def test_unknown_bound_method():
+    net = fopa.TwoLayerNet.random(3, 3, rng=0)
+    with pytest.raises(ValueError, match="method"):
+        fopa.ball_constants(net, np.zeros(3), 0.0, 1.0, method="loose")
