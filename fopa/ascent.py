@@ -2,43 +2,42 @@
 
 ``maximize L(x + delta)  subject to  ||delta||_2 <= eps`` by
 
-    delta_{t+1} = Proj(delta_t + eta * grad L(x + delta_t)),
+    delta_{t+1} = Proj(delta_t + eta_t * grad L(x + delta_t)),
     Proj(v) = v * eps / max(||v||, eps),
 
-stopped when the gradient mapping ``G(delta) = (Proj(delta + eta grad L) - delta) / eta``
-has norm at most ``tol`` (``G = 0`` exactly at KKT points) or after ``max_iter``
-steps. The loop is compiled (:mod:`fopa._kernels.pga`); this module validates
-input, draws starts, picks the iteration and assembles an :class:`AscentResult`.
+with a fixed step, ``1/beta`` from the tight ball bounds, or a backtracking step
+that accepts only steps of sufficient ascent. A run stops at a KKT point: when
+its KKT residual (the tangent gradient on the sphere, the gradient inside) is at
+most ``tol`` times the ball's gradient scale and the loss does not grow toward
+the interior, the same test :func:`fopa.certify` applies; or after ``max_iter``
+steps. The loops are compiled (:mod:`fopa._kernels.pga`,
+:mod:`fopa._kernels.backtracking`); this module validates input, draws starts,
+picks the iteration and assembles an :class:`AscentResult` (``docs/solver.md``).
 """
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._inputs import problem_arrays
+from ._kernels import backtracking as BT
 from ._kernels import pga as K
 from ._kernels.ball import CONSTRAINTS
-from ._kernels.tolerances import ON_SPHERE_START, START_FEASIBLE, TINY
-from ._parallel import row_blocks, run_blocks
-from ._validate import (
-    as_float_array,
-    as_int,
-    as_positive_scalar,
-    as_real_scalar,
-    as_rng,
-    check_rng,
-)
-from .bounds import ball_constant_arrays
+from ._pga_runs import INITS, STEP_POLICIES, choice, run_kernel, starts, steps_and_scales
+from ._validate import as_int, as_positive_scalar, as_real_scalar, as_rng, check_rng
 from .certify import certify
 
 __all__ = ["AscentResult", "History", "Perturbation", "Restarts", "projected_gradient_ascent"]
 
-INITS = ("zero", "sphere", "ball")
 METHODS = ("auto", "plain", "gram")
-STOPPING = {K.MAX_ITER: "max_iter", K.TOL: "grad_mapping_tol", K.NO_ESCAPE: "no_escape"}
+#: The words the arguments take (the command line and the sweeps offer these).
+VOCABULARY = dict(init=INITS, step_size=STEP_POLICIES, constraint=CONSTRAINTS, method=METHODS)
+STOPPING = {
+    K.MAX_ITER: "max_iter", K.TOL: "kkt_tol", K.NO_ESCAPE: "no_escape",
+    BT.STEP_UNDERFLOW: "step_underflow",
+}  # fmt: skip
 _STOP_NAMES = np.array([STOPPING[k] for k in range(len(STOPPING))])
 _NO_PERTURBATION = np.zeros(5)  # radius 0: off (the kernels only read it)
 _NO_TARGET = np.zeros((0, 0))  # no history: the kernels do not read it
@@ -131,9 +130,14 @@ class History:
     loss : ndarray, shape (T + 1,)
         ``L(x + delta_t)``.
     grad_mapping_norm : ndarray, shape (T + 1,)
-        ``||G(delta_t)||``.
+        ``||G(delta_t)||`` with the step of iteration t.
     distance_to_final : ndarray, shape (T + 1,)
         ``||delta_t - delta_T||``.
+    kkt_residual : ndarray, shape (T + 1,)
+        The relative KKT residual at ``delta_t`` (what the run stops on).
+    step_size : ndarray, shape (T + 1,)
+        The step with which ``G(delta_t)`` was measured and ``delta_{t+1}`` taken
+        (constant for a fixed step; the accepted one for backtracking).
     iterates : ndarray, shape (T + 1, d), or None
         The iterates, when asked for with ``record_history="iterates"``.
     """
@@ -141,6 +145,8 @@ class History:
     loss: np.ndarray
     grad_mapping_norm: np.ndarray
     distance_to_final: np.ndarray
+    kkt_residual: np.ndarray
+    step_size: np.ndarray
     iterates: np.ndarray | None = None
 
 
@@ -159,21 +165,33 @@ class AscentResult:
     converged : bool or ndarray (n,)
         A stopping rule other than ``max_iter`` fired.
     stopping_criterion : str or ndarray (n,) of str
-        ``"grad_mapping_tol"``, ``"max_iter"`` or ``"no_escape"``.
+        ``"kkt_tol"`` (a KKT point within ``tol``), ``"max_iter"``, ``"no_escape"``
+        (perturbed ascent) or ``"step_underflow"`` (backtracking found no step of
+        sufficient ascent).
     grad_mapping_norm : float or ndarray (n,)
-        ``||G(delta)||`` at the returned point.
+        ``||G(delta)||`` at the returned point, with the last step.
     tangent_gradient_norm : float or ndarray (n,)
-        KKT residual: ``||grad L - (u.grad L) u||`` on the sphere (``u = delta/eps``),
-        ``||grad L||`` inside; for ``"linf"``, the norm of the gradient over the free
-        coordinates.
+        KKT residual: ``||grad L - (u.grad L) u||`` on the sphere (``u = delta /
+        ||delta||``), ``||grad L||`` inside; for ``"linf"``, the norm of the gradient
+        over the free coordinates.
+    kkt_residual : float or ndarray (n,)
+        ``tangent_gradient_norm / gradient_scale``: the relative KKT residual the run
+        stops on and :func:`fopa.certify` tests (``docs/solver.md``, "Stopping").
+    gradient_scale : float or ndarray (n,)
+        The ball's gradient bound (:func:`fopa.ball_constants`), the unit of ``tol``.
     multiplier : float or ndarray (n,)
         Lagrange multiplier ``mu = u.grad L / eps`` on the sphere, 0 inside; for
         ``"linf"`` the smallest ``sign(delta_j) g_j`` over coordinates at the bound
         (0 if none). Non-negative at a KKT point.
     step_size : float or ndarray (n,)
-        The eta actually used.
+        The eta in use at the end (fixed steps: the eta).
+    min_step_size : float or ndarray (n,)
+        The smallest step accepted (fixed steps: the eta): the step for which
+        :func:`fopa.iteration_bound` holds.
+    gradient_evaluations : int or ndarray (n,)
+        Evaluations of the loss and its gradient by that restart.
     first_stationary_iteration : int or ndarray (n,)
-        First t with ``||G(delta_t)|| <= tol``; -1 if never.
+        First t whose iterate passes the KKT test with ``tol``; -1 if never.
     first_certified_iteration : int or ndarray (n,) or None
         First checked iterate certified a strict local maximum (``certify_every``);
         None when not requested.
@@ -181,9 +199,11 @@ class AscentResult:
     restarts : Restarts
     history : History, tuple of History, or None
     method : str
-        ``"plain"`` or ``"gram"`` (the row-space iteration).
+        ``"plain"``, ``"gram"`` (the row-space iteration) or ``"backtracking"``.
     eps : float
     constraint : str
+    message : str
+        How many inputs converged, and how the others stopped.
     """
 
     delta: np.ndarray
@@ -194,8 +214,12 @@ class AscentResult:
     stopping_criterion: str | np.ndarray
     grad_mapping_norm: float | np.ndarray
     tangent_gradient_norm: float | np.ndarray
+    kkt_residual: float | np.ndarray
+    gradient_scale: float | np.ndarray
     multiplier: float | np.ndarray
     step_size: float | np.ndarray
+    min_step_size: float | np.ndarray
+    gradient_evaluations: int | np.ndarray
     first_stationary_iteration: int | np.ndarray
     first_certified_iteration: int | np.ndarray | None
     n_perturbations: int | np.ndarray
@@ -204,136 +228,85 @@ class AscentResult:
     method: str
     eps: float
     constraint: str
+    message: str
+
+    @property
+    def n_converged(self) -> int:
+        """How many inputs stopped by a rule other than ``max_iter``."""
+        return int(np.count_nonzero(self.converged))
 
 
-def _choice(name, value, options):
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be a string, one of {options}; got {value!r}")
-    if value not in options:
-        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(options)}")
-    return value
+def _message(names, tol, max_iter):
+    """One line: how many of the inputs converged and how the others stopped."""
+    names = np.atleast_1d(names)
+    n = names.size
+    counts = {k: int(np.count_nonzero(names == k)) for k in dict.fromkeys(names.tolist())}
+    ok = n - counts.get("max_iter", 0)
+    parts = [f"{ok} of {n} input{'s' if n > 1 else ''} converged"]
+    if "kkt_tol" in counts:
+        parts.append(f"{counts['kkt_tol']} at a KKT point (residual <= {tol:g} x gradient scale)")
+    if "max_iter" in counts:
+        parts.append(f"{counts['max_iter']} stopped at max_iter = {max_iter}")
+    for other in ("no_escape", "step_underflow"):
+        if other in counts:
+            parts.append(f"{counts[other]} by {other}")
+    return "; ".join(parts)
 
 
-def _step_sizes(step_size, net, X, Y, eps, code, constraint):
-    """The step size eta for every input, shape (n,)."""
-    if type(step_size) is float:  # the common case, checked cheaply
-        return np.full(X.shape[0], as_positive_scalar("step_size", step_size))
-    if isinstance(step_size, tuple) and len(step_size) == 2 and step_size[0] == "relative":
-        factor = as_positive_scalar("step_size factor", step_size[1])
-        return np.full(X.shape[0], factor * eps)
-    if isinstance(step_size, str):
-        _choice("step_size", step_size, ("lipschitz", "relative"))
-        if step_size == "relative":
-            return np.full(X.shape[0], 0.1 * eps)
-        # 1/beta with beta bounded over the l2 ball containing the feasible set
-        radius = eps * np.sqrt(X.shape[1]) if constraint == "linf" else eps
-        beta = ball_constant_arrays(net, X, Y, radius, code)["beta"]
-        return 1.0 / np.maximum(beta, TINY)
-    if isinstance(step_size, numbers.Real) and not isinstance(step_size, bool):
-        return np.full(X.shape[0], as_positive_scalar("step_size", step_size))
-    raise TypeError(
-        "step_size must be a float > 0, 'lipschitz', 'relative' or ('relative', factor); "
-        f"got {step_size!r}"
-    )
+def _certified_runs(net, Xr, Yr, eps, loss, method, rows, scalars, seeds, every):
+    """The ascent in chunks of ``every`` iterations, certifying each row's point after
+    every chunk (and where it stops), until it is certified a strict local maximum.
 
-
-def _starts(init, seeds, n, R, d, eps, constraint, single):
-    """Starting points, shape (n * R, d), C-contiguous (input i's restarts in rows i*R...)."""
-    if isinstance(init, str):
-        _choice("init", init, INITS)
-        if init == "zero":
-            if R > 1:
-                raise ValueError("n_restarts > 1 needs a random init ('sphere' or 'ball')")
-            if constraint == "sphere":
-                raise ValueError("init='zero' is not on the sphere; use init='sphere'")
-            return np.zeros((n * R, d))
-        out = np.empty((n, R, d))
-        for i in range(n):
-            for k in range(R):
-                gen = np.random.default_rng(int(seeds[i, k]))
-                if constraint == "linf":
-                    u = gen.uniform(-1.0, 1.0, d)
-                    if init == "sphere":  # a face of the cube: one coordinate at the bound
-                        j = gen.integers(d)
-                        u[j] = np.sign(u[j]) or 1.0
-                    out[i, k] = eps * u
-                    continue
-                u = gen.standard_normal(d)
-                u /= max(np.linalg.norm(u), TINY)
-                radius = eps if init == "sphere" else eps * gen.uniform() ** (1.0 / d)
-                out[i, k] = radius * u
-        return out.reshape(n * R, d)
-    start = as_float_array("init", init, ndim=(1, 2))
-    if R > 1:
-        raise ValueError("an array init gives one start per input; use n_restarts=1")
-    want = (d,) if single else (n, d)
-    if start.shape != want:
-        raise ValueError(f"init must have shape {want} like x; got {start.shape}")
-    start = start.reshape(n, d)
-    if constraint == "linf":
-        bad = np.max(np.abs(start)) > eps * (1 + START_FEASIBLE)
-    else:
-        norms = np.linalg.norm(start, axis=1)
-        bad = np.any(norms > eps * (1 + START_FEASIBLE))
-        if constraint == "sphere" and np.any(np.abs(norms - eps) > ON_SPHERE_START * eps):
-            raise ValueError("init must lie on the sphere ||delta|| = eps for constraint='sphere'")
-    if bad:
-        raise ValueError("init must lie in the feasible set (norm at most eps)")
-    return start
-
-
-def _first_certified(net, X, Y, eps, loss, iterates, iters, rows, every):
-    """First checked iteration (a multiple of ``every``, or the last) certified a strict max."""
-    out = np.full(len(rows), -1, np.int64)
-    for k, i in enumerate(rows):
-        checks = list(range(every, int(iters[i]) + 1, every))
-        if not checks or checks[-1] != iters[i]:
-            checks.append(int(iters[i]))
-        for t in checks:
-            cert = certify(net, X[k], Y[k], iterates[i, t], eps, loss=loss)
-            if cert.kind == "strict_local_max":
-                out[k] = t
-                break
-    return out
-
-
-# axis along which each kernel output is stacked over row blocks (None: not per row)
-_STACK_AXES = (0, 0, 0, 0, 1, 0)
-_STACK_AXES_GRAM = (0, 0, 0, 0, None, None)
-
-
-def _run_kernel(method, net, loss, rows, scalars, pert, seeds, record, target, store):
-    """Run the compiled ascent on the rows ``X, Y, eta, D0`` (``rows``), block by block.
-
-    ``loss`` is the loss code, ``scalars`` are (eps, max_iter, tol, constraint).
-    Returns the kernel's outputs for the whole batch, ``D, grads, fstats, istats,
-    hist, iterates`` (see :func:`fopa._kernels.pga.pga_plain`); the Gram
-    kernel's history slots are None.
+    A chunk continues from where the previous one ended (the step in use and, for
+    backtracking, its state carried over), so the iterates are those of one run;
+    only the points themselves are kept (memory O(rows x d)). Returns the kernel
+    outputs of the whole run and the first certified iteration per row (-1: none).
     """
-    X, Y, eta, D0 = rows
-    eps, max_iter, tol, cons = scalars
-    view = net.kernel_view
-    if method == "gram":
-        gram = net.gram
-
-        def run(X, Y, eta, D0, seeds, target):
-            common = (loss, X, Y, eps, eta, D0, max_iter, tol, cons)
-            return (*K.pga_gram(view, gram, *common), None, None)
-
-    else:
-
-        def run(X, Y, eta, D0, seeds, target):
-            common = (loss, X, Y, eps, eta, D0, max_iter, tol, cons)
-            return K.pga_plain(view, *common, pert, seeds, record, target, store)
-
-    blocks = row_blocks(X.shape[0], X.shape[1], net.m)
-    if len(blocks) == 1:
-        return run(X, Y, eta, D0, seeds, target)
-
-    def run_block(a, b):
-        return run(X[a:b], Y[a:b], eta[a:b], D0[a:b], seeds[a:b], target[a:b] if record else target)
-
-    return run_blocks(run_block, blocks, _STACK_AXES_GRAM if method == "gram" else _STACK_AXES)
+    X, Y, eta, D0, scale = rows
+    eps_, max_iter, tol, cons = scalars
+    N, d = D0.shape
+    first = np.full(N, -1, np.int64)
+    total = np.zeros(N, np.int64)
+    evals = np.zeros(N, np.int64)
+    min_step = np.full(N, np.inf)
+    first_stat = np.full(N, -1, np.int64)
+    D, step = D0.copy(), eta.copy()
+    out = None
+    running = np.arange(N)
+    initial = None
+    while running.size:
+        chunk = int(min(every, max_iter - total[running].max()))
+        part = (X[running], Y[running], step[running], D[running], scale[running])
+        res = run_kernel(method, net, loss, part, (eps_, chunk, tol, cons), _NO_PERTURBATION,
+                         seeds[running], 0, _NO_TARGET, 0)  # fmt: skip
+        Dp, Gp, fs, ist, _, _, ev, mn, last = res
+        if out is None:
+            out = [Dp.copy(), Gp.copy(), fs.copy(), ist.copy()]
+            initial = fs[:, K.F_INITIAL].copy()
+        else:
+            out[0][running], out[1][running], out[2][running], out[3][running] = Dp, Gp, fs, ist
+        first_stat[running] = np.where(
+            (first_stat[running] < 0) & (ist[:, K.I_FIRST_STAT] >= 0),
+            total[running] + ist[:, K.I_FIRST_STAT], first_stat[running],
+        )  # fmt: skip
+        # a continued chunk evaluates its start again: not a new evaluation of the run
+        evals[running] += ev - (total[running] > 0)
+        total[running] += ist[:, K.I_ITERS]
+        min_step[running] = np.minimum(min_step[running], mn)
+        D[running], step[running] = Dp, last
+        for k, i in enumerate(running):
+            if first[i] < 0:
+                cert = certify(net, X[i], Y[i], Dp[k], eps, loss=loss)
+                if cert.kind == "strict_local_max":
+                    first[i] = total[i]
+        status = ist[:, K.I_STATUS]
+        more = (status == K.MAX_ITER) & (total[running] < max_iter)
+        running = running[more]
+    fstats, istats = out[2], out[3]
+    fstats[:, K.F_INITIAL] = initial
+    istats[:, K.I_ITERS] = total
+    istats[:, K.I_FIRST_STAT] = first_stat
+    return (out[0], out[1], fstats, istats, None, None, evals, min_step, step), first
 
 
 def projected_gradient_ascent(
@@ -366,14 +339,21 @@ def projected_gradient_ascent(
         Targets (labels in {-1, +1} for the logistic loss).
     eps : float
         Radius of the perturbation set, > 0.
-    step_size : float, "lipschitz", "relative" or ("relative", factor)
-        A fixed eta; ``"lipschitz"``: ``eta = 1/beta`` from :func:`fopa.ball_constants`
-        for each input (monotone ascent guaranteed); ``"relative"``: ``eta = factor *
-        eps`` (factor 0.1 by default), as attack libraries scale their steps.
+    step_size : float, "lipschitz", "backtracking", "relative" or ("relative", factor)
+        A fixed eta; ``"lipschitz"``: ``eta = 1/beta`` with the tight ``beta`` of
+        :func:`fopa.ball_constants` for each input (monotone ascent guaranteed);
+        ``"backtracking"``: start from ``1/beta``, accept a step only when it gains
+        ``||delta+ - delta||^2 / (2 eta)`` (halve otherwise, double after 3 easy
+        acceptances; monotone by construction, ``docs/solver.md``);
+        ``"relative"``: ``eta = factor * eps`` (factor 0.1 by default), as attack
+        libraries scale their steps.
     max_iter : int
         Maximum number of steps, >= 0.
     tol : float
-        Stop when the gradient-mapping norm is at most ``tol`` (>= 0; 0 never stops early).
+        Stop at a KKT point: when the KKT residual (tangent gradient on the sphere,
+        gradient inside) is at most ``tol`` times the ball's gradient scale (its
+        ``gradient_bound``) and the radial gradient is at least ``-tol`` times it
+        (>= 0; 0 never stops early: a fixed budget of ``max_iter`` steps).
     init : "zero", "sphere", "ball" or array_like (shape of x)
         Starting point: the origin, uniform on the sphere or in the ball of radius eps.
     n_restarts : int
@@ -385,18 +365,19 @@ def projected_gradient_ascent(
     perturbation : Perturbation, optional
         Noise injection when the gradient mapping is small (perturbed ascent).
     record_history : bool or "iterates"
-        Record loss, gradient-mapping norm and distance to the final point per
-        iteration (``"iterates"`` also keeps the iterates). The ascent then runs
-        twice (the second, identical run measures the distances).
+        Record loss, gradient-mapping norm, KKT residual, step and distance to the
+        final point per iteration (``"iterates"`` also keeps the iterates). The
+        ascent then runs twice (the second, identical run measures the distances).
     certify_every : int
-        If k > 0, certify (:func:`fopa.certify`) every k-th iterate of the returned
-        run, and the last one, and report the first certified a strict local
-        maximum as ``first_certified_iteration`` (-1 if none). Runs the plain
-        iteration twice (as for a history).
+        If k > 0, certify (:func:`fopa.certify`) the iterate every k iterations and
+        where the run stops, until it is a strict local maximum, and report the
+        first such iteration as ``first_certified_iteration`` (-1 if none). The run
+        goes in chunks of k iterations and keeps only the current points.
     method : "auto", "plain" or "gram"
-        ``"gram"`` iterates in the row space of W (``docs/solver.md``, "The Gram iteration"): one
-        rows x m x m product per step. ``"auto"`` picks it when ``m < 2d`` for the
-        l2 constraints without perturbation or history.
+        ``"gram"`` iterates in the row space of W (``docs/solver.md``, "The Gram
+        iteration"): one rows x m x m product per step. ``"auto"`` picks it when
+        ``m < 2d`` for the l2 constraints with a fixed step and without
+        perturbation or history. The backtracking step runs its own loop.
     rng : None, int or numpy.random.Generator
         Seeds the random starts and the perturbation noise.
     loss : "quadratic" or "logistic"
@@ -411,9 +392,9 @@ def projected_gradient_ascent(
     tol = as_real_scalar("tol", tol)
     if tol < 0:
         raise ValueError(f"tol must be >= 0; got {tol}")
-    constraint = _choice("constraint", constraint, CONSTRAINTS)
+    constraint = choice("constraint", constraint, CONSTRAINTS)
     R = as_int("n_restarts", n_restarts, minimum=1)
-    method = _choice("method", method, METHODS)
+    method = choice("method", method, METHODS)
     if perturbation is not None and not isinstance(perturbation, Perturbation):
         raise TypeError(f"perturbation must be a fopa.Perturbation or None; got {perturbation!r}")
     if record_history not in (False, True, "iterates"):
@@ -427,50 +408,57 @@ def projected_gradient_ascent(
     else:  # a deterministic run draws nothing
         check_rng(rng)
         seeds = np.zeros(n * R, dtype=np.uint64)
-    D0 = _starts(init, seeds.reshape(n, R), n, R, d, eps, constraint, single)
-    eta = _step_sizes(step_size, net, X, Y, eps, code, constraint)
+    D0 = starts(init, seeds.reshape(n, R), n, R, d, eps, constraint, single)
+    policy, eta, scale = steps_and_scales(step_size, net, X, Y, eps, code, constraint)
 
     if certify_every and constraint != "ball":
         raise ValueError("certify_every needs constraint='ball' (the certificate is for the ball)")
-    wants_iterates = record_history == "iterates" or certify_every > 0
+    if certify_every and perturbation is not None:
+        raise ValueError("certify_every does not run with a perturbation (its state spans chunks)")
+    if policy == "backtracking":
+        if constraint == "linf" or perturbation is not None:
+            raise ValueError("step_size='backtracking' needs an l2 constraint and no perturbation")
+        if method == "gram":
+            raise ValueError("step_size='backtracking' runs its own loop; use method='auto'")
+        method = "backtracking"
     gram_ok = constraint != "linf" and perturbation is None and not record_history
     gram_ok = gram_ok and not certify_every
     if method == "gram" and not gram_ok:
-        raise ValueError("method='gram' needs an l2 constraint, no perturbation and no history")
+        raise ValueError(
+            "method='gram' needs an l2 constraint, no perturbation, no history and no "
+            "certify_every"
+        )
     if method == "auto":
         method = "gram" if gram_ok and net.m < 2 * d else "plain"
 
     if R == 1:
-        Xr, Yr, etar = X, Y, eta
+        Xr, Yr, etar, scaler = X, Y, eta, scale
     else:
         Xr = np.ascontiguousarray(np.repeat(X, R, axis=0))
-        Yr, etar = np.repeat(Y, R), np.repeat(eta, R)
+        Yr, etar, scaler = np.repeat(Y, R), np.repeat(eta, R), np.repeat(scale, R)
     cons = CONSTRAINTS.index(constraint)
     pert = perturbation.as_array() if perturbation else _NO_PERTURBATION
-    rows, scalars = (Xr, Yr, etar, D0), (eps, max_iter, tol, cons)
-    out = _run_kernel(method, net, code, rows, scalars, pert, seeds, 0, _NO_TARGET, 0)
+    rows, scalars = (Xr, Yr, etar, D0, scaler), (eps, max_iter, tol, cons)
+    first_certified = None
+    if certify_every:
+        out, first_certified = _certified_runs(
+            net, Xr, Yr, eps, loss, method, rows, scalars, seeds, certify_every
+        )
+    else:
+        out = run_kernel(method, net, code, rows, scalars, pert, seeds, 0, _NO_TARGET, 0)
     hist = iterates = None
-    if record_history or certify_every:
-        store = 1 if wants_iterates else 0
-        again = _run_kernel(method, net, code, rows, scalars, pert, seeds, 1, out[0], store)
+    if record_history:
+        store = 1 if record_history == "iterates" else 0
+        again = run_kernel(method, net, code, rows, scalars, pert, seeds, 1, out[0], store)
         if not np.array_equal(again[0], out[0]):  # the two runs must be the same run
             raise RuntimeError("history run diverged from the first run; please report this")
-        out, hist = again, again[4]
-        iterates = again[5] if store else None
-    D, grads, fstats, istats = out[:4]
+        hist, iterates = again[4], again[5] if store else None
+    D, grads, fstats, istats, _, _, evals, min_step, last_step = out
     if R == 1:
         rows = np.arange(n)  # every row is its input's only run
     else:
         rows = np.arange(n) * R + np.argmax(fstats[:, K.F_LOSS].reshape(n, R), axis=1)
     iters = istats[:, K.I_ITERS]
-
-    first_certified = None
-    if certify_every:
-        first_certified = _first_certified(
-            net, X, Y, eps, loss, iterates, iters, rows, certify_every
-        )
-    if record_history != "iterates":
-        iterates = None
     histories = None
     if record_history:
         histories = tuple(
@@ -478,11 +466,15 @@ def projected_gradient_ascent(
                 loss=hist[0, i, : iters[i] + 1].copy(),
                 grad_mapping_norm=hist[1, i, : iters[i] + 1].copy(),
                 distance_to_final=hist[2, i, : iters[i] + 1].copy(),
+                kkt_residual=hist[3, i, : iters[i] + 1].copy(),
+                step_size=hist[4, i, : iters[i] + 1].copy(),
                 iterates=None if iterates is None else iterates[i, : iters[i] + 1].copy(),
             )
             for i in rows
         )
         histories = histories[0] if single else histories
+    if first_certified is not None:
+        first_certified = first_certified[rows]
 
     # every row's outputs as contiguous columns; the chosen row of each input from them
     fcols, icols = fstats.T.copy(), istats.T.copy()
@@ -490,41 +482,31 @@ def projected_gradient_ascent(
     shape = (R,) if single else (n, R)
     restarts = Restarts(
         seed=seeds.reshape(shape),
-        start=D0.reshape(*shape, d),
+        start=D0.reshape(*shape, d).copy(),
         end=D.reshape(*shape, d),
         loss=fcols[K.F_LOSS].reshape(shape),
         iterations=icols[K.I_ITERS].reshape(shape),
         stopping_criterion=names.reshape(shape),
     )
-    if single:  # Python scalars
-        row = int(rows[0])
-        values, initial, gmap, tangent, mult = fstats[row].tolist()
-        n_iter, status, first_stat, n_pert = istats[row].tolist()
-        name, delta, step = STOPPING[status], D[row], float(eta[0])
-        first_cert = None if first_certified is None else int(first_certified[0])
-    else:
-        if R > 1:
-            fcols, icols, names, D = fcols[:, rows], icols[:, rows], names[rows], D[rows]
-        values, initial, gmap, tangent, mult = fcols
-        n_iter, status, first_stat, n_pert = icols
-        name, delta, step, first_cert = names, D, eta, first_certified
-    return AscentResult(
-        delta=delta,
-        loss=values,
-        initial_loss=initial,
-        iterations=n_iter,
-        converged=status != K.MAX_ITER,
-        stopping_criterion=name,
-        grad_mapping_norm=gmap,
-        tangent_gradient_norm=tangent,
-        multiplier=mult,
-        step_size=step,
-        first_stationary_iteration=first_stat,
-        first_certified_iteration=first_cert,
-        n_perturbations=n_pert,
-        restarts=restarts,
-        history=histories,
-        method=method,
-        eps=eps,
-        constraint=constraint,
+    chosen = dict(
+        scale=scaler[rows], evals=evals[rows], min_step=min_step[rows], step=last_step[rows]
     )
+    values, initial, gmap, tangent, mult = fcols[:, rows]
+    n_iter, status, first_stat, n_pert = icols[:, rows]
+    names, delta = names[rows], D[rows]
+    residual = tangent / chosen["scale"]
+    fields = dict(
+        loss=values, initial_loss=initial, iterations=n_iter, converged=status != K.MAX_ITER,
+        stopping_criterion=names, grad_mapping_norm=gmap, tangent_gradient_norm=tangent,
+        kkt_residual=residual, gradient_scale=chosen["scale"], multiplier=mult,
+        step_size=chosen["step"], min_step_size=chosen["min_step"],
+        gradient_evaluations=chosen["evals"], first_stationary_iteration=first_stat,
+        first_certified_iteration=first_certified, n_perturbations=n_pert,
+    )  # fmt: skip
+    if single:  # Python scalars
+        fields = {k: (None if v is None else v[0].item()) for k, v in fields.items()}
+        delta = delta[0]
+    return AscentResult(
+        delta=delta, restarts=restarts, history=histories, method=method, eps=eps,
+        constraint=constraint, message=_message(names, tol, max_iter), **fields,
+    )  # fmt: skip

@@ -35,6 +35,9 @@ __all__ = ["Certificate", "certify", "local_rate", "tangent_hessian", "tangent_s
 KINDS = ("strict_local_max", "degenerate", "saddle", "local_min", "not_critical")
 METHODS = ("auto", "dense", "lowrank", "lanczos")
 _DENSE_MAX_D = 2000  # above this d, "auto" uses Lanczos (measured slower below it)
+#: ARPACK restarts allowed (each of at most 20 Hessian-vector products): a clustered
+#: spectrum that does not converge within them gives a "degenerate" certificate.
+LANCZOS_RESTARTS = 100
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,14 @@ class Certificate:
         One line saying why the point got its kind.
     method : str
         Eigenvalue method used: ``"dense"``, ``"lowrank"`` or ``"lanczos"``.
+    kkt_residual : float
+        ``tangent_gradient_norm / gradient_scale``: the relative KKT residual, the
+        quantity :func:`fopa.projected_gradient_ascent` stops on.
+    gradient_scale, curvature_scale : float
+        The ball's bounds ``gradient_bound`` and ``beta`` (:func:`fopa.ball_constants`)
+        that make ``tol`` relative: gradients are compared with ``tol *
+        gradient_scale``, the multiplier with ``tol * gradient_scale / eps`` and
+        eigenvalues with ``tol * curvature_scale``.
     """
 
     kind: str | np.ndarray
@@ -87,6 +98,9 @@ class Certificate:
     loss: float | np.ndarray
     reason: str | np.ndarray
     method: str | np.ndarray
+    kkt_residual: float | np.ndarray
+    gradient_scale: float | np.ndarray
+    curvature_scale: float | np.ndarray
 
 
 class _Point:
@@ -195,30 +209,46 @@ def _spectrum_lanczos(pt):
         eig = eigvalsh(0.5 * (M + M.T))
     else:
         op = spla.LinearOperator((n, n), matvec=matvec, dtype=np.float64)
-        eig = spla.eigsh(
-            op, k=2, which="BE", v0=start, tol=1e-10, maxiter=50 * n, return_eigenvectors=False
-        )
+        try:
+            eig = spla.eigsh(
+                op, k=2, which="BE", v0=start, tol=1e-10, maxiter=LANCZOS_RESTARTS,
+                return_eigenvectors=False,
+            )  # fmt: skip
+        except spla.ArpackNoConvergence:
+            return None, _alpha_bound(pt)
     return np.sort(eig), _alpha_bound(pt)
 
 
-def _classify(on_boundary, mu, gamma, lmax, lmin, tol):
-    if gamma > tol:
+def _classify(on_boundary, mu, gamma, lmax, lmin, tol, eps, scale, curvature):
+    """Kind and reason, with tolerances relative to the ball's scales (``docs/certify.md``,
+    "Classes")."""
+    grad_tol = tol * scale
+    mu_tol = grad_tol / eps
+    eig_tol = tol * curvature
+    if gamma > grad_tol:
         what = "tangent gradient" if on_boundary else "gradient"
-        return "not_critical", f"{what} norm {gamma:.3g} > tol {tol:.3g}"
-    if on_boundary and mu < -tol:
+        relative = gamma / scale if scale > 0 else math.inf
+        return "not_critical", (
+            f"{what} norm {gamma:.3g} > tol x gradient scale = {grad_tol:.3g} "
+            f"(relative KKT residual {relative:.3g} > tol {tol:.3g})"
+        )
+    if on_boundary and mu < -mu_tol:
         return "not_critical", f"multiplier {mu:.3g} < 0: the loss grows toward the interior"
     where = "tangent Hessian" if on_boundary else "Hessian"
-    if lmax < -tol and (mu > tol or not on_boundary):
+    if lmax < -eig_tol and (mu > mu_tol or not on_boundary):
         return "strict_local_max", f"{where} negative definite (max eigenvalue {lmax:.3g})" + (
             f", multiplier {mu:.3g} > 0" if on_boundary else ""
         )
-    if lmin > tol:
+    if lmin > eig_tol:
         return "local_min", f"{where} positive definite (min eigenvalue {lmin:.3g})"
-    if lmax > tol and lmin < -tol:
+    if lmax > eig_tol and lmin < -eig_tol:
         return "saddle", f"{where} eigenvalues of both signs ({lmin:.3g}, {lmax:.3g})"
-    if on_boundary and abs(mu) <= tol:
-        return "degenerate", f"multiplier {mu:.3g} within tol of 0"
-    return "degenerate", f"{where} eigenvalue within tol of 0 (max {lmax:.3g}, min {lmin:.3g})"
+    if on_boundary and abs(mu) <= mu_tol:
+        return "degenerate", f"multiplier {mu:.3g} within tol x gradient scale / eps of 0"
+    return "degenerate", (
+        f"{where} eigenvalue within tol x curvature scale = {eig_tol:.3g} of 0 "
+        f"(max {lmax:.3g}, min {lmin:.3g})"
+    )
 
 
 def _pick_method(method, net, d):
@@ -231,30 +261,44 @@ def _pick_method(method, net, d):
     return "dense" if d <= _DENSE_MAX_D else "lanczos"
 
 
-def _certify_point(net, x, y, delta, eps, tol, code, method, rho):
-    """The certificate's fields for one point, in :class:`Certificate`'s order; ``rho``
-    is None for the dense method, which computes it in the same compiled call."""
+def _certify_point(net, x, y, delta, eps, tol, code, method, bounds):
+    """The certificate's fields for one point, in :class:`Certificate`'s order;
+    ``bounds`` (rho, gradient scale, curvature scale) is None for the dense method,
+    which computes them in the same compiled call."""
     annulus = None
+    norm = float(np.linalg.norm(delta))
     if method == "dense":  # one compiled call
         stats, eig = dense_point(
             net.kernel_view, net.weight_norm, net.row_space_factor, code, x, y, delta, eps
         )
-        rho, on_boundary, mu, gamma, alpha, value, *annulus = stats.tolist()
+        rho, on_boundary, mu, gamma, alpha, value, lo, hi, scale, curvature = stats.tolist()
+        annulus = (lo, hi)
     else:
+        rho, scale, curvature = bounds
         pt = _Point(net, x, y, delta, eps, code)
         on_boundary, mu, gamma = pt.on_boundary, pt.mu, pt.gamma
         spectrum = _spectrum_lanczos if method == "lanczos" else _spectrum_lowrank
         eig, alpha = spectrum(pt)
         value = pt.loss()
-    # d = 1 on the sphere: no tangent directions, nothing can go up
-    lmax, lmin = (float(eig[-1]), float(eig[0])) if eig.size else (-math.inf, -math.inf)
-    kind, reason = _classify(on_boundary, mu, gamma, lmax, lmin, tol)
+    residual = gamma / scale if scale > 0 else (0.0 if gamma == 0 else math.inf)
+    if eig is None:  # Lanczos did not converge: nothing is proved
+        lmax = lmin = math.nan
+        kind = "degenerate"
+        reason = (
+            f"Lanczos did not converge within {LANCZOS_RESTARTS} restarts (a clustered "
+            "spectrum); no eigenvalue is trusted: use method='dense'"
+        )
+    else:
+        # d = 1 on the sphere: no tangent directions, nothing can go up
+        lmax, lmin = (float(eig[-1]), float(eig[0])) if eig.size else (-math.inf, -math.inf)
+        kind, reason = _classify(on_boundary, mu, gamma, lmax, lmin, tol, eps, scale, curvature)
     inner = outer = 0.0
     if kind == "strict_local_max":
-        inner, outer = annulus or radius(on_boundary, gamma, eps, mu, -lmax, alpha, rho)
+        inner, outer = annulus or radius(on_boundary, gamma, eps, mu, -lmax, alpha, rho, norm)
     return (
         kind, bool(on_boundary), float(mu), float(gamma), lmax, lmin, float(outer),
-        float(inner), float(rho), float(alpha), float(value), reason, method,
+        float(inner), float(rho), float(alpha), float(value), reason, method, float(residual),
+        float(scale), float(curvature),
     )  # fmt: skip
 
 
@@ -282,7 +326,12 @@ def certify(net, x, y, delta, eps, *, tol=1e-7, loss="quadratic", method="auto")
     eps : float
         Radius, > 0.
     tol : float
-        Absolute tolerance on the gradient norm, the multiplier and the eigenvalues.
+        Relative tolerance: the tangent gradient (the gradient inside) must be at
+        most ``tol`` times the ball's gradient scale (its ``gradient_bound``), the
+        same relative KKT residual that :func:`fopa.projected_gradient_ascent`
+        stops on (use a ``tol`` at least the solver's); the multiplier and the
+        eigenvalues are compared with ``tol`` times the gradient scale / eps and the
+        curvature scale (``beta``). ``docs/certify.md``, "Classes".
     loss : "quadratic" or "logistic"
     method : "auto", "dense", "lowrank" or "lanczos"
         ``"dense"``: full Hessian and a symmetric eigensolver on a Householder
@@ -305,12 +354,14 @@ def certify(net, x, y, delta, eps, *, tol=1e-7, loss="quadratic", method="auto")
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     method = _pick_method(method, net, X.shape[1])
-    if method == "dense":  # rho comes with each point's compiled call
-        rho = [None] * X.shape[0]
+    if method == "dense":  # the bounds come with each point's compiled call
+        bounds = [None] * X.shape[0]
     else:
-        rho = ball_constant_arrays(net, X, Y, eps, code)["rho"].tolist()
+        c = ball_constant_arrays(net, X, Y, eps, code)
+        bounds = list(zip(c["rho"].tolist(), c["gradient_bound"].tolist(), c["beta"].tolist(),
+                          strict=True))  # fmt: skip
     rows = [
-        _certify_point(net, X[i], Y[i], D[i], eps, tol, code, method, rho[i])
+        _certify_point(net, X[i], Y[i], D[i], eps, tol, code, method, bounds[i])
         for i in range(X.shape[0])
     ]
     if single:

@@ -6,9 +6,10 @@ certificate, so the two cannot disagree:
 * :func:`on_sphere`: the on-boundary rule (:data:`.tolerances.ON_BOUNDARY`);
 * :func:`project` / :func:`project_l2`: the projection onto the ball, the sphere
   or the cube;
-* :func:`sphere_kkt`: multiplier ``mu = u.g / eps`` and tangent gradient
-  ``||g - (u.g) u||`` with ``u = delta / ||delta||`` (``docs/certify.md``, "First
-  order");
+* :func:`kkt_terms` and :func:`is_kkt`: the KKT residual (tangent gradient on
+  the sphere, the gradient inside, the free coordinates of the cube) and the
+  radial gradient, and the test both the solver and the certificate apply
+  (``docs/certify.md``, "First order"); :func:`sphere_kkt` adds the unit normal;
 * :func:`householder_complement`: ``B^T A B`` for an orthonormal basis of u's
   complement (``docs/certify.md``, "Second order");
 * :func:`ball_bounds`: upper bounds of the loss and its derivatives over the
@@ -70,21 +71,85 @@ def project(v, eps, constraint):
 
 
 @jit
+def kkt_terms(delta, grad, eps, constraint):
+    """First-order quantities of the feasible set at ``delta`` with gradient ``grad``.
+
+    Returns ``(on_boundary, norm, radial, residual)``:
+
+    * l2 (``BALL``, ``SPHERE``): on the sphere (by :func:`on_sphere`, always for
+      ``SPHERE``) ``radial = u.g`` and ``residual = ||g - (u.g) u||`` (the tangent
+      gradient) with ``u = delta / ||delta||``; inside, ``radial = 0`` and
+      ``residual = ||g||``. ``norm`` is ``||delta||``.
+    * ``LINF``: ``radial`` is the smallest ``sign(delta_j) g_j`` over coordinates at
+      a face (0 if none) and ``residual`` the norm of g over the free coordinates.
+
+    A KKT point has ``residual = 0`` and ``radial >= 0`` (the multiplier is
+    ``radial / eps`` on the l2 sphere). No array is allocated: the ascent calls it
+    for every row and iteration.
+    """
+    d = delta.shape[0]
+    if constraint == LINF:
+        free2 = 0.0
+        radial = np.inf
+        at_face = False
+        for j in range(d):
+            if on_face(delta[j], eps):
+                at_face = True
+                radial = min(radial, (1.0 if delta[j] > 0 else -1.0) * grad[j])
+            else:
+                free2 += grad[j] * grad[j]
+        return at_face, 0.0, radial if at_face else 0.0, math.sqrt(free2)
+    norm = math.sqrt(dot(delta, delta))
+    if not (constraint == SPHERE or on_sphere(norm, eps)):
+        return False, norm, 0.0, math.sqrt(dot(grad, grad))
+    scale = max(norm, TINY)
+    d4 = d - d % 4
+    s0 = s1 = s2 = s3 = 0.0
+    for j in range(0, d4, 4):
+        s0 += (delta[j] / scale) * grad[j]
+        s1 += (delta[j + 1] / scale) * grad[j + 1]
+        s2 += (delta[j + 2] / scale) * grad[j + 2]
+        s3 += (delta[j + 3] / scale) * grad[j + 3]
+    for j in range(d4, d):
+        s0 += (delta[j] / scale) * grad[j]
+    radial = (s0 + s1) + (s2 + s3)
+    t0 = t1 = t2 = t3 = 0.0
+    for j in range(0, d4, 4):
+        e0 = grad[j] - radial * (delta[j] / scale)
+        e1 = grad[j + 1] - radial * (delta[j + 1] / scale)
+        e2 = grad[j + 2] - radial * (delta[j + 2] / scale)
+        e3 = grad[j + 3] - radial * (delta[j + 3] / scale)
+        t0 += e0 * e0
+        t1 += e1 * e1
+        t2 += e2 * e2
+        t3 += e3 * e3
+    for j in range(d4, d):
+        e0 = grad[j] - radial * (delta[j] / scale)
+        t0 += e0 * e0
+    return True, norm, radial, math.sqrt((t0 + t1) + (t2 + t3))
+
+
+@jit
+def is_kkt(residual, radial, tolerance):
+    """The stopping and criticality test: ``residual <= tolerance`` and
+    ``radial >= -tolerance`` (an absolute tolerance: ``tol`` times the gradient
+    scale, see :func:`fopa._kernels.ball.ball_bounds`)."""
+    return residual <= tolerance and radial >= -tolerance
+
+
+@jit
 def sphere_kkt(delta, grad, eps, force):
-    """First-order quantities of the ball problem at ``delta`` with gradient ``grad``.
+    """:func:`kkt_terms` for the l2 ball with the unit normal, for the certificate.
 
     Returns ``(on_boundary, u, mu, gamma)``: on the sphere (by :func:`on_sphere`,
     or always when ``force``) the unit normal ``u = delta / ||delta||``, the
-    multiplier ``mu = u.g / eps`` and the tangent gradient norm ``gamma = ||g -
-    (u.g) u||``; inside, ``u = 0``, ``mu = 0`` and ``gamma = ||g||``.
+    multiplier ``mu = u.g / eps`` and the tangent gradient norm ``gamma``; inside,
+    ``u = 0``, ``mu = 0`` and ``gamma = ||g||``.
     """
-    norm = math.sqrt(dot(delta, delta))
-    if not (force or on_sphere(norm, eps)):
-        return False, np.zeros_like(delta), 0.0, math.sqrt(dot(grad, grad))
-    u = delta / max(norm, TINY)
-    radial = dot(u, grad)
-    tangent = grad - radial * u
-    return True, u, radial / eps, math.sqrt(dot(tangent, tangent))
+    on_boundary, norm, radial, gamma = kkt_terms(delta, grad, eps, SPHERE if force else BALL)
+    if not on_boundary:
+        return False, np.zeros_like(delta), 0.0, gamma
+    return True, delta / max(norm, TINY), radial / eps, gamma
 
 
 @jit

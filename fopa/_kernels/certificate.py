@@ -14,7 +14,7 @@ import numpy as np
 
 from .ball import ball_bounds, householder_complement, sphere_kkt
 from .jit import jit
-from .linalg import eigvalsh
+from .linalg import dot, eigvalsh
 from .network import point_derivatives
 from .tolerances import RADIUS_BISECTION, RADIUS_MARGIN
 
@@ -29,38 +29,42 @@ def dense_point(net, weight_norm, FT, loss, x, y, delta, eps):
 
     Returns
     -------
-    stats : ndarray, shape (8,)
+    stats : ndarray, shape (10,)
         ``rho`` (the Hessian-Lipschitz bound), ``on_boundary`` (1 or 0), ``mu`` and
         ``gamma`` (multiplier and tangent-gradient norm; 0 and ``||grad L||``
         inside), ``alpha`` (upper bound of ``||hess L - mu I||_2``, exact inside),
-        the loss ``L(p)``, and the certified annulus ``inner, outer``
+        the loss ``L(p)``, the certified annulus ``inner, outer``
         (``docs/certify.md``, "The certified radius") if the largest eigenvalue is
-        negative, else 0, 0: meaningful when the point is a strict local maximum.
-        One array: a tuple of eight scalars cost a microsecond more to hand back to
-        Python.
+        negative, else 0, 0 (meaningful when the point is a strict local maximum),
+        and the gradient and Hessian scales of the ball (its bounds
+        ``gradient_bound`` and ``beta``) that make the tolerances relative. One
+        array: a tuple of scalars costs a microsecond more to hand back to Python.
     eig : ndarray
         Eigenvalues of the tangent Hessian (of ``hess L`` inside), ascending.
     """
     d = x.shape[0]
     bounds = ball_bounds(net, weight_norm, FT, loss, x.reshape(1, d), np.full(1, y), eps, 1)
-    rho = bounds[2, 0]
+    rho, scale, curvature = bounds[2, 0], bounds[0, 0], bounds[1, 0]
     grad, H, value = point_derivatives(net, loss, x + delta, y)
     on_boundary, u, mu, gamma = sphere_kkt(delta, grad, eps, False)
+    norm = math.sqrt(dot(delta, delta))
     if not on_boundary:
         eig = eigvalsh(H)
         alpha = max(abs(eig[0]), abs(eig[-1]))
-        inner, outer = radius(False, gamma, eps, 0.0, max(-eig[-1], 0.0), alpha, rho)
-        return np.array([rho, 0.0, 0.0, gamma, alpha, value, inner, outer]), eig
+        inner, outer = radius(False, gamma, eps, 0.0, max(-eig[-1], 0.0), alpha, rho, norm)
+        stats = np.array([rho, 0.0, 0.0, gamma, alpha, value, inner, outer, scale, curvature])
+        return stats, eig
     for i in range(d):
         H[i, i] -= mu
     if d == 1:  # no tangent directions
-        return np.array([rho, 1.0, mu, gamma, abs(H[0, 0]), value, 0.0, 0.0]), np.empty(0)
+        stats = np.array([rho, 1.0, mu, gamma, abs(H[0, 0]), value, 0.0, 0.0, scale, curvature])
+        return stats, np.empty(0)
     inner, corner, coupling = householder_complement(u, H)
     eig = eigvalsh(inner)
     alpha = max(abs(corner), abs(eig[0]), abs(eig[-1])) + coupling
     kappa = max(-eig[-1], 0.0)
-    lo, hi = radius(True, gamma, eps, mu, kappa, alpha, rho) if mu > 0.0 else (0.0, 0.0)
-    return np.array([rho, 1.0, mu, gamma, alpha, value, lo, hi]), eig
+    lo, hi = radius(True, gamma, eps, mu, kappa, alpha, rho, norm) if mu > 0.0 else (0.0, 0.0)
+    return np.array([rho, 1.0, mu, gamma, alpha, value, lo, hi, scale, curvature]), eig
 
 
 @jit
@@ -112,22 +116,27 @@ def _annulus(c3, c2, c1, c0):
 
 
 @jit
-def radius(on_boundary, gamma, eps, mu, kappa, alpha, rho):
-    """(inner, outer) radius of the certified annulus.
+def radius(on_boundary, gamma, eps, mu, kappa, alpha, rho, norm):
+    """(inner, outer) radius of the certified annulus; ``norm`` is ``||delta||``.
 
     ``docs/certify.md``, "The certified radius", derives the two polynomial
-    inequalities solved here.
+    inequalities solved here, including the gap ``eps - ||delta||`` of a point that
+    counts as on the sphere while lying just inside it.
     """
     if not on_boundary:
         lo, hi = _annulus(0.0, rho / 6.0, -kappa / 2.0, gamma)
     else:
+        n = min(norm, eps)
+        e2 = max((eps - n) * (eps + n), 0.0)  # eps^2 - ||delta||^2: room to move outward
+        radial = mu * eps
         # b = s: mu eps > gamma + s (mu/2 + 3 alpha/2) + rho s^2 / 6
-        lo1, hi1 = _annulus(0.0, rho / 6.0, mu / 2.0 + 1.5 * alpha, gamma - mu * eps)
-        # b = s^2/(2 eps), times s: (kappa+alpha) s^3/(8 eps^2) + (alpha/(2 eps) + rho/6) s^2
-        #                           - kappa s / 2 + gamma < 0
-        c3 = (kappa + alpha) / (8.0 * eps * eps)
-        lo2, hi2 = _annulus(c3, alpha / (2.0 * eps) + rho / 6.0, -kappa / 2.0, gamma)
-        lo, hi = max(lo1, lo2), min(hi1, hi2)
+        lo1, hi1 = _annulus(0.0, rho / 6.0, mu / 2.0 + 1.5 * alpha, gamma - radial)
+        # b = (s^2 - e2)/(2 n), times s: (kappa+alpha) s^3/(8 n^2) + (alpha/(2 n) + rho/6) s^2
+        #                                 - kappa s / 2 + gamma + radial sqrt(e2)/(2 n) < 0
+        c3 = (kappa + alpha) / (8.0 * n * n)
+        c0 = gamma + radial * math.sqrt(e2) / (2.0 * n)
+        lo2, hi2 = _annulus(c3, alpha / (2.0 * n) + rho / 6.0, -kappa / 2.0, c0)
+        lo, hi = max(lo1, lo2, math.sqrt(e2)), min(hi1, hi2)
         hi = min(hi, 2.0 * eps)
     lo, hi = lo * (1.0 + RADIUS_MARGIN), hi * (1.0 - RADIUS_MARGIN)
     if hi > lo:

@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from .ball import BALL, LINF, SPHERE, on_face, on_sphere, project, project_l2, sphere_kkt
+from .ball import LINF, SPHERE, is_kkt, kkt_terms, on_sphere, project, project_l2
 from .jit import jit
 from .linalg import dot, product_into, times
 from .network import row_coefficients
@@ -45,6 +45,24 @@ def _row_outputs(N):
         istats[i, I_STATUS] = RUNNING
         istats[i, I_FIRST_STAT] = -1
     return fstats, istats
+
+
+#: Rows of the recorded history: loss, gradient-mapping norm, distance to the final
+#: point, relative KKT residual, step size.
+HIST_ROWS = 5
+
+
+@jit
+def _record(hist, i, t, value, gmap, point, target, residual, step):
+    """Write iteration t of row i into the history."""
+    hist[0, i, t] = value
+    hist[1, i, t] = gmap
+    dist2 = 0.0
+    for j in range(point.shape[0]):
+        dist2 += (point[j] - target[j]) ** 2
+    hist[2, i, t] = math.sqrt(dist2)
+    hist[3, i, t] = residual
+    hist[4, i, t] = step
 
 
 @jit
@@ -103,27 +121,9 @@ def _gradient_step(Di, Gi, h, eps, constraint, step, moved):
 
 
 @jit
-def _may_stop(gmap, tol, constraint, eps, delta_norm2, factor):
-    """Whether a small gradient mapping ends a run (l2 constraints).
-
-    ``||G|| <= tol`` is a stop at a point on the sphere, or inside the ball when
-    the full step ``delta + eta grad L`` stays in the ball (the projection's
-    ``factor`` is 1), where G is the gradient itself. Inside the ball with a step
-    that leaves it, G is small only because the projection shortens a long step
-    (``eta ||grad L||`` far beyond the distance to the sphere): not a KKT point,
-    so the run goes on (its next iterate is on the sphere).
-    """
-    if tol <= 0.0 or gmap > tol:  # tol = 0: a fixed budget, never an early stop
-        return False
-    if constraint != BALL:
-        return True
-    return on_sphere(math.sqrt(delta_norm2), eps) or factor >= 1.0
-
-
-@jit
 def pga_plain(
-    net, loss, X, Y, eps, eta, D0, max_iter, tol, constraint, pert, seeds, record, target,
-    store_iterates,
+    net, loss, X, Y, eps, eta, D0, max_iter, tol, scale, constraint, pert, seeds, record,
+    target, store_iterates,
 ):  # fmt: skip
     """Projected gradient ascent on delta.
 
@@ -132,6 +132,8 @@ def pga_plain(
     net : NetView of the network; loss : loss code.
     X, D0 : (N, d) inputs and starts; Y, eta : (N,) targets and step sizes.
     eps, tol : floats; max_iter, constraint : ints.
+    scale : (N,) gradient scale of each row's ball: a row stops when its KKT residual
+        is at most ``tol * scale`` (:func:`fopa._kernels.ball.is_kkt`); tol = 0 never stops.
     pert : (5,) radius, threshold, interval, min_gain, max_count (radius 0: off).
     seeds : (N,) uint64 noise seeds. record : 1 to record history.
     target : (N, d) point to measure distances to (record only).
@@ -142,7 +144,8 @@ def pga_plain(
     D : (N, d) returned points; grads : (N, d) grad L there;
     fstats : (N, 5) float columns F_LOSS, F_INITIAL, F_GMAP, F_TANGENT, F_MULTIPLIER;
     istats : (N, 4) int columns I_ITERS, I_STATUS, I_FIRST_STAT, I_PERTURBATIONS;
-    hist : (3, N, T+1) loss, gradient-mapping norm, distance to target (record only);
+    hist : (5, N, T+1) loss, gradient-mapping norm, distance to target, relative KKT
+        residual, step size (record only);
     iterates : (N, T+1, d) (store_iterates only).
     """
     W, WT, b = net.W, net.WT, net.b
@@ -155,7 +158,7 @@ def pga_plain(
     iters, status = istats[:, I_ITERS], istats[:, I_STATUS]
     first_stat, n_pert = istats[:, I_FIRST_STAT], istats[:, I_PERTURBATIONS]
     T = max_iter + 1 if record else 0
-    hist = np.zeros((3, N, T))
+    hist = np.zeros((HIST_ROWS, N, T))
     iterates = np.zeros((N if store_iterates else 0, T if store_iterates else 0, d))
     radius, threshold, interval, min_gain, max_count = pert[0], pert[1], pert[2], pert[3], pert[4]
     state = seeds.copy()
@@ -197,17 +200,14 @@ def pga_plain(
             i = active[k]
             h = eta[i]
             gmap, factor = _gradient_step(D[i], G[k], h, eps, constraint, step, moved)
-            stop = gmap <= tol and _may_stop(gmap, tol, constraint, eps, dot(D[i], D[i]), factor)
+            _, _, radial, residual = kkt_terms(D[i], G[k], eps, constraint)
+            stationary = is_kkt(residual, radial, tol * scale[i])
+            stop = tol > 0.0 and stationary
             if record:
-                hist[0, i, t] = vals[k]
-                hist[1, i, t] = gmap
-                dist2 = 0.0
-                for j in range(d):
-                    dist2 += (D[i, j] - target[i, j]) ** 2
-                hist[2, i, t] = math.sqrt(dist2)
+                _record(hist, i, t, vals[k], gmap, D[i], target[i], residual / scale[i], h)
                 if store_iterates:
                     iterates[i, t, :] = D[i, :]
-            if gmap <= tol and first_stat[i] < 0:
+            if stationary and first_stat[i] < 0:
                 first_stat[i] = t
             if t == 0:
                 initial[i] = vals[k]
@@ -325,70 +325,67 @@ def _take_step(Ai, AKi, q, qk, Zsi, h, s, two_dg, start, old):
 
 
 @jit
-def _gram_step(i, k, t, eps, eta, tol, constraint, n0, Zs, A, AK, gamma, Q, QK,
-               gnorm, iters, status, first_stat, work, W, D0, moved, dnorm2):  # fmt: skip
-    """One projected step of row i in Gram coordinates (t < max_iter); True when it stops.
+def _gram_stationary(i, k, eps, tolerance, constraint, n0, Zs, A, Q, QK, gamma, dnorm2, W,
+                     D0, point, grad):  # fmt: skip
+    """Whether row i's current point passes the KKT test (:func:`fopa._kernels.ball.is_kkt`
+    with an absolute ``tolerance``).
 
-    ``work`` is scratch of shape (3, m), ``moved`` of shape (d,); ``dnorm2`` holds
-    every row's ``||delta||^2``.
-
-    The step's length comes from the Gram matrix, ``||moved||^2 = u.(K u)``, where
-    ``u`` is the change of the coordinates A. Near a fixed point that quadratic form
-    is a difference of nearly equal terms and loses about half the digits (seen:
-    0 where the true gradient-mapping norm was 3e-9). So the change is computed as
-    ``(s - 1) A + s h q`` (its two terms are smaller than A by the factor
-    ``h mu``), and whenever the estimate is small enough to stop a run (or within
-    the quadratic form's rounding noise) the step is formed in R^d, ``moved = u W +
-    (s - 1) gamma D0``, and measured there, as the plain iteration does.
-
-    The row moves in the same pass that measures the step; a run that stops
-    there gets its old row back from ``work``.
+    A cheap screen in Gram coordinates first: ``||g||^2 = q.(q K)`` and
+    ``delta.g = gamma Zs.q + A.(q K)``, so the squared tangent gradient is ``||g||^2
+    - (delta.g)^2 / ||delta||^2``. That difference of nearly equal terms has lost
+    its digits exactly where the test matters (a converged point on the sphere),
+    so only a row whose screen is within ``GRAM_NOISE ||g||^2`` of the tolerance is
+    measured in R^d (``O(md)``, that row only) with the test the plain iteration
+    uses. The screen cannot miss a passing row: its error is below that noise.
     """
     m = A.shape[1]
-    oldA = work[0]
-    h = eta[i]
-    g = gamma[i]
-    start = n0[i] > 0.0  # a zero start has no D0 term: its loops skip Zs
-    # the new point is s (g D0 + B W), B = A + h q, with ||g D0 + B W||^2 =
-    # g^2 n0 + B.(2 g Zs + B K) from the Gram matrix
-    norm2 = g * g * n0[i] + _next_norm2(A[i], AK[i], Q[k], QK[k], Zs[i], h, 2.0 * g, start)
-    s = project_l2(math.sqrt(max(norm2, 0.0)), eps, constraint)
-    dg = (s - 1.0) * g  # moved = (s g - g) D0 + (s B - A) W
-    uv = _take_step(A[i], AK[i], Q[k], QK[k], Zs[i], h, s, 2.0 * dg, start, work)
-    moved2 = dg * dg * n0[i] + uv
-    if tol > 0.0 and moved2 <= max(4.0 * (tol * h) ** 2, GRAM_NOISE * s * s * norm2):
-        u = work[2]  # (scratch of _take_step, free again)
-        for r in range(m):
-            u[r] = (s - 1.0) * oldA[r] + (s * h) * Q[k, r]
-        product_into(u.reshape(1, m), W, moved.reshape(1, W.shape[1]))
-        for j in range(W.shape[1]):
-            moved[j] += dg * D0[i, j]
-        moved2 = dot(moved, moved)
-    gmap = math.sqrt(max(moved2, 0.0)) / h
-    if gmap <= tol and first_stat[i] < 0:
-        first_stat[i] = t
-    gnorm[i] = gmap
-    iters[i] = t
-    if _may_stop(gmap, tol, constraint, eps, dnorm2[i], s):
-        status[i] = TOL
-        A[i, :] = oldA  # the run ends at the point it measured
-        AK[i, :] = work[1]
-        return True
-    gamma[i] = s * g
-    dnorm2[i] = s * s * norm2
-    return False
+    g2 = dot(Q[k], QK[k])
+    dg = dot(A[i], QK[k])
+    if n0[i] > 0.0:
+        dg += gamma[i] * dot(Zs[i], Q[k])
+    n2 = dnorm2[i]
+    tangent2 = g2
+    if (constraint == SPHERE or on_sphere(math.sqrt(n2), eps)) and n2 > 0.0:
+        tangent2 = g2 - dg * dg / n2
+    if tangent2 > tolerance * tolerance + GRAM_NOISE * g2:
+        return False
+    d = W.shape[1]
+    product_into(Q[k].reshape(1, m), W, grad.reshape(1, d))
+    product_into(A[i].reshape(1, m), W, point.reshape(1, d))
+    for j in range(d):
+        point[j] += gamma[i] * D0[i, j]
+    _, _, radial, residual = kkt_terms(point, grad, eps, constraint)
+    return is_kkt(residual, radial, tolerance)
 
 
 @jit
-def pga_gram(net, K, loss, X, Y, eps, eta, D0, max_iter, tol, constraint):
+def _gram_step(i, k, eps, eta, constraint, n0, Zs, A, AK, gamma, Q, QK, work, dnorm2):
+    """One projected step of row i in Gram coordinates.
+
+    The new point is ``s (gamma D0 + B W)`` with ``B = A + h q``; its norm comes
+    from the Gram matrix, ``||gamma D0 + B W||^2 = gamma^2 n0 + B.(2 gamma Zs + B K)``,
+    and ``s`` is the projection's factor. ``work`` is scratch of shape (3, m).
+    """
+    h = eta[i]
+    g = gamma[i]
+    start = n0[i] > 0.0  # a zero start has no D0 term: its loops skip Zs
+    norm2 = g * g * n0[i] + _next_norm2(A[i], AK[i], Q[k], QK[k], Zs[i], h, 2.0 * g, start)
+    s = project_l2(math.sqrt(max(norm2, 0.0)), eps, constraint)
+    _take_step(A[i], AK[i], Q[k], QK[k], Zs[i], h, s, 2.0 * (s - 1.0) * g, start, work)
+    gamma[i] = s * g
+    dnorm2[i] = s * s * norm2
+
+
+@jit
+def pga_gram(net, K, loss, X, Y, eps, eta, D0, max_iter, tol, scale, constraint):
     """Projected gradient ascent in the row space of W (ball or sphere, no noise).
 
     delta = gamma * D0 + A W. With K = W W^T, Zs = D0 W^T and n0 = ||D0||^2 the
     pre-activations are Z0 + gamma Zs + A K and ||delta||^2 =
     gamma^2 n0 + 2 gamma A.Zs + A.(A K); one product (rows x m) @ K per iteration
     except the last (t = max_iter), whose point only needs its gradient and its
-    gradient mapping, both measured in R^d at the end. ``WT`` is W^T as a
-    C-contiguous (d, m) array (``net.WT``) and ``K`` the (m, m) Gram matrix.
+    KKT test, both measured in R^d at the end. ``K`` is the (m, m) Gram matrix;
+    ``scale`` and the stopping rule are those of :func:`pga_plain`.
 
     Returns
     -------
@@ -422,6 +419,7 @@ def pga_gram(net, K, loss, X, Y, eps, eta, D0, max_iter, tol, constraint):
     QKbuf = np.empty((N, m))
     work = np.empty((3, m))
     moved = np.empty(d)
+    point = np.empty(d)
     dnorm2 = n0.copy()
     at_end = np.zeros(N, np.bool_)  # rows still running at t = max_iter
     na = N
@@ -453,12 +451,18 @@ def pga_gram(net, K, loss, X, Y, eps, eta, D0, max_iter, tol, constraint):
         product_into(Q, K, QK)
         for k in range(na):
             i = active[k]
-            done[k] = _gram_step(
-                i, k, t, eps, eta, tol, constraint, n0, Zs, A, AK, gamma,
-                Q, QK, gnorm, iters, status, first_stat, work, W, D0, moved, dnorm2,
-            )  # fmt: skip
-            if done[k]:
+            iters[i] = t
+            done[k] = False
+            if tol > 0.0 and _gram_stationary(
+                i, k, eps, tol * scale[i], constraint, n0, Zs, A, Q, QK, gamma, dnorm2, W,
+                D0, point, moved,
+            ):  # fmt: skip
+                first_stat[i] = t
+                status[i] = TOL
+                done[k] = True
                 Qlast[i, :] = Q[k, :]
+                continue
+            _gram_step(i, k, eps, eta, constraint, n0, Zs, A, AK, gamma, Q, QK, work, dnorm2)
         na = _compact(active, na, done)
     D = times(A, W)
     for i in range(N):
@@ -468,12 +472,14 @@ def pga_gram(net, K, loss, X, Y, eps, eta, D0, max_iter, tol, constraint):
     # the reported gradient-mapping norm of the returned point, measured in R^d
     step = np.empty(d)
     for i in range(N):
-        gnorm[i], factor = _gradient_step(D[i], grads[i], eta[i], eps, constraint, step, moved)
-        if at_end[i]:  # the stopping test of the last iteration, on this measure
-            if gnorm[i] <= tol and first_stat[i] < 0:
-                first_stat[i] = max_iter
-            if _may_stop(gnorm[i], tol, constraint, eps, dot(D[i], D[i]), factor):
-                status[i] = TOL
+        gnorm[i], _ = _gradient_step(D[i], grads[i], eta[i], eps, constraint, step, moved)
+        if at_end[i]:  # the stopping test of the last iteration, in R^d
+            _, _, radial, residual = kkt_terms(D[i], grads[i], eps, constraint)
+            if is_kkt(residual, radial, tol * scale[i]):
+                if first_stat[i] < 0:
+                    first_stat[i] = max_iter
+                if tol > 0.0:
+                    status[i] = TOL
     kkt_rows(grads, D, eps, constraint, fstats)
     return D, grads, fstats, istats
 
@@ -484,24 +490,12 @@ def pga_gram(net, K, loss, X, Y, eps, eta, D0, max_iter, tol, constraint):
 def kkt_rows(G, D, eps, constraint, fstats):
     """KKT residual and multiplier at each row's point, into fstats[:, F_TANGENT/MULTIPLIER].
 
-    l2 (ball/sphere): :func:`fopa._kernels.ball.sphere_kkt` (the tangent gradient
-    and ``mu`` on the sphere, always for the sphere constraint; ``||g||`` and 0
-    inside). linf: the gradient over free coordinates and the smallest
+    From :func:`fopa._kernels.ball.kkt_terms`: l2, the tangent gradient and
+    ``mu = u.g / eps`` on the sphere (always for the sphere constraint), ``||g||`` and
+    0 inside; linf, the gradient over free coordinates and the smallest
     ``sign(delta_j) g_j`` over coordinates at the bound (0 if none).
     """
-    N, d = G.shape
-    for i in range(N):
-        if constraint == LINF:
-            free2 = 0.0
-            mult = np.inf
-            for j in range(d):
-                if on_face(D[i, j], eps):
-                    mult = min(mult, (1.0 if D[i, j] > 0 else -1.0) * G[i, j])
-                else:
-                    free2 += G[i, j] * G[i, j]
-            residual = math.sqrt(free2)
-            multiplier = mult if mult < np.inf else 0.0
-        else:
-            _, _, multiplier, residual = sphere_kkt(D[i], G[i], eps, constraint == SPHERE)
+    for i in range(G.shape[0]):
+        _, _, radial, residual = kkt_terms(D[i], G[i], eps, constraint)
         fstats[i, F_TANGENT] = residual
-        fstats[i, F_MULTIPLIER] = multiplier
+        fstats[i, F_MULTIPLIER] = radial if constraint == LINF else radial / eps

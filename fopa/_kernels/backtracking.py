@@ -1,0 +1,182 @@
+"""Projected gradient ascent with a backtracking step, compiled (``step_size="backtracking"``).
+
+Per row, a trial step ``C = P(delta + eta grad L(delta))`` is accepted only when
+the sufficient-ascent inequality
+
+    L(C) >= L(delta) + ||C - delta||^2 / (2 eta)
+
+holds (up to the rounding of the two losses, ``SLACK (|L(C)| + |L(delta)|)``);
+otherwise eta is halved and the trial repeated from the same point. After
+``GROW_AFTER`` consecutive iterations whose first trial was accepted, eta is
+doubled (``docs/solver.md``, "Step sizes"). Each trial costs one evaluation of the
+loss and its gradient at C; an accepted trial's gradient serves the next
+iteration, so a run of t iterations with no rejection costs t + 1 evaluations.
+Ascent is monotone by construction, and every accepted step gains at least
+``eta ||G_eta||^2 / 2`` with ``G_eta`` the gradient mapping at the step used, so
+the sufficient-ascent iteration bound holds with the smallest accepted eta.
+
+Rows run in the same compact blocks as :func:`fopa._kernels.pga.pga_plain`: all
+rows still running (whether their candidate is a first trial or a retry) share
+one pair of products per round.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .ball import is_kkt, kkt_terms, project
+from .jit import jit
+from .linalg import product_into
+from .network import row_coefficients
+from .pga import (
+    F_GMAP,
+    F_INITIAL,
+    F_LOSS,
+    HIST_ROWS,
+    I_FIRST_STAT,
+    I_ITERS,
+    I_STATUS,
+    MAX_ITER,
+    TOL,
+    _compact,
+    _gradient_step,
+    _record,
+    _row_outputs,
+    kkt_rows,
+)
+
+#: Halvings of eta allowed within one iteration before the row gives up
+#: (status STEP_UNDERFLOW): 2^-200 of the starting step is far below any useful one.
+MAX_HALVINGS = 200
+#: First-trial acceptances in a row after which eta doubles.
+GROW_AFTER = 3
+#: Relative rounding allowance of the losses in the acceptance test.
+SLACK = 2.0**-50
+#: Status of a row whose step could not be accepted within MAX_HALVINGS halvings.
+STEP_UNDERFLOW = 3
+
+
+@jit
+def pga_backtracking(
+    net, loss, X, Y, eps, eta0, D0, max_iter, tol, scale, constraint, record, target,
+    store_iterates,
+):  # fmt: skip
+    """Projected gradient ascent with a backtracking step size (l2 ball or sphere).
+
+    Parameters are those of :func:`fopa._kernels.pga.pga_plain` without the
+    perturbation, ``eta0`` (N,) being the first trial step of each row.
+
+    Returns
+    -------
+    D, grads, fstats, istats, hist, iterates (as ``pga_plain``; ``hist[4]`` holds
+    the step used at each iteration), and per row the number of gradient
+    evaluations (N,), the smallest accepted step (N,) and the last step (N,).
+    """
+    W, WT, b = net.W, net.WT, net.b
+    N, d = X.shape
+    m = W.shape[0]
+    D = D0.copy()
+    C = D0.copy()  # the point evaluated next: the start, then trials
+    GD = np.zeros((N, d))  # gradient at D
+    LD = np.zeros(N)
+    eta = eta0.copy()
+    eta_min = np.full(N, np.inf)
+    streak = np.zeros(N, np.int64)
+    tries = np.zeros(N, np.int64)  # trials of the current iteration
+    evals = np.zeros(N, np.int64)
+    started = np.zeros(N, np.bool_)
+    fstats, istats = _row_outputs(N)
+    values, initial, gnorm = fstats[:, F_LOSS], fstats[:, F_INITIAL], fstats[:, F_GMAP]
+    iters, status, first_stat = istats[:, I_ITERS], istats[:, I_STATUS], istats[:, I_FIRST_STAT]
+    T = max_iter + 1 if record else 0
+    hist = np.zeros((HIST_ROWS, N, T))
+    iterates = np.zeros((N if store_iterates else 0, T if store_iterates else 0, d))
+    S0 = np.empty(m)
+    step = np.empty(d)
+    moved = np.empty(d)
+    active = np.arange(N)
+    done = np.zeros(N, np.bool_)
+    Pbuf = np.empty((N, d))
+    Zbuf = np.empty((N, m))
+    Qbuf = np.empty((N, m))
+    Gbuf = np.empty((N, d))
+    vals = np.empty(N)
+    na = N
+    while na > 0:
+        P, Z, Q, G = Pbuf[:na], Zbuf[:na], Qbuf[:na], Gbuf[:na]
+        for k in range(na):
+            i = active[k]
+            for j in range(d):
+                P[k, j] = X[i, j] + C[i, j]
+        product_into(P, WT, Z)
+        for k in range(na):
+            i = active[k]
+            for r in range(m):
+                Z[k, r] += b[r]
+            vals[k] = row_coefficients(net, loss, Y[i], Z[k], Q[k], S0)[0]
+        product_into(Q, W, G)
+        for k in range(na):
+            i = active[k]
+            done[k] = False
+            evals[i] += 1
+            if started[i]:  # C is a trial step from D
+                need = 0.0
+                for j in range(d):
+                    need += (C[i, j] - D[i, j]) ** 2
+                need /= 2.0 * eta[i]
+                slack = SLACK * (abs(vals[k]) + abs(LD[i]))
+                if vals[k] < LD[i] + need - slack:  # not enough ascent: halve and retry
+                    if tries[i] >= MAX_HALVINGS:
+                        status[i] = STEP_UNDERFLOW
+                        done[k] = True
+                        continue
+                    eta[i] *= 0.5
+                    tries[i] += 1
+                    streak[i] = 0
+                    for j in range(d):
+                        C[i, j] = D[i, j] + eta[i] * GD[i, j]
+                    project(C[i], eps, constraint)
+                    continue
+                eta_min[i] = min(eta_min[i], eta[i])
+                streak[i] = streak[i] + 1 if tries[i] == 1 else 0
+                if streak[i] >= GROW_AFTER:
+                    eta[i] *= 2.0
+                    streak[i] = 0
+                iters[i] += 1
+            else:
+                started[i] = True
+                initial[i] = vals[k]
+            # C becomes the current point, with its loss and gradient
+            for j in range(d):
+                D[i, j] = C[i, j]
+                GD[i, j] = G[k, j]
+            LD[i] = vals[k]
+            values[i] = vals[k]
+            t = iters[i]
+            gmap, _ = _gradient_step(D[i], GD[i], eta[i], eps, constraint, step, moved)
+            gnorm[i] = gmap
+            _, _, radial, residual = kkt_terms(D[i], GD[i], eps, constraint)
+            stationary = is_kkt(residual, radial, tol * scale[i])
+            if record:
+                _record(hist, i, t, vals[k], gmap, D[i], target[i], residual / scale[i], eta[i])
+                if store_iterates:
+                    iterates[i, t, :] = D[i, :]
+            if stationary and first_stat[i] < 0:
+                first_stat[i] = t
+            if tol > 0.0 and stationary:
+                status[i] = TOL
+                done[k] = True
+                continue
+            if t == max_iter:
+                status[i] = MAX_ITER
+                done[k] = True
+                continue
+            for j in range(d):
+                C[i, j] = step[j]
+            tries[i] = 1
+        na = _compact(active, na, done)
+    for i in range(N):
+        if eta_min[i] == np.inf:  # no step accepted
+            eta_min[i] = eta[i]
+    kkt_rows(GD, D, eps, constraint, fstats)
+    return D, GD, fstats, istats, hist, iterates, evals, eta_min, eta

@@ -1,0 +1,164 @@
+"""The parts of :func:`fopa.projected_gradient_ascent` below the public function:
+starting points, step sizes with the ball's gradient scale, and the compiled
+ascent run in row blocks (:mod:`fopa._parallel`)."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from ._kernels import backtracking as BT
+from ._kernels import pga as K
+from ._kernels.tolerances import ON_SPHERE_START, START_FEASIBLE, TINY
+from ._parallel import row_blocks, run_blocks
+from ._validate import as_float_array, as_positive_scalar
+from .bounds import ball_constant_arrays
+
+INITS = ("zero", "sphere", "ball")
+STEP_POLICIES = ("lipschitz", "backtracking", "relative")
+#: The factor of ``step_size="relative"`` (``eta = RELATIVE_FACTOR * eps``).
+RELATIVE_FACTOR = 0.1
+
+
+def choice(name, value, options):
+    """``value`` if it is one of ``options``, else a clear error naming ``name``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {options}; got {value!r}")
+    if value not in options:
+        raise ValueError(f"unknown {name} {value!r}; expected one of {', '.join(options)}")
+    return value
+
+
+def steps_and_scales(step_size, net, X, Y, eps, code, constraint):
+    """``(policy, eta, scale)`` per input, shapes (n,).
+
+    ``policy`` is ``"fixed"``, ``"lipschitz"``, ``"backtracking"`` or ``"relative"``;
+    ``eta`` is the step (the first trial step for backtracking, ``1/beta``);
+    ``scale`` is the ball's gradient bound (:func:`fopa.ball_constants`), the unit
+    of the KKT residual that stops a run. Both bounds are over the l2 ball that
+    contains the feasible set (radius ``eps sqrt(d)`` for the cube).
+    """
+    radius = eps * np.sqrt(X.shape[1]) if constraint == "linf" else eps
+    consts = ball_constant_arrays(net, X, Y, radius, code)
+    scale = np.maximum(consts["gradient_bound"], TINY)
+    n = X.shape[0]
+    if isinstance(step_size, bool):
+        pass
+    elif isinstance(step_size, numbers.Real):
+        return "fixed", np.full(n, as_positive_scalar("step_size", step_size)), scale
+    elif isinstance(step_size, tuple) and len(step_size) == 2 and step_size[0] == "relative":
+        factor = as_positive_scalar("step_size factor", step_size[1])
+        return "relative", np.full(n, factor * eps), scale
+    elif isinstance(step_size, str):
+        policy = choice("step_size", step_size, STEP_POLICIES)
+        if policy == "relative":
+            return policy, np.full(n, RELATIVE_FACTOR * eps), scale
+        return policy, 1.0 / np.maximum(consts["beta"], TINY), scale
+    raise TypeError(
+        "step_size must be a float > 0, 'lipschitz', 'backtracking', 'relative' or "
+        f"('relative', factor); got {step_size!r}"
+    )
+
+
+def starts(init, seeds, n, R, d, eps, constraint, single):
+    """Starting points, shape (n * R, d), C-contiguous (input i's restarts in rows i*R...).
+
+    A user's array is copied: results never alias the caller's arrays.
+    """
+    if isinstance(init, str):
+        choice("init", init, INITS)
+        if init == "zero":
+            if R > 1:
+                raise ValueError("n_restarts > 1 needs a random init ('sphere' or 'ball')")
+            if constraint == "sphere":
+                raise ValueError("init='zero' is not on the sphere; use init='sphere'")
+            return np.zeros((n * R, d))
+        out = np.empty((n, R, d))
+        for i in range(n):
+            for k in range(R):
+                gen = np.random.default_rng(int(seeds[i, k]))
+                if constraint == "linf":
+                    u = gen.uniform(-1.0, 1.0, d)
+                    if init == "sphere":  # a face of the cube: one coordinate at the bound
+                        j = gen.integers(d)
+                        u[j] = np.sign(u[j]) or 1.0
+                    out[i, k] = eps * u
+                    continue
+                u = gen.standard_normal(d)
+                u /= max(np.linalg.norm(u), TINY)
+                radius = eps if init == "sphere" else eps * gen.uniform() ** (1.0 / d)
+                out[i, k] = radius * u
+        return out.reshape(n * R, d)
+    start = as_float_array("init", init, ndim=(1, 2))
+    if R > 1:
+        raise ValueError("an array init gives one start per input; use n_restarts=1")
+    want = (d,) if single else (n, d)
+    if start.shape != want:
+        raise ValueError(f"init must have shape {want} like x; got {start.shape}")
+    start = np.array(start.reshape(n, d), order="C", copy=True)
+    if constraint == "linf":
+        bad = np.max(np.abs(start)) > eps * (1 + START_FEASIBLE)
+    else:
+        norms = np.linalg.norm(start, axis=1)
+        bad = np.any(norms > eps * (1 + START_FEASIBLE))
+        if constraint == "sphere" and np.any(np.abs(norms - eps) > ON_SPHERE_START * eps):
+            raise ValueError("init must lie on the sphere ||delta|| = eps for constraint='sphere'")
+    if bad:
+        raise ValueError("init must lie in the feasible set (norm at most eps)")
+    return start
+
+
+# axis along which each kernel output is stacked over row blocks (None: not per row)
+_STACK = (0, 0, 0, 0, 1, 0, 0, 0, 0)
+_STACK_GRAM = (0, 0, 0, 0, None, None, 0, 0, 0)
+
+
+def run_kernel(method, net, loss, rows, scalars, pert, seeds, record, target, store):
+    """Run the compiled ascent on ``rows = (X, Y, eta, D0, scale)``, block by block.
+
+    ``method`` is ``"plain"``, ``"gram"`` or ``"backtracking"``; ``loss`` the loss
+    code; ``scalars`` are (eps, max_iter, tol, constraint code). Returns, for the
+    whole batch, ``D, grads, fstats, istats, hist, iterates, evaluations,
+    min_step, last_step`` (see :func:`fopa._kernels.pga.pga_plain` and
+    :func:`fopa._kernels.backtracking.pga_backtracking`); the Gram kernel's
+    history slots are None. For a fixed step, ``evaluations`` is ``iterations + 1``
+    and both steps are eta.
+    """
+    X, Y, eta, D0, scale = rows
+    eps, max_iter, tol, cons = scalars
+    view = net.kernel_view
+
+    def fixed_step_extras(out, eta):
+        evaluations = out[3][:, K.I_ITERS] + 1
+        return (*out, evaluations, eta.copy(), eta.copy())
+
+    if method == "gram":
+        gram = net.gram
+
+        def run(X, Y, eta, D0, scale, seeds, target):
+            common = (loss, X, Y, eps, eta, D0, max_iter, tol, scale, cons)
+            return fixed_step_extras((*K.pga_gram(view, gram, *common), None, None), eta)
+
+    elif method == "backtracking":
+
+        def run(X, Y, eta, D0, scale, seeds, target):
+            common = (loss, X, Y, eps, eta, D0, max_iter, tol, scale, cons)
+            return BT.pga_backtracking(view, *common, record, target, store)
+
+    else:
+
+        def run(X, Y, eta, D0, scale, seeds, target):
+            common = (loss, X, Y, eps, eta, D0, max_iter, tol, scale, cons)
+            out = K.pga_plain(view, *common, pert, seeds, record, target, store)
+            return fixed_step_extras(out, eta)
+
+    blocks = row_blocks(X.shape[0], X.shape[1], net.m)
+    if len(blocks) == 1:
+        return run(X, Y, eta, D0, scale, seeds, target)
+
+    def run_block(a, b):
+        part = target[a:b] if record else target
+        return run(X[a:b], Y[a:b], eta[a:b], D0[a:b], scale[a:b], seeds[a:b], part)
+
+    return run_blocks(run_block, blocks, _STACK_GRAM if method == "gram" else _STACK)
