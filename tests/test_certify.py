@@ -262,7 +262,8 @@ def test_local_rate_inside_uses_the_hessian():
     cert = fopa.Certificate(
         kind="strict_local_max", on_boundary=False, multiplier=0.0, tangent_gradient_norm=0.0,
         max_tangent_eigenvalue=-1.0, min_tangent_eigenvalue=-3.0, radius=1.0, inner_radius=0.0,
-        rho=1.0, alpha=3.0, loss=1.0, reason="", method="dense",
+        rho=1.0, alpha=3.0, loss=1.0, reason="", method="dense", kkt_residual=0.0,
+        gradient_scale=1.0, curvature_scale=3.0,
     )  # fmt: skip
     assert fopa.local_rate(cert, 0.1) == pytest.approx(0.9)
     assert fopa.local_rate(cert, 0.5) == pytest.approx(0.5)
