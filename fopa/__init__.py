@@ -9,7 +9,7 @@ from ._version import __version__
 from .activations import ACTIVATIONS, activation_derivatives, sup_abs_derivatives
 from .ascent import AscentResult, History, Perturbation, Restarts, projected_gradient_ascent
 from .audit import BoundAudit, audit_ball_constants
-from .bounds import BallConstants, ball_constants, iteration_bound
+from .bounds import BallConstants, IterationBound, ball_constants, iteration_bound
 from .certify import Certificate, certify, local_rate, tangent_hessian, tangent_spectrum
 from .derivatives import (
     hessian_vector_product,
@@ -61,6 +61,7 @@ __all__ = [
     "Restarts",
     "projected_gradient_ascent",
     "iteration_bound",
+    "IterationBound",
     "Certificate",
     "certify",
     "local_rate",

@@ -192,6 +192,9 @@ class AscentResult:
         Evaluations of the loss and its gradient by that restart.
     first_stationary_iteration : int or ndarray (n,)
         First t whose iterate passes the KKT test with ``tol``; -1 if never.
+    first_gradient_mapping_iteration : int or ndarray (n,)
+        First t with ``||G(delta_t)|| <= tol * gradient_scale`` (the step of iteration
+        t): the quantity :func:`fopa.iteration_bound` bounds; -1 if never.
     first_certified_iteration : int or ndarray (n,) or None
         First checked iterate certified a strict local maximum (``certify_every``);
         None when not requested.
@@ -202,6 +205,8 @@ class AscentResult:
         ``"plain"``, ``"gram"`` (the row-space iteration) or ``"backtracking"``.
     eps : float
     constraint : str
+    tol : float
+        The ``tol`` of the run.
     message : str
         How many inputs converged, and how the others stopped.
     """
@@ -221,6 +226,7 @@ class AscentResult:
     min_step_size: float | np.ndarray
     gradient_evaluations: int | np.ndarray
     first_stationary_iteration: int | np.ndarray
+    first_gradient_mapping_iteration: int | np.ndarray
     first_certified_iteration: int | np.ndarray | None
     n_perturbations: int | np.ndarray
     restarts: Restarts
@@ -228,6 +234,7 @@ class AscentResult:
     method: str
     eps: float
     constraint: str
+    tol: float
     message: str
 
     @property
@@ -270,6 +277,7 @@ def _certified_runs(net, Xr, Yr, eps, loss, method, rows, scalars, seeds, every)
     evals = np.zeros(N, np.int64)
     min_step = np.full(N, np.inf)
     first_stat = np.full(N, -1, np.int64)
+    first_gmap = np.full(N, -1, np.int64)
     D, step = D0.copy(), eta.copy()
     out = None
     running = np.arange(N)
@@ -285,10 +293,11 @@ def _certified_runs(net, Xr, Yr, eps, loss, method, rows, scalars, seeds, every)
             initial = fs[:, K.F_INITIAL].copy()
         else:
             out[0][running], out[1][running], out[2][running], out[3][running] = Dp, Gp, fs, ist
-        first_stat[running] = np.where(
-            (first_stat[running] < 0) & (ist[:, K.I_FIRST_STAT] >= 0),
-            total[running] + ist[:, K.I_FIRST_STAT], first_stat[running],
-        )  # fmt: skip
+        for column, firsts in ((K.I_FIRST_STAT, first_stat), (K.I_FIRST_GMAP, first_gmap)):
+            firsts[running] = np.where(
+                (firsts[running] < 0) & (ist[:, column] >= 0), total[running] + ist[:, column],
+                firsts[running],
+            )  # fmt: skip
         # a continued chunk evaluates its start again: not a new evaluation of the run
         evals[running] += ev - (total[running] > 0)
         total[running] += ist[:, K.I_ITERS]
@@ -306,6 +315,7 @@ def _certified_runs(net, Xr, Yr, eps, loss, method, rows, scalars, seeds, every)
     fstats[:, K.F_INITIAL] = initial
     istats[:, K.I_ITERS] = total
     istats[:, K.I_FIRST_STAT] = first_stat
+    istats[:, K.I_FIRST_GMAP] = first_gmap
     return (out[0], out[1], fstats, istats, None, None, evals, min_step, step), first
 
 
@@ -492,7 +502,7 @@ def projected_gradient_ascent(
         scale=scaler[rows], evals=evals[rows], min_step=min_step[rows], step=last_step[rows]
     )
     values, initial, gmap, tangent, mult = fcols[:, rows]
-    n_iter, status, first_stat, n_pert = icols[:, rows]
+    n_iter, status, first_stat, n_pert, first_gmap = icols[:, rows]
     names, delta = names[rows], D[rows]
     residual = tangent / chosen["scale"]
     fields = dict(
@@ -501,12 +511,13 @@ def projected_gradient_ascent(
         kkt_residual=residual, gradient_scale=chosen["scale"], multiplier=mult,
         step_size=chosen["step"], min_step_size=chosen["min_step"],
         gradient_evaluations=chosen["evals"], first_stationary_iteration=first_stat,
-        first_certified_iteration=first_certified, n_perturbations=n_pert,
+        first_gradient_mapping_iteration=first_gmap, first_certified_iteration=first_certified,
+        n_perturbations=n_pert,
     )  # fmt: skip
     if single:  # Python scalars
         fields = {k: (None if v is None else v[0].item()) for k, v in fields.items()}
         delta = delta[0]
     return AscentResult(
         delta=delta, restarts=restarts, history=histories, method=method, eps=eps,
-        constraint=constraint, message=_message(names, tol, max_iter), **fields,
+        constraint=constraint, tol=tol, message=_message(names, tol, max_iter), **fields,
     )  # fmt: skip

@@ -43,7 +43,7 @@ from ._kernels.ball import BOUND_NAMES, ball_bounds
 from ._kernels.network import loss_values
 from ._validate import as_float_array, as_positive_scalar
 
-__all__ = ["BallConstants", "ball_constants", "iteration_bound"]
+__all__ = ["BallConstants", "IterationBound", "ball_constants", "iteration_bound"]
 
 
 
@@ -131,8 +131,41 @@ def ball_constants(net, x, y, eps, *, loss="quadratic", method="tight") -> BallC
     return BallConstants(eps=eps, **values)
 
 
-def iteration_bound(net, x, y, eps, step_size, g, *, initial_loss=None, loss="quadratic"):
+@dataclass(frozen=True)
+class IterationBound:
+    """The sufficient-ascent bound held against measured counts (arrays over inputs).
+
+    Attributes
+    ----------
+    bound : float or ndarray
+        The bound on the first t with ``||G(delta_t)|| <= g`` (a whole number, as a
+        float).
+    measured : int or ndarray
+        The measured first such t (-1: the run never got there: censored).
+    reached : bool or ndarray
+        ``measured >= 0``.
+    within : bool or ndarray
+        ``measured <= bound`` where reached (True where not reached: a censored run
+        did not contradict the bound within its budget).
+    looseness : float or ndarray
+        ``bound / max(measured, 1)`` where reached, inf where not.
+    """
+
+    bound: float | np.ndarray
+    measured: int | np.ndarray
+    reached: bool | np.ndarray
+    within: bool | np.ndarray
+    looseness: float | np.ndarray
+
+
+def iteration_bound(
+    net, x, y, eps, step_size, g=None, *, initial_loss=None, loss="quadratic", measured=None
+):
     """Upper bound on the first iteration with gradient-mapping norm at most ``g``.
+
+    ``docs/solver.md``, "Stopping rules and what is reported", derives it: every step
+    with ``eta <= 1/beta`` (or accepted by the backtracking test) gains at least
+    ``eta ||G||^2 / 2``, and the loss can't exceed ``loss_max``.
 
     Parameters
     ----------
@@ -141,48 +174,89 @@ def iteration_bound(net, x, y, eps, step_size, g, *, initial_loss=None, loss="qu
     y : float or array_like, shape (n,)
     eps : float
         Ball radius, > 0.
-    step_size : float or "lipschitz"
-        The step ``eta``; must satisfy ``eta <= 1/beta`` (``"lipschitz"`` is ``1/beta``).
-    g : float
-        Gradient-mapping threshold (the solver's ``tol``), > 0.
+    step_size : float, "lipschitz" or AscentResult
+        The step ``eta``; a float must satisfy ``eta <= 1/beta`` (``"lipschitz"`` is
+        ``1/beta``). The result of :func:`fopa.projected_gradient_ascent` on the same
+        inputs gives its smallest accepted step per input (``min_step_size``), its
+        ``initial_loss``, ``g = tol * gradient_scale`` and, as ``measured``, its
+        ``first_gradient_mapping_iteration``; a fixed step must still satisfy
+        ``eta <= 1/beta``, a backtracking step needs not (its test gives the ascent).
+    g : float or array_like (n,), optional
+        Gradient-mapping threshold, > 0 (required unless a result is given).
     initial_loss : float or array_like (n,), optional
-        ``L(x + delta_0)``; default ``L(x)`` (the zero start).
+        ``L(x + delta_0)``; default ``L(x)`` (the zero start) or the result's.
     loss : "quadratic" or "logistic"
+    measured : int or array_like (n,), optional
+        Measured first iterations (-1: not reached) to hold against the bound.
 
     Returns
     -------
-    float or ndarray of float, shape (n,)
-        A whole number, as a float: the bound is a worst case and often exceeds
-        the int64 range.
+    float or ndarray of float, shape (n,), or IterationBound
+        The bound (a whole number, as a float: a worst case that may exceed the
+        int64 range); an :class:`IterationBound` when measured counts are given or
+        come with a result.
 
     Raises
     ------
     ValueError
-        If ``step_size > 1/beta``: the bound then does not hold.
+        If a fixed ``step_size > 1/beta``: the bound then does not hold.
     """
     code, X, Y, _, single = problem_arrays(net, x, y, loss)
+    n = X.shape[0]
     eps = as_positive_scalar("eps", eps)
-    g = as_positive_scalar("g", g)
     consts = ball_constant_arrays(net, X, Y, eps, code)
     beta = consts["beta"]
-    if isinstance(step_size, str):
+    checked = True
+    if hasattr(step_size, "min_step_size") and hasattr(step_size, "gradient_scale"):
+        result = step_size
+        eta = _per_input("step_size.min_step_size", result.min_step_size, n)
+        if g is None:
+            g = result.tol * np.atleast_1d(np.asarray(result.gradient_scale, dtype=float))
+        if initial_loss is None:
+            initial_loss = result.initial_loss
+        if measured is None:
+            measured = result.first_gradient_mapping_iteration
+        checked = result.method != "backtracking"
+    elif isinstance(step_size, str):
         if step_size != "lipschitz":
             raise ValueError(f"step_size must be a float or 'lipschitz'; got {step_size!r}")
-        eta = 1.0 / beta
+        eta, checked = 1.0 / beta, False
     else:
-        eta = np.full(X.shape[0], as_positive_scalar("step_size", step_size))
-        if np.any(eta > 1.0 / beta):
-            raise ValueError(
-                f"step_size {step_size} exceeds 1/beta = {float(np.min(1.0 / beta)):.6g}: "
-                "the sufficient-ascent bound needs eta <= 1/beta"
-            )
+        eta = np.full(n, as_positive_scalar("step_size", step_size))
+    if checked and np.any(eta > (1.0 / beta) * (1.0 + 1e-12)):
+        raise ValueError(
+            f"step_size {float(np.max(eta)):.6g} exceeds 1/beta = {float(np.min(1.0 / beta)):.6g}: "
+            "the sufficient-ascent bound needs eta <= 1/beta"
+        )
+    if g is None:
+        raise TypeError("iteration_bound needs g (the gradient-mapping threshold) or a result")
+    g = _per_input("g", g, n)
+    if np.any(g <= 0):
+        raise ValueError("g must be > 0")
     if initial_loss is None:
         start = loss_values(net.kernel_view, code, X, Y)
     else:
-        start = as_float_array("initial_loss", initial_loss, ndim=(0, 1))
-        if start.ndim == 1 and start.shape != (X.shape[0],):
-            raise ValueError(f"initial_loss must be a scalar or shape ({X.shape[0]},)")
-        start = np.broadcast_to(start, (X.shape[0],))
+        start = _per_input("initial_loss", initial_loss, n)
     gap = np.maximum(consts["loss_max"] - start, 0.0)
     bound = np.ceil(2.0 * gap / (eta * g * g))
-    return float(bound[0]) if single else bound
+    if measured is None:
+        return float(bound[0]) if single else bound
+    counts = np.asarray(measured)
+    if counts.dtype.kind not in "iu" and not np.all(counts == np.round(counts)):
+        raise TypeError("measured must hold whole numbers of iterations (-1: not reached)")
+    counts = np.broadcast_to(counts.astype(np.int64), (n,))
+    reached = counts >= 0
+    within = ~reached | (counts <= bound)
+    looseness = np.where(reached, bound / np.maximum(counts, 1), np.inf)
+    if single:
+        return IterationBound(float(bound[0]), int(counts[0]), bool(reached[0]),
+                              bool(within[0]), float(looseness[0]))  # fmt: skip
+    return IterationBound(bound, counts.copy(), reached, within, looseness)
+
+
+def _per_input(name, value, n):
+    """A scalar or an (n,) array of finite floats, as an (n,) array."""
+    arr = as_float_array(name, value, ndim=(0, 1))
+    if arr.ndim == 1 and arr.shape != (n,):
+        raise ValueError(f"{name} must be a scalar or shape ({n},); got {arr.shape}")
+    return np.array(np.broadcast_to(arr, (n,)))

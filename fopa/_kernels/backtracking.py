@@ -33,6 +33,7 @@ from .pga import (
     F_INITIAL,
     F_LOSS,
     HIST_ROWS,
+    I_FIRST_GMAP,
     I_FIRST_STAT,
     I_ITERS,
     I_STATUS,
@@ -88,6 +89,7 @@ def pga_backtracking(
     fstats, istats = _row_outputs(N)
     values, initial, gnorm = fstats[:, F_LOSS], fstats[:, F_INITIAL], fstats[:, F_GMAP]
     iters, status, first_stat = istats[:, I_ITERS], istats[:, I_STATUS], istats[:, I_FIRST_STAT]
+    first_gmap = istats[:, I_FIRST_GMAP]
     T = max_iter + 1 if record else 0
     hist = np.zeros((HIST_ROWS, N, T))
     iterates = np.zeros((N if store_iterates else 0, T if store_iterates else 0, d))
@@ -163,6 +165,8 @@ def pga_backtracking(
                     iterates[i, t, :] = D[i, :]
             if stationary and first_stat[i] < 0:
                 first_stat[i] = t
+            if gmap <= tol * scale[i] and first_gmap[i] < 0:
+                first_gmap[i] = t
             if tol > 0.0 and stationary:
                 status[i] = TOL
                 done[k] = True

@@ -33,17 +33,18 @@ from .tolerances import GRAM_NOISE, TINY
 RUNNING, MAX_ITER, TOL, NO_ESCAPE = -1, 0, 1, 2
 # columns of the per-row outputs: floats and ints
 F_LOSS, F_INITIAL, F_GMAP, F_TANGENT, F_MULTIPLIER = 0, 1, 2, 3, 4
-I_ITERS, I_STATUS, I_FIRST_STAT, I_PERTURBATIONS = 0, 1, 2, 3
+I_ITERS, I_STATUS, I_FIRST_STAT, I_PERTURBATIONS, I_FIRST_GMAP = 0, 1, 2, 3, 4
 
 
 @jit
 def _row_outputs(N):
-    """Zeroed per-row outputs: floats (N, 5) and ints (N, 4), status running, no first t."""
+    """Zeroed per-row outputs: floats (N, 5) and ints (N, 5), status running, no first t."""
     fstats = np.zeros((N, 5))
-    istats = np.zeros((N, 4), np.int64)
+    istats = np.zeros((N, 5), np.int64)
     for i in range(N):
         istats[i, I_STATUS] = RUNNING
         istats[i, I_FIRST_STAT] = -1
+        istats[i, I_FIRST_GMAP] = -1
     return fstats, istats
 
 
@@ -143,7 +144,8 @@ def pga_plain(
     -------
     D : (N, d) returned points; grads : (N, d) grad L there;
     fstats : (N, 5) float columns F_LOSS, F_INITIAL, F_GMAP, F_TANGENT, F_MULTIPLIER;
-    istats : (N, 4) int columns I_ITERS, I_STATUS, I_FIRST_STAT, I_PERTURBATIONS;
+    istats : (N, 5) int columns I_ITERS, I_STATUS, I_FIRST_STAT (first KKT point),
+        I_PERTURBATIONS, I_FIRST_GMAP (first t with ||G|| <= tol * scale);
     hist : (5, N, T+1) loss, gradient-mapping norm, distance to target, relative KKT
         residual, step size (record only);
     iterates : (N, T+1, d) (store_iterates only).
@@ -157,6 +159,7 @@ def pga_plain(
     values, initial, gnorm = fstats[:, F_LOSS], fstats[:, F_INITIAL], fstats[:, F_GMAP]
     iters, status = istats[:, I_ITERS], istats[:, I_STATUS]
     first_stat, n_pert = istats[:, I_FIRST_STAT], istats[:, I_PERTURBATIONS]
+    first_gmap = istats[:, I_FIRST_GMAP]
     T = max_iter + 1 if record else 0
     hist = np.zeros((HIST_ROWS, N, T))
     iterates = np.zeros((N if store_iterates else 0, T if store_iterates else 0, d))
@@ -209,6 +212,8 @@ def pga_plain(
                     iterates[i, t, :] = D[i, :]
             if stationary and first_stat[i] < 0:
                 first_stat[i] = t
+            if gmap <= tol * scale[i] and first_gmap[i] < 0:
+                first_gmap[i] = t
             if t == 0:
                 initial[i] = vals[k]
             values[i] = vals[k]
@@ -359,21 +364,45 @@ def _gram_stationary(i, k, eps, tolerance, constraint, n0, Zs, A, Q, QK, gamma, 
 
 
 @jit
-def _gram_step(i, k, eps, eta, constraint, n0, Zs, A, AK, gamma, Q, QK, work, dnorm2):
-    """One projected step of row i in Gram coordinates.
+def _gram_step(i, k, eps, eta, tolerance, constraint, n0, Zs, A, AK, gamma, Q, QK, work,
+               dnorm2, W, D0, moved):  # fmt: skip
+    """One projected step of row i in Gram coordinates; returns the gradient-mapping
+    norm ``||moved|| / h`` of the point it leaves.
 
     The new point is ``s (gamma D0 + B W)`` with ``B = A + h q``; its norm comes
     from the Gram matrix, ``||gamma D0 + B W||^2 = gamma^2 n0 + B.(2 gamma Zs + B K)``,
-    and ``s`` is the projection's factor. ``work`` is scratch of shape (3, m).
+    and ``s`` is the projection's factor. ``work`` is scratch of shape (3, m),
+    ``moved`` of shape (d,).
+
+    The step's length comes from the Gram matrix too, ``||moved||^2 = u.(K u)`` for
+    the change ``u`` of the coordinates A. Near a fixed point that quadratic form is
+    a difference of nearly equal terms and loses about half the digits (seen: 0
+    where the true gradient-mapping norm was 3e-9). So the change is computed as
+    ``(s - 1) A + s h q`` (its two terms are smaller than A by the factor ``h mu``),
+    and whenever the estimate is near ``tolerance`` (or within the quadratic form's
+    rounding noise) the step is formed in R^d, ``moved = u W + (s - 1) gamma D0``,
+    and measured there, as the plain iteration does.
     """
+    m = A.shape[1]
     h = eta[i]
     g = gamma[i]
     start = n0[i] > 0.0  # a zero start has no D0 term: its loops skip Zs
     norm2 = g * g * n0[i] + _next_norm2(A[i], AK[i], Q[k], QK[k], Zs[i], h, 2.0 * g, start)
     s = project_l2(math.sqrt(max(norm2, 0.0)), eps, constraint)
-    _take_step(A[i], AK[i], Q[k], QK[k], Zs[i], h, s, 2.0 * (s - 1.0) * g, start, work)
+    dg = (s - 1.0) * g  # moved = (s g - g) D0 + (s B - A) W
+    uv = _take_step(A[i], AK[i], Q[k], QK[k], Zs[i], h, s, 2.0 * dg, start, work)
+    moved2 = dg * dg * n0[i] + uv
+    if tolerance > 0.0 and moved2 <= max(4.0 * (tolerance * h) ** 2, GRAM_NOISE * s * s * norm2):
+        u = work[2]  # (scratch of _take_step, free again); work[0] holds the old A
+        for r in range(m):
+            u[r] = (s - 1.0) * work[0, r] + (s * h) * Q[k, r]
+        product_into(u.reshape(1, m), W, moved.reshape(1, W.shape[1]))
+        for j in range(W.shape[1]):
+            moved[j] += dg * D0[i, j]
+        moved2 = dot(moved, moved)
     gamma[i] = s * g
     dnorm2[i] = s * s * norm2
+    return math.sqrt(max(moved2, 0.0)) / h
 
 
 @jit
@@ -412,6 +441,7 @@ def pga_gram(net, K, loss, X, Y, eps, eta, D0, max_iter, tol, scale, constraint)
     fstats, istats = _row_outputs(N)
     values, initial, gnorm = fstats[:, F_LOSS], fstats[:, F_INITIAL], fstats[:, F_GMAP]
     iters, status, first_stat = istats[:, I_ITERS], istats[:, I_STATUS], istats[:, I_FIRST_STAT]
+    first_gmap = istats[:, I_FIRST_GMAP]
     active = np.arange(N)
     done = np.zeros(N, np.bool_)
     S0 = np.empty(m)
@@ -462,7 +492,12 @@ def pga_gram(net, K, loss, X, Y, eps, eta, D0, max_iter, tol, scale, constraint)
                 done[k] = True
                 Qlast[i, :] = Q[k, :]
                 continue
-            _gram_step(i, k, eps, eta, constraint, n0, Zs, A, AK, gamma, Q, QK, work, dnorm2)
+            gmap = _gram_step(
+                i, k, eps, eta, tol * scale[i], constraint, n0, Zs, A, AK, gamma, Q, QK, work,
+                dnorm2, W, D0, moved,
+            )  # fmt: skip
+            if gmap <= tol * scale[i] and first_gmap[i] < 0:
+                first_gmap[i] = t
         na = _compact(active, na, done)
     D = times(A, W)
     for i in range(N):
@@ -473,6 +508,8 @@ def pga_gram(net, K, loss, X, Y, eps, eta, D0, max_iter, tol, scale, constraint)
     step = np.empty(d)
     for i in range(N):
         gnorm[i], _ = _gradient_step(D[i], grads[i], eta[i], eps, constraint, step, moved)
+        if gnorm[i] <= tol * scale[i] and first_gmap[i] < 0 and (at_end[i] or status[i] == TOL):
+            first_gmap[i] = iters[i]
         if at_end[i]:  # the stopping test of the last iteration, in R^d
             _, _, radial, residual = kkt_terms(D[i], grads[i], eps, constraint)
             if is_kkt(residual, radial, tol * scale[i]):
