@@ -136,8 +136,9 @@ class History:
     kkt_residual : ndarray, shape (T + 1,)
         The relative KKT residual at ``delta_t`` (what the run stops on).
     step_size : ndarray, shape (T + 1,)
-        The step with which ``G(delta_t)`` was measured and ``delta_{t+1}`` taken
-        (constant for a fixed step; the accepted one for backtracking).
+        The step in use at iteration t: ``G(delta_t)`` is measured with it and it is
+        the first trial from ``delta_t`` (constant for a fixed step; backtracking may
+        halve it before ``delta_{t+1}`` is accepted).
     iterates : ndarray, shape (T + 1, d), or None
         The iterates, when asked for with ``record_history="iterates"``.
     """
@@ -260,14 +261,16 @@ def _message(names, tol, max_iter):
     return "; ".join(parts)
 
 
-def _certified_runs(net, Xr, Yr, eps, loss, method, rows, scalars, seeds, every):
+def _certified_runs(net, loss, code, method, rows, scalars, seeds, every):
     """The ascent in chunks of ``every`` iterations, certifying each row's point after
     every chunk (and where it stops), until it is certified a strict local maximum.
 
-    A chunk continues from where the previous one ended (the step in use and, for
-    backtracking, its state carried over), so the iterates are those of one run;
-    only the points themselves are kept (memory O(rows x d)). Returns the kernel
-    outputs of the whole run and the first certified iteration per row (-1: none).
+    A chunk continues from where the previous one ended, with the step in use;
+    only the points themselves are kept (memory O(rows x d)). For a fixed step the
+    iterates are exactly those of one run; for backtracking the count of easy
+    acceptances restarts with each chunk. ``loss`` is the loss's name, ``code`` its
+    code. Returns the kernel outputs of the whole run and the first certified
+    iteration per row (-1: none).
     """
     X, Y, eta, D0, scale = rows
     eps_, max_iter, tol, cons = scalars
@@ -285,7 +288,7 @@ def _certified_runs(net, Xr, Yr, eps, loss, method, rows, scalars, seeds, every)
     while running.size:
         chunk = int(min(every, max_iter - total[running].max()))
         part = (X[running], Y[running], step[running], D[running], scale[running])
-        res = run_kernel(method, net, loss, part, (eps_, chunk, tol, cons), _NO_PERTURBATION,
+        res = run_kernel(method, net, code, part, (eps_, chunk, tol, cons), _NO_PERTURBATION,
                          seeds[running], 0, _NO_TARGET, 0)  # fmt: skip
         Dp, Gp, fs, ist, _, _, ev, mn, last = res
         if out is None:
@@ -305,7 +308,7 @@ def _certified_runs(net, Xr, Yr, eps, loss, method, rows, scalars, seeds, every)
         D[running], step[running] = Dp, last
         for k, i in enumerate(running):
             if first[i] < 0:
-                cert = certify(net, X[i], Y[i], Dp[k], eps, loss=loss)
+                cert = certify(net, X[i], Y[i], Dp[k], eps_, loss=loss)
                 if cert.kind == "strict_local_max":
                     first[i] = total[i]
         status = ist[:, K.I_STATUS]
@@ -452,7 +455,7 @@ def projected_gradient_ascent(
     first_certified = None
     if certify_every:
         out, first_certified = _certified_runs(
-            net, Xr, Yr, eps, loss, method, rows, scalars, seeds, certify_every
+            net, loss, code, method, rows, scalars, seeds, certify_every
         )
     else:
         out = run_kernel(method, net, code, rows, scalars, pert, seeds, 0, _NO_TARGET, 0)

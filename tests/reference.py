@@ -142,3 +142,36 @@ def slope_rounding(net, x, y, lossname="quadratic"):
     W, ca, s = _parts(net, x)
     _, _, l2, _ = loss_derivs(lossname, predict(net, x), y)
     return abs(l2) * float(np.sum(np.abs(ca * s[0]))) * (np.abs(ca * s[1]) @ np.abs(W))
+
+
+def pga_backtracking(net, x, y, eps, eta0, delta0, iterations, lossname="quadratic"):
+    """PGA with the backtracking rule of docs/solver.md, written plainly.
+
+    Returns the iterates and the step used at each of them.
+    """
+    def proj(v):
+        return v * eps / max(np.linalg.norm(v), eps)
+
+    delta, eta, streak = np.array(delta0, dtype=float), float(eta0), 0
+    path, steps = [delta.copy()], [eta]
+    value = loss(net, x + delta, y, lossname)
+    for _ in range(iterations):
+        g = gradient(net, x + delta, y, lossname)
+        tries = 0
+        while True:
+            tries += 1
+            trial = proj(delta + eta * g)
+            new = loss(net, x + trial, y, lossname)
+            need = np.sum((trial - delta) ** 2) / (2 * eta)
+            if new >= value + need - 2.0**-50 * (abs(new) + abs(value)):
+                break
+            eta /= 2
+            streak = 0
+        streak = streak + 1 if tries == 1 else 0
+        if streak >= 3:
+            eta *= 2
+            streak = 0
+        delta, value = trial, new
+        path.append(delta.copy())
+        steps.append(eta)
+    return path, steps
