@@ -36,14 +36,18 @@ class IterationStudy(StudyResult):
     """Claim 1: iterations until PGA's iterate is certified a strict local maximum.
 
     ``first_certified[i, j, r]`` is for ``d = ds[i]``, ``m = ms[j]``, run r (-1: not
-    certified within ``max_iter``); ``first_stationary`` likewise for
-    ``||G|| <= tol``, and ``bound`` the sufficient-ascent bound for it.
+    certified within ``max_iter``); ``first_stationary`` likewise for the first KKT
+    point (relative residual <= tol), ``first_gradient_mapping`` for the first
+    ``||G|| <= tol x gradient scale`` and ``bound`` the sufficient-ascent bound on that
+    iteration; ``all_within_bound`` holds every reached ``first_gradient_mapping``
+    against its bound.
     """
 
     ds: tuple
     ms: tuple
     first_certified: np.ndarray
     first_stationary: np.ndarray
+    first_gradient_mapping: np.ndarray
     bound: np.ndarray
     share_certified: np.ndarray
     median: np.ndarray
@@ -60,10 +64,12 @@ def pga_outcome(net, x_hat, y, *, scale, ratio, step_size, tol, max_iter, certif
     """One ascent of an experiment: PGA from the origin at ``x = scale * x_hat``,
     ``eps = ratio ||x||``, certified every ``certify_every`` iterations.
 
-    Returns a JSON-ready dict: ``first_certified``, ``first_stationary`` (-1: never),
-    ``bound`` (:func:`fopa.iteration_bound` for the first stationary iteration; None
-    unless ``step_size == "lipschitz"``),
-    ``iterations``, ``loss``, ``initial_loss`` and ``stopping_criterion``.
+    Returns a JSON-ready dict: ``first_certified``, ``first_stationary`` (the first
+    KKT point, -1: never), ``first_gradient_mapping`` (first ``||G|| <= tol x gradient
+    scale``), ``bound`` (:func:`fopa.iteration_bound` on that iteration, from the
+    run's smallest step; None for a fixed step above ``1/beta``, where it does not
+    hold), ``iterations``, ``gradient_evaluations``, ``min_step``, ``loss``,
+    ``initial_loss`` and ``stopping_criterion``.
     """
     x = scale * x_hat
     eps = ratio * np.linalg.norm(x)
@@ -71,15 +77,18 @@ def pga_outcome(net, x_hat, y, *, scale, ratio, step_size, tol, max_iter, certif
         net, x, y, eps, step_size=step_size, tol=tol, max_iter=max_iter,
         certify_every=certify_every, loss=loss,
     )  # fmt: skip
-    bound = None  # the sufficient-ascent bound holds for eta = 1/beta
-    if step_size == "lipschitz" and tol > 0:
-        bound = iteration_bound(
-            net, x, y, eps, "lipschitz", tol, initial_loss=res.initial_loss, loss=loss
-        )
+    bound = None  # the sufficient-ascent bound holds for steps of sufficient ascent
+    if tol > 0:
+        try:
+            bound = iteration_bound(net, x, y, eps, res, loss=loss).bound
+        except ValueError:  # a fixed step above 1/beta
+            bound = None
     return dict(
         first_certified=int(res.first_certified_iteration),
-        first_stationary=int(res.first_stationary_iteration), bound=bound,
-        iterations=int(res.iterations), loss=float(res.loss),
+        first_stationary=int(res.first_stationary_iteration),
+        first_gradient_mapping=int(res.first_gradient_mapping_iteration), bound=bound,
+        iterations=int(res.iterations), gradient_evaluations=int(res.gradient_evaluations),
+        min_step=float(res.min_step_size), loss=float(res.loss),
         initial_loss=float(res.initial_loss), stopping_criterion=res.stopping_criterion,
     )  # fmt: skip
 
@@ -102,6 +111,7 @@ def polynomial_iterations(
     shape = (len(ds), len(ms), n_runs)
     first_cert = np.full(shape, -1, np.int64)
     first_stat = np.full(shape, -1, np.int64)
+    first_gmap = np.full(shape, -1, np.int64)
     bound = np.zeros(shape)
     for i, d in enumerate(ds):
         for j, m in enumerate(ms):
@@ -113,13 +123,14 @@ def polynomial_iterations(
                 )  # fmt: skip
                 first_cert[i, j, r] = out["first_certified"]
                 first_stat[i, j, r] = out["first_stationary"]
+                first_gmap[i, j, r] = out["first_gradient_mapping"]
                 bound[i, j, r] = out["bound"]
     settings = dict(n_runs=n_runs, scale=scale, ratio=ratio, tol=tol, max_iter=max_iter,
                     certify_every=certify_every, activation=activation, loss=loss)  # fmt: skip
-    return iteration_study(ds, ms, first_cert, first_stat, bound, settings, rng=gen)
+    return iteration_study(ds, ms, first_cert, first_stat, first_gmap, bound, settings, rng=gen)
 
 
-def iteration_study(ds, ms, first_cert, first_stat, bound, settings, *, rng=None):
+def iteration_study(ds, ms, first_cert, first_stat, first_gmap, bound, settings, *, rng=None):
     """An :class:`IterationStudy` from raw counts (shape (len(ds), len(ms), runs)).
 
     Used by :func:`polynomial_iterations` and to build the study from a sweep's
@@ -140,12 +151,12 @@ def iteration_study(ds, ms, first_cert, first_stat, bound, settings, *, rng=None
     ok_m = all(s.size for s in by_m)
     sd, sd_int = loglog_slope(ds, median[:, jm], samples=by_d if ok_d else None, rng=gen)
     sm, sm_int = loglog_slope(ms, median[id_, :], samples=by_m if ok_m else None, rng=gen)
-    stationary = first_stat >= 0
+    reached = first_gmap >= 0
     return IterationStudy(
         ds=tuple(ds), ms=tuple(ms), first_certified=first_cert, first_stationary=first_stat,
-        bound=bound, share_certified=share, median=median, p90=p90, slope_d=sd,
-        slope_d_interval=sd_int, slope_m=sm, slope_m_interval=sm_int,
-        all_within_bound=bool(np.all(first_stat[stationary] <= bound[stationary])),
+        first_gradient_mapping=first_gmap, bound=bound, share_certified=share, median=median,
+        p90=p90, slope_d=sd, slope_d_interval=sd_int, slope_m=sm, slope_m_interval=sm_int,
+        all_within_bound=bool(np.all(first_gmap[reached] <= bound[reached])),
         settings=dict(settings),
     )  # fmt: skip
 
@@ -198,6 +209,7 @@ def iteration_study_from_cells(seeds, rows, *, rng):
     return iteration_study(
         axes[0][1], axes[1][1], cell_array(rows, axes, seeds, "first_certified", np.int64, -1),
         cell_array(rows, axes, seeds, "first_stationary", np.int64, -1),
+        cell_array(rows, axes, seeds, "first_gradient_mapping", np.int64, -1),
         cell_array(rows, axes, seeds, "bound", float, np.inf),
         dict(n_runs=len(seeds), **settings), rng=rng,
     )  # fmt: skip

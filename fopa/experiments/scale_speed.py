@@ -28,8 +28,9 @@ from .iterations import pga_outcome
 
 __all__ = ["POLICIES", "ScaleSpeedStudy", "policy_step", "input_scale_speed", "speed_study"]
 
-#: Step-size policies of the speed study: a fixed eta, eta proportional to eps, 1/beta.
-POLICIES = ("fixed", "relative", "lipschitz")
+#: Step-size policies of the speed study: a fixed eta, eta proportional to eps, 1/beta
+#: (tight) and the backtracking step that starts there.
+POLICIES = ("fixed", "relative", "lipschitz", "backtracking")
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def policy_step(policy, fixed_step, relative_factor):
         return fixed_step
     if policy == "relative":
         return ("relative", relative_factor)
-    return "lipschitz"
+    return policy
 
 
 def input_scale_speed(
@@ -71,7 +72,7 @@ def input_scale_speed(
 
     The same networks, directions and labels are used at every tau (a paired
     design), under each step-size policy: a fixed eta, eta proportional to eps
-    (``relative_factor * eps``) and eta = 1/beta.
+    (``relative_factor * eps``), eta = 1/beta and the backtracking step.
     """
     gen = as_rng(rng)
     for p in policies:

@@ -58,7 +58,8 @@ def pga(
 
     ``x = scale * x_hat`` with ``||x_hat|| = sqrt(d)``, ``eps = ratio ||x||``, PGA
     from the origin with the step policy (``"fixed"``: ``fixed_step``;
-    ``"relative"``: ``relative_factor * eps``; ``"lipschitz"``: ``1/beta``),
+    ``"relative"``: ``relative_factor * eps``; ``"lipschitz"``: ``1/beta``;
+    ``"backtracking"``: the backtracking step from ``1/beta``),
     certified every ``certify_every`` iterations. Returns the dict of
     :func:`fopa.experiments.pga_outcome`.
     """
