@@ -17,7 +17,7 @@ import numpy as np
 from . import bounds, derivatives, diagnostics
 from ._json import jsonable
 from .activations import ACTIVATIONS
-from .ascent import INITS, projected_gradient_ascent
+from .ascent import INITS, STEP_POLICIES, projected_gradient_ascent
 from .certify import METHODS as CERTIFY_METHODS
 from .certify import certify
 from .experiments.registry import CONFIG_NAMES
@@ -85,9 +85,14 @@ def _targets(text):
 
 
 def _step_size(text):
-    if text in ("lipschitz", "relative"):
+    if text in STEP_POLICIES:
         return text
-    return _positive_float(text)
+    try:
+        return _positive_float(text)
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(
+            f"must be a number > 0 or one of {', '.join(STEP_POLICIES)}; got {text!r}"
+        ) from None
 
 
 def _print_record(record, as_json):
@@ -109,7 +114,8 @@ def _ascend(args) -> int:
     )  # fmt: skip
     keys = (
         "delta", "loss", "initial_loss", "iterations", "converged", "stopping_criterion",
-        "grad_mapping_norm", "tangent_gradient_norm", "multiplier", "step_size", "method",
+        "grad_mapping_norm", "tangent_gradient_norm", "kkt_residual", "gradient_scale",
+        "multiplier", "step_size", "min_step_size", "gradient_evaluations", "method", "message",
     )  # fmt: skip
     _print_record({k: getattr(res, k) for k in keys}, args.json)
     if args.save_delta:
@@ -246,9 +252,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     ascend = sub.add_parser("ascend", help="projected gradient ascent on a saved network")
     problem_arguments(ascend)
-    ascend.add_argument("--step-size", type=_step_size, default="lipschitz")
+    ascend.add_argument(
+        "--step-size", type=_step_size, default="lipschitz",
+        help=f"a number > 0 or one of {', '.join(STEP_POLICIES)} (default: lipschitz)",
+    )  # fmt: skip
     ascend.add_argument("--max-iter", type=int, default=1000)
-    ascend.add_argument("--tol", type=float, default=1e-8)
+    ascend.add_argument(
+        "--tol", type=float, default=1e-8,
+        help="stop at a KKT residual <= tol x the ball's gradient scale (default: 1e-8)",
+    )  # fmt: skip
     ascend.add_argument("--init", choices=INITS, default="zero")
     ascend.add_argument("--restarts", type=_positive_int, default=1)
     ascend.add_argument("--seed", type=int, default=None)
@@ -258,7 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     cert = sub.add_parser("certify", help="second-order certificate of a point")
     problem_arguments(cert)
     cert.add_argument("--delta", required=True, help="the point: .npy file or comma list")
-    cert.add_argument("--tol", type=float, default=1e-7)
+    cert.add_argument(
+        "--tol", type=float, default=1e-7,
+        help="relative tolerance, as the solver's (default: 1e-7)",
+    )  # fmt: skip
     cert.add_argument("--method", choices=CERTIFY_METHODS, default="auto")
     cert.set_defaults(run=_certify)
     return parser
