@@ -22,12 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._inputs import problem_arrays
+from ._interrupts import deferred_sigint
 from ._kernels import backtracking as BT
 from ._kernels import pga as K
 from ._kernels.ball import CONSTRAINTS
 from ._pga_runs import INITS, STEP_POLICIES, choice, run_kernel, starts, steps_and_scales
 from ._validate import as_int, as_positive_scalar, as_real_scalar, as_rng, check_rng
-from .certify import certify
+from .certify import certify as certify_point
 
 __all__ = ["AscentResult", "History", "Perturbation", "Restarts", "projected_gradient_ascent"]
 
@@ -261,65 +262,81 @@ def _message(names, tol, max_iter):
     return "; ".join(parts)
 
 
-def _certified_runs(net, loss, code, method, rows, scalars, seeds, every):
-    """The ascent in chunks of ``every`` iterations, certifying each row's point after
-    every chunk (and where it stops), until it is certified a strict local maximum.
+#: Multiply-adds of one piece of a long run (at least PIECE_ITERS iterations; a piece
+#: of one row takes about 0.3 s here): between pieces a pending Ctrl-C is noticed
+#: (``docs/solver.md``, "Interrupts").
+PIECE_WORK = 2e9
+PIECE_ITERS = 50
 
-    A chunk continues from where the previous one ended, with the step in use;
-    only the points themselves are kept (memory O(rows x d)). For a fixed step the
-    iterates are exactly those of one run; for backtracking the count of easy
-    acceptances restarts with each chunk. ``loss`` is the loss's name, ``code`` its
-    code. Returns the kernel outputs of the whole run and the first certified
-    iteration per row (-1: none).
+
+def _piece_length(rows, d, m):
+    """Iterations per piece of a run; depends only on the shapes (bits do not depend on
+    timing)."""
+    return max(PIECE_ITERS, int(PIECE_WORK / max(2.0 * rows * d * m, 1.0)))
+
+
+def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify, pending):
+    """The ascent in pieces of ``every`` iterations, each continuing where the previous
+    one ended with the step in use (and, for backtracking, its count of easy
+    acceptances), so the iterates are those of one run (the row-space iteration
+    starts its coordinates afresh at each piece: the same iterates up to rounding).
+
+    With ``certify``, each row's point is certified after every piece (and where it
+    stops) until it is a strict local maximum; only the current points are kept
+    (memory O(rows x d)). Between pieces ``pending()`` is asked whether Ctrl-C
+    arrived; if so the run ends early (its caller then raises KeyboardInterrupt).
+    ``loss`` is the loss's name, ``code`` its code. Returns the kernel outputs of the
+    whole run and the first certified iteration per row (-1: none).
     """
-    X, Y, eta, D0, scale = rows
-    eps_, max_iter, tol, cons = scalars
+    X, Y, eta, D0, scale, streak = rows
+    eps, max_iter, tol, cons = scalars
     N, d = D0.shape
     first = np.full(N, -1, np.int64)
     total = np.zeros(N, np.int64)
     evals = np.zeros(N, np.int64)
     min_step = np.full(N, np.inf)
-    first_stat = np.full(N, -1, np.int64)
-    first_gmap = np.full(N, -1, np.int64)
-    D, step = D0.copy(), eta.copy()
+    firsts = {K.I_FIRST_STAT: np.full(N, -1, np.int64), K.I_FIRST_GMAP: np.full(N, -1, np.int64)}
+    D, step, streak = D0.copy(), eta.copy(), streak.copy()
     out = None
     running = np.arange(N)
-    initial = None
-    while running.size:
+    while running.size and not pending():
         chunk = int(min(every, max_iter - total[running].max()))
-        part = (X[running], Y[running], step[running], D[running], scale[running])
-        res = run_kernel(method, net, code, part, (eps_, chunk, tol, cons), _NO_PERTURBATION,
+        part = (X[running], Y[running], step[running], D[running], scale[running],
+                streak[running])  # fmt: skip
+        res = run_kernel(method, net, code, part, (eps, chunk, tol, cons), _NO_PERTURBATION,
                          seeds[running], 0, _NO_TARGET, 0)  # fmt: skip
-        Dp, Gp, fs, ist, _, _, ev, mn, last = res
+        Dp, Gp, fs, ist, _, _, ev, mn, last, st = res
         if out is None:
             out = [Dp.copy(), Gp.copy(), fs.copy(), ist.copy()]
             initial = fs[:, K.F_INITIAL].copy()
         else:
             out[0][running], out[1][running], out[2][running], out[3][running] = Dp, Gp, fs, ist
-        for column, firsts in ((K.I_FIRST_STAT, first_stat), (K.I_FIRST_GMAP, first_gmap)):
-            firsts[running] = np.where(
-                (firsts[running] < 0) & (ist[:, column] >= 0), total[running] + ist[:, column],
-                firsts[running],
+        for column, seen in firsts.items():
+            seen[running] = np.where(
+                (seen[running] < 0) & (ist[:, column] >= 0), total[running] + ist[:, column],
+                seen[running],
             )  # fmt: skip
-        # a continued chunk evaluates its start again: not a new evaluation of the run
+        # a continued piece evaluates its start again: not a new evaluation of the run
         evals[running] += ev - (total[running] > 0)
         total[running] += ist[:, K.I_ITERS]
         min_step[running] = np.minimum(min_step[running], mn)
-        D[running], step[running] = Dp, last
-        for k, i in enumerate(running):
-            if first[i] < 0:
-                cert = certify(net, X[i], Y[i], Dp[k], eps_, loss=loss)
-                if cert.kind == "strict_local_max":
-                    first[i] = total[i]
+        D[running], step[running], streak[running] = Dp, last, st
+        if certify:
+            for k, i in enumerate(running):
+                if first[i] < 0:
+                    cert = certify_point(net, X[i], Y[i], Dp[k], eps, loss=loss)
+                    if cert.kind == "strict_local_max":
+                        first[i] = total[i]
         status = ist[:, K.I_STATUS]
-        more = (status == K.MAX_ITER) & (total[running] < max_iter)
-        running = running[more]
+        running = running[(status == K.MAX_ITER) & (total[running] < max_iter)]
+    if out is None:  # interrupted before the first piece
+        return None, first
     fstats, istats = out[2], out[3]
     fstats[:, K.F_INITIAL] = initial
     istats[:, K.I_ITERS] = total
-    istats[:, K.I_FIRST_STAT] = first_stat
-    istats[:, K.I_FIRST_GMAP] = first_gmap
-    return (out[0], out[1], fstats, istats, None, None, evals, min_step, step), first
+    for column, seen in firsts.items():
+        istats[:, column] = seen
+    return (out[0], out[1], fstats, istats, None, None, evals, min_step, step, streak), first
 
 
 def projected_gradient_ascent(
@@ -453,22 +470,25 @@ def projected_gradient_ascent(
         Yr, etar, scaler = np.repeat(Y, R), np.repeat(eta, R), np.repeat(scale, R)
     cons = CONSTRAINTS.index(constraint)
     pert = perturbation.as_array() if perturbation else _NO_PERTURBATION
-    rows, scalars = (Xr, Yr, etar, D0, scaler), (eps, max_iter, tol, cons)
+    streak = np.zeros(Xr.shape[0], np.int64)
+    rows, scalars = (Xr, Yr, etar, D0, scaler, streak), (eps, max_iter, tol, cons)
     first_certified = None
-    if certify_every:
-        out, first_certified = _certified_runs(
-            net, loss, code, method, rows, scalars, seeds, certify_every
-        )
-    else:
-        out = run_kernel(method, net, code, rows, scalars, pert, seeds, 0, _NO_TARGET, 0)
     hist = iterates = None
-    if record_history:
-        store = 1 if record_history == "iterates" else 0
-        again = run_kernel(method, net, code, rows, scalars, pert, seeds, 1, out[0], store)
-        if not np.array_equal(again[0], out[0]):  # the two runs must be the same run
-            raise RuntimeError("history run diverged from the first run; please report this")
-        hist, iterates = again[4], again[5] if store else None
-    D, grads, fstats, istats, _, _, evals, min_step, last_step = out
+    with deferred_sigint() as pending:  # Ctrl-C: noticed between pieces, raised on exit
+        if perturbation is None and not record_history:
+            every = certify_every or _piece_length(Xr.shape[0], d, net.m)
+            out, first_certified = _chunked_runs(
+                net, loss, code, method, rows, scalars, seeds, every, certify_every > 0, pending
+            )
+        else:  # one piece: the perturbation's state and the history span the whole run
+            out = run_kernel(method, net, code, rows, scalars, pert, seeds, 0, _NO_TARGET, 0)
+        if record_history and not pending():
+            store = 1 if record_history == "iterates" else 0
+            again = run_kernel(method, net, code, rows, scalars, pert, seeds, 1, out[0], store)
+            if not np.array_equal(again[0], out[0]):  # the two runs must be the same run
+                raise RuntimeError("history run diverged from the first run; please report this")
+            hist, iterates = again[4], again[5] if store else None
+    D, grads, fstats, istats, _, _, evals, min_step, last_step, _ = out
     if R == 1:
         rows = np.arange(n)  # every row is its input's only run
     else:

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._inputs import problem_arrays
+from ._interrupts import deferred_sigint
 from ._kernels.ball import BOUND_NAMES, ball_bounds
 from ._kernels.network import loss_values
 from ._validate import as_float_array, as_positive_scalar
@@ -87,12 +88,33 @@ METHODS = ("tight", "row_sum")
 _NO_FACTOR = np.zeros((0, 0))
 
 
+#: Multiply-adds of one piece of a batch of tight bounds (about 0.1 s here): a
+#: pending Ctrl-C is noticed between pieces.
+_PIECE_WORK = 2e9
+
+
 def ball_constant_arrays(net, X, Y, eps, code, method="tight"):
     """All bounds for validated arrays X (n, d), Y (n,) and loss ``code``, by name,
-    each of shape (n,)."""
+    each of shape (n,). Large batches of tight bounds run in pieces of rows (each
+    row's bounds are its own: the same bits), with Ctrl-C noticed between them."""
     tight = method == "tight"
     factor = net.row_space_factor if tight else _NO_FACTOR
-    out = ball_bounds(net.kernel_view, net.weight_norm, factor, code, X, Y, float(eps), int(tight))
+    view, norm = net.kernel_view, net.weight_norm
+    n = X.shape[0]
+    r = min(net.m, net.d)
+    per_row = (r * r * net.m + 3 * r**3) if tight else net.m * net.d
+    rows = max(1, int(_PIECE_WORK / max(per_row, 1)))
+    if rows >= n:
+        out = ball_bounds(view, norm, factor, code, X, Y, float(eps), int(tight))
+    else:
+        out = np.empty((len(BOUND_NAMES), n))
+        with deferred_sigint() as pending:
+            for a in range(0, n, rows):
+                if pending():
+                    break
+                b = min(a + rows, n)
+                out[:, a:b] = ball_bounds(view, norm, factor, code, X[a:b], Y[a:b], float(eps),
+                                          int(tight))  # fmt: skip
     return dict(zip(BOUND_NAMES, out, strict=True))
 
 

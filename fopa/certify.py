@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from ._inputs import problem_arrays
+from ._interrupts import deferred_sigint
 from ._kernels import network as kernels
 from ._kernels.ball import householder_complement, sphere_kkt
 from ._kernels.certificate import dense_point, radius
@@ -360,10 +361,12 @@ def certify(net, x, y, delta, eps, *, tol=1e-7, loss="quadratic", method="auto")
         c = ball_constant_arrays(net, X, Y, eps, code)
         bounds = list(zip(c["rho"].tolist(), c["gradient_bound"].tolist(), c["beta"].tolist(),
                           strict=True))  # fmt: skip
-    rows = [
-        _certify_point(net, X[i], Y[i], D[i], eps, tol, code, method, bounds[i])
-        for i in range(X.shape[0])
-    ]
+    rows = []
+    with deferred_sigint() as pending:  # Ctrl-C: noticed between points, raised on exit
+        for i in range(X.shape[0]):
+            if pending():
+                break
+            rows.append(_certify_point(net, X[i], Y[i], D[i], eps, tol, code, method, bounds[i]))
     if single:
         return Certificate(*rows[0])
     return Certificate(*(np.array(column) for column in zip(*rows, strict=True)))

@@ -60,18 +60,21 @@ STEP_UNDERFLOW = 3
 @jit
 def pga_backtracking(
     net, loss, X, Y, eps, eta0, D0, max_iter, tol, scale, constraint, record, target,
-    store_iterates,
+    store_iterates, streak0,
 ):  # fmt: skip
     """Projected gradient ascent with a backtracking step size (l2 ball or sphere).
 
     Parameters are those of :func:`fopa._kernels.pga.pga_plain` without the
-    perturbation, ``eta0`` (N,) being the first trial step of each row.
+    perturbation, ``eta0`` (N,) being the first trial step of each row and
+    ``streak0`` (N,) its count of easy acceptances so far (0 for a new run; a run
+    continued in pieces passes the count back in).
 
     Returns
     -------
     D, grads, fstats, istats, hist, iterates (as ``pga_plain``; ``hist[4]`` holds
     the step used at each iteration), and per row the number of gradient
-    evaluations (N,), the smallest accepted step (N,) and the last step (N,).
+    evaluations (N,), the smallest accepted step (N,), the last step (N,) and the
+    count of easy acceptances (N,).
     """
     W, WT, b = net.W, net.WT, net.b
     N, d = X.shape
@@ -82,7 +85,7 @@ def pga_backtracking(
     LD = np.zeros(N)
     eta = eta0.copy()
     eta_min = np.full(N, np.inf)
-    streak = np.zeros(N, np.int64)
+    streak = streak0.copy()
     tries = np.zeros(N, np.int64)  # trials of the current iteration
     evals = np.zeros(N, np.int64)
     started = np.zeros(N, np.bool_)
@@ -183,4 +186,4 @@ def pga_backtracking(
         if eta_min[i] == np.inf:  # no step accepted
             eta_min[i] = eta[i]
     kkt_rows(GD, D, eps, constraint, fstats)
-    return D, GD, fstats, istats, hist, iterates, evals, eta_min, eta
+    return D, GD, fstats, istats, hist, iterates, evals, eta_min, eta, streak
