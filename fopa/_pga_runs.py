@@ -13,7 +13,7 @@ from ._kernels import pga as K
 from ._kernels.tolerances import ON_SPHERE_START, START_FEASIBLE, TINY
 from ._parallel import row_blocks, run_blocks
 from ._validate import as_float_array, as_positive_scalar
-from .bounds import ball_constant_arrays
+from .bounds import ball_constant_arrays, gradient_scale
 
 INITS = ("zero", "sphere", "ball")
 STEP_POLICIES = ("lipschitz", "backtracking", "relative")
@@ -34,14 +34,13 @@ def steps_and_scales(step_size, net, X, Y, eps, code, constraint):
     """``(policy, eta, scale)`` per input, shapes (n,).
 
     ``policy`` is ``"fixed"``, ``"lipschitz"``, ``"backtracking"`` or ``"relative"``;
-    ``eta`` is the step (the first trial step for backtracking, ``1/beta``);
-    ``scale`` is the ball's gradient bound (:func:`fopa.ball_constants`), the unit
-    of the KKT residual that stops a run. Both bounds are over the l2 ball that
-    contains the feasible set (radius ``eps sqrt(d)`` for the cube).
+    ``eta`` is the step (the first trial step for backtracking, ``1/beta`` with the
+    tight ``beta``); ``scale`` is :func:`gradient_scale`, the unit of the KKT
+    residual that stops a run. Both bounds are over the l2 ball that contains the
+    feasible set (radius ``eps sqrt(d)`` for the cube).
     """
     radius = eps * np.sqrt(X.shape[1]) if constraint == "linf" else eps
-    consts = ball_constant_arrays(net, X, Y, radius, code)
-    scale = np.maximum(consts["gradient_bound"], TINY)
+    scale = gradient_scale(net, X, Y, radius, code)
     n = X.shape[0]
     if isinstance(step_size, bool):
         pass
@@ -54,7 +53,8 @@ def steps_and_scales(step_size, net, X, Y, eps, code, constraint):
         policy = choice("step_size", step_size, STEP_POLICIES)
         if policy == "relative":
             return policy, np.full(n, RELATIVE_FACTOR * eps), scale
-        return policy, 1.0 / np.maximum(consts["beta"], TINY), scale
+        beta = ball_constant_arrays(net, X, Y, radius, code)["beta"]
+        return policy, 1.0 / np.maximum(beta, TINY), scale
     raise TypeError(
         "step_size must be a float > 0, 'lipschitz', 'backtracking', 'relative' or "
         f"('relative', factor); got {step_size!r}"

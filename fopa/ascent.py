@@ -180,7 +180,8 @@ class AscentResult:
         ``tangent_gradient_norm / gradient_scale``: the relative KKT residual the run
         stops on and :func:`fopa.certify` tests (``docs/solver.md``, "Stopping").
     gradient_scale : float or ndarray (n,)
-        The ball's gradient bound (:func:`fopa.ball_constants`), the unit of ``tol``.
+        The ball's fast gradient bound (``fopa.ball_constants(..., method="fast")``),
+        the unit of ``tol``; :func:`fopa.certify` uses the same.
     multiplier : float or ndarray (n,)
         Lagrange multiplier ``mu = u.grad L / eps`` on the sphere, 0 inside; for
         ``"linf"`` the smallest ``sign(delta_j) g_j`` over coordinates at the bound

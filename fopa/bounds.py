@@ -42,6 +42,7 @@ from ._inputs import problem_arrays
 from ._interrupts import deferred_sigint
 from ._kernels.ball import BOUND_NAMES, ball_bounds
 from ._kernels.network import loss_values
+from ._kernels.tolerances import TINY
 from ._validate import as_float_array, as_positive_scalar
 
 __all__ = ["BallConstants", "IterationBound", "ball_constants", "iteration_bound"]
@@ -83,8 +84,10 @@ class BallConstants:
     network_third_bound: float | np.ndarray
 
 
-#: How :func:`ball_constants` bounds: the tight form (default) or the row-sum form.
-METHODS = ("tight", "row_sum")
+#: How :func:`ball_constants` bounds: the tight form (default), the fast form (the
+#: tight one without eigenproblems) or the row-sum form.
+METHODS = ("tight", "fast", "row_sum")
+_MODES = {"row_sum": 0, "tight": 1, "fast": 2}
 _NO_FACTOR = np.zeros((0, 0))
 
 
@@ -97,15 +100,15 @@ def ball_constant_arrays(net, X, Y, eps, code, method="tight"):
     """All bounds for validated arrays X (n, d), Y (n,) and loss ``code``, by name,
     each of shape (n,). Large batches of tight bounds run in pieces of rows (each
     row's bounds are its own: the same bits), with Ctrl-C noticed between them."""
-    tight = method == "tight"
-    factor = net.row_space_factor if tight else _NO_FACTOR
+    mode = _MODES[method]
+    factor = net.row_space_factor if mode == 1 else _NO_FACTOR
     view, norm = net.kernel_view, net.weight_norm
     n = X.shape[0]
     r = min(net.m, net.d)
-    per_row = (r * r * net.m + 3 * r**3) if tight else net.m * net.d
+    per_row = (r * r * net.m + 3 * r**3) if mode == 1 else net.m * net.d
     rows = max(1, int(_PIECE_WORK / max(per_row, 1)))
     if rows >= n:
-        out = ball_bounds(view, norm, factor, code, X, Y, float(eps), int(tight))
+        out = ball_bounds(view, norm, factor, code, X, Y, float(eps), mode)
     else:
         out = np.empty((len(BOUND_NAMES), n))
         with deferred_sigint() as pending:
@@ -114,8 +117,16 @@ def ball_constant_arrays(net, X, Y, eps, code, method="tight"):
                     break
                 b = min(a + rows, n)
                 out[:, a:b] = ball_bounds(view, norm, factor, code, X[a:b], Y[a:b], float(eps),
-                                          int(tight))  # fmt: skip
+                                          mode)  # fmt: skip
     return dict(zip(BOUND_NAMES, out, strict=True))
+
+
+def gradient_scale(net, X, Y, radius, code):
+    """The unit of the KKT tolerance (validated arrays): the fast ``gradient_bound``
+    over the ball of ``radius`` (O(md) per input, floored at 1e-300), the same number
+    in the solver and in the certificate (``docs/solver.md``, "Stopping rules")."""
+    bound = ball_constant_arrays(net, X, Y, radius, code, "fast")["gradient_bound"]
+    return np.maximum(bound, TINY)
 
 
 def ball_constants(net, x, y, eps, *, loss="quadratic", method="tight") -> BallConstants:
@@ -129,14 +140,15 @@ def ball_constants(net, x, y, eps, *, loss="quadratic", method="tight") -> BallC
     eps : float
         Radius, > 0.
     loss : {"quadratic", "logistic"}
-    method : {"tight", "row_sum"}
+    method : {"tight", "fast", "row_sum"}
         ``"tight"``: exact values at x plus mean-value remainders, with spectral
         norms in the row space of W (each bound the smaller of this and the
-        row-sum form); it costs one ``min(m, d)``-square symmetric eigenproblem per
-        input and a product of ``min(m, d)^2 m`` multiply-adds. ``"row_sum"``: the
-        earlier bounds, sums over hidden units of per-unit sups (O(md) per
-        input, loose by a factor that grows with m). ``docs/derivatives.md``,
-        "Bounds over the ball", derives both.
+        row-sum form); it costs two ``min(m, d)``-square symmetric eigenproblems per
+        input and a product of ``min(m, d)^2 m`` multiply-adds. ``"fast"``: the same
+        without the Hessian norms at x (no eigenproblem, O(md) per input), looser
+        where the curvature at x matters. ``"row_sum"``: the earlier bounds, sums
+        over hidden units of per-unit sups (O(md) per input, loose by a factor that
+        grows with m). ``docs/derivatives.md``, "Bounds over the ball", derives them.
 
     Returns
     -------

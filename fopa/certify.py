@@ -29,7 +29,7 @@ from ._kernels.certificate import dense_point, radius
 from ._kernels.linalg import eigvalsh, largest_row_norm
 from ._kernels.tolerances import FEASIBLE
 from ._validate import as_float_array, as_positive_scalar, as_real_scalar
-from .bounds import ball_constant_arrays
+from .bounds import ball_constant_arrays, gradient_scale
 
 __all__ = ["Certificate", "certify", "local_rate", "tangent_hessian", "tangent_spectrum"]
 
@@ -80,10 +80,11 @@ class Certificate:
         ``tangent_gradient_norm / gradient_scale``: the relative KKT residual, the
         quantity :func:`fopa.projected_gradient_ascent` stops on.
     gradient_scale, curvature_scale : float
-        The ball's bounds ``gradient_bound`` and ``beta`` (:func:`fopa.ball_constants`)
-        that make ``tol`` relative: gradients are compared with ``tol *
-        gradient_scale``, the multiplier with ``tol * gradient_scale / eps`` and
-        eigenvalues with ``tol * curvature_scale``.
+        The ball's fast bounds ``gradient_bound`` and ``beta``
+        (:func:`fopa.ball_constants` with ``method="fast"``) that make ``tol``
+        relative: gradients are compared with ``tol * gradient_scale``, the
+        multiplier with ``tol * gradient_scale / eps`` and eigenvalues with ``tol *
+        curvature_scale``. The solver uses the same gradient scale.
     """
 
     kind: str | np.ndarray
@@ -328,7 +329,7 @@ def certify(net, x, y, delta, eps, *, tol=1e-7, loss="quadratic", method="auto")
         Radius, > 0.
     tol : float
         Relative tolerance: the tangent gradient (the gradient inside) must be at
-        most ``tol`` times the ball's gradient scale (its ``gradient_bound``), the
+        most ``tol`` times the ball's gradient scale (its fast ``gradient_bound``), the
         same relative KKT residual that :func:`fopa.projected_gradient_ascent`
         stops on (use a ``tol`` at least the solver's); the multiplier and the
         eigenvalues are compared with ``tol`` times the gradient scale / eps and the
@@ -358,9 +359,10 @@ def certify(net, x, y, delta, eps, *, tol=1e-7, loss="quadratic", method="auto")
     if method == "dense":  # the bounds come with each point's compiled call
         bounds = [None] * X.shape[0]
     else:
-        c = ball_constant_arrays(net, X, Y, eps, code)
-        bounds = list(zip(c["rho"].tolist(), c["gradient_bound"].tolist(), c["beta"].tolist(),
-                          strict=True))  # fmt: skip
+        rho = ball_constant_arrays(net, X, Y, eps, code)["rho"]
+        scale = gradient_scale(net, X, Y, eps, code)
+        curvature = ball_constant_arrays(net, X, Y, eps, code, "fast")["beta"]
+        bounds = list(zip(rho.tolist(), scale.tolist(), curvature.tolist(), strict=True))
     rows = []
     with deferred_sigint() as pending:  # Ctrl-C: noticed between points, raised on exit
         for i in range(X.shape[0]):

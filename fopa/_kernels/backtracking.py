@@ -26,8 +26,6 @@ import numpy as np
 
 from .ball import is_kkt, kkt_terms, project
 from .jit import jit
-from .linalg import product_into
-from .network import row_coefficients
 from .pga import (
     F_GMAP,
     F_INITIAL,
@@ -43,6 +41,7 @@ from .pga import (
     _gradient_step,
     _record,
     _row_outputs,
+    evaluate_rows,
     kkt_rows,
 )
 
@@ -76,7 +75,7 @@ def pga_backtracking(
     evaluations (N,), the smallest accepted step (N,), the last step (N,) and the
     count of easy acceptances (N,).
     """
-    W, WT, b = net.W, net.WT, net.b
+    W = net.W
     N, d = X.shape
     m = W.shape[0]
     D = D0.copy()
@@ -108,18 +107,8 @@ def pga_backtracking(
     vals = np.empty(N)
     na = N
     while na > 0:
-        P, Z, Q, G = Pbuf[:na], Zbuf[:na], Qbuf[:na], Gbuf[:na]
-        for k in range(na):
-            i = active[k]
-            for j in range(d):
-                P[k, j] = X[i, j] + C[i, j]
-        product_into(P, WT, Z)
-        for k in range(na):
-            i = active[k]
-            for r in range(m):
-                Z[k, r] += b[r]
-            vals[k] = row_coefficients(net, loss, Y[i], Z[k], Q[k], S0)[0]
-        product_into(Q, W, G)
+        G = Gbuf[:na]
+        evaluate_rows(net, loss, X, Y, C, active, na, Pbuf, Zbuf, Qbuf, Gbuf, vals, S0)
         for k in range(na):
             i = active[k]
             done[k] = False

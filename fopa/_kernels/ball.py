@@ -233,13 +233,14 @@ def _spectral_norm(M, rounding):
 
 
 @jit
-def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P):
+def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P, spectral):
     """Exact quantities at the ball's center x, for the tight bounds.
 
     Returns ``f(x)``, ``||grad f(x)||``, an upper bound of ``||hess f(x)||_2``,
     ``L(x)``, ``l'(f(x))``, an upper bound of ``||hess L(x)||_2``, and the
     absolute rounding bounds of ``f(x)`` and of ``||grad f(x)||``; ``w2`` is
-    ``||W||_2^2``. The Hessians are measured in the
+    ``||W||_2^2``. Without ``spectral`` the two Hessian norms (the eigenproblems)
+    are skipped and returned as inf. The Hessians are measured in the
     row space of W: with ``W = U S V^T`` and ``F = U S`` (``FT`` = F^T, r x m,
     r = min(m, d)), ``W^T D W = V (F^T D F) V^T`` has the spectrum of the r-square
     ``F^T D F`` plus zeros, and ``grad f = W^T q`` has the norm of ``F^T q``
@@ -265,6 +266,11 @@ def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P):
     g = np.empty(d)
     product_into(s1.reshape(1, m), W, g.reshape(1, d))
     g_norm = math.sqrt(dot(g, g))
+    q_norm = math.sqrt(q_norm2)
+    g_round = 8.0 * (m + r_dim) * _UNIT * math.sqrt(w2) * q_norm
+    value, l1, l2, _ = loss_derivatives(loss, f0, y)
+    if not spectral:
+        return f0, g_norm, np.inf, value, l1, np.inf, f_round, g_round
     g_t = np.empty(r_dim)  # F^T q: grad f in the row-space basis
     product_into(FT, s1.reshape(m, 1), g_t.reshape(r_dim, 1))
     for r in range(m):
@@ -280,28 +286,27 @@ def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P):
     # SVD's F is W's factor to a few ulp of ||W||: both below 8 (m + r) u max|D| ||W||^2
     h_round = 8.0 * (m + r_dim) * _UNIT * d_max * w2
     h0 = _spectral_norm(M, h_round)
-    value, l1, l2, _ = loss_derivatives(loss, f0, y)
     for j in range(r_dim):
         for k in range(r_dim):
             M[j, k] = l1 * M[j, k] + l2 * g_t[j] * g_t[k]
-    q_norm = math.sqrt(q_norm2)
-    g_round = 8.0 * (m + r_dim) * _UNIT * math.sqrt(w2) * q_norm
     hl_round = abs(l1) * h_round + abs(l2) * g_round * (2.0 * g_norm + g_round)
     hl0 = _spectral_norm(M, hl_round)
     return f0, g_norm, h0, value, l1, hl0, f_round, g_round
 
 
 @jit
-def ball_bounds(net, weight_norm, FT, loss, X, Y, eps, tight):
+def ball_bounds(net, weight_norm, FT, loss, X, Y, eps, mode):
     """The bounds of :data:`BOUND_NAMES` (rows) for every point (columns), shape (8, n).
 
     ``weight_norm`` is ``||W||_2``; ``S_k,r`` are the sups of ``|sigma^(k)|`` over
     unit r's pre-activation interval ``w_r . x + b_r +- eps ||w_r||``.
-    ``tight`` 0: the row-sum bounds (``docs/derivatives.md``, "Bounds over the
-    ball: the row-sum form"). ``tight`` 1: the exact values at the center plus
+    ``mode`` 0: the row-sum bounds (``docs/derivatives.md``, "Bounds over the
+    ball: the row-sum form"). ``mode`` 1: the exact values at the center plus
     mean-value remainders, spectral norms instead of row sums, each bound the
     smaller of its tight and its row-sum form ("the tight form"); ``FT`` is F^T
-    for ``F = U S`` from the SVD ``W = U S V^T`` (r x m), unused when ``tight`` is 0.
+    for ``F = U S`` from the SVD ``W = U S V^T`` (r x m). ``mode`` 2: the tight form
+    without the two eigenproblems at the center ("the fast form", O(md) per point;
+    ``FT`` unused).
     """
     WT, b, weight, row_norms = net.WT, net.b, net.abs_ca, net.row_norms
     n, m = X.shape[0], WT.shape[1]
@@ -313,7 +318,7 @@ def ball_bounds(net, weight_norm, FT, loss, X, Y, eps, tight):
     z0 = np.empty(m)
     sups = np.empty((4, m))
     s0, s1, s2, s3 = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
-    P = np.empty((m, FT.shape[0] if tight else 0))
+    P = np.empty((m, FT.shape[0] if mode == 1 else 0))
     grow = 1.0 + SAFETY_MARGIN
     w2 = weight_norm * weight_norm
     for i in range(n):
@@ -324,7 +329,7 @@ def ball_bounds(net, weight_norm, FT, loss, X, Y, eps, tight):
             hi[r] = z0[r] + rad
         sup_abs_intervals(net.act, net.critical, lo, hi, sups)
         F, G, H, T = _row_sum_bounds(sups, weight, row_norms, weight_norm)
-        if not tight:
+        if mode == 0:
             lmax, l1, l2, l3 = loss_bounds(loss, F, Y[i])
             gradient = product_up(l1, G)
             beta = product_up(l2, G, G) + product_up(l1, H)
@@ -339,7 +344,7 @@ def ball_bounds(net, weight_norm, FT, loss, X, Y, eps, tight):
             H = min(H, product_up(h_max, w2))
             T = min(T, product_up(t_max, w2))
             f0, g0, h0, value, l1c, hl0, f_round, g_round = _center_terms(
-                net, FT, w2, loss, z0, Y[i], s0, s1, s2, s3, P
+                net, FT, w2, loss, z0, Y[i], s0, s1, s2, s3, P, mode == 1
             )
             # mean-value remainders from the center: each derivative moves by at most
             # eps times the bound of the next one

@@ -16,7 +16,7 @@ from .ball import ball_bounds, householder_complement, sphere_kkt
 from .jit import jit
 from .linalg import dot, eigvalsh
 from .network import point_derivatives
-from .tolerances import RADIUS_BISECTION, RADIUS_MARGIN
+from .tolerances import RADIUS_BISECTION, RADIUS_MARGIN, TINY
 
 
 @jit
@@ -36,15 +36,18 @@ def dense_point(net, weight_norm, FT, loss, x, y, delta, eps):
         the loss ``L(p)``, the certified annulus ``inner, outer``
         (``docs/certify.md``, "The certified radius") if the largest eigenvalue is
         negative, else 0, 0 (meaningful when the point is a strict local maximum),
-        and the gradient and Hessian scales of the ball (its bounds
-        ``gradient_bound`` and ``beta``) that make the tolerances relative. One
+        and the gradient and Hessian scales of the ball (its fast bounds
+        ``gradient_bound``, floored at 1e-300, and ``beta``) that make the
+        tolerances relative. One
         array: a tuple of scalars costs a microsecond more to hand back to Python.
     eig : ndarray
         Eigenvalues of the tangent Hessian (of ``hess L`` inside), ascending.
     """
     d = x.shape[0]
-    bounds = ball_bounds(net, weight_norm, FT, loss, x.reshape(1, d), np.full(1, y), eps, 1)
-    rho, scale, curvature = bounds[2, 0], bounds[0, 0], bounds[1, 0]
+    X, Y = x.reshape(1, d), np.full(1, y)
+    rho = ball_bounds(net, weight_norm, FT, loss, X, Y, eps, 1)[2, 0]  # tight
+    fast = ball_bounds(net, weight_norm, FT, loss, X, Y, eps, 2)  # the tolerance's units
+    scale, curvature = max(fast[0, 0], TINY), fast[1, 0]
     grad, H, value = point_derivatives(net, loss, x + delta, y)
     on_boundary, u, mu, gamma = sphere_kkt(delta, grad, eps, False)
     norm = math.sqrt(dot(delta, delta))

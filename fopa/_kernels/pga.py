@@ -106,6 +106,27 @@ def _compact(active, na, done):
 
 
 @jit
+def evaluate_rows(net, loss, X, Y, points, active, na, Pbuf, Zbuf, Qbuf, Gbuf, vals, S0):
+    """Loss and gradient at ``X[i] + points[i]`` for the running rows ``i = active[k]``,
+    ``k < na``: ``vals[k]`` and ``Gbuf[k]``, with one product ``P W^T`` and one
+    ``Q W`` over the compact block (buffers of shape (N, .), scratch S0 (m,))."""
+    d, m = X.shape[1], net.W.shape[0]
+    P, Z, Q, G = Pbuf[:na], Zbuf[:na], Qbuf[:na], Gbuf[:na]
+    for k in range(na):
+        i = active[k]
+        for j in range(d):
+            P[k, j] = X[i, j] + points[i, j]
+    product_into(P, net.WT, Z)
+    b = net.b
+    for k in range(na):
+        i = active[k]
+        for r in range(m):
+            Z[k, r] += b[r]
+        vals[k] = row_coefficients(net, loss, Y[i], Z[k], Q[k], S0)[0]
+    product_into(Q, net.W, G)
+
+
+@jit
 def _gradient_step(Di, Gi, h, eps, constraint, step, moved):
     """``step = P(delta + h grad L)`` (the sign of the gradient for linf) and
     ``moved = step - delta``; returns the gradient-mapping norm ``||moved|| / h``
@@ -150,7 +171,7 @@ def pga_plain(
         residual, step size (record only);
     iterates : (N, T+1, d) (store_iterates only).
     """
-    W, WT, b = net.W, net.WT, net.b
+    W = net.W
     N, d = X.shape
     m = W.shape[0]
     D = D0.copy()
@@ -186,18 +207,8 @@ def pga_plain(
     for t in range(max_iter + 1):
         if na == 0:
             break
-        P, Z, Q, G = Pbuf[:na], Zbuf[:na], Qbuf[:na], Gbuf[:na]
-        for k in range(na):
-            i = active[k]
-            for j in range(d):
-                P[k, j] = X[i, j] + D[i, j]
-        product_into(P, WT, Z)
-        for k in range(na):
-            i = active[k]
-            for r in range(m):
-                Z[k, r] += b[r]
-            vals[k] = row_coefficients(net, loss, Y[i], Z[k], Q[k], S0)[0]
-        product_into(Q, W, G)
+        G = Gbuf[:na]
+        evaluate_rows(net, loss, X, Y, D, active, na, Pbuf, Zbuf, Qbuf, Gbuf, vals, S0)
         for k in range(na):
             done[k] = False
             i = active[k]
