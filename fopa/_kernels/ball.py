@@ -267,7 +267,8 @@ def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P, spectral):
     product_into(s1.reshape(1, m), W, g.reshape(1, d))
     g_norm = math.sqrt(dot(g, g))
     q_norm = math.sqrt(q_norm2)
-    g_round = 8.0 * (m + r_dim) * _UNIT * math.sqrt(w2) * q_norm
+    # (the same allowance in every mode, so that the fast form is never below the tight)
+    g_round = 8.0 * (m + min(m, d)) * _UNIT * math.sqrt(w2) * q_norm
     value, l1, l2, _ = loss_derivatives(loss, f0, y)
     if not spectral:
         return f0, g_norm, np.inf, value, l1, np.inf, f_round, g_round
