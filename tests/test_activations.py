@@ -138,3 +138,49 @@ def test_own_exponential_is_accurate_to_a_few_ulps():
     assert np.max(np.abs(got - want) / want) < 4 * np.finfo(float).eps
     np.testing.assert_array_equal(table(np.array([-709.0, -1e300, -np.inf])), 0.0)
     assert table(np.array([0.0]))[0] == 1.0
+
+
+def test_tanh_and_sigmoid_keep_every_digit_near_zero():
+    # found by hostile testing: tanh(1e-12) had a relative error of 2.2e-5, tanh(1e-18)
+    # of 100 % (1 - exp(-2|z|) cancelled), and sigmoid'' cancelled the same way
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    z = np.concatenate([-np.geomspace(1e-300, 0.3, 60), np.geomspace(1e-300, 0.3, 60)])
+
+    def tanh_derivs(v):
+        t = mpmath.tanh(v)
+        s1 = 1 - t**2
+        return t, s1, -2 * t * s1, s1 * (6 * t**2 - 2)
+
+    def sigmoid_derivs(v):
+        # in t = tanh(v / 2), which mpmath keeps exact near 0 (1 - 2 s would cancel):
+        # s = (1 + t)/2, s (1 - s) = (1 - t^2)/4, 1 - 2 s = -t, 1 - 6 s (1 - s)
+        t = mpmath.tanh(v / 2)
+        d1 = (1 - t**2) / 4
+        return (1 + t) / 2, d1, -t * d1, d1 * (1 - 6 * d1)
+
+    for name, exact in (("tanh", tanh_derivs), ("sigmoid", sigmoid_derivs)):
+        got = fopa.activation_derivatives(name, z)
+        for i, v in enumerate(z):
+            want = exact(mpmath.mpf(float(v)))
+            for k in range(4):
+                w = float(want[k])
+                if w == 0.0:
+                    continue
+                err = abs(got[k, i] - w) / abs(w)
+                assert err < 4e-15, (name, k, v, got[k, i], w, err)
+
+
+def test_a_tanh_network_with_tiny_weights_predicts_to_full_precision():
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    gen = np.random.default_rng(0)
+    W = 1e-12 * gen.standard_normal((8, 3))
+    a = gen.choice([-1.0, 1.0], 8)
+    net = fopa.TwoLayerNet(W, a, None, "tanh", 1.0)
+    x = gen.standard_normal(3)
+    z = W @ x  # the pre-activations as floats: what tanh gets, whatever computes them
+    terms = [mpmath.mpf(float(a[r])) * mpmath.tanh(mpmath.mpf(float(z[r]))) for r in range(8)]
+    want, size = float(mpmath.fsum(terms)), float(mpmath.fsum(abs(t) for t in terms))
+    # the sum of +-tanh cancels: its rounding is relative to the sum of magnitudes
+    assert abs(fopa.predict(net, x) - want) <= 1e-14 * size
