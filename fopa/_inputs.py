@@ -42,6 +42,8 @@ def points_and_targets(net, x, y, *, extra=()):
     if single:
         X = X[None, :]
     n, d = X.shape
+    if n == 0:
+        raise ValueError(f"x must hold at least one point; got shape {X.shape}")
     if d != net.d:
         raise ValueError(f"x must have {net.d} features (the network's d); got {d}")
     if type(y) is float and math.isfinite(y):  # the common case, without an array round trip

@@ -88,17 +88,21 @@ def as_real_scalar(name: str, value) -> float:
     return out
 
 
-def as_int(name: str, value, *, minimum: int) -> int:
-    """An integer >= minimum."""
-    if type(value) is int:  # the common case, checked cheaply
-        if value < minimum:
-            raise ValueError(f"{name} must be >= {minimum}; got {value}")
-        return value
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer; got {value!r}")
+#: The largest count a kernel takes (its loops count in int64).
+MAX_COUNT = 2**62
+
+
+def as_int(name: str, value, *, minimum: int, maximum: int = MAX_COUNT) -> int:
+    """An integer with minimum <= value <= maximum (default 2**62: what a kernel can count)."""
+    if type(value) is not int:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an integer; got {value!r}")
+        value = int(value)
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}; got {value}")
-    return int(value)
+    if value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}; got {value}")
+    return value
 
 
 def check_rng(rng) -> None:
@@ -106,6 +110,8 @@ def check_rng(rng) -> None:
     if rng is None or isinstance(rng, np.random.Generator):
         return
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ValueError(f"rng must be a non-negative int seed, None or a Generator; got {rng}")
         return
     raise TypeError(f"rng must be None, an int seed or a numpy.random.Generator; got {rng!r}")
 

@@ -118,6 +118,11 @@ def ball_constant_arrays(net, X, Y, eps, code, method="tight"):
                 b = min(a + rows, n)
                 out[:, a:b] = ball_bounds(view, norm, factor, code, X[a:b], Y[a:b], float(eps),
                                           mode)  # fmt: skip
+    if not np.all(np.isfinite(out)):
+        raise ValueError(
+            "the bounds over the ball overflow float64 for these inputs (weights, inputs, "
+            "targets or eps too large); rescale the problem"
+        )
     return dict(zip(BOUND_NAMES, out, strict=True))
 
 
@@ -269,6 +274,8 @@ def iteration_bound(
         raise ValueError("g must be > 0")
     if initial_loss is None:
         start = loss_values(net.kernel_view, code, X, Y)
+        if not np.all(np.isfinite(start)):
+            raise ValueError("the loss at x overflows float64; rescale y or the network")
     else:
         start = _per_input("initial_loss", initial_loss, n)
     gap = np.maximum(consts["loss_max"] - start, 0.0)

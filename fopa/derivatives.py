@@ -16,6 +16,8 @@ compiled kernel of :mod:`fopa._kernels.network` that takes the network's
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._inputs import problem_arrays
 from ._kernels import network as kernels
 
@@ -67,6 +69,11 @@ def loss(net, x, y, *, loss="quadratic"):
     """
     code, X, Y, _, single = problem_arrays(net, x, y, loss)
     out = kernels.loss_values(net.kernel_view, code, X, Y)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(
+            "the loss overflows float64 at these inputs (|f - y| or the output beyond "
+            "about 1e154 for the quadratic loss); rescale y or the network"
+        )
     return float(out[0]) if single else out
 
 

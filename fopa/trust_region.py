@@ -57,6 +57,8 @@ def maximize_quadratic_on_ball(g, H, eps) -> TrustRegionSolution:
     TrustRegionSolution
     """
     g = as_float_array("g", g, ndim=1)
+    if g.size == 0:
+        raise ValueError("g must have at least one entry (d >= 1); got shape (0,)")
     H = as_float_array("H", H, ndim=2)
     eps = as_positive_scalar("eps", eps)
     d = g.size

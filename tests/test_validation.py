@@ -90,3 +90,32 @@ def test_read_only_and_integer_inputs_work():
     a = fopa.input_gradient(NET, x, 0.0)
     b = fopa.input_gradient(NET, np.ones(3, dtype=np.int32), 0)
     np.testing.assert_array_equal(a, b)
+
+
+def test_misuse_found_by_hostile_testing_gets_clear_errors():
+    # each raised an internal error (or returned inf/NaN) before
+    net = fopa.TwoLayerNet.random(3, 4, rng=0)
+    with pytest.raises(ValueError, match="x must hold at least one point"):
+        fopa.certify(net, np.zeros((0, 3)), np.zeros(0), np.zeros((0, 3)), 0.5)
+    with pytest.raises(ValueError, match="x must hold at least one point"):
+        fopa.parameter_gradient(net, np.zeros((0, 3)), np.zeros(0))
+    with pytest.raises(ValueError, match="max_iter must be <="):
+        fopa.projected_gradient_ascent(net, np.ones(3), 0.0, 0.5, max_iter=10**20)
+    with pytest.raises(ValueError, match="rng must be a non-negative"):
+        fopa.projected_gradient_ascent(net, np.ones(3), 0.0, 0.5, init="sphere", rng=-1)
+    with pytest.raises(ValueError, match="g must have at least one entry"):
+        fopa.maximize_quadratic_on_ball(np.zeros(0), np.zeros((0, 0)), 1.0)
+    with pytest.raises(ValueError, match="loss overflows"):
+        fopa.loss(net, np.ones(3), 1e300)
+    with pytest.raises(ValueError, match="overflow"):
+        fopa.iteration_bound(net, np.ones(3), 1e300, 0.5, "lipschitz", 1e-8)
+    big = fopa.TwoLayerNet(1e200 * np.ones((2, 2)), np.array([1.0, -1.0]), None, "quadratic")
+    with pytest.raises(ValueError, match="bounds over the ball overflow"):
+        fopa.projected_gradient_ascent(big, np.ones(2), 0.0, 0.5)
+
+
+def test_results_do_not_alias_the_callers_start():
+    net = fopa.TwoLayerNet.random(3, 4, rng=0)
+    start = np.array([0.1, 0.0, 0.0])
+    res = fopa.projected_gradient_ascent(net, np.ones(3), 0.0, 0.5, init=start, max_iter=3)
+    assert not np.shares_memory(res.restarts.start, start)
