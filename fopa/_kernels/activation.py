@@ -115,43 +115,13 @@ _SHIFTER_BITS = int(np.array(_SHIFTER).view(np.int64))
 
 
 @jit
-def exp_nonpositive(x):
-    """exp(x) for x <= 0, within an ulp or two, in straight-line code that vectorises.
-
-    ``x = k ln2 + r`` with ``|r| <= ln2 / 2``; ``exp(r)`` by its Taylor polynomial of
-    degree 13 (truncation below 1e-17); ``2^k`` built from its exponent bits. k is
-    rounded with the shifter trick, so the loop needs no float-to-integer
-    conversion. Results below 2^-1021 (x < -708) are flushed to 0.
-    """
-    xc = max(x, -708.0)
-    shifted = xc * _LOG2E + _SHIFTER
-    k = shifted - _SHIFTER  # round(x / ln2), as a float
-    r = (xc - k * _LN2_HI) - k * _LN2_LO
-    p = 1.0 / 6227020800.0
-    p = p * r + 1.0 / 479001600.0
-    p = p * r + 1.0 / 39916800.0
-    p = p * r + 1.0 / 3628800.0
-    p = p * r + 1.0 / 362880.0
-    p = p * r + 1.0 / 40320.0
-    p = p * r + 1.0 / 5040.0
-    p = p * r + 1.0 / 720.0
-    p = p * r + 1.0 / 120.0
-    p = p * r + 1.0 / 24.0
-    p = p * r + 1.0 / 6.0
-    p = p * r + 0.5
-    p = p * r + 1.0
-    p = p * r + 1.0
-    scale = _int_bits_as_float((_float_bits_as_int(shifted) - _SHIFTER_BITS + 1023) << 52)
-    return 0.0 if x < -708.0 else p * scale
-
-
-@jit
 def exp_expm1_nonpositive(x):
     """``(exp(x), exp(x) - 1)`` for x <= 0, both to a few ulp, in straight-line code.
 
-    As :func:`exp_nonpositive`; ``exp(x) - 1`` is ``r p(r)`` (the polynomial without
-    its constant term, no cancellation) when ``k = 0`` (``|x| < ln2 / 2``) and
-    ``exp(x) - 1`` otherwise, where ``exp(x) <= 0.71`` leaves nothing to cancel.
+    ``exp(x)`` as described at :func:`exp_nonpositive`; ``exp(x) - 1`` is ``r p(r)``
+    (the polynomial without its constant term, no cancellation) when ``k = 0``
+    (``|x| < ln2 / 2``) and ``exp(x) - 1`` otherwise, where ``exp(x) <= 0.71``
+    leaves nothing to cancel.
     """
     xc = max(x, -708.0)
     shifted = xc * _LOG2E + _SHIFTER
@@ -174,6 +144,19 @@ def exp_expm1_nonpositive(x):
     scale = _int_bits_as_float((_float_bits_as_int(shifted) - _SHIFTER_BITS + 1023) << 52)
     e = 0.0 if x < -708.0 else (small + 1.0) * scale
     return e, small if k == 0.0 else e - 1.0
+
+
+@jit
+def exp_nonpositive(x):
+    """exp(x) for x <= 0, within an ulp or two, in straight-line code that vectorises.
+
+    ``x = k ln2 + r`` with ``|r| <= ln2 / 2``; ``exp(r)`` by its Taylor polynomial of
+    degree 13 (truncation below 1e-17); ``2^k`` built from its exponent bits. k is
+    rounded with the shifter trick, so the loop needs no float-to-integer
+    conversion. Results below 2^-1021 (x < -708) are flushed to 0. (The first half
+    of :func:`exp_expm1_nonpositive`; LLVM drops the unused second half.)
+    """
+    return exp_expm1_nonpositive(x)[0]
 
 
 @jit
