@@ -267,7 +267,7 @@ def _message(names, tol, max_iter):
 #: of one row takes about 0.3 s here): between pieces a pending Ctrl-C is noticed
 #: (``docs/solver.md``, "Interrupts").
 PIECE_WORK = 2e9
-PIECE_ITERS = 50
+PIECE_ITERS = 100
 #: The tolerance of the certificates of ``certify_every`` (``fopa.certify``'s default).
 CERTIFY_TOL = 1e-7
 

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from .activation import all_derivatives, sup_abs_intervals
+from .activation import all_derivatives, sup_abs_intervals, values_and_slopes
 from .jit import jit
 from .linalg import dot, product_into
 from .loss import loss_bounds, loss_derivatives, loss_range_bounds
@@ -233,14 +233,15 @@ def _spectral_norm(M, rounding):
 
 
 @jit
-def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P, spectral):
+def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P, spectral, g_norm):
     """Exact quantities at the ball's center x, for the tight bounds.
 
     Returns ``f(x)``, ``||grad f(x)||``, an upper bound of ``||hess f(x)||_2``,
     ``L(x)``, ``l'(f(x))``, an upper bound of ``||hess L(x)||_2``, and the
     absolute rounding bounds of ``f(x)`` and of ``||grad f(x)||``; ``w2`` is
-    ``||W||_2^2``. Without ``spectral`` the two Hessian norms (the eigenproblems)
-    are skipped and returned as inf. The Hessians are measured in the
+    ``||W||_2^2``; ``g_norm`` is ``||grad f(x)||``, formed for the whole batch with
+    one product beforehand. Without ``spectral`` the two Hessian norms (the
+    eigenproblems) are skipped and returned as inf. The Hessians are measured in the
     row space of W: with ``W = U S V^T`` and ``F = U S`` (``FT`` = F^T, r x m,
     r = min(m, d)), ``W^T D W = V (F^T D F) V^T`` has the spectrum of the r-square
     ``F^T D F`` plus zeros, and ``grad f = W^T q`` has the norm of ``F^T q``
@@ -263,9 +264,6 @@ def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P, spectral):
         s2[r] *= ca  # D: hess f = W^T diag(D) W
         d_max = max(d_max, abs(s2[r]))
         q_norm2 += s1[r] * s1[r]
-    g = np.empty(d)
-    product_into(s1.reshape(1, m), W, g.reshape(1, d))
-    g_norm = math.sqrt(dot(g, g))
     q_norm = math.sqrt(q_norm2)
     # (the same allowance in every mode, so that the fast form is never below the tight)
     g_round = 8.0 * (m + min(m, d)) * _UNIT * math.sqrt(w2) * q_norm
@@ -296,6 +294,29 @@ def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P, spectral):
 
 
 @jit
+def _center_gradient_norms(net, X, center):
+    """``||grad f(x_i)||`` for every row, with one product ``Q W`` for the batch
+    (``center`` holds ``X W^T``, without the bias)."""
+    n, m = center.shape
+    b, a, c = net.b, net.a, net.c
+    Q = np.empty((n, m))
+    z = np.empty(m)
+    s0 = np.empty(m)
+    for i in range(n):
+        for r in range(m):
+            z[r] = center[i, r] + b[r]
+        values_and_slopes(net.act, z, s0, Q[i])
+        for r in range(m):
+            Q[i, r] *= c * a[r]
+    G = np.empty((n, net.W.shape[1]))
+    product_into(Q, net.W, G)
+    out = np.empty(n)
+    for i in range(n):
+        out[i] = math.sqrt(dot(G[i], G[i]))
+    return out
+
+
+@jit
 def ball_bounds(net, weight_norm, FT, loss, X, Y, eps, mode):
     """The bounds of :data:`BOUND_NAMES` (rows) for every point (columns), shape (8, n).
 
@@ -313,6 +334,7 @@ def ball_bounds(net, weight_norm, FT, loss, X, Y, eps, mode):
     n, m = X.shape[0], WT.shape[1]
     center = np.empty((n, m))
     product_into(X, WT, center)
+    g_norms = _center_gradient_norms(net, X, center) if mode != 0 else np.empty(0)
     out = np.empty((8, n))
     lo = np.empty(m)
     hi = np.empty(m)
@@ -345,7 +367,7 @@ def ball_bounds(net, weight_norm, FT, loss, X, Y, eps, mode):
             H = min(H, product_up(h_max, w2))
             T = min(T, product_up(t_max, w2))
             f0, g0, h0, value, l1c, hl0, f_round, g_round = _center_terms(
-                net, FT, w2, loss, z0, Y[i], s0, s1, s2, s3, P, mode == 1
+                net, FT, w2, loss, z0, Y[i], s0, s1, s2, s3, P, mode == 1, g_norms[i]
             )
             # mean-value remainders from the center: each derivative moves by at most
             # eps times the bound of the next one
