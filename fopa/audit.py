@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._inputs import one_point
+from ._interrupts import deferred_sigint
 from ._validate import as_int, as_positive_scalar, as_rng
 from .ascent import projected_gradient_ascent
 from .bounds import BallConstants, ball_constants
@@ -113,6 +114,65 @@ def _tensor_power(net, P, Y, U, loss, steps):
     return best
 
 
+def _largest_values(net, x, y, eps, loss, n_samples, n_steps, gen, pending):
+    """The largest loss, gradient norm, Hessian norm and third-derivative norm found
+    (see the module docstring); stops early when ``pending()`` says Ctrl-C arrived."""
+    P = _ball_points(gen, x, eps, n_samples)
+    Y = np.full(len(P), y)
+    top = min(4, len(P))
+
+    # the loss: samples, then PGA from the best ones
+    values = loss_values(net, P, Y, loss=loss)
+    starts = P[np.argsort(-values)[:top]] - x
+    ascent = projected_gradient_ascent(
+        net, np.tile(x, (top, 1)), np.full(top, y), eps, init=starts, max_iter=20 * n_steps,
+        tol=0.0, loss=loss,
+    )  # fmt: skip
+    found_loss = max(float(np.max(values)), float(np.max(ascent.loss)))
+
+    # the gradient norm: samples, then projected ascent on ||grad L||^2 / 2
+    grads = input_gradient(net, P, Y, loss=loss)
+    gnorm = np.linalg.norm(grads, axis=1)
+    Q = P[np.argsort(-gnorm)[:top]].copy()
+    Yq = np.full(top, y)
+    found_grad = float(np.max(gnorm))
+    step = 0.1 * eps
+    for _ in range(n_steps):
+        if pending():
+            break
+        G = input_gradient(net, Q, Yq, loss=loss)
+        found_grad = max(found_grad, float(np.max(np.linalg.norm(G, axis=1))))
+        ascent_dir = _unit(hessian_vector_product(net, Q, Yq, G, loss=loss))
+        Q = _project(Q + step * ascent_dir, x, eps)
+    found_grad = max(found_grad, float(np.max(np.linalg.norm(
+        input_gradient(net, Q, Yq, loss=loss), axis=1))))  # fmt: skip
+
+    # the Hessian norm: power iteration at the samples, then ascent over the point
+    V, hnorm = _power(net, P, Y, gen.standard_normal(P.shape), loss, n_steps)
+    order = np.argsort(-hnorm)[:top]
+    R, Vr = P[order].copy(), V[order]
+    found_hess = float(np.max(hnorm))
+    for _ in range(n_steps):
+        if pending():
+            break
+        HV = hessian_vector_product(net, R, Yq, Vr, loss=loss)
+        curvature = np.sum(Vr * HV, axis=1)
+        found_hess = max(found_hess, float(np.max(np.abs(curvature))))
+        T = third_derivative(net, R, Yq, Vr, Vr, loss=loss)
+        R = _project(R + step * np.sign(curvature)[:, None] * _unit(T), x, eps)
+        Vr, _ = _power(net, R, Yq, Vr, loss, 3)
+    _, hnorm_end = _power(net, R, Yq, Vr, loss, n_steps)
+    found_hess = max(found_hess, float(np.max(hnorm_end)))
+
+    # the third derivative: tensor power iteration at the samples and the ascent's ends
+    S = np.vstack([P, R])
+    found_third = float(np.max(_tensor_power(
+        net, S, np.full(len(S), y), gen.standard_normal(S.shape), loss, n_steps)))  # fmt: skip
+
+    return dict(loss_max=found_loss, gradient_bound=found_grad, beta=found_hess,
+                rho=found_third)  # fmt: skip
+
+
 def audit_ball_constants(
     net, x, y, eps, *, loss="quadratic", method="tight", n_samples=32, n_steps=30, rng=None
 ) -> BoundAudit:
@@ -144,56 +204,8 @@ def audit_ball_constants(
     n_steps = as_int("n_steps", n_steps, minimum=1)
     gen = as_rng(rng)
     bounds = ball_constants(net, x, y, eps, loss=loss, method=method)
-    P = _ball_points(gen, x, eps, n_samples)
-    Y = np.full(len(P), y)
-    top = min(4, len(P))
-
-    # the loss: samples, then PGA from the best ones
-    values = loss_values(net, P, Y, loss=loss)
-    starts = P[np.argsort(-values)[:top]] - x
-    ascent = projected_gradient_ascent(
-        net, np.tile(x, (top, 1)), np.full(top, y), eps, init=starts, max_iter=20 * n_steps,
-        tol=0.0, loss=loss,
-    )  # fmt: skip
-    found_loss = max(float(np.max(values)), float(np.max(ascent.loss)))
-
-    # the gradient norm: samples, then projected ascent on ||grad L||^2 / 2
-    grads = input_gradient(net, P, Y, loss=loss)
-    gnorm = np.linalg.norm(grads, axis=1)
-    Q = P[np.argsort(-gnorm)[:top]].copy()
-    Yq = np.full(top, y)
-    found_grad = float(np.max(gnorm))
-    step = 0.1 * eps
-    for _ in range(n_steps):
-        G = input_gradient(net, Q, Yq, loss=loss)
-        found_grad = max(found_grad, float(np.max(np.linalg.norm(G, axis=1))))
-        ascent_dir = _unit(hessian_vector_product(net, Q, Yq, G, loss=loss))
-        Q = _project(Q + step * ascent_dir, x, eps)
-    found_grad = max(found_grad, float(np.max(np.linalg.norm(
-        input_gradient(net, Q, Yq, loss=loss), axis=1))))  # fmt: skip
-
-    # the Hessian norm: power iteration at the samples, then ascent over the point
-    V, hnorm = _power(net, P, Y, gen.standard_normal(P.shape), loss, n_steps)
-    order = np.argsort(-hnorm)[:top]
-    R, Vr = P[order].copy(), V[order]
-    found_hess = float(np.max(hnorm))
-    for _ in range(n_steps):
-        HV = hessian_vector_product(net, R, Yq, Vr, loss=loss)
-        curvature = np.sum(Vr * HV, axis=1)
-        found_hess = max(found_hess, float(np.max(np.abs(curvature))))
-        T = third_derivative(net, R, Yq, Vr, Vr, loss=loss)
-        R = _project(R + step * np.sign(curvature)[:, None] * _unit(T), x, eps)
-        Vr, _ = _power(net, R, Yq, Vr, loss, 3)
-    _, hnorm_end = _power(net, R, Yq, Vr, loss, n_steps)
-    found_hess = max(found_hess, float(np.max(hnorm_end)))
-
-    # the third derivative: tensor power iteration at the samples and the ascent's ends
-    S = np.vstack([P, R])
-    found_third = float(np.max(_tensor_power(
-        net, S, np.full(len(S), y), gen.standard_normal(S.shape), loss, n_steps)))  # fmt: skip
-
-    found = dict(loss_max=found_loss, gradient_bound=found_grad, beta=found_hess,
-                 rho=found_third)  # fmt: skip
+    with deferred_sigint() as pending:  # many short kernel calls: Ctrl-C between them
+        found = _largest_values(net, x, y, eps, loss, n_samples, n_steps, gen, pending)
     looseness, violations = {}, []
     for name, _ in AUDITED:
         bound, value = getattr(bounds, name), found[name]

@@ -28,7 +28,10 @@ SCRIPT = textwrap.dedent(
     fopa.certify(net, np.atleast_2d(x)[0], 0.0, np.zeros(100), 5.0)
     print("ready", flush=True)
     try:
-        if kind == "certify":
+        if kind == "audit":
+            for _ in range(10**6):
+                fopa.audit_ball_constants(net, np.atleast_2d(x)[0], 0.0, 5.0, rng=0)
+        elif kind == "certify":
             D = gen.standard_normal((2000, 100))
             D *= 5.0 / np.linalg.norm(D, axis=1, keepdims=True)
             fopa.certify(net, np.tile(x[0], (2000, 1)), 0.0, D, 5.0)
@@ -41,7 +44,7 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("kind", ["one", "batch", "certify"])
+@pytest.mark.parametrize("kind", ["one", "batch", "certify", "audit"])
 def test_ctrl_c_raises_keyboard_interrupt_promptly(kind):
     env = dict(os.environ)
     proc = subprocess.Popen(
