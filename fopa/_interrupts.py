@@ -16,6 +16,10 @@ import signal
 import threading
 from contextlib import contextmanager
 
+#: Multiply-adds of one piece of compiled work between two looks at a pending Ctrl-C
+#: (a piece of one ascent row, or of a batch of tight bounds, takes about 0.1-0.3 s here).
+PIECE_WORK = 2e9
+
 
 @contextmanager
 def deferred_sigint():

@@ -13,7 +13,7 @@ from ._kernels import pga as K
 from ._kernels.tolerances import ON_SPHERE_START, START_FEASIBLE, TINY
 from ._parallel import row_blocks, run_blocks
 from ._validate import as_float_array, as_positive_scalar
-from .bounds import ball_constant_arrays, gradient_scale
+from .bounds import ball_constant_arrays, tolerance_scales
 
 INITS = ("zero", "sphere", "ball")
 STEP_POLICIES = ("lipschitz", "backtracking", "relative")
@@ -35,12 +35,13 @@ def steps_and_scales(step_size, net, X, Y, eps, code, constraint):
 
     ``policy`` is ``"fixed"``, ``"lipschitz"``, ``"backtracking"`` or ``"relative"``;
     ``eta`` is the step (the first trial step for backtracking, ``1/beta`` with the
-    tight ``beta``); ``scale`` is :func:`gradient_scale`, the unit of the KKT
+    tight ``beta``); ``scale`` is the gradient scale of
+    :func:`fopa.bounds.tolerance_scales`, the unit of the KKT
     residual that stops a run. Both bounds are over the l2 ball that contains the
     feasible set (radius ``eps sqrt(d)`` for the cube).
     """
     radius = eps * np.sqrt(X.shape[1]) if constraint == "linf" else eps
-    scale = gradient_scale(net, X, Y, radius, code)
+    scale = tolerance_scales(net, X, Y, radius, code)[0]
     n = X.shape[0]
     if isinstance(step_size, bool):
         pass

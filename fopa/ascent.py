@@ -22,12 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._inputs import problem_arrays
-from ._interrupts import deferred_sigint
+from ._interrupts import PIECE_WORK, deferred_sigint
 from ._kernels import backtracking as BT
 from ._kernels import pga as K
 from ._kernels.ball import CONSTRAINTS
 from ._pga_runs import INITS, STEP_POLICIES, choice, run_kernel, starts, steps_and_scales
 from ._validate import as_int, as_positive_scalar, as_real_scalar, as_rng, check_rng
+from .certify import DEFAULT_TOL as CERTIFY_TOL
 from .certify import certify as certify_point
 
 __all__ = ["AscentResult", "History", "Perturbation", "Restarts", "projected_gradient_ascent"]
@@ -263,13 +264,10 @@ def _message(names, tol, max_iter):
     return "; ".join(parts)
 
 
-#: Multiply-adds of one piece of a long run (at least PIECE_ITERS iterations; a piece
-#: of one row takes about 0.3 s here): between pieces a pending Ctrl-C is noticed
+#: Iterations of one piece of a long run, at least (a piece is also at least
+#: ``PIECE_WORK`` multiply-adds): between pieces a pending Ctrl-C is noticed
 #: (``docs/solver.md``, "Interrupts").
-PIECE_WORK = 2e9
 PIECE_ITERS = 100
-#: The tolerance of the certificates of ``certify_every`` (``fopa.certify``'s default).
-CERTIFY_TOL = 1e-7
 
 
 def _piece_length(rows, d, m):
@@ -299,7 +297,8 @@ def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify,
     evals = np.zeros(N, np.int64)
     min_step = np.full(N, np.inf)
     firsts = {K.I_FIRST_STAT: np.full(N, -1, np.int64), K.I_FIRST_GMAP: np.full(N, -1, np.int64)}
-    D, step, streak = D0.copy(), eta.copy(), streak.copy()
+    step, streak = eta.copy(), streak.copy()
+    D = D0.copy()  # the current point of every row: the output's points at the end
     out = None
     running = np.arange(N)
     while running.size and not pending():
@@ -310,10 +309,10 @@ def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify,
                          seeds[running], 0, _NO_TARGET, 0)  # fmt: skip
         Dp, Gp, fs, ist, _, _, ev, mn, last, st = res
         if out is None:
-            out = [Dp.copy(), Gp.copy(), fs.copy(), ist.copy()]
+            out = [Gp.copy(), fs.copy(), ist.copy()]
             initial = fs[:, K.F_INITIAL].copy()
         else:
-            out[0][running], out[1][running], out[2][running], out[3][running] = Dp, Gp, fs, ist
+            out[0][running], out[1][running], out[2][running] = Gp, fs, ist
         for column, seen in firsts.items():
             seen[running] = np.where(
                 (seen[running] < 0) & (ist[:, column] >= 0), total[running] + ist[:, column],
@@ -337,12 +336,12 @@ def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify,
         running = running[(status == K.MAX_ITER) & (total[running] < max_iter)]
     if out is None:  # interrupted before the first piece
         return None, first
-    fstats, istats = out[2], out[3]
+    grads, fstats, istats = out
     fstats[:, K.F_INITIAL] = initial
     istats[:, K.I_ITERS] = total
     for column, seen in firsts.items():
         istats[:, column] = seen
-    return (out[0], out[1], fstats, istats, None, None, evals, min_step, step, streak), first
+    return (D, grads, fstats, istats, None, None, evals, min_step, step, streak), first
 
 
 def projected_gradient_ascent(

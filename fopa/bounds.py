@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._inputs import problem_arrays
-from ._interrupts import deferred_sigint
+from ._interrupts import PIECE_WORK, deferred_sigint
 from ._kernels.ball import BOUND_NAMES, ball_bounds
 from ._kernels.network import loss_values
 from ._kernels.tolerances import TINY
@@ -91,9 +91,6 @@ _MODES = {"row_sum": 0, "tight": 1, "fast": 2}
 _NO_FACTOR = np.zeros((0, 0))
 
 
-#: Multiply-adds of one piece of a batch of tight bounds (about 0.1 s here): a
-#: pending Ctrl-C is noticed between pieces.
-_PIECE_WORK = 2e9
 
 
 def ball_constant_arrays(net, X, Y, eps, code, method="tight"):
@@ -106,7 +103,7 @@ def ball_constant_arrays(net, X, Y, eps, code, method="tight"):
     n = X.shape[0]
     r = min(net.m, net.d)
     per_row = (r * r * net.m + 3 * r**3) if mode == 1 else net.m * net.d
-    rows = max(1, int(_PIECE_WORK / max(per_row, 1)))
+    rows = max(1, int(PIECE_WORK / max(per_row, 1)))
     if rows >= n:
         out = ball_bounds(view, norm, factor, code, X, Y, float(eps), mode)
     else:
@@ -126,12 +123,13 @@ def ball_constant_arrays(net, X, Y, eps, code, method="tight"):
     return dict(zip(BOUND_NAMES, out, strict=True))
 
 
-def gradient_scale(net, X, Y, radius, code):
-    """The unit of the KKT tolerance (validated arrays): the fast ``gradient_bound``
-    over the ball of ``radius`` (O(md) per input, floored at 1e-300), the same number
-    in the solver and in the certificate (``docs/solver.md``, "Stopping rules")."""
-    bound = ball_constant_arrays(net, X, Y, radius, code, "fast")["gradient_bound"]
-    return np.maximum(bound, TINY)
+def tolerance_scales(net, X, Y, radius, code):
+    """The units of the tolerances (validated arrays), from the fast bounds over the
+    ball of ``radius`` (O(md) per input): the gradient scale (``gradient_bound``,
+    floored at 1e-300), the same number in the solver and in the certificate
+    (``docs/solver.md``, "Stopping rules"), and the curvature scale (``beta``)."""
+    fast = ball_constant_arrays(net, X, Y, radius, code, "fast")
+    return np.maximum(fast["gradient_bound"], TINY), fast["beta"]
 
 
 def ball_constants(net, x, y, eps, *, loss="quadratic", method="tight") -> BallConstants:

@@ -29,7 +29,7 @@ from ._kernels.certificate import dense_point, radius
 from ._kernels.linalg import eigvalsh, largest_row_norm
 from ._kernels.tolerances import FEASIBLE
 from ._validate import as_float_array, as_positive_scalar, as_real_scalar
-from .bounds import ball_constant_arrays, gradient_scale
+from .bounds import ball_constant_arrays, tolerance_scales
 
 __all__ = ["Certificate", "certify", "local_rate", "tangent_hessian", "tangent_spectrum"]
 
@@ -315,7 +315,13 @@ def _validate(net, x, y, delta, eps, loss):
     return code, X, Y, D, eps, single
 
 
-def certify(net, x, y, delta, eps, *, tol=1e-7, loss="quadratic", method="auto") -> Certificate:
+#: The certificate's default relative tolerance (ten times the solver's default).
+DEFAULT_TOL = 1e-7
+
+
+def certify(
+    net, x, y, delta, eps, *, tol=DEFAULT_TOL, loss="quadratic", method="auto"
+) -> Certificate:
     """Classify ``delta`` as a point of ``max L(x + delta)`` over ``||delta|| <= eps``.
 
     Parameters
@@ -360,8 +366,7 @@ def certify(net, x, y, delta, eps, *, tol=1e-7, loss="quadratic", method="auto")
         bounds = [None] * X.shape[0]
     else:
         rho = ball_constant_arrays(net, X, Y, eps, code)["rho"]
-        scale = gradient_scale(net, X, Y, eps, code)
-        curvature = ball_constant_arrays(net, X, Y, eps, code, "fast")["beta"]
+        scale, curvature = tolerance_scales(net, X, Y, eps, code)
         bounds = list(zip(rho.tolist(), scale.tolist(), curvature.tolist(), strict=True))
     rows = []
     with deferred_sigint() as pending:  # Ctrl-C: noticed between points, raised on exit

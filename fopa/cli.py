@@ -18,6 +18,7 @@ from . import bounds, derivatives, diagnostics
 from ._json import jsonable
 from .activations import ACTIVATIONS
 from .ascent import INITS, STEP_POLICIES, projected_gradient_ascent
+from .certify import DEFAULT_TOL as CERTIFY_TOL
 from .certify import METHODS as CERTIFY_METHODS
 from .certify import certify
 from .experiments.registry import CONFIG_NAMES
@@ -273,8 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     problem_arguments(cert)
     cert.add_argument("--delta", required=True, help="the point: .npy file or comma list")
     cert.add_argument(
-        "--tol", type=float, default=1e-7,
-        help="relative tolerance, as the solver's (default: 1e-7)",
+        "--tol", type=float, default=CERTIFY_TOL,
+        help=f"relative tolerance, as the solver's (default: {CERTIFY_TOL:g})",
     )  # fmt: skip
     cert.add_argument("--method", choices=CERTIFY_METHODS, default="auto")
     cert.set_defaults(run=_certify)

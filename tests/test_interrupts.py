@@ -5,7 +5,6 @@ half-built result: ``fopa ascend`` exited with a segmentation fault (exit 139),
 two interrupts out of two, and a batch of 200 rows kept computing for 40-60 s.
 """
 
-import os
 import signal
 import subprocess
 import sys
@@ -44,23 +43,32 @@ SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("kind", ["one", "batch", "certify", "audit"])
-def test_ctrl_c_raises_keyboard_interrupt_promptly(kind):
-    env = dict(os.environ)
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, kind], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=env,
-    )  # fmt: skip
+def _interrupt(proc, wait):
+    """Send SIGINT to ``proc`` once ``wait()`` returns; (stdout, stderr, seconds to exit)."""
     try:
-        assert proc.stdout.readline().strip() == "ready"
-        time.sleep(1.0)
+        wait()
+        assert proc.poll() is None, proc.communicate()
         sent = time.perf_counter()
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
-        waited = time.perf_counter() - sent
+        return out, err, time.perf_counter() - sent
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize("kind", ["one", "batch", "certify", "audit"])
+def test_ctrl_c_raises_keyboard_interrupt_promptly(kind):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, kind], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+    def ready_then_a_second():
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(1.0)
+
+    out, err, waited = _interrupt(proc, ready_then_a_second)
     assert proc.returncode == 0, err  # no crash: the script handled the interrupt
     assert out.strip() == "interrupted", (out, err)
     assert waited < 3.0, waited
@@ -81,16 +89,7 @@ def test_the_command_line_says_interrupted_and_exits_130(tmp_path):
     subprocess.run([*cmd[:-4], "--max-iter", "1"], check=True, capture_output=True, timeout=300)
     startup = time.perf_counter() - start
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(startup + 2.0)  # into the run
-        assert proc.poll() is None, proc.communicate()
-        sent = time.perf_counter()
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        waited = time.perf_counter() - sent
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    out, err, waited = _interrupt(proc, lambda: time.sleep(startup + 2.0))  # into the run
     assert proc.returncode == 130, (proc.returncode, err)
     assert "interrupted" in err and out == ""
     assert waited < 3.0, waited

@@ -43,6 +43,7 @@ from .pga import (
     _row_outputs,
     evaluate_rows,
     kkt_rows,
+    row_buffers,
 )
 
 #: Halvings of eta allowed within one iteration before the row gives up
@@ -95,16 +96,11 @@ def pga_backtracking(
     T = max_iter + 1 if record else 0
     hist = np.zeros((HIST_ROWS, N, T))
     iterates = np.zeros((N if store_iterates else 0, T if store_iterates else 0, d))
-    S0 = np.empty(m)
     step = np.empty(d)
     moved = np.empty(d)
     active = np.arange(N)
     done = np.zeros(N, np.bool_)
-    Pbuf = np.empty((N, d))
-    Zbuf = np.empty((N, m))
-    Qbuf = np.empty((N, m))
-    Gbuf = np.empty((N, d))
-    vals = np.empty(N)
+    Pbuf, Zbuf, Qbuf, Gbuf, vals, S0 = row_buffers(N, d, m)
     na = N
     while na > 0:
         G = Gbuf[:na]

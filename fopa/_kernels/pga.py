@@ -106,6 +106,15 @@ def _compact(active, na, done):
 
 
 @jit
+def row_buffers(N, d, m):
+    """Work buffers for :func:`evaluate_rows`, allocated once per run: ``Pbuf`` (N, d),
+    ``Zbuf`` and ``Qbuf`` (N, m), ``Gbuf`` (N, d), ``vals`` (N,) and scratch ``S0`` (m,);
+    row k of each belongs to the running row ``active[k]``."""
+    return np.empty((N, d)), np.empty((N, m)), np.empty((N, m)), np.empty((N, d)), np.empty(N), \
+        np.empty(m)
+
+
+@jit
 def evaluate_rows(net, loss, X, Y, points, active, na, Pbuf, Zbuf, Qbuf, Gbuf, vals, S0):
     """Loss and gradient at ``X[i] + points[i]`` for the running rows ``i = active[k]``,
     ``k < na``: ``vals[k]`` and ``Gbuf[k]``, with one product ``P W^T`` and one
@@ -192,17 +201,11 @@ def pga_plain(
     saved_grad = np.zeros((N if radius > 0 else 0, d))
     pert_iter = np.full(N, -1, np.int64)
     noise = np.zeros((N if radius > 0 else 0, d))
-    S0 = np.empty(m)
     step = np.empty(d)
     moved = np.empty(d)
     active = np.arange(N)
     done = np.zeros(N, np.bool_)
-    # work buffers for the running rows, allocated once: row k of each is active[k]
-    Pbuf = np.empty((N, d))
-    Zbuf = np.empty((N, m))
-    Qbuf = np.empty((N, m))
-    Gbuf = np.empty((N, d))
-    vals = np.empty(N)
+    Pbuf, Zbuf, Qbuf, Gbuf, vals, S0 = row_buffers(N, d, m)
     na = N
     for t in range(max_iter + 1):
         if na == 0:
