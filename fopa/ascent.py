@@ -26,7 +26,9 @@ from ._interrupts import PIECE_WORK, deferred_sigint
 from ._kernels import backtracking as BT
 from ._kernels import pga as K
 from ._kernels.ball import CONSTRAINTS
-from ._pga_runs import INITS, STEP_POLICIES, choice, run_kernel, starts, steps_and_scales
+from ._pga_runs import INITS as INITS  # re-exported: the words the CLI offers
+from ._pga_runs import STEP_POLICIES as STEP_POLICIES
+from ._pga_runs import choice, run_kernel, starts, steps_and_scales
 from ._validate import as_int, as_positive_scalar, as_real_scalar, as_rng, check_rng
 from .certify import DEFAULT_TOL as CERTIFY_TOL
 from .certify import certify as certify_point
@@ -34,8 +36,6 @@ from .certify import certify as certify_point
 __all__ = ["AscentResult", "History", "Perturbation", "Restarts", "projected_gradient_ascent"]
 
 METHODS = ("auto", "plain", "gram")
-#: The words the arguments take (the command line and the sweeps offer these).
-VOCABULARY = dict(init=INITS, step_size=STEP_POLICIES, constraint=CONSTRAINTS, method=METHODS)
 STOPPING = {
     K.MAX_ITER: "max_iter", K.TOL: "kkt_tol", K.NO_ESCAPE: "no_escape",
     BT.STEP_UNDERFLOW: "step_underflow",

@@ -117,7 +117,7 @@ class _Point:
         self.grad = (Q @ net.W)[0]
         self.grad_f = (S1 @ net.W)[0]
         self.weights = np.append(L1[0] * S2[0], L2[0])  # hess L = V diag(weights) V^T
-        on_boundary, u, mu, gamma = sphere_kkt(delta, self.grad, eps, False)
+        on_boundary, u, mu, gamma = sphere_kkt(delta, self.grad, eps)
         self.on_boundary, self.mu, self.gamma = bool(on_boundary), float(mu), float(gamma)
         self.u = u if on_boundary else None
 

@@ -138,15 +138,15 @@ def is_kkt(residual, radial, tolerance):
 
 
 @jit
-def sphere_kkt(delta, grad, eps, force):
+def sphere_kkt(delta, grad, eps):
     """:func:`kkt_terms` for the l2 ball with the unit normal, for the certificate.
 
-    Returns ``(on_boundary, u, mu, gamma)``: on the sphere (by :func:`on_sphere`,
-    or always when ``force``) the unit normal ``u = delta / ||delta||``, the
-    multiplier ``mu = u.g / eps`` and the tangent gradient norm ``gamma``; inside,
-    ``u = 0``, ``mu = 0`` and ``gamma = ||g||``.
+    Returns ``(on_boundary, u, mu, gamma)``: on the sphere (by :func:`on_sphere`)
+    the unit normal ``u = delta / ||delta||``, the multiplier ``mu = u.g / eps`` and
+    the tangent gradient norm ``gamma``; inside, ``u = 0``, ``mu = 0`` and
+    ``gamma = ||g||``.
     """
-    on_boundary, norm, radial, gamma = kkt_terms(delta, grad, eps, SPHERE if force else BALL)
+    on_boundary, norm, radial, gamma = kkt_terms(delta, grad, eps, BALL)
     if not on_boundary:
         return False, np.zeros_like(delta), 0.0, gamma
     return True, delta / max(norm, TINY), radial / eps, gamma

@@ -49,7 +49,7 @@ def dense_point(net, weight_norm, FT, loss, x, y, delta, eps):
     fast = ball_bounds(net, weight_norm, FT, loss, X, Y, eps, 2)  # the tolerance's units
     scale, curvature = max(fast[0, 0], TINY), fast[1, 0]
     grad, H, value = point_derivatives(net, loss, x + delta, y)
-    on_boundary, u, mu, gamma = sphere_kkt(delta, grad, eps, False)
+    on_boundary, u, mu, gamma = sphere_kkt(delta, grad, eps)
     norm = math.sqrt(dot(delta, delta))
     if not on_boundary:
         eig = eigvalsh(H)
