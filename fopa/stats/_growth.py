@@ -1,0 +1,271 @@
+"""Power law or exponential: how a (censored) count grows with a size (``docs/stats.md``)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._validate import as_int, as_rng
+from ._bootstrap import json_float
+from ._survival import km_quantile
+
+__all__ = ["GrowthFit", "growth_fit", "GROWTH_MODELS"]
+
+#: What :func:`growth_fit` can call a growth.
+GROWTH_MODELS = ("polynomial", "exponential", "inconclusive")
+
+#: The smallest design :func:`growth_fit` decides on: sizes and largest / smallest size.
+MIN_SIZES, MIN_SPAN = 3, 4.0
+
+
+@dataclass(frozen=True)
+class GrowthFit:
+    """The growth of a median count with a size, and which model describes it.
+
+    Attributes
+    ----------
+    model : str
+        ``"polynomial"`` (``median ~ C size^b`` fits better than ``C exp(r size)`` in
+        at least ``1 - (1 - level)/2`` of the bootstrap replicates), ``"exponential"``
+        (the reverse), or ``"inconclusive"``; :attr:`reason` says why.
+    reason : str
+    exponent, exponent_interval : float, tuple
+        ``b`` of the power law fitted to log median against log size, and its
+        percentile bootstrap interval (NaN, (NaN, NaN) when nothing was fitted).
+    rate, rate_interval : float, tuple
+        ``r`` of the exponential fitted to log median against size.
+    local_slopes : tuple of dict
+        Per pair of consecutive sizes: ``low``, ``high`` (the sizes), ``slope`` (of
+        log median against log size between them) and its ``interval``. A power law
+        keeps them constant; an exponential makes them grow like the size.
+    evidence : dict
+        ``share_power_better``, ``share_exponential_better``, ``share_failed`` (of the
+        replicates; a replicate fails when a median is not reached or not positive),
+        ``rss_power``, ``rss_exponential`` (residual sums of squares of log median),
+        ``delta_aic`` (AIC of the exponential minus AIC of the power law: > 0 favours
+        the power law; both have two parameters), ``holdout_error_power`` and
+        ``holdout_error_exponential`` (|log error| at the largest size of each model
+        fitted without it), ``slopes_increase`` (whether the last local slope exceeds
+        the first in at least ``1 - (1 - level)/2`` of the replicates).
+    sizes, medians : tuple
+        The sizes and the Kaplan-Meier median count at each (``inf``: not reached).
+    n_samples, n_censored : tuple of int
+        Runs and censored runs per size.
+    level : float
+    n_boot : int
+    """
+
+    model: str
+    reason: str
+    exponent: float
+    exponent_interval: tuple
+    rate: float
+    rate_interval: tuple
+    local_slopes: tuple
+    evidence: dict
+    sizes: tuple
+    medians: tuple
+    n_samples: tuple
+    n_censored: tuple
+    level: float
+    n_boot: int
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields (infinities as strings, NaN as None)."""
+
+        def clean(v):
+            if isinstance(v, float):
+                return None if math.isnan(v) else json_float(v)
+            if isinstance(v, (tuple, list)):
+                return [clean(u) for u in v]
+            if isinstance(v, dict):
+                return {k: clean(u) for k, u in v.items()}
+            if isinstance(v, np.generic):
+                return clean(v.item())
+            return v
+
+        return {k: clean(v) for k, v in self.__dict__.items()}
+
+
+def _fit_line(x, y):
+    """Least squares ``y = a + b x``: ``(b, residual sum of squares)``."""
+    b, a = np.polyfit(x, y, 1)
+    resid = y - (a + b * x)
+    return float(b), float(resid @ resid)
+
+
+def _medians(groups):
+    """Kaplan-Meier median of each ``(times, observed)`` group (inf: not reached)."""
+    return np.array([km_quantile(t, o) for t, o in groups])
+
+
+def _compare(log_sizes, sizes, medians):
+    """``(exponent, rate, rss_power, rss_exponential)`` or None when a median is unusable."""
+    if not np.all(np.isfinite(medians)) or np.any(medians <= 0):
+        return None
+    log_med = np.log(medians)
+    b, rss_p = _fit_line(log_sizes, log_med)
+    r, rss_e = _fit_line(sizes, log_med)
+    return b, r, rss_p, rss_e
+
+
+def _groups(sizes, samples, censored):
+    sizes = np.asarray(sizes, dtype=float)
+    if sizes.ndim != 1 or sizes.size < 2:
+        raise ValueError(f"sizes must be a 1-D array of at least 2 sizes; got shape {sizes.shape}")
+    if not np.all(np.isfinite(sizes)) or np.any(sizes <= 0):
+        raise ValueError("sizes must be finite and > 0")
+    if np.any(np.diff(sizes) <= 0):
+        raise ValueError("sizes must be strictly increasing")
+    if len(samples) != sizes.size:
+        raise ValueError(f"samples must hold one array per size ({sizes.size}); got {len(samples)}")
+    if censored is not None and len(censored) != sizes.size:
+        raise ValueError(
+            f"censored must hold one array per size ({sizes.size}); got {len(censored)}"
+        )
+    groups = []
+    for k, s in enumerate(samples):
+        t = np.asarray(s, dtype=float)
+        if t.ndim != 1 or t.size < 2:
+            raise ValueError(f"samples[{k}] must be a 1-D array of at least 2 counts")
+        if not np.all(np.isfinite(t)) or np.any(t < 0):
+            raise ValueError(f"samples[{k}] must be finite counts >= 0")
+        if censored is None:
+            obs = np.ones(t.size, bool)
+        else:
+            c = np.asarray(censored[k])
+            if c.shape != t.shape or c.dtype != bool:
+                raise ValueError(f"censored[{k}] must be a boolean array of shape {t.shape}")
+            obs = ~c
+        groups.append((t, obs))
+    return sizes, groups
+
+
+def growth_fit(sizes, samples, *, censored=None, level=0.95, n_boot=1000, rng=None) -> GrowthFit:
+    """Decide whether a median count grows polynomially or exponentially with a size.
+
+    At each size the median of the counts is the Kaplan-Meier median (censored runs
+    kept as "more than their budget"). A power law ``log med = a + b log s`` and an
+    exponential ``log med = a + r s`` are fitted by least squares; both have two
+    parameters, so the information criteria compare their residuals. Runs are
+    resampled within each size (``n_boot`` replicates) and the fit is repeated.
+
+    Rule: ``"polynomial"`` if the power law has the smaller residual in at least
+    ``1 - (1 - level)/2`` of the replicates (a failed replicate, with a median not
+    reached, counts against it), ``"exponential"`` if the exponential does, and
+    ``"inconclusive"`` otherwise, or when the design is too small to tell (fewer than
+    3 sizes, or largest / smallest size below 4: two doublings), or when a median is
+    not reached on the data.
+
+    Parameters
+    ----------
+    sizes : array_like, shape (k,)
+        Increasing positive sizes (d, m, 1/tolerance, ...).
+    samples : sequence of k array_like
+        The counts at each size (>= 0; a censored count is the budget it reached).
+    censored : sequence of k boolean arrays, optional
+        True where a run did not finish (its count is a lower bound).
+    level : float
+    n_boot : int
+    rng : None, int or Generator
+
+    Returns
+    -------
+    GrowthFit
+    """
+    level = float(level)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1); got {level!r}")
+    n_boot = as_int("n_boot", n_boot, minimum=10)
+    gen = as_rng(rng)
+    sizes, groups = _groups(sizes, samples, censored)
+    log_sizes = np.log(sizes)
+    medians = _medians(groups)
+    tail = (1.0 - level) / 2
+    nan2 = (math.nan, math.nan)
+    common = dict(
+        sizes=tuple(float(s) for s in sizes), medians=tuple(float(v) for v in medians),
+        n_samples=tuple(int(t.size) for t, _ in groups),
+        n_censored=tuple(int((~o).sum()) for _, o in groups), level=level, n_boot=n_boot,
+    )  # fmt: skip
+
+    def inconclusive(reason, **fit):
+        base = dict(exponent=math.nan, exponent_interval=nan2, rate=math.nan,
+                    rate_interval=nan2, local_slopes=(), evidence={})  # fmt: skip
+        base.update(fit)
+        return GrowthFit(model="inconclusive", reason=reason, **base, **common)
+
+    point = _compare(log_sizes, sizes, medians)
+    if point is None:
+        bad = [f"{s:g}" for s, v in zip(sizes, medians, strict=True) if not 0 < v < math.inf]
+        return inconclusive(f"the median count is not reached (or is 0) at size {', '.join(bad)}")
+    b, r, rss_p, rss_e = point
+    # bootstrap: resample runs within each size
+    boots = np.full((n_boot, 4), np.nan)
+    local = np.full((n_boot, sizes.size - 1), np.nan)
+    for k in range(n_boot):
+        resampled = []
+        for t, o in groups:
+            index = gen.integers(0, t.size, t.size)
+            resampled.append((t[index], o[index]))
+        med = _medians(resampled)
+        out = _compare(log_sizes, sizes, med)
+        if out is not None:
+            boots[k] = out
+            local[k] = np.diff(np.log(med)) / np.diff(log_sizes)
+    ok = ~np.isnan(boots[:, 0])
+    power_better = float(np.mean(ok & (boots[:, 2] < boots[:, 3])))
+    exp_better = float(np.mean(ok & (boots[:, 3] < boots[:, 2])))
+    q = (tail, 1.0 - tail)
+
+    def interval(values):
+        values = values[~np.isnan(values)]
+        return tuple(float(v) for v in np.quantile(values, q)) if values.size else nan2
+
+    slopes_local = np.diff(np.log(medians)) / np.diff(log_sizes)
+    local_slopes = tuple(
+        dict(low=float(sizes[i]), high=float(sizes[i + 1]), slope=float(slopes_local[i]),
+             interval=interval(local[:, i]))
+        for i in range(sizes.size - 1)
+    )  # fmt: skip
+    k_sizes = sizes.size
+    floor = 1e-300  # an exact fit: the criterion's log needs a positive residual
+    evidence = dict(
+        share_power_better=power_better, share_exponential_better=exp_better,
+        share_failed=float(np.mean(~ok)), rss_power=rss_p, rss_exponential=rss_e,
+        delta_aic=float(k_sizes * (math.log(max(rss_e, floor)) - math.log(max(rss_p, floor)))),
+        slopes_increase=bool(
+            sizes.size >= 3 and np.mean(ok & (local[:, -1] > local[:, 0])) >= 1.0 - tail
+        ),
+    )  # fmt: skip
+    if k_sizes >= 3:
+        head = slice(0, k_sizes - 1)
+        lm = np.log(medians)
+        bp, ap = np.polyfit(log_sizes[head], lm[head], 1)
+        be, ae = np.polyfit(sizes[head], lm[head], 1)
+        evidence["holdout_error_power"] = float(abs(ap + bp * log_sizes[-1] - lm[-1]))
+        evidence["holdout_error_exponential"] = float(abs(ae + be * sizes[-1] - lm[-1]))
+    fit = dict(exponent=b, exponent_interval=interval(boots[:, 0]), rate=r,
+               rate_interval=interval(boots[:, 1]), local_slopes=local_slopes,
+               evidence=evidence)  # fmt: skip
+    if k_sizes < MIN_SIZES or sizes[-1] / sizes[0] < MIN_SPAN:
+        return inconclusive(
+            f"{k_sizes} sizes spanning a factor {sizes[-1] / sizes[0]:.3g}: at least "
+            f"{MIN_SIZES} sizes spanning a factor {MIN_SPAN:g} are needed to tell the models "
+            "apart", **fit,
+        )  # fmt: skip
+    if power_better >= 1.0 - tail:
+        reason = (f"the power law fits better in {power_better:.1%} of {n_boot} replicates "
+                  f"(needed {1 - tail:.1%})")  # fmt: skip
+        return GrowthFit(model="polynomial", reason=reason, **fit, **common)
+    if exp_better >= 1.0 - tail:
+        reason = (f"the exponential fits better in {exp_better:.1%} of {n_boot} replicates "
+                  f"(needed {1 - tail:.1%})")  # fmt: skip
+        return GrowthFit(model="exponential", reason=reason, **fit, **common)
+    return inconclusive(
+        f"the power law fits better in {power_better:.1%} and the exponential in "
+        f"{exp_better:.1%} of {n_boot} replicates (needed {1 - tail:.1%}); "
+        f"{np.mean(~ok):.1%} of them failed", **fit,
+    )  # fmt: skip

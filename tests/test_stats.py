@@ -1,0 +1,284 @@
+"""fopa.stats on synthetic data with known answers, and against scipy's own estimators."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.stats as st
+from hypothesis import given, settings
+from hypothesis import strategies as hs
+
+from fopa.stats import (
+    VERDICTS,
+    Interval,
+    Verdict,
+    bootstrap_interval,
+    censored_times,
+    growth_fit,
+    kaplan_meier,
+    km_quantile,
+    proportion_interval,
+    sign_verdict,
+)
+
+# --- Kaplan-Meier ---------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:The confidence interval is undefined")
+@settings(max_examples=60, deadline=None)
+@given(
+    n=hs.integers(2, 60),
+    share_censored=hs.floats(0.0, 0.8),
+    seed=hs.integers(0, 2**32 - 1),
+    scale=hs.sampled_from([1e-3, 1.0, 1e3]),
+)
+def test_kaplan_meier_equals_scipy_ecdf(n, share_censored, seed, scale):
+    gen = np.random.default_rng(seed)
+    t = np.round(gen.exponential(10.0, n)) * scale  # ties on purpose
+    obs = gen.random(n) >= share_censored
+    if not obs.any():
+        obs[0] = True
+    km = kaplan_meier(t, obs)
+    ref = st.ecdf(st.CensoredData(uncensored=t[obs], right=t[~obs])).sf
+    np.testing.assert_allclose(km.survival, ref.evaluate(km.times), rtol=0, atol=1e-14)
+    alive = km.survival > 0
+    band = ref.confidence_interval(method="log-log")
+    # scipy leaves the band undefined (NaN) where S = 0 or S = 1
+    for mine, theirs in ((km.low, band.low), (km.high, band.high)):
+        theirs = theirs.evaluate(km.times)
+        ok = alive & np.isfinite(theirs)
+        np.testing.assert_allclose(mine[ok], theirs[ok], rtol=1e-12, atol=1e-14)
+    assert np.all(km.low <= km.survival + 1e-15) and np.all(km.survival <= km.high + 1e-15)
+    assert km.n == n and km.n_observed + km.n_censored == n
+
+
+def test_kaplan_meier_without_censoring_is_the_empirical_survival():
+    t = np.array([3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0])
+    km = kaplan_meier(t, np.ones(8, bool))
+    for u in (0.0, 1.0, 2.5, 6.0, 9.0):
+        assert km.survival_at(u) == pytest.approx(np.mean(t > u), abs=1e-15)
+    # the median min{t: S(t) <= 1/2} is the n/2-th order statistic
+    assert km.median.estimate == np.sort(t)[3]
+    assert km_quantile(t, np.ones(8, bool)) == km.median.estimate
+    with pytest.raises(ValueError, match="beyond the follow-up"):
+        km.survival_at(10.0)
+
+
+def test_median_not_reached_when_most_runs_are_censored():
+    times, observed = censored_times(np.array([5, 7, -1, -1, -1, -1, 9]), budget=100)
+    assert times.tolist() == [5, 7, 100, 100, 100, 100, 9] and observed.sum() == 3
+    km = kaplan_meier(times, observed)
+    assert km.median.estimate == math.inf and km.median.high == math.inf
+    assert km.quantile(0.25).estimate == 7.0
+    share = km.share_observed()
+    ref = st.binomtest(3, 7).proportion_ci(confidence_level=0.95, method="exact")
+    assert (share.low, share.high) == pytest.approx((ref.low, ref.high), rel=1e-12)
+    assert km.to_dict()["quantiles"]["0.5"]["estimate"] == "inf"
+
+
+def test_median_interval_covers_the_true_median():
+    # exponential times with mean 10 (median 10 ln 2), independent censoring
+    gen = np.random.default_rng(5)
+    truth, hits, reps = 10 * math.log(2), 0, 300
+    for _ in range(reps):
+        event = gen.exponential(10.0, 60)
+        censor = gen.exponential(40.0, 60)
+        km = kaplan_meier(np.minimum(event, censor), event <= censor)
+        hits += km.median.contains(truth)
+    assert 0.90 <= hits / reps <= 0.99  # nominal 0.95; 300 reps: +-0.025 standard error x 2
+
+
+def test_kaplan_meier_errors():
+    with pytest.raises(ValueError, match="times must be finite"):
+        kaplan_meier([1.0, -1.0], [True, True])
+    with pytest.raises(ValueError, match="observed must have the shape"):
+        kaplan_meier([1.0, 2.0], [True])
+    with pytest.raises(TypeError, match="observed must hold booleans"):
+        kaplan_meier([1.0, 2.0], [0.5, 1.0])
+    with pytest.raises(ValueError, match="non-empty"):
+        kaplan_meier([], [])
+    with pytest.raises(ValueError, match="p must be in"):
+        kaplan_meier([1.0, 2.0], [True, True]).quantile(1.0)
+
+
+# --- bootstrap ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["percentile", "bca"])
+def test_bootstrap_matches_scipy_within_monte_carlo_error(method):
+    x = np.random.default_rng(1).lognormal(0.0, 1.0, 60)  # skewed: BCa differs
+    mine = bootstrap_interval(np.mean, x, n_boot=20_000, method=method, rng=0)
+    ref = st.bootstrap(
+        (x,), np.mean, n_resamples=20_000, method="BCa" if method == "bca" else method,
+        random_state=1,
+    ).confidence_interval  # fmt: skip
+    width = ref.high - ref.low
+    assert abs(mine.low - ref.low) < 0.05 * width and abs(mine.high - ref.high) < 0.05 * width
+    assert mine.estimate == pytest.approx(np.mean(x)) and mine.n_samples == 60
+
+
+def test_bootstrap_interval_coverage_of_a_mean():
+    gen = np.random.default_rng(2)
+    hits = sum(
+        bootstrap_interval(np.mean, gen.standard_normal(40), n_boot=400, rng=gen).contains(0.0)
+        for _ in range(150)
+    )
+    assert 0.86 <= hits / 150 <= 0.99  # the percentile interval undercovers a little at n = 40
+
+
+def test_paired_resampling_uses_the_pairing():
+    gen = np.random.default_rng(3)
+    base = gen.standard_normal(50) * 10  # a large instance effect shared by both arms
+    a, b = base + gen.standard_normal(50) * 0.1, base + 0.5 + gen.standard_normal(50) * 0.1
+
+    def diff(u, v):
+        return np.mean(v) - np.mean(u)
+
+    paired = bootstrap_interval(diff, (a, b), paired=True, rng=0)
+    unpaired = bootstrap_interval(diff, (a, b), rng=0)
+    assert paired.low > 0  # the shift of 0.5 is seen through the pairing
+    assert unpaired.low < 0 < unpaired.high  # and drowned without it
+    with pytest.raises(ValueError, match="same number of units"):
+        bootstrap_interval(diff, (a, b[:-1]), paired=True)
+
+
+def test_cluster_resampling_widens_for_correlated_rows():
+    gen = np.random.default_rng(4)
+    effects = gen.standard_normal(12) * 3.0
+    labels = np.repeat(np.arange(12), 20)  # 12 networks, 20 rows each
+    rows = effects[labels] + gen.standard_normal(labels.size) * 0.1
+    naive = bootstrap_interval(np.mean, rows, rng=0)
+    cluster = bootstrap_interval(np.mean, rows, cluster=labels, rng=0)
+    assert cluster.n_samples == 12 and naive.n_samples == 240
+    assert (cluster.high - cluster.low) > 3 * (naive.high - naive.low)
+    # the rows of one cluster travel together into every group
+    second = rows * 2
+    both = bootstrap_interval(lambda u, v: np.mean(v) - 2 * np.mean(u), (rows, second),
+                              cluster=labels, paired=True, rng=0)  # fmt: skip
+    assert both.low == pytest.approx(0.0, abs=1e-12) and both.high == pytest.approx(0, abs=1e-12)
+    with pytest.raises(ValueError, match="cluster labels of group 0"):
+        bootstrap_interval(np.mean, rows, cluster=labels[:-1])
+
+
+def test_bootstrap_keeps_infinite_replicates_and_refuses_nan():
+    times = np.array([3.0, 5.0, 100.0, 100.0, 100.0, 4.0, 100.0])
+    observed = times < 100
+
+    def median(arr):
+        return km_quantile(arr[:, 0], arr[:, 1] > 0)
+
+    out = bootstrap_interval(median, np.c_[times, observed], rng=0)
+    assert out.estimate == math.inf and out.high == math.inf and out.n_nonfinite > 0
+    with pytest.raises(ValueError, match="NaN"):
+        bootstrap_interval(lambda x: math.nan, np.ones(5))
+    with pytest.raises(ValueError, match="BCa needs a finite estimate"):
+        bootstrap_interval(median, np.c_[times, observed], method="bca")
+    with pytest.raises(ValueError, match="at least 2 units"):
+        bootstrap_interval(np.mean, [1.0])
+    with pytest.raises(ValueError, match="method must be one of"):
+        bootstrap_interval(np.mean, [1.0, 2.0], method="normal")
+
+
+def test_bootstrap_same_seed_same_bits():
+    x = np.random.default_rng(0).standard_normal(30)
+    assert bootstrap_interval(np.median, x, rng=7) == bootstrap_interval(np.median, x, rng=7)
+
+
+def test_proportion_interval_is_scipy_exact():
+    for k, n in ((0, 10), (3, 10), (10, 10), (97, 100)):
+        mine = proportion_interval(k, n)
+        ref = st.binomtest(k, n).proportion_ci(method="exact")
+        assert (mine.low, mine.high) == pytest.approx((ref.low, ref.high), rel=1e-10, abs=1e-15)
+    with pytest.raises(ValueError, match="successes must be <= n"):
+        proportion_interval(11, 10)
+
+
+# --- growth ---------------------------------------------------------------------------
+
+DS = np.array([8, 16, 32, 64, 128, 256])
+
+
+def _counts(law, gen, n=30, noise=0.2):
+    return [law(d) * np.exp(noise * gen.standard_normal(n)) for d in DS]
+
+
+def test_power_law_counts_are_polynomial_with_the_right_exponent():
+    gen = np.random.default_rng(10)
+    fit = growth_fit(DS, _counts(lambda d: 3.0 * d**1.5, gen), rng=0)
+    assert fit.model == "polynomial", fit.reason
+    assert fit.exponent_interval[0] <= 1.5 <= fit.exponent_interval[1]
+    assert fit.evidence["delta_aic"] > 0 and not fit.evidence["slopes_increase"]
+    assert all(s["interval"][0] <= 1.5 <= s["interval"][1] for s in fit.local_slopes[1:])
+
+
+def test_exponential_counts_are_not_polynomial():
+    gen = np.random.default_rng(11)
+    fit = growth_fit(DS, _counts(lambda d: 2.0 * np.exp(d / 16), gen), rng=0)
+    assert fit.model == "exponential", fit.reason
+    assert fit.rate_interval[0] <= 1 / 16 <= fit.rate_interval[1]
+    assert fit.evidence["slopes_increase"]
+
+
+def test_flat_noisy_counts_over_a_narrow_range_are_inconclusive():
+    gen = np.random.default_rng(12)
+    sizes = [10, 12, 14, 16]
+    fit = growth_fit(sizes, [50 * np.exp(0.3 * gen.standard_normal(20)) for _ in sizes], rng=0)
+    assert fit.model == "inconclusive" and "factor 1.6" in fit.reason
+    # flat over a wide range: neither model is preferred either
+    flat = growth_fit(DS, _counts(lambda d: 50.0, gen, noise=0.3), rng=0)
+    assert flat.model == "inconclusive"
+    assert flat.exponent_interval[0] < 0 < flat.exponent_interval[1]
+
+
+def test_censored_counts_are_kept_not_dropped():
+    gen = np.random.default_rng(13)
+    counts = _counts(lambda d: 3.0 * d**1.5, gen, n=60)
+    budget = np.quantile(counts[-1], 0.8)  # 20 % of the largest size do not finish
+    censored = [c > budget for c in counts]
+    clipped = [np.minimum(c, budget) for c in counts]
+    fit = growth_fit(DS, clipped, censored=censored, rng=0)
+    assert fit.model == "polynomial" and fit.n_censored[-1] > 0
+    assert fit.exponent_interval[0] <= 1.5 <= fit.exponent_interval[1]
+    # dropping the unfinished runs biases the largest median down
+    dropped = growth_fit(DS, [c[~k] for c, k in zip(clipped, censored, strict=True)], rng=0)
+    assert dropped.medians[-1] < fit.medians[-1]
+    # a median not reached: nothing to fit
+    low_budget = np.quantile(counts[-1], 0.4)
+    fit = growth_fit(DS, [np.minimum(c, low_budget) for c in counts],
+                     censored=[c > low_budget for c in counts], rng=0)  # fmt: skip
+    assert fit.model == "inconclusive" and "not reached" in fit.reason
+
+
+def test_growth_fit_errors():
+    with pytest.raises(ValueError, match="strictly increasing"):
+        growth_fit([4, 2, 8], [[1, 2]] * 3)
+    with pytest.raises(ValueError, match="one array per size"):
+        growth_fit([2, 4, 8], [[1, 2]] * 2)
+    with pytest.raises(ValueError, match="censored\\[0\\] must be a boolean"):
+        growth_fit([2, 4, 8], [[1, 2]] * 3, censored=[[1, 0]] * 3)
+
+
+# --- verdicts -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "expected", "outcome"),
+    [
+        (0.1, 0.5, "positive", "agrees"),
+        (-0.5, -0.1, "positive", "disagrees"),
+        (-0.1, 0.5, "positive", "inconclusive"),
+        (-0.5, -0.1, "negative", "agrees"),
+        (0.1, 0.5, "negative", "disagrees"),
+    ],
+)
+def test_sign_verdict_gives_every_outcome(low, high, expected, outcome):
+    interval = Interval((low + high) / 2, low, high, 0.95, "percentile", 10)
+    verdict = sign_verdict(interval, expected=expected, what="slope")
+    assert verdict.outcome == outcome and "slope" in verdict.reason
+    assert sign_verdict(None, expected=expected, what="slope").outcome == "not tested"
+
+
+def test_verdict_outcomes_are_closed():
+    assert VERDICTS == ("agrees", "disagrees", "inconclusive", "not tested")
+    with pytest.raises(ValueError, match="outcome must be one of"):
+        Verdict("yes", "rule", "reason")
