@@ -462,8 +462,7 @@ def projected_gradient_ascent(
     gram_ok = gram_ok and not certify_every
     if method == "gram" and not gram_ok:
         raise ValueError(
-            "method='gram' needs an l2 constraint, no perturbation, no history and no "
-            "certify_every"
+            "method='gram' needs an l2 constraint, no perturbation, no history and no certify_every"
         )
     if method == "auto":
         method = "gram" if gram_ok and net.m < 2 * d else "plain"

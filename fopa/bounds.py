@@ -48,7 +48,6 @@ from ._validate import as_float_array, as_positive_scalar
 __all__ = ["BallConstants", "IterationBound", "ball_constants", "iteration_bound"]
 
 
-
 @dataclass(frozen=True)
 class BallConstants:
     """Upper bounds over the ball of radius ``eps`` around ``x``.
@@ -89,8 +88,6 @@ class BallConstants:
 METHODS = ("tight", "fast", "row_sum")
 _MODES = {"row_sum": 0, "tight": 1, "fast": 2}
 _NO_FACTOR = np.zeros((0, 0))
-
-
 
 
 def ball_constant_arrays(net, X, Y, eps, code, method="tight"):

@@ -149,6 +149,7 @@ def pga_backtracking(net, x, y, eps, eta0, delta0, iterations, lossname="quadrat
 
     Returns the iterates and the step used at each of them.
     """
+
     def proj(v):
         return v * eps / max(np.linalg.norm(v), eps)
 

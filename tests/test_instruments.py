@@ -54,7 +54,7 @@ def test_backtracking_ascends_monotonely_and_meets_its_bound(problem, eps):
     moves = np.sum(np.diff(path, axis=0) ** 2, axis=1)
     # every accepted step gained at least ||move||^2 / (2 eta) with eta <= the step in use
     gain = np.diff(L) - moves / (2 * steps[:-1])
-    assert np.all(gain >= -2.0**-49 * (np.abs(L[1:]) + np.abs(L[:-1])) - 1e-300)
+    assert np.all(gain >= -(2.0**-49) * (np.abs(L[1:]) + np.abs(L[:-1])) - 1e-300)
     assert res.gradient_evaluations >= res.iterations + 1
     bound = fopa.iteration_bound(net, x, y, eps, res, loss=lossname)
     assert isinstance(bound, fopa.IterationBound) and bound.within

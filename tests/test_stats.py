@@ -282,3 +282,12 @@ def test_verdict_outcomes_are_closed():
     assert VERDICTS == ("agrees", "disagrees", "inconclusive", "not tested")
     with pytest.raises(ValueError, match="outcome must be one of"):
         Verdict("yes", "rule", "reason")
+
+
+def test_every_run_at_one_time_gives_a_finite_median_interval():
+    km = kaplan_meier(np.full(10, 4.0), np.ones(10, bool))
+    assert km.survival.tolist() == [0.0]
+    upper = st.binomtest(0, 10).proportion_ci(method="exact").high
+    assert km.high[-1] == pytest.approx(upper, rel=1e-12) and km.low[-1] == 0.0
+    median = km.median
+    assert (median.estimate, median.low, median.high) == (4.0, 4.0, 4.0)

@@ -310,4 +310,3 @@ def sup_abs_table(code, critical, lo, hi):
     out = np.empty((4, lo.shape[0]))
     sup_abs_intervals(code, critical, lo, hi, out)
     return out
-

@@ -110,8 +110,14 @@ def row_buffers(N, d, m):
     """Work buffers for :func:`evaluate_rows`, allocated once per run: ``Pbuf`` (N, d),
     ``Zbuf`` and ``Qbuf`` (N, m), ``Gbuf`` (N, d), ``vals`` (N,) and scratch ``S0`` (m,);
     row k of each belongs to the running row ``active[k]``."""
-    return np.empty((N, d)), np.empty((N, m)), np.empty((N, m)), np.empty((N, d)), np.empty(N), \
-        np.empty(m)
+    return (
+        np.empty((N, d)),
+        np.empty((N, m)),
+        np.empty((N, m)),
+        np.empty((N, d)),
+        np.empty(N),
+        np.empty(m),
+    )
 
 
 @jit
@@ -533,8 +539,6 @@ def pga_gram(net, K, loss, X, Y, eps, eta, D0, max_iter, tol, scale, constraint)
                     status[i] = TOL
     kkt_rows(grads, D, eps, constraint, fstats)
     return D, grads, fstats, istats
-
-
 
 
 @jit

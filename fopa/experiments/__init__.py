@@ -9,7 +9,7 @@ JSON-ready. Nothing here assumes the paper's answer: the statistics are reported
 as measured, with bootstrap intervals, and the claims rows say what they show.
 """
 
-from .common import loglog_slope, random_instance
+from .common import random_instance
 from .datasets import DATASETS, load_binary_dataset
 from .iterations import IterationStudy, iteration_study, pga_outcome, polynomial_iterations
 from .regularity import (
@@ -40,7 +40,6 @@ __all__ = [
     "polynomial_iterations",
     "input_scale_speed",
     "input_scale_regularity",
-    "loglog_slope",
     "pga_outcome",
     "landscape_outcome",
     "training_curves",

@@ -1,5 +1,6 @@
-"""What the studies share: the random instance, result objects, statistics, verdicts
-and the arrangement of sweep cells into arrays.
+"""What the studies share: the random instance, result objects, number formats and
+the arrangement of sweep cells into arrays (statistics: :mod:`fopa.stats`; verdicts:
+:mod:`.verdicts`).
 
 The setting is the initial phase of training: ``TwoLayerNet.random`` (``W_rj ~ N(0,
 1/d)``, ``a_r = +-1``, ``c = 1/sqrt(m)``), an input direction ``x_hat`` with
@@ -14,10 +15,9 @@ from dataclasses import asdict
 import numpy as np
 
 from .._json import jsonable
-from .._validate import as_rng
 from ..network import TwoLayerNet
 
-__all__ = ["StudyResult", "random_instance", "loglog_slope", "certified_stats", "direction"]
+__all__ = ["StudyResult", "random_instance"]
 
 
 class StudyResult:
@@ -36,67 +36,6 @@ def random_instance(d, m, activation, gen):
     x_hat *= np.sqrt(d) / np.linalg.norm(x_hat)
     y = float(gen.choice([-1.0, 1.0]))
     return net, x_hat, y
-
-
-def certified_stats(first):
-    """Share certified, median and 90th percentile of the certified runs' counts."""
-    ok = first[first >= 0]
-    if ok.size == 0:
-        return 0.0, 0.0, 0.0
-    return float(ok.size / first.size), float(np.median(ok)), float(np.percentile(ok, 90))
-
-
-def loglog_slope(x, y, *, samples=None, rng=None, n_boot=200):
-    """Least-squares slope of ``log y`` against ``log x``, with a bootstrap interval.
-
-    Parameters
-    ----------
-    x : array_like, shape (k,)
-        Positive abscissae (e.g. d, m or tau).
-    y : array_like, shape (k,)
-        Positive statistic per abscissa (e.g. median iterations).
-    samples : list of k arrays, optional
-        The runs behind each ``y`` (its median): resampled with replacement to give
-        a 95 % percentile interval of the slope of the medians.
-    rng : None, int or Generator
-    n_boot : int
-
-    Returns
-    -------
-    slope : float or None
-        None when a statistic is not positive (e.g. no run was certified there)
-        or there are fewer than two abscissae: nothing to fit.
-    interval : tuple (low, high), (slope, slope) without samples, or None
-    """
-    lx = np.log(np.asarray(x, dtype=float))
-    y = np.asarray(y, dtype=float)
-    if np.any(y <= 0) or lx.size < 2:
-        return None, None
-    slope = float(np.polyfit(lx, np.log(y), 1)[0])
-    if samples is None:
-        return slope, (slope, slope)
-    gen = as_rng(rng)
-    boots = []
-    for _ in range(n_boot):
-        meds = [np.median(gen.choice(s, size=len(s))) for s in samples]
-        if min(meds) > 0:
-            boots.append(np.polyfit(lx, np.log(meds), 1)[0])
-    if not boots:
-        return slope, (slope, slope)
-    low, high = np.percentile(boots, [2.5, 97.5])
-    return slope, (float(low), float(high))
-
-
-def direction(slope, interval):
-    """'yes' if the interval is above 0, 'no' if below, else 'inconclusive'."""
-    if slope is None or interval is None:
-        return "inconclusive"
-    low, high = interval
-    if low > 0:
-        return "yes"
-    if high < 0:
-        return "no"
-    return "inconclusive"
 
 
 def fmt(v):

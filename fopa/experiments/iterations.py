@@ -20,13 +20,10 @@ from .common import (
     StudyResult,
     cell_array,
     cell_axis,
-    certified_stats,
     constant_settings,
-    fmt,
-    fmt_interval,
-    loglog_slope,
     random_instance,
 )
+from .verdicts import iteration_verdict
 
 __all__ = ["IterationStudy", "pga_outcome", "polynomial_iterations", "iteration_study"]
 
@@ -36,11 +33,20 @@ class IterationStudy(StudyResult):
     """Claim 1: iterations until PGA's iterate is certified a strict local maximum.
 
     ``first_certified[i, j, r]`` is for ``d = ds[i]``, ``m = ms[j]``, run r (-1: not
-    certified within ``max_iter``); ``first_stationary`` likewise for the first KKT
-    point (relative residual <= tol), ``first_gradient_mapping`` for the first
-    ``||G|| <= tol x gradient scale`` and ``bound`` the sufficient-ascent bound on that
-    iteration; ``all_within_bound`` holds every reached ``first_gradient_mapping``
-    against its bound.
+    certified within ``max_iter``, a censored run: kept in every statistic as "more
+    than ``max_iter``"); ``first_stationary`` likewise for the first KKT point
+    (relative residual <= tol), ``first_gradient_mapping`` for the first ``||G|| <= tol
+    x gradient scale`` and ``bound`` the sufficient-ascent bound on that iteration;
+    ``all_within_bound`` holds every reached ``first_gradient_mapping`` against its
+    bound.
+
+    Per cell (shape (len(ds), len(ms))): ``share_certified`` within the budget with its
+    exact interval (``share_low``, ``share_high``), the Kaplan-Meier ``median`` with its
+    interval (``median_low``, ``median_high``), ``p90``, ``p99`` (inf: not reached
+    within the budget) and ``max`` of the certified runs. ``growth_d`` holds a
+    :class:`fopa.stats.GrowthFit` (as a dict) along d per m, ``growth_m`` along m per d,
+    and ``verdict`` the claim's verdict with its rule
+    (:func:`fopa.experiments.verdicts.iteration_verdict`).
     """
 
     ds: tuple
@@ -50,12 +56,17 @@ class IterationStudy(StudyResult):
     first_gradient_mapping: np.ndarray
     bound: np.ndarray
     share_certified: np.ndarray
+    share_low: np.ndarray
+    share_high: np.ndarray
     median: np.ndarray
+    median_low: np.ndarray
+    median_high: np.ndarray
     p90: np.ndarray
-    slope_d: float
-    slope_d_interval: tuple
-    slope_m: float
-    slope_m_interval: tuple
+    p99: np.ndarray
+    max: np.ndarray
+    growth_d: tuple
+    growth_m: tuple
+    verdict: dict
     all_within_bound: bool
     settings: dict
 
@@ -100,14 +111,15 @@ def polynomial_iterations(
     """Measure how the iterations to a certified local maximum grow with d and m.
 
     PGA with ``eta = 1/beta`` from the origin; every ``certify_every`` iterations
-    the iterate is certified (:func:`fopa.certify`). Slopes are of the median
-    count against d (at the middle m) and against m (at the middle d), with
-    bootstrap intervals; every first stationary iteration is held against
-    :func:`fopa.iteration_bound`.
+    the iterate is certified (:func:`fopa.certify`). Runs that do not certify within
+    ``max_iter`` are censored, not dropped. The Kaplan-Meier median count is fitted
+    along d (at each m) and along m (at each d) by :func:`fopa.stats.growth_fit`; every
+    first gradient-mapping iteration is held against :func:`fopa.iteration_bound`.
+    ``n_runs`` >= 2 (a median needs an interval).
     """
     gen = as_rng(rng)
     loss_code(loss)
-    n_runs = as_int("n_runs", n_runs, minimum=1)
+    n_runs = as_int("n_runs", n_runs, minimum=2)
     shape = (len(ds), len(ms), n_runs)
     first_cert = np.full(shape, -1, np.int64)
     first_stat = np.full(shape, -1, np.int64)
@@ -134,70 +146,85 @@ def iteration_study(ds, ms, first_cert, first_stat, first_gmap, bound, settings,
     """An :class:`IterationStudy` from raw counts (shape (len(ds), len(ms), runs)).
 
     Used by :func:`polynomial_iterations` and to build the study from a sweep's
-    store; ``rng`` drives the bootstrap of the slopes.
+    store; ``rng`` drives the bootstraps of the growth fits.
     """
     gen = as_rng(rng)
-    stats = np.array(
-        [[certified_stats(first_cert[i, j]) for j in range(len(ms))] for i in range(len(ds))]
-    )
-    share, median, p90 = stats[..., 0], stats[..., 1], stats[..., 2]
-    jm, id_ = len(ms) // 2, len(ds) // 2
-    cert_runs = [
-        [v for v in first_cert[i, j] if v >= 0] for i in range(len(ds)) for j in range(len(ms))
-    ]
-    by_d = [np.array(cert_runs[i * len(ms) + jm]) for i in range(len(ds))]
-    by_m = [np.array(cert_runs[id_ * len(ms) + j]) for j in range(len(ms))]
-    ok_d = all(s.size for s in by_d)
-    ok_m = all(s.size for s in by_m)
-    sd, sd_int = loglog_slope(ds, median[:, jm], samples=by_d if ok_d else None, rng=gen)
-    sm, sm_int = loglog_slope(ms, median[id_, :], samples=by_m if ok_m else None, rng=gen)
+    verdict, fits = iteration_verdict(ds, ms, first_cert, settings["max_iter"], rng=gen)
+    cells = fits["cells"]
+    keys = ("share", "share_low", "share_high", "median", "median_low", "median_high", "p90",
+            "p99", "max")  # fmt: skip
+    table = {k: np.array([[c[k] for c in row] for row in cells], dtype=float) for k in keys}
     reached = first_gmap >= 0
     return IterationStudy(
         ds=tuple(ds), ms=tuple(ms), first_certified=first_cert, first_stationary=first_stat,
-        first_gradient_mapping=first_gmap, bound=bound, share_certified=share, median=median,
-        p90=p90, slope_d=sd, slope_d_interval=sd_int, slope_m=sm, slope_m_interval=sm_int,
+        first_gradient_mapping=first_gmap, bound=bound, share_certified=table["share"],
+        share_low=table["share_low"], share_high=table["share_high"], median=table["median"],
+        median_low=table["median_low"], median_high=table["median_high"], p90=table["p90"],
+        p99=table["p99"], max=table["max"],
+        growth_d=tuple(f.to_dict() for f in fits["d"]),
+        growth_m=tuple(f.to_dict() for f in fits["m"]), verdict=verdict.to_dict(),
         all_within_bound=bool(np.all(first_gmap[reached] <= bound[reached])),
         settings=dict(settings),
     )  # fmt: skip
 
 
+def _growth_text(fits, axis):
+    if not fits:
+        return f"along {axis}: not tested"
+    exps = [f["exponent"] for f in fits if f["exponent"] is not None]
+    span = f"exponents {min(exps):.2f} to {max(exps):.2f}" if exps else "no exponent"
+    models = ", ".join(f["model"] for f in fits)
+    return f"along {axis}: {models} ({span})"
+
+
 def iteration_claims(name, study):
     """The claims-table row of an :class:`IterationStudy` (experiment ``name``)."""
-    share = float(np.mean(study.share_certified))
     loss = study.settings["loss"]
     reached = (study.first_gradient_mapping > 0) & np.isfinite(study.bound)
     ratio = study.bound[reached] / study.first_gradient_mapping[reached]
     looseness = f"{float(np.median(ratio)):.2g}" if ratio.size else "n/a"
+    n_runs = study.first_certified.shape[-1]
+    censored = int(np.sum(study.first_certified < 0))
     return [dict(
         claim="1. PGA reaches a certified local maximum in polynomially many iterations",
         experiment=name,
-        statistic=(f"share certified {share:.2f}; log-log slope of median vs d "
-                   f"{fmt(study.slope_d)} {fmt_interval(study.slope_d_interval)}, vs m "
-                   f"{fmt(study.slope_m)} {fmt_interval(study.slope_m_interval)}; all within "
-                   f"the sufficient-ascent bound: {study.all_within_bound} (median bound / "
-                   f"count {looseness})"),
-        # yes: certified within the budget in >= 90 % of runs, counts fitted by a power law
-        agrees="yes" if share >= 0.9 and study.slope_d is not None else "no",
+        statistic=(f"share certified within {study.settings['max_iter']} iterations "
+                   f"{np.min(study.share_certified):.2f} to {np.max(study.share_certified):.2f} "
+                   f"per cell ({censored} censored runs of {study.first_certified.size}); "
+                   f"growth of the Kaplan-Meier median {_growth_text(study.growth_d, 'd')}, "
+                   f"{_growth_text(study.growth_m, 'm')}; all within the sufficient-ascent "
+                   f"bound: {study.all_within_bound} (median bound / count {looseness})"),
+        verdict=study.verdict["outcome"], rule=study.verdict["rule"],
+        reason=study.verdict["reason"], n=f"{n_runs} runs per cell",
         settings=f"{loss} loss, d in {jsonable(study.ds)}, m in {jsonable(study.ms)}",
     )]  # fmt: skip
 
 
 def iteration_figure(study):
-    """Median first certified iteration against d (one line per m) and against m."""
+    """Kaplan-Meier median first certified iteration against d (one line per m) and
+    against m (one line per d), with 95 % intervals; an open marker at the budget where
+    the median was not reached."""
     from matplotlib.figure import Figure
 
+    from .figures import count_axis, median_with_interval, shifts
+
     title = f"{study.settings['loss']} loss"
-    fig = Figure(figsize=(9, 3.6))
+    fig = Figure(figsize=(10, 4), layout="constrained")
     ax_d, ax_m = fig.subplots(1, 2)
-    median = np.asarray(study.median)
-    for j, m in enumerate(study.ms):
-        ok = median[:, j] > 0
-        ax_d.loglog(np.array(study.ds)[ok], median[ok, j], "o-", label=f"m={m}")
-    for i, d in enumerate(study.ds):
-        ok = median[i] > 0
-        ax_m.loglog(np.array(study.ms)[ok], median[i, ok], "s-", label=f"d={d}")
-    ax_d.set(xlabel="d", ylabel="median first certified iteration", title=f"{title}: vs d")
-    ax_m.set(xlabel="m", title=f"{title}: vs m")
+    budget = study.settings["max_iter"]
+    median, low, high = (np.asarray(v) for v in (study.median, study.median_low,
+                                                   study.median_high))  # fmt: skip
+    for j, (m, dx) in enumerate(zip(study.ms, shifts(len(study.ms)), strict=True)):
+        median_with_interval(ax_d, study.ds, median[:, j], low[:, j], high[:, j], budget,
+                             label=f"m={m}", marker="o", shift=dx)  # fmt: skip
+    for i, (d, dx) in enumerate(zip(study.ds, shifts(len(study.ds)), strict=True)):
+        median_with_interval(ax_m, study.ms, median[i], low[i], high[i], budget,
+                             label=f"d={d}", marker="s", shift=dx)  # fmt: skip
+    n = study.first_certified.shape[-1]
+    count_axis(ax_d, study.ds, "d", f"median first certified iteration (n={n} per point)")
+    count_axis(ax_m, study.ms, "m", None)
+    ax_d.set_title(f"{title}: against d")
+    ax_m.set_title(f"{title}: against m")
     ax_d.legend(fontsize=7)
     ax_m.legend(fontsize=7)
     return fig

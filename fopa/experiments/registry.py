@@ -86,53 +86,76 @@ def _entries():
     )  # fmt: skip
     return (
         Study(
-            "polynomial_iterations", configs={
+            "polynomial_iterations",
+            configs={
                 "tiny": dict(ds=(3, 6), ms=(6, 12), n_runs=3),
                 "quick": dict(ds=(4, 8, 16), ms=(16, 32, 64), n_runs=8),
                 "full": dict(ds=(4, 8, 16, 32, 64), ms=(16, 32, 64, 128), n_runs=30),
-            }, cell_loss="quadratic", **iters,
+            },
+            cell_loss="quadratic",
+            **iters,
         ),
         Study(
-            "input_scale_speed", configs={
+            "input_scale_speed",
+            configs={
                 "tiny": dict(taus=(0.05, 0.5), d=4, m=8, n_runs=3),
                 "quick": dict(taus=(0.01, 0.1, 1.0), n_runs=10),
                 "full": dict(taus=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0), n_runs=30),
-            }, cell_loss="quadratic", **speed,
+            },
+            cell_loss="quadratic",
+            **speed,
         ),
         Study(
-            "input_scale_regularity", run=regularity.input_scale_regularity, configs={
+            "input_scale_regularity",
+            run=regularity.input_scale_regularity,
+            configs={
                 "tiny": dict(taus=(0.05, 1.0), d=3, m=6, n_runs=2, n_starts=8),
                 "quick": dict(taus=(0.01, 0.1, 1.0, 3.0), n_runs=6, n_starts=24),
                 "full": dict(taus=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0), n_runs=20, n_starts=64),
-            }, claim=CLAIMS[2], claims=regularity.regularity_claims,
-            figure=regularity.regularity_figure, cell="landscape",
-            cell_axes=frozenset({"scale"}), from_cells=regularity.regularity_study_from_cells,
+            },
+            claim=CLAIMS[2],
+            claims=regularity.regularity_claims,
+            figure=regularity.regularity_figure,
+            cell="landscape",
+            cell_axes=frozenset({"scale"}),
+            from_cells=regularity.regularity_study_from_cells,
         ),
         Study(
-            "adversarial_training", run=training.adversarial_training_all, configs={
+            "adversarial_training",
+            run=training.adversarial_training_all,
+            configs={
                 "tiny": dict(taus=(0.3, 1.0), m=8, epochs=3),
                 "quick": dict(taus=(0.1, 0.3, 1.0), epochs=20),
                 "full": dict(taus=(0.03, 0.1, 0.3, 1.0), epochs=100),
-            }, claim=CLAIMS[3], claims=training.training_claims,
-            figure=training.training_figure, cell="training",
+            },
+            claim=CLAIMS[3],
+            claims=training.training_claims,
+            figure=training.training_figure,
+            cell="training",
             cell_axes=frozenset({"scale", "dataset"}),
             from_cells=training.training_studies_from_cells,
         ),
         Study(
-            "logistic_iterations", configs={
+            "logistic_iterations",
+            configs={
                 "tiny": dict(ds=(3, 6), ms=(6, 12), n_runs=3, loss="logistic"),
                 "quick": dict(ds=(4, 8, 16), ms=(16, 32, 64), n_runs=8, loss="logistic"),
                 "full": dict(ds=(4, 8, 16, 32), ms=(16, 32, 64), n_runs=30, loss="logistic"),
-            }, cell_loss="logistic", **iters,
+            },
+            cell_loss="logistic",
+            **iters,
         ),
         Study(
-            "logistic_speed", configs={
+            "logistic_speed",
+            configs={
                 "tiny": dict(taus=(0.05, 0.5), d=4, m=8, n_runs=3, loss="logistic"),
                 "quick": dict(taus=(0.01, 0.1, 1.0), n_runs=10, loss="logistic"),
                 "full": dict(
                     taus=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0), n_runs=30, loss="logistic"
                 ),
-            }, cell_loss="logistic", **speed,
+            },
+            cell_loss="logistic",
+            **speed,
         ),
     )
 

@@ -13,7 +13,9 @@ import numpy as np
 
 from .._validate import as_int, as_rng
 from ..landscape import local_maxima, taylor_model_maximum
+from ..stats import bootstrap_interval
 from .common import StudyResult, cell_array, cell_axis, constant_settings, random_instance
+from .verdicts import regularity_verdict
 
 __all__ = [
     "ScaleRegularityStudy",
@@ -30,7 +32,13 @@ class ScaleRegularityStudy(StudyResult):
     Per scale ``taus[t]`` and instance r: ``n_maxima`` distinct certified maxima,
     ``best_basin`` the share of starts reaching the best one, ``taylor_distance``
     the distance from the best maximum to the Taylor model's maximizer over eps
-    (-1 where no maximum was certified).
+    (-1 where no maximum was certified). ``slope`` is the slope of the mean number of
+    maxima (over instances with one certified) against log tau, with its
+    paired-bootstrap ``slope_interval`` (> 0: fewer maxima at smaller tau), and
+    ``verdict`` the claim's verdict with its rule
+    (:func:`fopa.experiments.verdicts.regularity_verdict`). ``maxima_interval`` and
+    ``basin_interval`` hold per tau the 95 % bootstrap interval ``(low, high)`` of
+    ``mean_maxima`` and ``mean_best_basin``.
     """
 
     taus: tuple
@@ -40,6 +48,11 @@ class ScaleRegularityStudy(StudyResult):
     mean_maxima: np.ndarray
     mean_best_basin: np.ndarray
     median_taylor_distance: np.ndarray
+    maxima_interval: tuple
+    basin_interval: tuple
+    slope: float | None
+    slope_interval: tuple | None
+    verdict: dict
     settings: dict
 
 
@@ -51,8 +64,7 @@ def input_scale_regularity(
     Taylor model's maximizer, for ``x = tau x_hat`` with ``eps = ratio ||x||``."""
     gen = as_rng(rng)
     instances = [
-        random_instance(d, m, activation, gen)
-        for _ in range(as_int("n_runs", n_runs, minimum=1))
+        random_instance(d, m, activation, gen) for _ in range(as_int("n_runs", n_runs, minimum=1))
     ]
     shape = (len(taus), n_runs)
     count = np.zeros(shape, np.int64)
@@ -70,7 +82,7 @@ def input_scale_regularity(
             )
     settings = dict(d=d, m=m, ratio=ratio, n_runs=n_runs, n_starts=n_starts,
                     activation=activation, loss=loss)  # fmt: skip
-    return regularity_study(taus, count, basin, dist, settings)
+    return regularity_study(taus, count, basin, dist, settings, rng=gen)
 
 
 def landscape_outcome(net, x_hat, y, *, scale, ratio, n_starts, loss, rng):
@@ -89,14 +101,33 @@ def landscape_outcome(net, x_hat, y, *, scale, ratio, n_starts, loss, rng):
     )  # fmt: skip
 
 
-def regularity_study(taus, count, basin, dist, settings):
-    """A :class:`ScaleRegularityStudy` from raw per-(tau, run) arrays."""
+def regularity_study(taus, count, basin, dist, settings, *, rng=None):
+    """A :class:`ScaleRegularityStudy` from raw per-(tau, run) arrays; ``rng`` drives
+    the bootstrap of the verdict."""
     measured = [row[row >= 0] for row in dist]
     medians = np.array([float(np.median(v)) if v.size else -1.0 for v in measured])
+    gen = as_rng(rng)
+    verdict, interval = regularity_verdict(taus, count, rng=gen)
+    with_max = count > 0
+    mean_maxima = np.array([row[ok].mean() if ok.any() else 0.0
+                            for row, ok in zip(count, with_max, strict=True)])  # fmt: skip
+
+    def mean_interval(values):
+        if values.size < 2:
+            return (float("nan"), float("nan"))
+        out = bootstrap_interval(np.mean, values, n_boot=1000, rng=gen)
+        return (out.low, out.high)
+
+    maxima_interval = tuple(mean_interval(row[ok]) for row, ok in zip(count, with_max,
+                                                                      strict=True))  # fmt: skip
+    basin_interval = tuple(mean_interval(row) for row in basin)
     return ScaleRegularityStudy(
         taus=tuple(taus), n_maxima=count, best_basin=basin, taylor_distance=dist,
-        mean_maxima=count.mean(axis=1), mean_best_basin=basin.mean(axis=1),
-        median_taylor_distance=medians, settings=dict(settings),
+        mean_maxima=mean_maxima, mean_best_basin=basin.mean(axis=1),
+        median_taylor_distance=medians, maxima_interval=maxima_interval,
+        basin_interval=basin_interval, slope=None if interval is None else interval.estimate,
+        slope_interval=None if interval is None else (interval.low, interval.high),
+        verdict=verdict.to_dict(), settings=dict(settings),
     )  # fmt: skip
 
 
@@ -104,36 +135,60 @@ def regularity_claims(name, study):
     """The claims-table row of a :class:`ScaleRegularityStudy`."""
     maxima, basin = study.mean_maxima, study.mean_best_basin
     taus, dist = study.taus, study.median_taylor_distance
-    regular = maxima[0] <= maxima[-1] and basin[0] >= basin[-1]
-    strictly = maxima[0] < maxima[-1] or basin[0] > basin[-1]
+    slope = "n/a" if study.slope is None else (
+        f"{study.slope:.3g} [{study.slope_interval[0]:.3g}, {study.slope_interval[1]:.3g}]"
+    )  # fmt: skip
     return [dict(
         claim="2. smaller input scale, more regular landscape",
         experiment=name,
-        statistic=(f"mean certified maxima {maxima[0]:.2f} at tau={taus[0]} vs "
-                   f"{maxima[-1]:.2f} at tau={taus[-1]}; best basin {basin[0]:.2f} vs "
-                   f"{basin[-1]:.2f}; distance to Taylor maximizer / eps "
-                   f"{dist[0]:.3g} vs {dist[-1]:.3g}"),
-        agrees="yes" if regular and strictly else ("inconclusive" if regular else "no"),
+        statistic=(f"mean distinct certified maxima {maxima[0]:.2f} at tau={taus[0]} vs "
+                   f"{maxima[-1]:.2f} at tau={taus[-1]} (slope vs log tau {slope}); best "
+                   f"basin {basin[0]:.2f} vs {basin[-1]:.2f}; distance to Taylor maximizer "
+                   f"/ eps {dist[0]:.3g} vs {dist[-1]:.3g}"),
+        verdict=study.verdict["outcome"], rule=study.verdict["rule"],
+        reason=study.verdict["reason"],
+        n=(f"{study.n_maxima.shape[1]} instances, paired across tau, "
+           f"{study.settings['n_starts']} starts each"),
         settings=(f"{study.settings.get('loss', 'quadratic')} loss, d={study.settings['d']}, "
                   f"m={study.settings['m']}"),
     )]  # fmt: skip
 
 
 def regularity_figure(study):
-    """Mean certified maxima, the best basin and the distance to the Taylor maximizer."""
+    """Mean distinct certified maxima and the best basin against tau (95 % bootstrap
+    intervals), and the distance to the Taylor model's maximizer."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11, 3.4))
+    from .figures import count_axis
+
+    fig = Figure(figsize=(12, 3.8), layout="constrained")
     axes = fig.subplots(1, 3)
-    taus = np.array(study.taus)
-    axes[0].semilogx(taus, study.mean_maxima, "o-")
-    axes[0].set(xlabel="tau", ylabel="mean certified maxima", title="distinct maxima")
-    axes[1].semilogx(taus, study.mean_best_basin, "o-")
-    axes[1].set(xlabel="tau", ylabel="share of starts", title="basin of the best maximum")
+    taus = np.array(study.taus, dtype=float)
+    n = study.n_maxima.shape[1]
+    for ax, mean, interval, ylabel, title in (
+        (axes[0], study.mean_maxima, study.maxima_interval, "mean distinct certified maxima",
+         "distinct maxima"),
+        (axes[1], study.mean_best_basin, study.basin_interval, "share of starts",
+         "basin of the best maximum"),
+    ):  # fmt: skip
+        mean = np.asarray(mean, dtype=float)
+        low, high = (np.array([iv[k] for iv in interval], dtype=float) for k in (0, 1))
+        ax.errorbar(taus, mean, yerr=[np.nan_to_num(mean - low), np.nan_to_num(high - mean)],
+                    marker="o", capsize=3)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xticks(taus)
+        ax.set_xticklabels([f"{t:g}" for t in taus])
+        ax.minorticks_off()
+        ax.set(xlabel="input scale tau", ylabel=ylabel, title=f"{title} (n={n})")
+        ax.grid(True, alpha=0.3)
     dist = np.asarray(study.median_taylor_distance)
     ok = dist > 0
     axes[2].loglog(taus[ok], dist[ok], "o-")
-    axes[2].set(xlabel="tau", ylabel="distance / eps", title="to the Taylor model's maximizer")
+    count_axis(axes[2], taus, "input scale tau", "median distance / eps")
+    axes[2].set_title("to the Taylor model's maximizer")
+    fig.suptitle(f"{study.settings.get('loss', 'quadratic')} loss, d={study.settings['d']}, "
+                 f"m={study.settings['m']}, {study.settings['n_starts']} starts per instance",
+                 fontsize=9)  # fmt: skip
     return fig
 
 
@@ -145,5 +200,5 @@ def regularity_study_from_cells(seeds, rows, *, rng):
         axes[0][1], cell_array(rows, axes, seeds, "n_maxima", np.int64, 0),
         cell_array(rows, axes, seeds, "best_basin", float, 0.0),
         cell_array(rows, axes, seeds, "taylor_distance", float, -1.0),
-        dict(n_runs=len(seeds), **settings),
+        dict(n_runs=len(seeds), **settings), rng=rng,
     )  # fmt: skip

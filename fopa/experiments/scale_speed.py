@@ -16,15 +16,13 @@ from .common import (
     StudyResult,
     cell_array,
     cell_axis,
-    certified_stats,
     constant_settings,
-    direction,
     fmt,
     fmt_interval,
-    loglog_slope,
     random_instance,
 )
 from .iterations import pga_outcome
+from .verdicts import censored_cell, speed_verdict
 
 __all__ = ["POLICIES", "ScaleSpeedStudy", "policy_step", "input_scale_speed", "speed_study"]
 
@@ -37,18 +35,29 @@ POLICIES = ("fixed", "relative", "lipschitz", "backtracking")
 class ScaleSpeedStudy(StudyResult):
     """Claim 2 (speed): iterations to a certified maximum against the input scale.
 
-    ``first_certified[p, t, r]`` for policy ``policies[p]``, scale ``taus[t]``, run r.
-    A positive ``slope[p]`` means fewer iterations at smaller scales.
+    ``first_certified[p, t, r]`` for policy ``policies[p]``, scale ``taus[t]``, run r
+    (-1: not certified within ``max_iter``, censored and kept). Per (policy, tau):
+    ``share_certified`` with its exact interval (``share_low``, ``share_high``), the
+    Kaplan-Meier ``median`` (inf: not reached) with its interval (``median_low``,
+    ``median_high``) and ``p90``. ``slope[p]`` is the slope of log median (capped at
+    the budget) against log tau with its paired-bootstrap ``slope_interval[p]``: > 0
+    means fewer iterations at smaller scales; ``verdicts[p]`` the claim's verdict
+    under that policy (:func:`fopa.experiments.verdicts.speed_verdict`).
     """
 
     taus: tuple
     policies: tuple
     first_certified: np.ndarray
     share_certified: np.ndarray
+    share_low: np.ndarray
+    share_high: np.ndarray
     median: np.ndarray
+    median_low: np.ndarray
+    median_high: np.ndarray
     p90: np.ndarray
     slope: tuple
     slope_interval: tuple
+    verdicts: tuple
     settings: dict
 
 
@@ -81,8 +90,7 @@ def input_scale_speed(
     for t in taus:
         as_positive_scalar("tau", float(t))
     instances = [
-        random_instance(d, m, activation, gen)
-        for _ in range(as_int("n_runs", n_runs, minimum=1))
+        random_instance(d, m, activation, gen) for _ in range(as_int("n_runs", n_runs, minimum=1))
     ]
     first = np.full((len(policies), len(taus), n_runs), -1, np.int64)
     for p, policy in enumerate(policies):
@@ -104,20 +112,24 @@ def input_scale_speed(
 def speed_study(taus, policies, first, settings, *, rng=None):
     """A :class:`ScaleSpeedStudy` from raw counts (shape (len(policies), len(taus), runs))."""
     gen = as_rng(rng)
-    stats = np.array(
-        [[certified_stats(first[p, t]) for t in range(len(taus))] for p in range(len(policies))]
-    )
-    slopes, intervals = [], []
+    budget = settings["max_iter"]
+    keys = ("share", "share_low", "share_high", "median", "median_low", "median_high", "p90")
+    cells = [[censored_cell(first[p, t], budget) for t in range(len(taus))]
+             for p in range(len(policies))]  # fmt: skip
+    table = {k: np.array([[c[k] for c in row] for row in cells], dtype=float) for k in keys}
+    slopes, intervals, verdicts = [], [], []
     for p in range(len(policies)):
-        runs = [first[p, t][first[p, t] >= 0] for t in range(len(taus))]
-        ok = all(s.size for s in runs)
-        s, interval = loglog_slope(taus, stats[p, :, 1], samples=runs if ok else None, rng=gen)
-        slopes.append(s)
-        intervals.append(interval)
+        verdict, interval = speed_verdict(taus, first[p], budget, rng=gen)
+        slopes.append(None if interval is None else interval.estimate)
+        intervals.append(None if interval is None else (interval.low, interval.high))
+        verdicts.append(verdict.to_dict())
     return ScaleSpeedStudy(
         taus=tuple(taus), policies=tuple(policies), first_certified=first,
-        share_certified=stats[..., 0], median=stats[..., 1], p90=stats[..., 2],
-        slope=tuple(slopes), slope_interval=tuple(intervals), settings=dict(settings),
+        share_certified=table["share"], share_low=table["share_low"],
+        share_high=table["share_high"], median=table["median"],
+        median_low=table["median_low"], median_high=table["median_high"], p90=table["p90"],
+        slope=tuple(slopes), slope_interval=tuple(intervals), verdicts=tuple(verdicts),
+        settings=dict(settings),
     )  # fmt: skip
 
 
@@ -127,30 +139,42 @@ def speed_claims(name, study):
     loss = study.settings["loss"]
     for p, policy in enumerate(study.policies):
         slope, interval = study.slope[p], study.slope_interval[p]
+        share = study.share_certified[p]
+        verdict = study.verdicts[p]
         rows.append(dict(
             claim="2. smaller input scale, faster convergence of PGA",
             experiment=name,
-            statistic=(f"slope of median iterations vs tau {fmt(slope)} {fmt_interval(interval)} "
-                       "(> 0: fewer at small tau)"),
-            agrees=direction(slope, interval),
+            statistic=(f"slope of log median iterations vs log tau {fmt(slope)} "
+                       f"{fmt_interval(interval)} (> 0: fewer at small tau); share certified "
+                       f"{share.min():.2f} to {share.max():.2f} per tau"),
+            verdict=verdict["outcome"], rule=verdict["rule"], reason=verdict["reason"],
+            n=f"{study.first_certified.shape[-1]} instances, paired across tau",
             settings=f"{loss} loss, step policy {policy}, tau in {jsonable(study.taus)}",
         ))  # fmt: skip
     return rows
 
 
 def speed_figure(study):
-    """Median first certified iteration against tau, one line per step policy."""
+    """Kaplan-Meier median first certified iteration against tau with 95 % intervals,
+    one line per step policy (open markers at the budget: median not reached)."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(5, 3.6))
+    from .figures import count_axis, median_with_interval, shifts
+
+    fig = Figure(figsize=(6, 4.2), layout="constrained")
     ax = fig.subplots()
-    median = np.asarray(study.median)
-    for p, policy in enumerate(study.policies):
-        ok = median[p] > 0
-        ax.loglog(np.array(study.taus)[ok], median[p, ok], "o-", label=policy)
-    title = f"{study.settings['loss']} loss"
-    ax.set(xlabel="input scale tau", ylabel="median first certified iteration", title=title)
-    ax.legend(fontsize=8)
+    budget = study.settings["max_iter"]
+    for p, (policy, dx) in enumerate(zip(study.policies, shifts(len(study.policies)),
+                                         strict=True)):  # fmt: skip
+        median_with_interval(ax, study.taus, study.median[p], study.median_low[p],
+                             study.median_high[p], budget, label=policy, marker="o",
+                             shift=dx)  # fmt: skip
+    n = study.first_certified.shape[-1]
+    count_axis(ax, study.taus, "input scale tau (eps / ||x|| fixed)",
+               f"median first certified iteration (n={n})")  # fmt: skip
+    ax.set_title(f"{study.settings['loss']} loss, d={study.settings['d']}, "
+                 f"m={study.settings['m']}")  # fmt: skip
+    ax.legend(fontsize=8, title="step policy", title_fontsize=8)
     return fig
 
 

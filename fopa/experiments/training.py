@@ -19,6 +19,7 @@ from ..network import TwoLayerNet
 from ..training import parameter_gradient
 from .common import StudyResult, cell_axis, constant_settings
 from .datasets import DATASETS, load_binary_dataset
+from .verdicts import training_verdict
 
 __all__ = [
     "TrainingStudy",
@@ -80,8 +81,15 @@ def adversarial_training(
     epochs = as_int("epochs", epochs, minimum=1)
     curves = [
         training_curves(
-            X, y, net0, tau, epochs=epochs, ratio=ratio, learning_rate=learning_rate,
-            pga_steps=pga_steps, pga_step_factor=pga_step_factor,
+            X,
+            y,
+            net0,
+            tau,
+            epochs=epochs,
+            ratio=ratio,
+            learning_rate=learning_rate,
+            pga_steps=pga_steps,
+            pga_step_factor=pga_step_factor,
         )  # fmt: skip
         for tau in taus
     ]
@@ -144,17 +152,15 @@ def training_claims(name, studies):
     """One claims-table row per data set of a :class:`TrainingStudies`."""
     rows = []
     for ds, r in studies.runs.items():
-        epochs = np.array(r.epochs_to_target, dtype=float)
-        epochs[epochs < 0] = np.inf
-        small, large = epochs[0], epochs[-1]
-        verdict = "yes" if small < large else ("no" if small > large else "inconclusive")
+        verdict = training_verdict()
         rows.append(dict(
             claim="2. smaller input scale, faster adversarial training",
             experiment=f"{name} ({ds})",
             statistic=(f"epochs to {r.settings['target_fraction']:.0%} of the initial robust "
                        f"loss: {jsonable(r.epochs_to_target)} for tau in {jsonable(r.taus)} "
                        "(-1: not reached)"),
-            agrees=verdict,
+            verdict=verdict.outcome, rule=verdict.rule, reason=verdict.reason,
+            n="one run per tau",
             settings=(f"quadratic loss, m={r.settings['m']}, "
                       f"lr={r.settings['learning_rate']}, "
                       f"eps = {r.settings['ratio']} tau sqrt(d)"),
@@ -167,7 +173,7 @@ def training_figure(studies):
     from matplotlib.figure import Figure
 
     runs = studies.runs
-    fig = Figure(figsize=(5 * len(runs), 3.6))
+    fig = Figure(figsize=(5 * len(runs), 3.6), layout="constrained")
     axes = fig.subplots(1, len(runs))
     for ax, (ds, r) in zip(np.atleast_1d(axes), runs.items(), strict=True):
         for t, tau in enumerate(r.taus):

@@ -16,7 +16,8 @@ def write_figures(results, out):
     written = {}
     for name, result in results.items():
         fig = STUDIES[name].figure(result)
-        fig.tight_layout()
+        if fig.get_layout_engine() is None:
+            fig.tight_layout()
         fig.savefig(os.path.join(out, f"{name}.png"), dpi=110, bbox_inches="tight")
         written[name] = {"file": f"{name}.png", "panels": len(fig.axes)}
     return written

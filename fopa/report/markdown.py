@@ -1,4 +1,4 @@
-"""``report.md``: the claims table and the figures."""
+"""``report.md``: the claims table, each verdict with its rule, and the figures."""
 
 from __future__ import annotations
 
@@ -11,17 +11,23 @@ def report_markdown(claims, figures, meta):
         "Claims of Deng, He, Huang and Su, *Towards Understanding the Dynamics of the "
         "First-Order Adversaries* (ICML 2020), measured by fopa "
         f"{meta['version']} ({meta['source']}, {meta['seconds']:.0f} s). "
-        "'agrees' compares the measured direction with the paper's; intervals are 95 % "
-        "bootstrap intervals.",
+        "Each verdict is one of agrees, disagrees, inconclusive and not tested, decided by "
+        "the rule written under the table; intervals are 95 %; runs that did not reach a "
+        'certified maximum within their budget are censored (kept as "more than the '
+        'budget"), never dropped.',
         "",
-        "| claim | experiment | statistic | agrees | settings |",
-        "|---|---|---|---|---|",
+        "| claim | experiment | statistic | verdict | samples | settings |",
+        "|---|---|---|---|---|---|",
     ]
     for row in claims:
         lines.append(
-            f"| {row['claim']} | {row['experiment']} | {row['statistic']} | {row['agrees']} "
-            f"| {row['settings']} |"
+            f"| {row['claim']} | {row['experiment']} | {row['statistic']} | {row['verdict']} "
+            f"| {row['n']} | {row['settings']} |"
         )
+    lines += ["", "## Verdicts and their rules", ""]
+    for row in claims:
+        lines.append(f"- **{row['experiment']}** ({row['settings']}): **{row['verdict']}**. "
+                     f"Measured: {row['reason']}. Rule: {row['rule']}.")  # fmt: skip
     lines += ["", "## Figures", ""]
     for name, info in figures.items():
         lines.append(f"![{name}]({info['file']})")

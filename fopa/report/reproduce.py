@@ -2,8 +2,9 @@
 
 Each study gets its own seed spawned from the run's seed, so results do not
 depend on ``jobs`` (the number of worker processes) or on the order of work.
-The claims table compares each measured direction with the paper's and says
-"yes", "no" or "inconclusive"; it never assumes the answer.
+The claims table gives each study's verdict on its claim (agrees, disagrees,
+inconclusive or not tested) by the rule of :mod:`fopa.experiments.verdicts`
+written next to it; it never assumes the answer.
 """
 
 from __future__ import annotations

@@ -148,9 +148,12 @@ def kaplan_meier(times, observed, *, level=0.95) -> SurvivalCurve:
     Notes
     -----
     At a time with both events and censorings the events come first (censored units
-    are at risk at their censoring time). After ``S`` reaches 0 Greenwood's variance
-    is infinite; the interval there is ``[0, high]`` with ``high`` carried from the
-    previous time.
+    are at risk at their censoring time). Where ``S`` reaches 0 (every unit still at
+    risk had the event) Greenwood's variance is infinite; the interval there is
+    ``[0, h (1 - ((1 - level)/2)^(1/k))]``: the exact upper end of "none of the k at
+    risk survive" times the upper end ``h`` just before (1 before the first time).
+    Without censoring and with every unit's event at one time this is the
+    Clopper-Pearson interval of a share of 0.
     """
     t = np.asarray(times)
     obs = np.asarray(observed)
@@ -180,11 +183,12 @@ def kaplan_meier(times, observed, *, level=0.95) -> SurvivalCurve:
         low = survival ** np.exp(spread)
         high = survival ** np.exp(-spread)
     low[survival >= 1.0] = high[survival >= 1.0] = 1.0
-    dead = (survival <= 0.0) | ~np.isfinite(greenwood)
-    if np.any(dead):  # S = 0 from here on: [0, the last finite upper end]
-        first = int(np.flatnonzero(dead)[0])
-        low[first:] = 0.0
-        high[first:] = high[first - 1] if first > 0 else 1.0
+    if survival[-1] <= 0.0:  # everyone left at risk had the event: Greenwood is infinite
+        # The exact (Clopper-Pearson) upper end of "0 of the at-risk survive", times the
+        # upper end just before: the interval of S there is [0, high].
+        before = high[-2] if survival.size > 1 else 1.0
+        low[-1] = 0.0
+        high[-1] = before * (1.0 - ((1.0 - level) / 2) ** (1.0 / at_risk[-1]))
     return SurvivalCurve(
         times=event_times, survival=survival, low=low, high=high, at_risk=at_risk,
         events=events, n=int(n), n_observed=int(obs.sum()), n_censored=int(n - obs.sum()),

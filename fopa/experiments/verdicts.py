@@ -1,0 +1,241 @@
+"""The verdict rules of the reproduction, one per claim, on raw arrays.
+
+Each rule takes the measured counts (``-1``: the run did not reach the event within
+its budget, a censored run, kept), returns a :class:`fopa.stats.Verdict` whose
+``rule`` text is printed next to it in the report, and is tested to produce every
+outcome on synthetic data (``tests/test_verdicts.py``). The statistics are those of
+:mod:`fopa.stats`; ``docs/experiments/`` gives each rule with its reasons.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..stats import (
+    Verdict,
+    bootstrap_interval,
+    censored_times,
+    growth_fit,
+    kaplan_meier,
+    sign_verdict,
+)
+from ..stats._growth import MIN_SIZES, MIN_SPAN
+
+__all__ = [
+    "ITERATION_RULE",
+    "SPEED_RULE",
+    "REGULARITY_RULE",
+    "TRAINING_RULE",
+    "censored_cell",
+    "iteration_verdict",
+    "speed_verdict",
+    "regularity_verdict",
+    "training_verdict",
+]
+
+#: The share a cell must not be significantly below (agrees) and the share that, when
+#: significantly undercut, says PGA fails more often than it succeeds (disagrees).
+HIGH_PROBABILITY, MAJORITY = 0.9, 0.5
+
+ITERATION_RULE = (
+    "agrees if growth_fit calls the Kaplan-Meier median of the first certified iteration "
+    "polynomial along d at every m and along m at every d (each axis with at least "
+    f"{MIN_SIZES} sizes spanning a factor {MIN_SPAN:g}), and no cell's share certified within "
+    f"the budget is significantly below {HIGH_PROBABILITY} (Clopper-Pearson upper end >= "
+    f"{HIGH_PROBABILITY}); disagrees if a fit is exponential or a cell's share is "
+    f"significantly below {MAJORITY}; not tested if neither axis has such sizes; else "
+    "inconclusive"
+)
+
+SPEED_RULE = (
+    "agrees if the 95 % paired-bootstrap interval (runs resampled, the same instances at "
+    "every tau) of the least-squares slope of log median first certified iteration "
+    "against log tau is above 0 (fewer iterations at smaller tau), disagrees if below 0, "
+    "else inconclusive; medians are Kaplan-Meier medians capped at the budget (a run "
+    "that never certified counts as the budget, which moves the slope towards 0, never "
+    "away); not tested with fewer than 2 scales or no median reached"
+)
+
+REGULARITY_RULE = (
+    "agrees if the 95 % paired-bootstrap interval (instances resampled) of the "
+    "least-squares slope of the mean number of distinct certified maxima against log tau "
+    "is above 0 (fewer maxima at smaller tau), disagrees if below 0, else inconclusive "
+    "(an interval [0, 0]: the same number of maxima at every tau); instances where no "
+    "maximum was certified are left out at that tau and counted; not tested with fewer "
+    "than 2 scales"
+)
+
+TRAINING_RULE = (
+    "not tested: one learning rate for every tau makes the change of the network per "
+    "step scale like lr tau^2, so this protocol cannot separate the input scale from the "
+    "step size, and one run per tau gives no interval; shown for reference"
+)
+
+
+def censored_cell(first, budget, *, level=0.95):
+    """Statistics of one cell's first-event counts, censored runs kept.
+
+    Parameters
+    ----------
+    first : array_like of int, shape (n,)
+        First iteration of the event per run, -1 where it was not reached.
+    budget : int
+        The budget (``max_iter``) at which -1 runs are censored.
+
+    Returns
+    -------
+    dict
+        ``n``, ``n_censored``, ``share`` (with ``share_low``, ``share_high``: exact
+        interval), ``median`` (with ``median_low``, ``median_high``: Brookmeyer-Crowley),
+        ``p90``, ``p99`` (Kaplan-Meier quantiles; inf: not reached within the budget)
+        and ``max`` (of the runs that finished; -1 if none).
+    """
+    times, observed = censored_times(first, budget)
+    km = kaplan_meier(times, observed, level=level)
+    share, median = km.share_observed(), km.median
+    finished = times[observed]
+    return dict(
+        n=int(times.size), n_censored=int(km.n_censored), share=share.estimate,
+        share_low=share.low, share_high=share.high, median=median.estimate,
+        median_low=median.low, median_high=median.high,
+        p90=km.quantile(0.9).estimate, p99=km.quantile(0.99).estimate,
+        max=float(finished.max()) if finished.size else -1.0,
+    )  # fmt: skip
+
+
+def _testable(sizes):
+    sizes = np.asarray(sizes, dtype=float)
+    return sizes.size >= MIN_SIZES and sizes[-1] / sizes[0] >= MIN_SPAN
+
+
+def iteration_verdict(ds, ms, first, budget, *, rng=None, n_boot=1000):
+    """Claim 1's verdict on ``first[i, j, r]`` (d = ds[i], m = ms[j], run r; -1: censored).
+
+    Returns
+    -------
+    verdict : Verdict
+    fits : dict
+        ``{"d": [GrowthFit per m], "m": [GrowthFit per d]}`` (empty lists for an axis
+        that cannot be tested), and ``cells``: :func:`censored_cell` per (d, m).
+    """
+    first = np.asarray(first)
+    cells = [[censored_cell(first[i, j], budget) for j in range(len(ms))] for i in range(len(ds))]
+    fits = {"d": [], "m": [], "cells": cells}
+    for axis, sizes in (("d", ds), ("m", ms)):
+        if not _testable(sizes):
+            continue
+        lines = range(len(ms)) if axis == "d" else range(len(ds))
+        for k in lines:
+            counts = first[:, k] if axis == "d" else first[k, :]
+            samples, censored = [], []
+            for row in counts:
+                times, observed = censored_times(row, budget)
+                samples.append(times)
+                censored.append(~observed)
+            fits[axis].append(growth_fit(sizes, samples, censored=censored, n_boot=n_boot, rng=rng))
+    all_fits = fits["d"] + fits["m"]
+    flat = [c for row in cells for c in row]
+    low_share = [c for c in flat if c["share_high"] < MAJORITY]
+    below_high = [c for c in flat if c["share_high"] < HIGH_PROBABILITY]
+    models = [f.model for f in all_fits]
+    summary = (
+        f"growth along d: {_tally(fits['d'])}; along m: {_tally(fits['m'])}; share certified "
+        f"per cell {min(c['share'] for c in flat):.2f} to {max(c['share'] for c in flat):.2f} "
+        f"(n = {flat[0]['n']} per cell)"
+    )
+    if not all_fits:
+        return Verdict("not tested", ITERATION_RULE, f"no axis can be tested: {summary}"), fits
+    if "exponential" in models or low_share:
+        return Verdict("disagrees", ITERATION_RULE, summary), fits
+    if all(mo == "polynomial" for mo in models) and not below_high:
+        return Verdict("agrees", ITERATION_RULE, summary), fits
+    return Verdict("inconclusive", ITERATION_RULE, summary), fits
+
+
+def _tally(fits):
+    if not fits:
+        return "not tested"
+    counts = {}
+    for f in fits:
+        counts[f.model] = counts.get(f.model, 0) + 1
+    return ", ".join(f"{v} {k}" for k, v in counts.items()) + f" of {len(fits)}"
+
+
+def _capped_median(row, budget):
+    """Kaplan-Meier median of one row capped at the budget: as a plain median of
+    ``min(t, budget)`` with runs censored at the budget, this is ``min(median, budget)``."""
+    times, _ = censored_times(row, budget)
+    return float(np.sort(times)[(times.size - 1) // 2])
+
+
+def _slope(log_x, values):
+    """Least-squares slope, centred (exactly 0 for equal values: no rounding sign)."""
+    dx = log_x - log_x.mean()
+    values = np.asarray(values, dtype=float)
+    return float(dx @ (values - values.mean()) / (dx @ dx))
+
+
+def speed_verdict(taus, first, budget, *, rng=None, n_boot=2000):
+    """Claim 2 (speed) on ``first[t, r]`` (scale taus[t], run r on the same instance at
+    every tau; -1: censored). Returns ``(Verdict, Interval or None)``."""
+    first = np.asarray(first)
+    if len(taus) < 2:
+        return Verdict("not tested", SPEED_RULE, "fewer than 2 scales"), None
+    log_tau = np.log(np.asarray(taus, dtype=float))
+    reached = [_capped_median(row, budget) < budget for row in first]
+    if not any(reached):
+        reason = "no median reached within the budget at any tau"
+        return Verdict("not tested", SPEED_RULE, reason), None
+
+    def statistic(runs):  # runs: (n_runs, n_taus)
+        meds = [_capped_median(runs[:, t], budget) for t in range(runs.shape[1])]
+        return _slope(log_tau, np.log(np.maximum(meds, 1.0)))
+
+    interval = bootstrap_interval(statistic, first.T, n_boot=n_boot, rng=rng)
+    verdict = sign_verdict(interval, expected="positive", what="slope of log median vs log tau",
+                           rule=SPEED_RULE)  # fmt: skip
+    unreached = sum(not r for r in reached)
+    if unreached:
+        verdict = Verdict(verdict.outcome, SPEED_RULE,
+                          f"{verdict.reason}; median not reached at {unreached} of "
+                          f"{len(taus)} scales (capped at {budget})")  # fmt: skip
+    return verdict, interval
+
+
+def regularity_verdict(taus, n_maxima, *, rng=None, n_boot=2000):
+    """Claim 2 (regularity) on ``n_maxima[t, r]`` (distinct certified maxima at scale
+    taus[t] on instance r; 0: none certified, left out). Returns ``(Verdict, Interval or
+    None)``."""
+    counts = np.asarray(n_maxima, dtype=float)
+    if len(taus) < 2:
+        return Verdict("not tested", REGULARITY_RULE, "fewer than 2 scales"), None
+    measured = counts > 0
+    if not np.all(measured.any(axis=1)):
+        empty = [f"{t:g}" for t, ok in zip(taus, measured.any(axis=1), strict=True) if not ok]
+        reason = f"no maximum certified at tau = {', '.join(empty)}"
+        return Verdict("not tested", REGULARITY_RULE, reason), None
+    log_tau = np.log(np.asarray(taus, dtype=float))
+
+    def statistic(runs):  # runs: (n_instances, n_taus)
+        means = []
+        for t in range(runs.shape[1]):
+            column = runs[:, t][runs[:, t] > 0]
+            if column.size == 0:  # a resample without a measured instance at this tau:
+                return 0.0  # counted as "no trend", which can only widen towards 0
+            means.append(column.mean())
+        return _slope(log_tau, np.array(means))
+
+    interval = bootstrap_interval(statistic, counts.T, n_boot=n_boot, rng=rng)
+    what = "slope of mean certified maxima vs log tau"
+    verdict = sign_verdict(interval, expected="positive", what=what, rule=REGULARITY_RULE)
+    left_out = int((~measured).sum())
+    if left_out:
+        verdict = Verdict(verdict.outcome, REGULARITY_RULE,
+                          f"{verdict.reason}; {left_out} of {counts.size} (tau, instance) "
+                          "pairs certified no maximum and were left out")  # fmt: skip
+    return verdict, interval
+
+
+def training_verdict():
+    """Claim 2 (training) under today's protocol: not tested (:data:`TRAINING_RULE`)."""
+    return Verdict("not tested", TRAINING_RULE, "protocol P1 only (one learning rate)")

@@ -1,0 +1,131 @@
+"""Every verdict rule of the reproduction produces every outcome on synthetic data."""
+
+import numpy as np
+import pytest
+
+from fopa.experiments.verdicts import (
+    ITERATION_RULE,
+    censored_cell,
+    iteration_verdict,
+    regularity_verdict,
+    speed_verdict,
+    training_verdict,
+)
+
+DS, MS, BUDGET = (8, 16, 32, 64), (16, 64, 256), 10**7
+
+
+def _grid(law, gen, n=30, noise=0.15):
+    first = np.empty((len(DS), len(MS), n), np.int64)
+    for i, d in enumerate(DS):
+        for j, m in enumerate(MS):
+            first[i, j] = np.round(law(d, m) * np.exp(noise * gen.standard_normal(n)))
+    return first
+
+
+def test_iteration_rule_agrees_on_power_law_counts():
+    gen = np.random.default_rng(0)
+    first = _grid(lambda d, m: 3.0 * d**1.2 * m**0.5, gen)
+    verdict, fits = iteration_verdict(DS, MS, first, BUDGET, rng=1)
+    assert verdict.outcome == "agrees", verdict.reason
+    assert verdict.rule == ITERATION_RULE
+    assert len(fits["d"]) == len(MS) and len(fits["m"]) == len(DS)
+    assert all(f.exponent_interval[0] <= 1.2 <= f.exponent_interval[1] for f in fits["d"])
+
+
+def test_iteration_rule_disagrees_on_exponential_counts():
+    gen = np.random.default_rng(1)
+    first = _grid(lambda d, m: 2.0 * np.exp(d / 8) * m**0.3, gen)
+    verdict, fits = iteration_verdict(DS, MS, first, BUDGET, rng=1)
+    assert verdict.outcome == "disagrees", verdict.reason
+    assert all(f.model == "exponential" for f in fits["d"])
+
+
+def test_iteration_rule_disagrees_when_most_runs_never_certify():
+    gen = np.random.default_rng(2)
+    first = _grid(lambda d, m: 3.0 * d**1.2 * m**0.5, gen)
+    first[-1, -1, :25] = -1  # 25 of 30 runs censored in one cell
+    verdict, _ = iteration_verdict(DS, MS, first, BUDGET, rng=1)
+    assert verdict.outcome == "disagrees", verdict.reason
+    assert "0.17 to 1.00" in verdict.reason
+
+
+def test_iteration_rule_is_inconclusive_on_flat_counts_and_untested_on_a_small_grid():
+    gen = np.random.default_rng(3)
+    first = _grid(lambda d, m: 200.0, gen, noise=0.3)
+    verdict, _ = iteration_verdict(DS, MS, first, BUDGET, rng=1)
+    assert verdict.outcome == "inconclusive", verdict.reason
+    small = np.full((2, 2, 5), 100, np.int64)
+    verdict, fits = iteration_verdict((3, 6), (6, 12), small, BUDGET, rng=1)
+    assert verdict.outcome == "not tested" and fits["d"] == [] and fits["m"] == []
+
+
+def test_censored_cell_keeps_unfinished_runs():
+    cell = censored_cell(np.array([10, 20, -1, -1, 30]), 100)
+    assert cell["n"] == 5 and cell["n_censored"] == 2 and cell["share"] == 0.6
+    assert cell["median"] == 30.0 and cell["max"] == 30.0  # dropping them would give 20
+    assert cell["p90"] == np.inf and cell["share_low"] < 0.6 < cell["share_high"]
+
+
+TAUS = (0.01, 0.1, 1.0)
+
+
+def _speed(law, gen, n=20):
+    base = np.exp(0.3 * gen.standard_normal(n))  # a per-instance effect shared across tau
+    return np.array([np.round(law(t) * base * np.exp(0.1 * gen.standard_normal(n))) for t in TAUS],
+                    dtype=np.int64)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("law", "outcome"),
+    [
+        (lambda t: 50.0 * t**0.4, "agrees"),
+        (lambda t: 50.0 * t**-0.4, "disagrees"),
+        (lambda t: 50.0, "inconclusive"),
+    ],
+)
+def test_speed_rule_gives_each_outcome(law, outcome):
+    gen = np.random.default_rng(4)
+    verdict, interval = speed_verdict(TAUS, _speed(law, gen), 20_000, rng=1)
+    assert verdict.outcome == outcome, verdict.reason
+    assert interval.n_samples == 20  # instances, resampled in pairs across tau
+
+
+def test_speed_rule_not_tested_and_censoring():
+    gen = np.random.default_rng(5)
+    first = _speed(lambda t: 50.0 * t**0.4, gen)
+    assert speed_verdict((0.1,), first[:1], 20_000)[0].outcome == "not tested"
+    assert speed_verdict(TAUS, np.full((3, 20), -1), 20_000)[0].outcome == "not tested"
+    # the largest scale never certifies within the budget: still "fewer at small tau"
+    first[-1] = -1
+    verdict, _ = speed_verdict(TAUS, first, 1000, rng=1)
+    assert verdict.outcome == "agrees" and "not reached at 1 of 3" in verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("means", "outcome"),
+    [
+        ((1.0, 2.0, 4.0), "agrees"),
+        ((4.0, 2.0, 1.0), "disagrees"),
+        ((1.0, 1.0, 1.0), "inconclusive"),
+    ],
+)
+def test_regularity_rule_gives_each_outcome(means, outcome):
+    gen = np.random.default_rng(6)
+    counts = np.array([1 + gen.poisson(mu - 1, 30) if mu > 1 else np.ones(30, int) for mu in means])
+    verdict, _ = regularity_verdict(TAUS, counts, rng=1)
+    assert verdict.outcome == outcome, verdict.reason
+
+
+def test_regularity_rule_not_tested_and_left_out_instances():
+    counts = np.ones((3, 10), np.int64)
+    counts[1] = 0
+    assert regularity_verdict(TAUS, counts)[0].outcome == "not tested"
+    counts[1, :5] = 1
+    verdict, _ = regularity_verdict(TAUS, counts, rng=1)
+    assert "5 of 30" in verdict.reason
+
+
+def test_training_rule_says_why_it_is_not_tested():
+    verdict = training_verdict()
+    assert verdict.outcome == "not tested" and "lr tau^2" in verdict.rule
