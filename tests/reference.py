@@ -144,35 +144,56 @@ def slope_rounding(net, x, y, lossname="quadratic"):
     return abs(l2) * float(np.sum(np.abs(ca * s[0]))) * (np.abs(ca * s[1]) @ np.abs(W))
 
 
-def pga_backtracking(net, x, y, eps, eta0, delta0, iterations, lossname="quadratic"):
+def pga_backtracking(
+    net, x, y, eps, eta0, delta0, iterations, lossname="quadratic", gradient_scale=1.0
+):
     """PGA with the backtracking rule of docs/solver.md, written plainly.
 
-    Returns the iterates and the step used at each of them.
+    Returns the iterates, the step used at each of them and, per iteration, the
+    ratio of a trial's required gain to the losses' rounding allowance closest to 1
+    (near 1 the choice between the loss test and the gradient test is decided by
+    rounding, and a compiled run may choose the other way).
     """
 
     def proj(v):
         return v * eps / max(np.linalg.norm(v), eps)
 
     delta, eta, streak = np.array(delta0, dtype=float), float(eta0), 0
-    path, steps = [delta.copy()], [eta]
+    path, steps, margins = [delta.copy()], [eta], []
     value = loss(net, x + delta, y, lossname)
     for _ in range(iterations):
         g = gradient(net, x + delta, y, lossname)
-        tries = 0
+        tries, closest = 0, np.inf
         while True:
             tries += 1
             trial = proj(delta + eta * g)
             new = loss(net, x + trial, y, lossname)
             need = np.sum((trial - delta) ** 2) / (2 * eta)
-            if new >= value + need - 2.0**-50 * (abs(new) + abs(value)):
+            slack = 2.0**-50 * (abs(new) + abs(value))
+            blind = need <= slack  # the loss test cannot see the gain: test the gradients
+            ratio = need / slack if slack > 0 and need > 0 else np.inf
+            closest = ratio if abs(np.log(ratio)) < abs(np.log(closest)) else closest
+            if blind:  # the gain by the trapezoidal rule on the gradients
+                g_trial = gradient(net, x + trial, y, lossname)
+                gain = 0.5 * (g + g_trial) @ (trial - delta)
+                allowance = (
+                    2.0**-46
+                    * gradient_scale
+                    * (np.linalg.norm(trial - delta) + np.linalg.norm(delta))
+                )
+                if gain >= need - allowance:
+                    break
+            elif new >= value + need - slack:
                 break
             eta /= 2
             streak = 0
-        streak = streak + 1 if tries == 1 else 0
+        margins.append(closest)
+        if not blind:
+            streak = streak + 1 if tries == 1 else 0
         if streak >= 3:
             eta *= 2
             streak = 0
         delta, value = trial, new
         path.append(delta.copy())
         steps.append(eta)
-    return path, steps
+    return path, steps, margins

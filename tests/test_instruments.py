@@ -34,9 +34,16 @@ def test_backtracking_iterates_match_the_reference(act):
         record_history="iterates",
     )  # fmt: skip
     eta0 = 1.0 / fopa.ball_constants(net, x, y, eps).beta
-    path, steps = ref.pga_backtracking(net, x, y, eps, eta0, delta0, 30)
-    np.testing.assert_allclose(res.history.iterates, np.array(path), rtol=0, atol=1e-10 * eps)
-    np.testing.assert_allclose(res.history.step_size, steps, rtol=1e-12)
+    path, steps, margins = ref.pga_backtracking(
+        net, x, y, eps, eta0, delta0, 30, gradient_scale=res.gradient_scale
+    )
+    # compare up to the first iteration whose test choice is decided by rounding
+    close = [t for t, r in enumerate(margins) if 0.25 < r < 4.0]
+    cut = close[0] + 1 if close else len(steps)
+    assert cut >= 10  # the comparison covers the run, not just its start
+    np.testing.assert_allclose(res.history.iterates[:cut], np.array(path)[:cut], rtol=0,
+                               atol=1e-10 * eps)  # fmt: skip
+    np.testing.assert_allclose(res.history.step_size[:cut], steps[:cut], rtol=1e-12)
     assert res.method == "backtracking" and res.iterations == 30
     assert res.min_step_size <= np.min(res.history.step_size) * (1 + 1e-15)
     assert res.gradient_evaluations >= res.iterations + 1
@@ -295,3 +302,21 @@ def test_certify_every_keeps_only_the_current_points(monkeypatch):
     assert res.iterations == whole.iterations
     assert res.first_certified_iteration >= 0
     assert res.gradient_evaluations == whole.gradient_evaluations
+
+
+def test_backtracking_does_not_grow_its_step_where_the_loss_test_is_blind():
+    # Near convergence the required gain ||C - delta||^2 / (2 eta) is below the losses'
+    # rounding, so the loss test passes any step; doubling on such acceptances let
+    # eta grow past the curvature scale and slowed the last digits (measured before
+    # the fix: 47 iterations to a relative residual of 1e-10 here, eta 75).
+    from fopa.experiments.common import random_instance
+
+    net, x_hat, y = random_instance(10, 50, "tanh", np.random.default_rng(0))
+    res = fopa.projected_gradient_ascent(
+        net, x_hat, y, 0.5 * np.linalg.norm(x_hat), step_size="backtracking", tol=5e-11,
+        max_iter=2000, record_history=True,
+    )  # fmt: skip
+    assert res.converged and res.iterations <= 35
+    h = res.history
+    blind = np.flatnonzero(h.kkt_residual < 1e-9)
+    assert blind.size and np.all(h.step_size[blind] <= h.step_size[blind[0]])

@@ -8,10 +8,18 @@ the sufficient-ascent inequality
 holds (up to the rounding of the two losses, ``SLACK (|L(C)| + |L(delta)|)``);
 otherwise eta is halved and the trial repeated from the same point. After
 ``GROW_AFTER`` consecutive iterations whose first trial was accepted, eta is
-doubled (``docs/solver.md``, "Step sizes"). Each trial costs one evaluation of the
-loss and its gradient at C; an accepted trial's gradient serves the next
+doubled (``docs/solver.md``, "Step sizes"). Near convergence the required gain
+``||C - delta||^2 / (2 eta)`` falls below the rounding allowance and the loss test
+can no longer tell a good step from a bad one; there a trial is accepted only if
+the sufficient-ascent inequality with the gain measured by the gradients,
+``(grad L(delta) + grad L(C)) . (C - delta) / 2`` (the trapezoidal rule: exact
+for quadratics, with no cancellation of the losses' kind; up to its rounding,
+``GRADIENT_SLACK`` times the gradient scale times ``||C - delta|| + ||delta||``),
+and such an acceptance does not count towards doubling (doubling on evidence the
+test could not see let eta grow without bound). Each trial costs one evaluation
+of the loss and its gradient at C; an accepted trial's gradient serves the next
 iteration, so a run of t iterations with no rejection costs t + 1 evaluations.
-Ascent is monotone by construction, and every accepted step gains at least
+Ascent is monotone up to rounding, and every accepted step gains at least
 ``eta ||G_eta||^2 / 2`` with ``G_eta`` the gradient mapping at the step used, so
 the sufficient-ascent iteration bound holds with the smallest accepted eta.
 
@@ -53,6 +61,10 @@ MAX_HALVINGS = 200
 GROW_AFTER = 3
 #: Relative rounding allowance of the losses in the acceptance test.
 SLACK = 2.0**-50
+#: Relative rounding allowance of the gradient form of the test, used where the loss
+#: test is blind (times the row's gradient scale, which bounds the gradient, and
+#: ``||C - delta|| + ||delta||``).
+GRADIENT_SLACK = 2.0**-46
 #: Status of a row whose step could not be accepted within MAX_HALVINGS halvings.
 STEP_UNDERFLOW = 3
 
@@ -115,7 +127,27 @@ def pga_backtracking(
                     need += (C[i, j] - D[i, j]) ** 2
                 need /= 2.0 * eta[i]
                 slack = SLACK * (abs(vals[k]) + abs(LD[i]))
-                if vals[k] < LD[i] + need - slack:  # not enough ascent: halve and retry
+                blind = need <= slack  # the losses' rounding hides the required gain
+                if blind:
+                    # Measure the gain by the gradients instead: the trapezoidal rule
+                    # L(C) - L(delta) ~ (grad L(delta) + grad L(C)) . (C - delta) / 2,
+                    # exact for quadratics (third-order error) and free of the losses'
+                    # cancellation, up to its own rounding: GRADIENT_SLACK x the
+                    # gradient scale x (||C - delta|| + ||delta||), the second term for
+                    # the projection's rounding of C (radial, met by the radial gradient)
+                    gain = 0.0
+                    norm_d = 0.0
+                    for j in range(d):
+                        gain += (G[k, j] + GD[i, j]) * (C[i, j] - D[i, j])
+                        norm_d += D[i, j] ** 2
+                    gain *= 0.5
+                    allowance = (
+                        GRADIENT_SLACK * scale[i] * (np.sqrt(2.0 * eta[i] * need) + np.sqrt(norm_d))
+                    )
+                    short = gain < need - allowance
+                else:
+                    short = vals[k] < LD[i] + need - slack
+                if short:  # not enough ascent (or too much curvature): halve and retry
                     if tries[i] >= MAX_HALVINGS:
                         status[i] = STEP_UNDERFLOW
                         done[k] = True
@@ -128,7 +160,8 @@ def pga_backtracking(
                     project(C[i], eps, constraint)
                     continue
                 eta_min[i] = min(eta_min[i], eta[i])
-                streak[i] = streak[i] + 1 if tries[i] == 1 else 0
+                if not blind:  # an acceptance by the gradients is no reason to grow eta
+                    streak[i] = streak[i] + 1 if tries[i] == 1 else 0
                 if streak[i] >= GROW_AFTER:
                     eta[i] *= 2.0
                     streak[i] = 0

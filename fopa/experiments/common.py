@@ -17,7 +17,22 @@ import numpy as np
 from .._json import jsonable
 from ..network import TwoLayerNet
 
-__all__ = ["StudyResult", "random_instance"]
+__all__ = ["POLICIES", "StudyResult", "policy_step", "random_instance"]
+
+#: Step-size policies of the speed study: a fixed eta, eta proportional to eps, 1/beta
+#: (tight) and the backtracking step that starts there.
+POLICIES = ("fixed", "relative", "lipschitz", "backtracking")
+
+
+def policy_step(policy, fixed_step, relative_factor):
+    """The ``step_size`` argument of :func:`fopa.projected_gradient_ascent` for a policy."""
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; expected one of {', '.join(POLICIES)}")
+    if policy == "fixed":
+        return fixed_step
+    if policy == "relative":
+        return ("relative", relative_factor)
+    return policy
 
 
 class StudyResult:

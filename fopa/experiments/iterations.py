@@ -21,6 +21,7 @@ from .common import (
     cell_array,
     cell_axis,
     constant_settings,
+    policy_step,
     random_instance,
 )
 from .verdicts import iteration_verdict
@@ -71,9 +72,13 @@ class IterationStudy(StudyResult):
     settings: dict
 
 
-def pga_outcome(net, x_hat, y, *, scale, ratio, step_size, tol, max_iter, certify_every, loss):
-    """One ascent of an experiment: PGA from the origin at ``x = scale * x_hat``,
-    ``eps = ratio ||x||``, certified every ``certify_every`` iterations.
+def pga_outcome(
+    net, x_hat, y, *, scale, ratio, step_size, tol, max_iter, certify_every, loss,
+    init="zero", rng=None,
+):  # fmt: skip
+    """One ascent of an experiment: PGA at ``x = scale * x_hat``, ``eps = ratio ||x||``,
+    from ``init`` (``"zero"``, or ``"sphere"``: uniform on the sphere, drawn from
+    ``rng``), certified every ``certify_every`` iterations.
 
     Returns a JSON-ready dict: ``first_certified``, ``first_stationary`` (the first
     KKT point, -1: never), ``first_gradient_mapping`` (first ``||G|| <= tol x gradient
@@ -86,7 +91,7 @@ def pga_outcome(net, x_hat, y, *, scale, ratio, step_size, tol, max_iter, certif
     eps = ratio * np.linalg.norm(x)
     res = projected_gradient_ascent(
         net, x, y, eps, step_size=step_size, tol=tol, max_iter=max_iter,
-        certify_every=certify_every, loss=loss,
+        certify_every=certify_every, loss=loss, init=init, rng=rng,
     )  # fmt: skip
     bound = None  # the sufficient-ascent bound holds for steps of sufficient ascent
     if tol > 0:
@@ -106,11 +111,15 @@ def pga_outcome(net, x_hat, y, *, scale, ratio, step_size, tol, max_iter, certif
 
 def polynomial_iterations(
     ds=(4, 8, 16), ms=(16, 32, 64), *, n_runs=20, scale=1.0, ratio=0.5, tol=1e-8,
-    max_iter=20_000, certify_every=10, activation="tanh", loss="quadratic", rng=0,
+    max_iter=20_000, certify_every=10, step_policy="lipschitz", fixed_step=0.5,
+    relative_factor=0.5, init="zero", activation="tanh", loss="quadratic", rng=0,
 ) -> IterationStudy:  # fmt: skip
     """Measure how the iterations to a certified local maximum grow with d and m.
 
-    PGA with ``eta = 1/beta`` from the origin; every ``certify_every`` iterations
+    PGA with the step policy (``"lipschitz"``: ``eta = 1/beta`` of the tight
+    constants; ``"backtracking"``; ``"fixed"``: ``fixed_step``; ``"relative"``:
+    ``relative_factor * eps``) from ``init`` (``"zero"`` or ``"sphere"``, a uniform
+    point of the sphere drawn from ``rng``); every ``certify_every`` iterations
     the iterate is certified (:func:`fopa.certify`). Runs that do not certify within
     ``max_iter`` are censored, not dropped. The Kaplan-Meier median count is fitted
     along d (at each m) and along m (at each d) by :func:`fopa.stats.growth_fit`; every
@@ -120,6 +129,9 @@ def polynomial_iterations(
     gen = as_rng(rng)
     loss_code(loss)
     n_runs = as_int("n_runs", n_runs, minimum=2)
+    step_size = policy_step(step_policy, fixed_step, relative_factor)
+    if init not in ("zero", "sphere"):
+        raise ValueError(f"init must be 'zero' or 'sphere'; got {init!r}")
     shape = (len(ds), len(ms), n_runs)
     first_cert = np.full(shape, -1, np.int64)
     first_stat = np.full(shape, -1, np.int64)
@@ -128,17 +140,20 @@ def polynomial_iterations(
     for i, d in enumerate(ds):
         for j, m in enumerate(ms):
             for r in range(n_runs):
+                instance = random_instance(d, m, activation, gen)
                 out = pga_outcome(
-                    *random_instance(d, m, activation, gen), scale=scale, ratio=ratio,
-                    step_size="lipschitz", tol=tol, max_iter=max_iter,
-                    certify_every=certify_every, loss=loss,
+                    *instance, scale=scale, ratio=ratio, step_size=step_size, tol=tol,
+                    max_iter=max_iter, certify_every=certify_every, loss=loss, init=init,
+                    rng=gen if init != "zero" else None,
                 )  # fmt: skip
                 first_cert[i, j, r] = out["first_certified"]
                 first_stat[i, j, r] = out["first_stationary"]
                 first_gmap[i, j, r] = out["first_gradient_mapping"]
                 bound[i, j, r] = out["bound"]
     settings = dict(n_runs=n_runs, scale=scale, ratio=ratio, tol=tol, max_iter=max_iter,
-                    certify_every=certify_every, activation=activation, loss=loss)  # fmt: skip
+                    certify_every=certify_every, step_policy=step_policy,
+                    fixed_step=fixed_step, relative_factor=relative_factor, init=init,
+                    activation=activation, loss=loss)  # fmt: skip
     return iteration_study(ds, ms, first_cert, first_stat, first_gmap, bound, settings, rng=gen)
 
 
@@ -196,8 +211,19 @@ def iteration_claims(name, study):
                    f"bound: {study.all_within_bound} (median bound / count {looseness})"),
         verdict=study.verdict["outcome"], rule=study.verdict["rule"],
         reason=study.verdict["reason"], n=f"{n_runs} runs per cell",
-        settings=f"{loss} loss, d in {jsonable(study.ds)}, m in {jsonable(study.ms)}",
+        settings=(f"{loss} loss, step {_policy_text(study.settings)}, start "
+                  f"{study.settings.get('init', 'zero')}, d in {jsonable(study.ds)}, m in "
+                  f"{jsonable(study.ms)}"),
     )]  # fmt: skip
+
+
+def _policy_text(settings):
+    policy = settings.get("step_policy", "lipschitz")
+    if policy == "fixed":
+        return f"fixed {settings['fixed_step']:g}"
+    if policy == "relative":
+        return f"{settings['relative_factor']:g} eps"
+    return "1/beta" if policy == "lipschitz" else "backtracking from 1/beta"
 
 
 def iteration_figure(study):
@@ -208,7 +234,8 @@ def iteration_figure(study):
 
     from .figures import count_axis, median_with_interval, shifts
 
-    title = f"{study.settings['loss']} loss"
+    title = (f"{study.settings['loss']} loss, step {_policy_text(study.settings)}, "
+             f"start {study.settings.get('init', 'zero')}")  # fmt: skip
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax_d, ax_m = fig.subplots(1, 2)
     budget = study.settings["max_iter"]
@@ -223,19 +250,20 @@ def iteration_figure(study):
     n = study.first_certified.shape[-1]
     count_axis(ax_d, study.ds, "d", f"median first certified iteration (n={n} per point)")
     count_axis(ax_m, study.ms, "m", None)
-    ax_d.set_title(f"{title}: against d")
-    ax_m.set_title(f"{title}: against m")
+    fig.suptitle(title, fontsize=10)
+    ax_d.set_title("against d")
+    ax_m.set_title("against m")
     ax_d.legend(fontsize=7)
     ax_m.legend(fontsize=7)
     return fig
 
 
 def iteration_study_from_cells(seeds, rows, *, rng):
-    """The :class:`IterationStudy` of ``pga`` cells that sweep d and m (one loss)."""
-    if any(r["params"]["step_policy"] != "lipschitz" for r in rows):
-        raise ValueError("the iteration study needs step_policy = 'lipschitz' (eta = 1/beta)")
+    """The :class:`IterationStudy` of ``pga`` cells that sweep d and m (one loss, one
+    step policy and start: its settings say which)."""
     axes = [("d", cell_axis(rows, "d")), ("m", cell_axis(rows, "m"))]
-    names = ("scale", "ratio", "tol", "max_iter", "certify_every", "activation", "loss")
+    names = ("scale", "ratio", "tol", "max_iter", "certify_every", "step_policy", "fixed_step",
+             "relative_factor", "init", "activation", "loss")  # fmt: skip
     settings = constant_settings(rows, names)
     return iteration_study(
         axes[0][1], axes[1][1], cell_array(rows, axes, seeds, "first_certified", np.int64, -1),

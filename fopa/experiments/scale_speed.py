@@ -13,22 +13,20 @@ import numpy as np
 from .._json import jsonable
 from .._validate import as_int, as_positive_scalar, as_rng
 from .common import (
+    POLICIES,
     StudyResult,
     cell_array,
     cell_axis,
     constant_settings,
     fmt,
     fmt_interval,
+    policy_step,
     random_instance,
 )
 from .iterations import pga_outcome
 from .verdicts import censored_cell, speed_verdict
 
 __all__ = ["POLICIES", "ScaleSpeedStudy", "policy_step", "input_scale_speed", "speed_study"]
-
-#: Step-size policies of the speed study: a fixed eta, eta proportional to eps, 1/beta
-#: (tight) and the backtracking step that starts there.
-POLICIES = ("fixed", "relative", "lipschitz", "backtracking")
 
 
 @dataclass(frozen=True)
@@ -59,17 +57,6 @@ class ScaleSpeedStudy(StudyResult):
     slope_interval: tuple
     verdicts: tuple
     settings: dict
-
-
-def policy_step(policy, fixed_step, relative_factor):
-    """The ``step_size`` argument of :func:`fopa.projected_gradient_ascent` for a policy."""
-    if policy not in POLICIES:
-        raise ValueError(f"unknown policy {policy!r}; expected one of {', '.join(POLICIES)}")
-    if policy == "fixed":
-        return fixed_step
-    if policy == "relative":
-        return ("relative", relative_factor)
-    return policy
 
 
 def input_scale_speed(

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validate import as_rng
 from ..stats import (
     Verdict,
     bootstrap_interval,
     censored_times,
     growth_fit,
     kaplan_meier,
+    km_quantile,
     sign_verdict,
 )
 from ..stats._growth import MIN_SIZES, MIN_SPAN
@@ -25,11 +27,13 @@ __all__ = [
     "ITERATION_RULE",
     "SPEED_RULE",
     "REGULARITY_RULE",
+    "TOLERANCE_RULE",
     "TRAINING_RULE",
     "censored_cell",
     "iteration_verdict",
     "speed_verdict",
     "regularity_verdict",
+    "tolerance_verdict",
     "training_verdict",
 ]
 
@@ -64,6 +68,20 @@ REGULARITY_RULE = (
     "maximum was certified are left out at that tau and counted; not tested with fewer "
     "than 2 scales"
 )
+
+TOLERANCE_RULE = (
+    "with N(g) the Kaplan-Meier median first iteration with relative KKT residual <= g "
+    "and s = log(1/g): agrees if the affine model N = a + b s (linear convergence) leaves "
+    "a smaller residual in log N than the model log N = a + r s (N a power of 1/g: "
+    "sublinear convergence) in at least 97.5 % of 1000 bootstrap replicates (runs "
+    "resampled; a replicate with a median not reached counts against it), disagrees if "
+    "the power of 1/g does, else inconclusive; both models are fitted on the tail g <= "
+    "1e-4 (near the maximum: the first iterations of a run are a transient that neither "
+    "model describes); not tested with fewer than 3 tail tolerances spanning 4 decades"
+)
+
+#: The tail of the tolerance study: tolerances at most this, spanning this many decades.
+TOLERANCE_TAIL, TAIL_DECADES = 1e-4, 4.0
 
 TRAINING_RULE = (
     "not tested: one learning rate for every tau makes the change of the network per "
@@ -234,6 +252,70 @@ def regularity_verdict(taus, n_maxima, *, rng=None, n_boot=2000):
                           f"{verdict.reason}; {left_out} of {counts.size} (tau, instance) "
                           "pairs certified no maximum and were left out")  # fmt: skip
     return verdict, interval
+
+
+def _log_residuals(s, medians):
+    """``(affine, power)``: residual sums of squares in log N of ``N = a + b s`` (fitted
+    by least squares in N) and of ``log N = a + r s``; None when a median is unusable
+    or the affine fit is not positive at every s."""
+    if not np.all(np.isfinite(medians)) or np.any(medians <= 0):
+        return None
+    b, a = np.polyfit(s, medians, 1)
+    fitted = a + b * s
+    if np.any(fitted <= 0):
+        return None
+    log_n = np.log(medians)
+    affine = float(np.sum((log_n - np.log(fitted)) ** 2))
+    r, c = np.polyfit(s, log_n, 1)
+    power = float(np.sum((log_n - (c + r * s)) ** 2))
+    return affine, power
+
+
+def tolerance_verdict(tolerances, first, budget, *, rng=None, n_boot=1000):
+    """Linear convergence on ``first[k, r]`` (first iteration with residual <=
+    tolerances[k] in run r; -1: censored). Returns ``(Verdict, dict or None)``: the
+    evidence (``medians``, the shares of replicates favouring each model, ``slope``: b
+    of the affine model, iterations per unit of log(1/g))."""
+    first = np.asarray(first)
+    g = np.asarray(tolerances, dtype=float)
+    tail = g <= TOLERANCE_TAIL * (1 + 1e-12)
+    g, first = g[tail], first[tail]
+    order = np.argsort(-g)
+    g, first = g[order], first[order]
+    decades = float(np.log10(g[0] / g[-1])) if g.size else 0.0
+    if g.size < 3 or decades < TAIL_DECADES - 1e-9:
+        reason = f"{g.size} tolerances <= {TOLERANCE_TAIL:g} spanning {decades:.3g} decades"
+        return Verdict("not tested", TOLERANCE_RULE, reason), None
+    s = np.log(1.0 / g)
+    groups = [censored_times(row, budget) for row in first]
+    medians = np.array([km_quantile(t, o) for t, o in groups])
+    point = _log_residuals(s, medians)
+    if point is None:
+        reason = "a median is not reached within the budget (or the affine fit is not positive)"
+        return Verdict("inconclusive", TOLERANCE_RULE, reason), None
+    gen = as_rng(rng)
+    affine_better = power_better = 0
+    for _ in range(n_boot):
+        index = gen.integers(0, first.shape[1], first.shape[1])  # the same runs at every g
+        med = np.array([km_quantile(t[index], o[index]) for t, o in groups])
+        out = _log_residuals(s, med)
+        if out is not None:
+            affine_better += out[0] < out[1]
+            power_better += out[1] < out[0]
+    evidence = dict(
+        medians=medians.tolist(), log_inverse_tolerance=s.tolist(),
+        rss_affine=point[0], rss_power=point[1], share_affine_better=affine_better / n_boot,
+        share_power_better=power_better / n_boot, slope=float(np.polyfit(s, medians, 1)[0]),
+        rate=float(np.polyfit(s, np.log(medians), 1)[0]),
+    )  # fmt: skip
+    reason = (f"the affine model fits better in {affine_better / n_boot:.1%} and the power of "
+              f"1/g in {power_better / n_boot:.1%} of {n_boot} replicates; "
+              f"{evidence['slope']:.3g} iterations per unit of log(1/g)")  # fmt: skip
+    if affine_better / n_boot >= 0.975:
+        return Verdict("agrees", TOLERANCE_RULE, reason), evidence
+    if power_better / n_boot >= 0.975:
+        return Verdict("disagrees", TOLERANCE_RULE, reason), evidence
+    return Verdict("inconclusive", TOLERANCE_RULE, reason), evidence
 
 
 def training_verdict():

@@ -52,22 +52,25 @@ def pga(
     *, d: int, m: int, seed: int, scale: float = 1.0, ratio: float = 0.5,
     step_policy: str = "lipschitz", fixed_step: float = 0.5, relative_factor: float = 0.5,
     tol: float = 1e-8, max_iter: int = 20_000, certify_every: int = 10,
-    activation: str = "tanh", loss: str = "quadratic",
+    activation: str = "tanh", loss: str = "quadratic", init: str = "zero",
 ) -> dict:  # fmt: skip
     """One certified ascent on a random instance (the unit of experiments 1, 2 and 5).
 
     ``x = scale * x_hat`` with ``||x_hat|| = sqrt(d)``, ``eps = ratio ||x||``, PGA
-    from the origin with the step policy (``"fixed"``: ``fixed_step``;
+    from ``init`` (``"zero"``, or ``"sphere"``: uniform on the sphere, drawn from the
+    seed after the instance) with the step policy (``"fixed"``: ``fixed_step``;
     ``"relative"``: ``relative_factor * eps``; ``"lipschitz"``: ``1/beta``;
     ``"backtracking"``: the backtracking step from ``1/beta``),
     certified every ``certify_every`` iterations. Returns the dict of
     :func:`fopa.experiments.pga_outcome`.
     """
-    instance = random_instance(d, m, activation, np.random.default_rng(seed))
+    gen = np.random.default_rng(seed)
+    instance = random_instance(d, m, activation, gen)
     return pga_outcome(
         *instance, scale=scale, ratio=ratio,
         step_size=policy_step(step_policy, fixed_step, relative_factor), tol=tol,
-        max_iter=max_iter, certify_every=certify_every, loss=loss,
+        max_iter=max_iter, certify_every=certify_every, loss=loss, init=init,
+        rng=gen if init != "zero" else None,
     )  # fmt: skip
 
 
@@ -78,6 +81,7 @@ def _check_pga(params):
     _choice(params, "step_policy", POLICIES)
     _choice(params, "activation", ACTIVATIONS)
     _choice(params, "loss", LOSSES)
+    _choice(params, "init", ("zero", "sphere"))
 
 
 pga.check = _check_pga
