@@ -150,7 +150,7 @@ def _reproduce(args) -> int:
         f"{len(payload['figures'])} figures in {payload['meta']['seconds']:.0f} s"
     )
     for row in payload["claims"]:
-        print(f"  {row['verdict']:<12s} {row['claim']} [{row['experiment']}]")
+        print(f"  {row['verdict']:<12s} {row['claim']} [{row['experiment']}: {row['settings']}]")
     return 0
 
 

@@ -12,12 +12,18 @@ from fopa.report import CONFIGS, reproduce
 from fopa.stats import VERDICTS, censored_times, kaplan_meier
 
 PANELS = {
-    "polynomial_iterations": 2,
+    **{
+        f"{prefix}{suffix}": 2
+        for prefix in ("polynomial_iterations", "logistic_iterations")
+        for suffix in ("", "_backtracking", "_fixed_step", "_sphere_start")
+    },
     "input_scale_speed": 1,
-    "input_scale_regularity": 3,
-    "adversarial_training": 2,
-    "logistic_iterations": 2,
     "logistic_speed": 1,
+    "input_scale_regularity": 3,
+    "logistic_regularity": 3,
+    "tolerance_iterations": 1,
+    "logistic_tolerance": 1,
+    "adversarial_training": 2,
 }
 
 

@@ -460,3 +460,17 @@ def test_console_script_imports_user_cells_from_the_current_directory(tmp_path):
     with ResultStore(tmp_path / "s.sqlite") as store:
         got = {r["cell_index"]: r["outputs"]["twice"] for r in store.rows()}
     assert got == {0: 2, 1: 3, 2: 4, 3: 5}
+
+
+def test_a_store_maps_to_the_study_of_its_fixed_parameters():
+    from fopa.experiments.registry import study_for_cells
+
+    params = {"step_policy": "backtracking", "init": "zero", "loss": "quadratic"}
+    assert study_for_cells("pga", {"d", "m"}, "quadratic", params).name == (
+        "polynomial_iterations_backtracking"
+    )
+    params = {"step_policy": "lipschitz", "init": "sphere", "loss": "logistic"}
+    assert study_for_cells("pga", {"d"}, "logistic", params).name == (
+        "logistic_iterations_sphere_start"
+    )
+    assert study_for_cells("pga", {"d", "m"}, "quadratic").name == "polynomial_iterations"

@@ -37,9 +37,10 @@ class IterationStudy(StudyResult):
     certified within ``max_iter``, a censored run: kept in every statistic as "more
     than ``max_iter``"); ``first_stationary`` likewise for the first KKT point
     (relative residual <= tol), ``first_gradient_mapping`` for the first ``||G|| <= tol
-    x gradient scale`` and ``bound`` the sufficient-ascent bound on that iteration;
-    ``all_within_bound`` holds every reached ``first_gradient_mapping`` against its
-    bound.
+    x gradient scale`` and ``bound`` the sufficient-ascent bound on that iteration
+    (-1 where it does not apply: a fixed step above ``1/beta``); ``all_within_bound``
+    holds every reached ``first_gradient_mapping`` against its bound (where one
+    applies).
 
     Per cell (shape (len(ds), len(ms))): ``share_certified`` within the budget with its
     exact interval (``share_low``, ``share_high``), the Kaplan-Meier ``median`` with its
@@ -149,7 +150,7 @@ def polynomial_iterations(
                 first_cert[i, j, r] = out["first_certified"]
                 first_stat[i, j, r] = out["first_stationary"]
                 first_gmap[i, j, r] = out["first_gradient_mapping"]
-                bound[i, j, r] = out["bound"]
+                bound[i, j, r] = -1.0 if out["bound"] is None else out["bound"]
     settings = dict(n_runs=n_runs, scale=scale, ratio=ratio, tol=tol, max_iter=max_iter,
                     certify_every=certify_every, step_policy=step_policy,
                     fixed_step=fixed_step, relative_factor=relative_factor, init=init,
@@ -169,7 +170,7 @@ def iteration_study(ds, ms, first_cert, first_stat, first_gmap, bound, settings,
     keys = ("share", "share_low", "share_high", "median", "median_low", "median_high", "p90",
             "p99", "max")  # fmt: skip
     table = {k: np.array([[c[k] for c in row] for row in cells], dtype=float) for k in keys}
-    reached = first_gmap >= 0
+    held = (first_gmap >= 0) & (bound >= 0)
     return IterationStudy(
         ds=tuple(ds), ms=tuple(ms), first_certified=first_cert, first_stationary=first_stat,
         first_gradient_mapping=first_gmap, bound=bound, share_certified=table["share"],
@@ -178,7 +179,7 @@ def iteration_study(ds, ms, first_cert, first_stat, first_gmap, bound, settings,
         p99=table["p99"], max=table["max"],
         growth_d=tuple(f.to_dict() for f in fits["d"]),
         growth_m=tuple(f.to_dict() for f in fits["m"]), verdict=verdict.to_dict(),
-        all_within_bound=bool(np.all(first_gmap[reached] <= bound[reached])),
+        all_within_bound=bool(np.all(first_gmap[held] <= bound[held])),
         settings=dict(settings),
     )  # fmt: skip
 
@@ -195,7 +196,7 @@ def _growth_text(fits, axis):
 def iteration_claims(name, study):
     """The claims-table row of an :class:`IterationStudy` (experiment ``name``)."""
     loss = study.settings["loss"]
-    reached = (study.first_gradient_mapping > 0) & np.isfinite(study.bound)
+    reached = (study.first_gradient_mapping > 0) & (study.bound >= 0)
     ratio = study.bound[reached] / study.first_gradient_mapping[reached]
     looseness = f"{float(np.median(ratio)):.2g}" if ratio.size else "n/a"
     n_runs = study.first_certified.shape[-1]
@@ -269,6 +270,6 @@ def iteration_study_from_cells(seeds, rows, *, rng):
         axes[0][1], axes[1][1], cell_array(rows, axes, seeds, "first_certified", np.int64, -1),
         cell_array(rows, axes, seeds, "first_stationary", np.int64, -1),
         cell_array(rows, axes, seeds, "first_gradient_mapping", np.int64, -1),
-        cell_array(rows, axes, seeds, "bound", float, np.inf),
+        cell_array(rows, axes, seeds, "bound", float, -1.0),
         dict(n_runs=len(seeds), **settings), rng=rng,
     )  # fmt: skip

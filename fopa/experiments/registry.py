@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import iterations, regularity, scale_speed, training
+from . import iterations, regularity, scale_speed, tolerance, training
 
 __all__ = ["CLAIMS", "CONFIG_NAMES", "STUDIES", "Study", "configuration", "study_for_cells"]
 
@@ -27,10 +27,11 @@ CLAIMS = (
     "2. smaller input scale, faster convergence of PGA",
     "2. smaller input scale, more regular landscape",
     "2. smaller input scale, faster adversarial training",
+    tolerance.CLAIM,
 )
 
-#: Configurations: "quick" (minutes), "full" (under 90 minutes on 2 cores),
-#: "tiny" (seconds, for tests).
+#: Configurations: "quick" (under 3 minutes on 2 cores), "full" (the default, under 30
+#: minutes), "tiny" (seconds, for tests).
 CONFIG_NAMES = ("full", "quick", "tiny")
 
 
@@ -55,7 +56,9 @@ class Study:
     cell : str or None
         The built-in sweep cell whose stores rebuild it (``"pga"``, ``"landscape"``,
         ``"training"``), with ``cell_axes`` the parameters such a sweep may vary
-        and ``cell_loss`` the loss its cells must have (None: any).
+        and ``cell_loss`` the loss its cells must have (None: any); ``cell_fixed``
+        holds parameters its cells must have (e.g. the step policy), with their
+        defaults.
     from_cells : callable or None
         ``from_cells(seeds, rows, rng=generator)``: the result from a store's rows.
     """
@@ -69,57 +72,101 @@ class Study:
     cell: str | None = None
     cell_axes: frozenset = field(default_factory=frozenset)
     cell_loss: str | None = None
+    cell_fixed: dict = field(default_factory=dict)
     from_cells: Callable | None = None
 
 
-def _entries():
-    iters = dict(
+#: The arms of the iteration study: (name suffix, step policy, start).
+ITERATION_ARMS = (
+    ("", "lipschitz", "zero"),
+    ("_backtracking", "backtracking", "zero"),
+    ("_fixed_step", "fixed", "zero"),
+    ("_sphere_start", "lipschitz", "sphere"),
+)
+
+#: The iteration study's grids per configuration (the same for every arm and loss).
+ITERATION_GRIDS = {
+    "tiny": dict(ds=(3, 6), ms=(6, 12), n_runs=3),
+    "quick": dict(ds=(4, 8, 16, 32), ms=(16, 64, 256), n_runs=10),
+    "full": dict(ds=(4, 8, 16, 32, 64, 128), ms=(16, 64, 256, 1024), n_runs=30),
+}
+
+
+def _iteration_studies():
+    common = dict(
         run=iterations.polynomial_iterations, claim=CLAIMS[0], claims=iterations.iteration_claims,
         figure=iterations.iteration_figure, cell="pga", cell_axes=frozenset({"d", "m"}),
         from_cells=iterations.iteration_study_from_cells,
     )  # fmt: skip
+    out = []
+    prefixes = (("quadratic", "polynomial_iterations"), ("logistic", "logistic_iterations"))
+    for loss, prefix in prefixes:
+        for suffix, policy, init in ITERATION_ARMS:
+            configs = {
+                name: dict(grid, step_policy=policy, init=init, loss=loss)
+                for name, grid in ITERATION_GRIDS.items()
+            }
+            out.append(Study(
+                prefix + suffix, configs=configs, cell_loss=loss,
+                cell_fixed={"step_policy": policy, "init": init}, **common,
+            ))  # fmt: skip
+    return out
+
+
+def _entries():
     speed = dict(
         run=scale_speed.input_scale_speed, claim=CLAIMS[1], claims=scale_speed.speed_claims,
         figure=scale_speed.speed_figure, cell="pga",
         cell_axes=frozenset({"scale", "step_policy"}),
         from_cells=scale_speed.speed_study_from_cells,
     )  # fmt: skip
+    regular = dict(
+        run=regularity.input_scale_regularity, claim=CLAIMS[2],
+        claims=regularity.regularity_claims, figure=regularity.regularity_figure,
+        cell="landscape", cell_axes=frozenset({"scale"}),
+        from_cells=regularity.regularity_study_from_cells,
+    )  # fmt: skip
+    regular_configs = {
+        "tiny": dict(taus=(0.05, 1.0), d=3, m=6, n_runs=2, n_starts=8),
+        "quick": dict(taus=(0.01, 0.1, 1.0, 3.0), n_runs=10, n_starts=32),
+        "full": dict(taus=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0), n_runs=30, n_starts=64),
+    }
+    speed_configs = {
+        "tiny": dict(taus=(0.05, 0.5), d=4, m=8, n_runs=3),
+        "quick": dict(taus=(0.01, 0.1, 1.0), n_runs=20),
+        "full": dict(taus=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0), n_runs=50),
+    }
+    tol = dict(run=tolerance.iterations_against_tolerance, claim=CLAIMS[4],
+               claims=tolerance.tolerance_claims, figure=tolerance.tolerance_figure)  # fmt: skip
+    tol_configs = {
+        "tiny": dict(d=4, m=8, n_runs=3, tolerances=(1e-2, 1e-4, 1e-6, 1e-8)),
+        "quick": dict(n_runs=20),
+        "full": dict(n_runs=50),
+    }
+
+    def with_loss(configs, loss):
+        return {name: dict(params, loss=loss) for name, params in configs.items()}
+
     return (
+        *_iteration_studies(),
+        Study("input_scale_speed", configs=speed_configs, cell_loss="quadratic", **speed),
         Study(
-            "polynomial_iterations",
-            configs={
-                "tiny": dict(ds=(3, 6), ms=(6, 12), n_runs=3),
-                "quick": dict(ds=(4, 8, 16), ms=(16, 32, 64), n_runs=8),
-                "full": dict(ds=(4, 8, 16, 32, 64), ms=(16, 32, 64, 128), n_runs=30),
-            },
-            cell_loss="quadratic",
-            **iters,
-        ),
-        Study(
-            "input_scale_speed",
-            configs={
-                "tiny": dict(taus=(0.05, 0.5), d=4, m=8, n_runs=3),
-                "quick": dict(taus=(0.01, 0.1, 1.0), n_runs=10),
-                "full": dict(taus=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0), n_runs=30),
-            },
-            cell_loss="quadratic",
+            "logistic_speed",
+            configs=with_loss(speed_configs, "logistic"),
+            cell_loss="logistic",
             **speed,
-        ),
+        ),  # fmt: skip
         Study(
-            "input_scale_regularity",
-            run=regularity.input_scale_regularity,
-            configs={
-                "tiny": dict(taus=(0.05, 1.0), d=3, m=6, n_runs=2, n_starts=8),
-                "quick": dict(taus=(0.01, 0.1, 1.0, 3.0), n_runs=6, n_starts=24),
-                "full": dict(taus=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0), n_runs=20, n_starts=64),
-            },
-            claim=CLAIMS[2],
-            claims=regularity.regularity_claims,
-            figure=regularity.regularity_figure,
-            cell="landscape",
-            cell_axes=frozenset({"scale"}),
-            from_cells=regularity.regularity_study_from_cells,
-        ),
+            "input_scale_regularity", configs=regular_configs, cell_loss="quadratic", **regular
+        ),  # fmt: skip
+        Study(
+            "logistic_regularity",
+            configs=with_loss(regular_configs, "logistic"),
+            cell_loss="logistic",
+            **regular,
+        ),  # fmt: skip
+        Study("tolerance_iterations", configs=tol_configs, **tol),
+        Study("logistic_tolerance", configs=with_loss(tol_configs, "logistic"), **tol),
         Study(
             "adversarial_training",
             run=training.adversarial_training_all,
@@ -135,28 +182,6 @@ def _entries():
             cell_axes=frozenset({"scale", "dataset"}),
             from_cells=training.training_studies_from_cells,
         ),
-        Study(
-            "logistic_iterations",
-            configs={
-                "tiny": dict(ds=(3, 6), ms=(6, 12), n_runs=3, loss="logistic"),
-                "quick": dict(ds=(4, 8, 16), ms=(16, 32, 64), n_runs=8, loss="logistic"),
-                "full": dict(ds=(4, 8, 16, 32), ms=(16, 32, 64), n_runs=30, loss="logistic"),
-            },
-            cell_loss="logistic",
-            **iters,
-        ),
-        Study(
-            "logistic_speed",
-            configs={
-                "tiny": dict(taus=(0.05, 0.5), d=4, m=8, n_runs=3, loss="logistic"),
-                "quick": dict(taus=(0.01, 0.1, 1.0), n_runs=10, loss="logistic"),
-                "full": dict(
-                    taus=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0), n_runs=30, loss="logistic"
-                ),
-            },
-            cell_loss="logistic",
-            **speed,
-        ),
     )
 
 
@@ -171,9 +196,10 @@ def configuration(name):
     return {study.name: study.configs[name] for study in STUDIES.values()}
 
 
-def study_for_cells(cell, swept, loss):
+def study_for_cells(cell, swept, loss, params=None):
     """The study that a store of ``cell`` cells sweeping ``swept`` gives for ``loss``
-    (the loss of the rows at hand; None for cells without one).
+    (the loss of the rows at hand; None for cells without one) and ``params`` (one
+    cell's parameters, matched against each study's ``cell_fixed``).
 
     Raises
     ------
@@ -187,7 +213,10 @@ def study_for_cells(cell, swept, loss):
     for study in candidates:
         # a study for one loss takes the rows of that loss from a store that sweeps it
         axes = study.cell_axes | ({"loss"} if study.cell_loss else set())
-        if swept <= axes and study.cell_loss in (None, loss):
+        fixed = all(
+            (params or {}).get(k, v) == v for k, v in study.cell_fixed.items() if k not in swept
+        )
+        if swept <= axes and study.cell_loss in (None, loss) and fixed:
             return study
     axes = "; ".join(f"{s.name} sweeps {sorted(s.cell_axes)}" for s in candidates)
     raise ValueError(f"no study sweeps {sorted(swept)} with {cell} cells ({axes})")
