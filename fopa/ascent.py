@@ -276,6 +276,18 @@ def _piece_length(rows, d, m):
     return max(PIECE_ITERS, int(PIECE_WORK / max(2.0 * rows * d * m, 1.0)))
 
 
+#: ``certify_every="auto"`` certifies every iteration up to this one, then every
+#: ``ceil(t / AUTO_CERTIFY_EXACT)`` iterations at iteration t (a 1 % resolution).
+AUTO_CERTIFY_EXACT = 100
+
+
+def _chunk_length(every, done):
+    """Iterations of the next piece after ``done``: ``every``, or the "auto" schedule."""
+    if every == "auto":
+        return max(1, -(-done // AUTO_CERTIFY_EXACT))
+    return every
+
+
 def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify, pending):
     """The ascent in pieces of ``every`` iterations, each continuing where the previous
     one ended with the step in use (and, for backtracking, its count of easy
@@ -302,7 +314,8 @@ def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify,
     out = None
     running = np.arange(N)
     while running.size and not pending():
-        chunk = int(min(every, max_iter - total[running].max()))
+        done = int(total[running].max())  # every running row has done as many
+        chunk = int(min(_chunk_length(every, done), max_iter - done))
         part = (X[running], Y[running], step[running], D[running], scale[running],
                 streak[running])  # fmt: skip
         res = run_kernel(method, net, code, part, (eps, chunk, tol, cons), _NO_PERTURBATION,
@@ -405,11 +418,14 @@ def projected_gradient_ascent(
         Record loss, gradient-mapping norm, KKT residual, step and distance to the
         final point per iteration (``"iterates"`` also keeps the iterates). The
         ascent then runs twice (the second, identical run measures the distances).
-    certify_every : int
+    certify_every : int or "auto"
         If k > 0, certify (:func:`fopa.certify`) the iterate every k iterations and
         where the run stops, until it is a strict local maximum, and report the
         first such iteration as ``first_certified_iteration`` (-1 if none). The run
         goes in chunks of k iterations and keeps only the current points.
+        ``"auto"``: every iteration up to iteration 100, then every ``ceil(t / 100)``
+        iterations at iteration t, so the first certified iteration is exact up to
+        100 and within 1 % above (:data:`AUTO_CERTIFY_EXACT`).
     method : "auto", "plain" or "gram"
         ``"gram"`` iterates in the row space of W (``docs/solver.md``, "The Gram
         iteration"): one rows x m x m product per step. ``"auto"`` picks it when
@@ -438,7 +454,13 @@ def projected_gradient_ascent(
         raise ValueError(
             f"record_history must be False, True or 'iterates'; got {record_history!r}"
         )
-    certify_every = as_int("certify_every", certify_every, minimum=0)
+    if isinstance(certify_every, str):
+        if certify_every != "auto":
+            raise ValueError(
+                f"certify_every must be an integer >= 0 or 'auto'; got {certify_every!r}"
+            )
+    else:
+        certify_every = as_int("certify_every", certify_every, minimum=0)
     n, d = X.shape
     if perturbation is not None or (isinstance(init, str) and init != "zero"):
         seeds = as_rng(rng).integers(0, 2**64 - 1, size=n * R, dtype=np.uint64, endpoint=True)
@@ -482,8 +504,9 @@ def projected_gradient_ascent(
         if perturbation is None and not record_history:
             every = certify_every or _piece_length(Xr.shape[0], d, net.m)
             out, first_certified = _chunked_runs(
-                net, loss, code, method, rows, scalars, seeds, every, certify_every > 0, pending
-            )
+                net, loss, code, method, rows, scalars, seeds, every, bool(certify_every),
+                pending,
+            )  # fmt: skip
         else:  # one piece: the perturbation's state and the history span the whole run
             out = run_kernel(method, net, code, rows, scalars, pert, seeds, 0, _NO_TARGET, 0)
         if record_history and not pending():

@@ -24,11 +24,8 @@ def test_polynomial_iterations_numbers_match_their_raw_data():
             assert r.p90[i, j] == km.quantile(0.9).estimate
             if ok.size == 3:
                 assert r.median[i, j] == np.sort(ok)[1] and r.max[i, j] == ok.max()
-    # certification happens at the checked iterations: multiples of certify_every
-    # (or the last iteration, which is stationary then)
-    cert = r.first_certified[r.first_certified >= 0]
-    last = r.first_stationary[r.first_certified >= 0]
-    assert np.all((cert % 10 == 0) | (cert == last))
+    # certified on the "auto" schedule: every iteration up to 100, then every ceil(t/100)
+    assert r.settings["certify_every"] == "auto"
     assert r.all_within_bound
     assert np.all(r.first_stationary[r.first_stationary >= 0] <= r.bound[r.first_stationary >= 0])
     # two sizes per axis: too few to tell a power law from an exponential
@@ -50,7 +47,7 @@ def test_input_scale_speed_is_paired_and_reproducible():
     x = 0.5 * x_hat
     eps = 0.5 * np.linalg.norm(x)
     res = fopa.projected_gradient_ascent(
-        net, x, y, eps, step_size="lipschitz", tol=1e-8, max_iter=20_000, certify_every=10
+        net, x, y, eps, step_size="lipschitz", tol=1e-8, max_iter=20_000, certify_every="auto"
     )
     assert a.first_certified[2, 1, 0] == res.first_certified_iteration
     assert len(a.slope) == len(E.POLICIES)
@@ -76,3 +73,14 @@ def test_logistic_loss_runs_through_the_same_experiments():
 def test_bad_study_inputs():
     with pytest.raises(ValueError, match="unknown policy"):
         E.input_scale_speed(policies=("adam",), n_runs=1)
+
+
+def test_chao1_estimates_unseen_maxima_from_singletons():
+    from fopa.experiments.regularity import chao1
+
+    assert chao1([1, 1, 2, 5]) == 4 + 2**2 / (2 * 1)  # two singletons, one doubleton
+    assert chao1([3, 4]) == 2.0  # no singleton: nothing unseen
+    assert chao1([1, 1, 1]) == 3 + 3 * 2 / 2  # no doubleton: the bias-corrected form
+    r = E.input_scale_regularity(taus=(0.05, 1.0), d=3, m=6, n_runs=2, n_starts=8, rng=3)
+    assert np.all(r.chao1 >= r.n_maxima) and np.all((0 <= r.share_saddles) & (r.share_saddles <= 1))
+    assert np.all(r.best_curvature[r.n_maxima > 0] < 0)

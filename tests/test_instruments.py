@@ -320,3 +320,27 @@ def test_backtracking_does_not_grow_its_step_where_the_loss_test_is_blind():
     h = res.history
     blind = np.flatnonzero(h.kkt_residual < 1e-9)
     assert blind.size and np.all(h.step_size[blind] <= h.step_size[blind[0]])
+
+
+def test_auto_certification_schedule_is_exact_to_100_and_within_one_percent_above():
+    from fopa.experiments.common import random_instance
+
+    gen = np.random.default_rng(4)
+    seen_long = False
+    for d, m, step in ((5, 20, "lipschitz"), (8, 64, "lipschitz"), (6, 30, "backtracking")):
+        net, x_hat, y = random_instance(d, m, "tanh", gen)
+        eps = 0.5 * np.linalg.norm(x_hat)
+        kw = dict(step_size=step, tol=1e-8, max_iter=5000)
+        exact = fopa.projected_gradient_ascent(net, x_hat, y, eps, certify_every=1, **kw)
+        auto = fopa.projected_gradient_ascent(net, x_hat, y, eps, certify_every="auto", **kw)
+        t, t_auto = exact.first_certified_iteration, auto.first_certified_iteration
+        assert t >= 0 and t_auto >= 0
+        np.testing.assert_array_equal(auto.delta, exact.delta)  # the same run
+        if t <= 100:
+            assert t_auto == t
+        else:
+            seen_long = True
+            assert t <= t_auto <= t + max(1, -(-t_auto // 100))
+    assert seen_long
+    with pytest.raises(ValueError, match="'auto'"):
+        fopa.projected_gradient_ascent(net, x_hat, y, eps, certify_every="often")

@@ -87,6 +87,6 @@ def cell_array(rows, axes, seeds, output, dtype, fill):
     seed_at = {s: i for i, s in enumerate(seeds)}
     for r in rows:
         index = tuple(p[r["params"][name]] for p, (name, _) in zip(position, axes, strict=True))
-        value = r["outputs"][output]
+        value = r["outputs"].get(output)  # None (or absent, older stores): fill
         out[index + (seed_at[r["seed"]],)] = fill if value is None else value
     return out

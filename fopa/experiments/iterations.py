@@ -112,7 +112,7 @@ def pga_outcome(
 
 def polynomial_iterations(
     ds=(4, 8, 16), ms=(16, 32, 64), *, n_runs=20, scale=1.0, ratio=0.5, tol=1e-8,
-    max_iter=20_000, certify_every=10, step_policy="lipschitz", fixed_step=0.5,
+    max_iter=20_000, certify_every="auto", step_policy="lipschitz", fixed_step=0.5,
     relative_factor=0.5, init="zero", activation="tanh", loss="quadratic", rng=0,
 ) -> IterationStudy:  # fmt: skip
     """Measure how the iterations to a certified local maximum grow with d and m.

@@ -38,13 +38,21 @@ class ScaleRegularityStudy(StudyResult):
     ``verdict`` the claim's verdict with its rule
     (:func:`fopa.experiments.verdicts.regularity_verdict`). ``maxima_interval`` and
     ``basin_interval`` hold per tau the 95 % bootstrap interval ``(low, high)`` of
-    ``mean_maxima`` and ``mean_best_basin``.
+    ``mean_maxima`` and ``mean_best_basin``. Per (tau, run) also: ``chao1`` (maxima
+    estimated seen and unseen), ``loss_spread`` ((best - worst certified loss) /
+    |best|), ``share_saddles`` (of starts ending at a saddle), ``best_curvature`` (the
+    largest tangent eigenvalue at the best maximum), from
+    :func:`landscape_outcome`.
     """
 
     taus: tuple
     n_maxima: np.ndarray
     best_basin: np.ndarray
     taylor_distance: np.ndarray
+    chao1: np.ndarray
+    loss_spread: np.ndarray
+    share_saddles: np.ndarray
+    best_curvature: np.ndarray
     mean_maxima: np.ndarray
     mean_best_basin: np.ndarray
     median_taylor_distance: np.ndarray
@@ -68,6 +76,7 @@ def input_scale_regularity(
     ]
     shape = (len(taus), n_runs)
     count = np.zeros(shape, np.int64)
+    extra = {k: np.zeros(shape) for k in EXTRA}
     basin = np.zeros(shape)
     dist = np.zeros(shape)
     for t, tau in enumerate(taus):
@@ -80,30 +89,60 @@ def input_scale_regularity(
                 out["best_basin"],
                 out["taylor_distance"],
             )
+            for k in EXTRA:
+                extra[k][t, r] = out[k]
     settings = dict(d=d, m=m, ratio=ratio, n_runs=n_runs, n_starts=n_starts,
                     activation=activation, loss=loss)  # fmt: skip
-    return regularity_study(taus, count, basin, dist, settings, rng=gen)
+    return regularity_study(taus, count, basin, dist, settings, rng=gen, extra=extra)
+
+
+def chao1(counts):
+    """Chao1 estimate of the number of distinct maxima, seen and unseen, from how many
+    starts reached each: ``S + f1^2 / (2 f2)`` (``S + f1 (f1 - 1) / 2`` when no maximum
+    was reached exactly twice), with f1, f2 the maxima reached by one and two starts."""
+    counts = np.asarray(counts)
+    f1, f2 = int(np.sum(counts == 1)), int(np.sum(counts == 2))
+    seen = int(np.sum(counts > 0))
+    return float(seen + (f1 * f1 / (2.0 * f2) if f2 else f1 * (f1 - 1) / 2.0))
 
 
 def landscape_outcome(net, x_hat, y, *, scale, ratio, n_starts, loss, rng):
     """Certified maxima at ``x = scale * x_hat`` from ``n_starts`` starts (drawn from
-    ``rng``): their number, the best one's basin and its distance / eps to the Taylor
-    model's maximizer (-1 when no maximum was certified), as a JSON-ready dict."""
+    ``rng``), as a JSON-ready dict: ``n_maxima``, ``best_basin`` (share of starts at the
+    best), ``taylor_distance`` (best to the Taylor model's maximizer, / eps; -1 when no
+    maximum was certified), ``chao1`` (estimated maxima, seen and unseen),
+    ``loss_spread`` ((best - worst certified loss) / |best|), ``share_saddles`` (of
+    starts ending at a certified saddle) and ``best_curvature`` (the largest tangent
+    eigenvalue at the best maximum, < 0; 0 when none)."""
     x = scale * x_hat
     eps = ratio * np.linalg.norm(x)
     land = local_maxima(net, x, y, eps, n_starts=n_starts, rng=rng, loss=loss)
+    share_saddles = float(np.mean(land.kinds == "saddle"))
     if land.best is None:
-        return dict(n_maxima=0, best_basin=0.0, taylor_distance=-1.0)
+        return dict(n_maxima=0, best_basin=0.0, taylor_distance=-1.0, chao1=0.0,
+                    loss_spread=0.0, share_saddles=share_saddles, best_curvature=0.0)  # fmt: skip
     model = taylor_model_maximum(net, x, y, eps, loss=loss)
+    counts = np.bincount(land.labels[land.labels >= 0], minlength=len(land.maxima))
+    losses = [mx.loss for mx in land.maxima]
+    spread = (max(losses) - min(losses)) / max(abs(max(losses)), 1e-300)
     return dict(
         n_maxima=len(land.maxima), best_basin=float(land.best.basin_fraction),
         taylor_distance=float(np.linalg.norm(land.best.point - model.point) / eps),
+        chao1=chao1(counts), loss_spread=float(spread), share_saddles=share_saddles,
+        best_curvature=float(land.best.certificate.max_tangent_eigenvalue),
     )  # fmt: skip
 
 
-def regularity_study(taus, count, basin, dist, settings, *, rng=None):
-    """A :class:`ScaleRegularityStudy` from raw per-(tau, run) arrays; ``rng`` drives
-    the bootstrap of the verdict."""
+#: The landscape measures beyond the count, basin and Taylor distance.
+EXTRA = ("chao1", "loss_spread", "share_saddles", "best_curvature")
+
+
+def regularity_study(taus, count, basin, dist, settings, *, rng=None, extra=None):
+    """A :class:`ScaleRegularityStudy` from raw per-(tau, run) arrays (``extra``:
+    ``{name: array}`` for the names of :data:`EXTRA`, zeros when absent); ``rng``
+    drives the bootstraps."""
+    extra = {k: np.asarray((extra or {}).get(k, np.zeros(count.shape)), dtype=float)
+             for k in EXTRA}  # fmt: skip
     measured = [row[row >= 0] for row in dist]
     medians = np.array([float(np.median(v)) if v.size else -1.0 for v in measured])
     gen = as_rng(rng)
@@ -122,7 +161,7 @@ def regularity_study(taus, count, basin, dist, settings, *, rng=None):
                                                                       strict=True))  # fmt: skip
     basin_interval = tuple(mean_interval(row) for row in basin)
     return ScaleRegularityStudy(
-        taus=tuple(taus), n_maxima=count, best_basin=basin, taylor_distance=dist,
+        taus=tuple(taus), n_maxima=count, best_basin=basin, taylor_distance=dist, **extra,
         mean_maxima=mean_maxima, mean_best_basin=basin.mean(axis=1),
         median_taylor_distance=medians, maxima_interval=maxima_interval,
         basin_interval=basin_interval, slope=None if interval is None else interval.estimate,
@@ -201,4 +240,5 @@ def regularity_study_from_cells(seeds, rows, *, rng):
         cell_array(rows, axes, seeds, "best_basin", float, 0.0),
         cell_array(rows, axes, seeds, "taylor_distance", float, -1.0),
         dict(n_runs=len(seeds), **settings), rng=rng,
+        extra={k: cell_array(rows, axes, seeds, k, float, 0.0) for k in EXTRA},
     )  # fmt: skip

@@ -61,7 +61,7 @@ class ScaleSpeedStudy(StudyResult):
 
 def input_scale_speed(
     taus=(0.01, 0.1, 1.0), *, d=10, m=50, ratio=0.5, policies=POLICIES, fixed_step=0.5,
-    relative_factor=0.5, n_runs=20, tol=1e-8, max_iter=20_000, certify_every=10,
+    relative_factor=0.5, n_runs=20, tol=1e-8, max_iter=20_000, certify_every="auto",
     activation="tanh", loss="quadratic", rng=0,
 ) -> ScaleSpeedStudy:  # fmt: skip
     """Iterations to a certified maximum for ``x = tau x_hat``, ``eps = ratio ||x||``.
