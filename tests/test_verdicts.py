@@ -12,7 +12,7 @@ from fopa.experiments.verdicts import (
     training_verdict,
 )
 
-DS, MS, BUDGET = (8, 16, 32, 64), (16, 64, 256), 10**7
+DS, MS, BUDGET = (8, 16, 32, 64, 128, 256, 512), (16, 32, 64, 128, 256), 10**7
 
 
 def _grid(law, gen, n=30, noise=0.15):
@@ -35,7 +35,7 @@ def test_iteration_rule_agrees_on_power_law_counts():
 
 def test_iteration_rule_disagrees_on_exponential_counts():
     gen = np.random.default_rng(1)
-    first = _grid(lambda d, m: 2.0 * np.exp(d / 8) * m**0.3, gen)
+    first = _grid(lambda d, m: 2.0 * np.exp(d / 64) * m**0.3, gen)
     verdict, fits = iteration_verdict(DS, MS, first, BUDGET, rng=1)
     assert verdict.outcome == "disagrees", verdict.reason
     assert all(f.model == "exponential" for f in fits["d"])
@@ -129,3 +129,18 @@ def test_regularity_rule_not_tested_and_left_out_instances():
 def test_training_rule_says_why_it_is_not_tested():
     verdict = training_verdict()
     assert verdict.outcome == "not tested" and "lr tau^2" in verdict.rule
+
+
+def test_one_exponential_line_among_polynomial_ones_is_not_a_disagreement():
+    gen = np.random.default_rng(7)
+    first = _grid(lambda d, m: 3.0 * d**1.2 * m**0.5, gen)
+    n = first.shape[-1]
+    # the line at the largest m grows exponentially in d, between the same end values
+    m, low, high = MS[-1], DS[0], DS[-1]
+    rate = np.log((high / low) ** 1.2) / (high - low)
+    for i, d in enumerate(DS):
+        level = 3.0 * low**1.2 * m**0.5 * np.exp(rate * (d - low))
+        first[i, -1] = np.round(level * np.exp(0.15 * gen.standard_normal(n)))
+    verdict, fits = iteration_verdict(DS, MS, first, BUDGET, rng=1)
+    assert fits["d"][-1].model == "exponential"
+    assert verdict.outcome == "inconclusive", verdict.reason

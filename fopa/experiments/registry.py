@@ -87,8 +87,8 @@ ITERATION_ARMS = (
 #: The iteration study's grids per configuration (the same for every arm and loss).
 ITERATION_GRIDS = {
     "tiny": dict(ds=(3, 6), ms=(6, 12), n_runs=3),
-    "quick": dict(ds=(4, 8, 16, 32), ms=(16, 64, 256), n_runs=10),
-    "full": dict(ds=(4, 8, 16, 32, 64, 128), ms=(16, 64, 256, 1024), n_runs=30),
+    "quick": dict(ds=(4, 8, 16, 32, 64), ms=(16, 32, 64, 128, 256), n_runs=10),
+    "full": dict(ds=(4, 8, 16, 32, 64, 128), ms=(16, 32, 64, 128, 256, 512, 1024), n_runs=30),
 }
 
 

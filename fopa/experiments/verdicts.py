@@ -42,13 +42,14 @@ __all__ = [
 HIGH_PROBABILITY, MAJORITY = 0.9, 0.5
 
 ITERATION_RULE = (
-    "agrees if growth_fit calls the Kaplan-Meier median of the first certified iteration "
-    "polynomial along d at every m and along m at every d (each axis with at least "
-    f"{MIN_SIZES} sizes spanning a factor {MIN_SPAN:g}), and no cell's share certified within "
+    "growth_fit of the Kaplan-Meier median of the first certified iteration along d at "
+    "each m and along m at each d (an axis with at least "
+    f"{MIN_SIZES} sizes spanning a factor {MIN_SPAN:g}): agrees if along every tested axis "
+    "most lines are polynomial and none exponential, and no cell's share certified within "
     f"the budget is significantly below {HIGH_PROBABILITY} (Clopper-Pearson upper end >= "
-    f"{HIGH_PROBABILITY}); disagrees if a fit is exponential or a cell's share is "
-    f"significantly below {MAJORITY}; not tested if neither axis has such sizes; else "
-    "inconclusive"
+    f"{HIGH_PROBABILITY}); disagrees if along some axis most lines are exponential, or a "
+    f"cell's share is significantly below {MAJORITY}; not tested if neither axis has such "
+    "sizes; else inconclusive"
 )
 
 SPEED_RULE = (
@@ -155,7 +156,11 @@ def iteration_verdict(ds, ms, first, budget, *, rng=None, n_boot=1000):
     flat = [c for row in cells for c in row]
     low_share = [c for c in flat if c["share_high"] < MAJORITY]
     below_high = [c for c in flat if c["share_high"] < HIGH_PROBABILITY]
-    models = [f.model for f in all_fits]
+    axes = [[f.model for f in fits[a]] for a in ("d", "m") if fits[a]]
+
+    def most(models, name):
+        return 2 * sum(mo == name for mo in models) > len(models)
+
     summary = (
         f"growth along d: {_tally(fits['d'])}; along m: {_tally(fits['m'])}; share certified "
         f"per cell {min(c['share'] for c in flat):.2f} to {max(c['share'] for c in flat):.2f} "
@@ -163,9 +168,10 @@ def iteration_verdict(ds, ms, first, budget, *, rng=None, n_boot=1000):
     )
     if not all_fits:
         return Verdict("not tested", ITERATION_RULE, f"no axis can be tested: {summary}"), fits
-    if "exponential" in models or low_share:
+    if any(most(models, "exponential") for models in axes) or low_share:
         return Verdict("disagrees", ITERATION_RULE, summary), fits
-    if all(mo == "polynomial" for mo in models) and not below_high:
+    polynomial = all(most(ms_, "polynomial") and "exponential" not in ms_ for ms_ in axes)
+    if polynomial and not below_high:
         return Verdict("agrees", ITERATION_RULE, summary), fits
     return Verdict("inconclusive", ITERATION_RULE, summary), fits
 

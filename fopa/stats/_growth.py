@@ -16,8 +16,9 @@ __all__ = ["GrowthFit", "growth_fit", "GROWTH_MODELS"]
 #: What :func:`growth_fit` can call a growth.
 GROWTH_MODELS = ("polynomial", "exponential", "inconclusive")
 
-#: The smallest design :func:`growth_fit` decides on: sizes and largest / smallest size.
-MIN_SIZES, MIN_SPAN = 3, 4.0
+#: The smallest design :func:`growth_fit` decides on: sizes (the offset families have
+#: three parameters: through three sizes both fit exactly) and largest / smallest size.
+MIN_SIZES, MIN_SPAN = 4, 4.0
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,10 @@ class GrowthFit:
     Attributes
     ----------
     model : str
-        ``"polynomial"`` (``median ~ C size^b`` fits better than ``C exp(r size)`` in
-        at least ``1 - (1 - level)/2`` of the bootstrap replicates), ``"exponential"``
-        (the reverse), or ``"inconclusive"``; :attr:`reason` says why.
+        ``"polynomial"`` (``median ~ C size^b`` fits better than ``C exp(r size)``,
+        and ``a + C size^b`` better than ``a + C exp(r size)``, in at least
+        ``1 - (1 - level)/2`` of the bootstrap replicates), ``"exponential"`` (the
+        reverse), or ``"inconclusive"``; :attr:`reason` says why.
     reason : str
     exponent, exponent_interval : float, tuple
         ``b`` of the power law fitted to log median against log size, and its
@@ -43,7 +45,9 @@ class GrowthFit:
     evidence : dict
         ``share_power_better``, ``share_exponential_better``, ``share_failed`` (of the
         replicates; a replicate fails when a median is not reached or not positive),
-        ``rss_power``, ``rss_exponential`` (residual sums of squares of log median),
+        ``share_pure_*`` and ``share_offset_*`` (the two comparisons separately),
+    ``rss_power``, ``rss_exponential`` (residual sums of squares of log median),
+    ``rss_power_offset``, ``rss_exponential_offset`` (of the offset families),
         ``delta_aic`` (AIC of the exponential minus AIC of the power law: > 0 favours
         the power law; both have two parameters), ``holdout_error_power`` and
         ``holdout_error_exponential`` (|log error| at the largest size of each model
@@ -101,14 +105,43 @@ def _medians(groups):
     return np.array([km_quantile(t, o) for t, o in groups])
 
 
+#: Grids of the offset models' shape parameter: the exponent b of ``a + C s^b`` and
+#: ``t = r (s_max - s_min)`` of ``a + C exp(r s)``, r > 0: exponential *growth*, by a
+#: factor e^0.05 to e^30 over the range (a negative rate saturates: not exponential).
+EXPONENTS = np.linspace(-3.0, 6.0, 360)
+RATE_SPANS = np.linspace(0.05, 30.0, 360)
+
+
+def _offset_rss(basis, y, log_y):
+    """Best log-space residual of ``y ~ a + C u`` over the rows ``u`` of ``basis``
+    (shape (G, k)); each row fitted by least squares with relative weights ``1/y^2``."""
+    w = 1.0 / (y * y)
+    sw, swu, swuu = w.sum(), basis @ w, (basis * basis) @ w
+    swy, swuy = w @ y, basis @ (w * y)
+    det = sw * swuu - swu * swu
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = (sw * swuy - swu * swy) / det
+        a = (swy - c * swu) / sw
+        pred = a[:, None] + c[:, None] * basis
+        rss = np.sum((log_y - np.log(pred)) ** 2, axis=1)
+    rss[~np.isfinite(rss) | (np.abs(det) <= 1e-300) | np.any(pred <= 0, axis=1)] = np.inf
+    return float(rss.min())
+
+
 def _compare(log_sizes, sizes, medians):
-    """``(exponent, rate, rss_power, rss_exponential)`` or None when a median is unusable."""
+    """``(exponent, rate, rss_power, rss_exponential, rss_power_offset,
+    rss_exponential_offset)`` or None when a median is unusable."""
     if not np.all(np.isfinite(medians)) or np.any(medians <= 0):
         return None
     log_med = np.log(medians)
     b, rss_p = _fit_line(log_sizes, log_med)
     r, rss_e = _fit_line(sizes, log_med)
-    return b, r, rss_p, rss_e
+    scaled = sizes / sizes[-1]
+    power = scaled[None, :] ** EXPONENTS[:, None]
+    span = sizes[-1] - sizes[0]
+    expo = np.exp(RATE_SPANS[:, None] * ((sizes - sizes[-1]) / span)[None, :])
+    return (b, r, rss_p, rss_e, _offset_rss(power, medians, log_med),
+            _offset_rss(expo, medians, log_med))  # fmt: skip
 
 
 def _groups(sizes, samples, censored):
@@ -149,14 +182,19 @@ def growth_fit(sizes, samples, *, censored=None, level=0.95, n_boot=1000, rng=No
     At each size the median of the counts is the Kaplan-Meier median (censored runs
     kept as "more than their budget"). A power law ``log med = a + b log s`` and an
     exponential ``log med = a + r s`` are fitted by least squares; both have two
-    parameters, so the information criteria compare their residuals. Runs are
-    resampled within each size (``n_boot`` replicates) and the fit is repeated.
+    parameters, so the information criteria compare their residuals. So are the two
+    families with an offset, ``med = a + C s^b`` and ``med = a + C exp(r s)`` (a
+    count with a fixed transient is still polynomial; the shape parameter on a grid,
+    ``a`` and ``C`` by least squares with relative weights, compared by their
+    residuals in log med). Runs are resampled within each size (``n_boot``
+    replicates) and the fits are repeated.
 
-    Rule: ``"polynomial"`` if the power law has the smaller residual in at least
-    ``1 - (1 - level)/2`` of the replicates (a failed replicate, with a median not
-    reached, counts against it), ``"exponential"`` if the exponential does, and
+    Rule: ``"polynomial"`` if the power law has the smaller residual, both as a pure
+    law and with an offset, in at least ``1 - (1 - level)/2`` of the replicates (a
+    failed replicate, with a median not reached, counts against it),
+    ``"exponential"`` if the exponential does, and
     ``"inconclusive"`` otherwise, or when the design is too small to tell (fewer than
-    3 sizes, or largest / smallest size below 4: two doublings), or when a median is
+    4 sizes, or largest / smallest size below 4: two doublings), or when a median is
     not reached on the data.
 
     Parameters
@@ -201,9 +239,9 @@ def growth_fit(sizes, samples, *, censored=None, level=0.95, n_boot=1000, rng=No
     if point is None:
         bad = [f"{s:g}" for s, v in zip(sizes, medians, strict=True) if not 0 < v < math.inf]
         return inconclusive(f"the median count is not reached (or is 0) at size {', '.join(bad)}")
-    b, r, rss_p, rss_e = point
+    b, r, rss_p, rss_e, rss_po, rss_eo = point
     # bootstrap: resample runs within each size
-    boots = np.full((n_boot, 4), np.nan)
+    boots = np.full((n_boot, 6), np.nan)
     local = np.full((n_boot, sizes.size - 1), np.nan)
     for k in range(n_boot):
         resampled = []
@@ -216,8 +254,14 @@ def growth_fit(sizes, samples, *, censored=None, level=0.95, n_boot=1000, rng=No
             boots[k] = out
             local[k] = np.diff(np.log(med)) / np.diff(log_sizes)
     ok = ~np.isnan(boots[:, 0])
-    power_better = float(np.mean(ok & (boots[:, 2] < boots[:, 3])))
-    exp_better = float(np.mean(ok & (boots[:, 3] < boots[:, 2])))
+    # the decision: a model must win both as a pure law and with an offset (a count
+    # with a transient, a + C s^b, is polynomial too; a + C exp(r s) is exponential)
+    pure_power_better = float(np.mean(ok & (boots[:, 2] < boots[:, 3])))
+    pure_exp_better = float(np.mean(ok & (boots[:, 3] < boots[:, 2])))
+    offset_power_better = float(np.mean(ok & (boots[:, 4] < boots[:, 5])))
+    offset_exp_better = float(np.mean(ok & (boots[:, 5] < boots[:, 4])))
+    power_better = min(pure_power_better, offset_power_better)
+    exp_better = min(pure_exp_better, offset_exp_better)
     q = (tail, 1.0 - tail)
 
     def interval(values):
@@ -234,7 +278,11 @@ def growth_fit(sizes, samples, *, censored=None, level=0.95, n_boot=1000, rng=No
     floor = 1e-300  # an exact fit: the criterion's log needs a positive residual
     evidence = dict(
         share_power_better=power_better, share_exponential_better=exp_better,
-        share_failed=float(np.mean(~ok)), rss_power=rss_p, rss_exponential=rss_e,
+        share_failed=float(np.mean(~ok)), rss_power_offset=rss_po,
+        rss_exponential_offset=rss_eo, rss_power=rss_p, rss_exponential=rss_e,
+        share_pure_power_better=pure_power_better, share_pure_exponential_better=pure_exp_better,
+        share_offset_power_better=offset_power_better,
+        share_offset_exponential_better=offset_exp_better,
         delta_aic=float(k_sizes * (math.log(max(rss_e, floor)) - math.log(max(rss_p, floor)))),
         slopes_increase=bool(
             sizes.size >= 3 and np.mean(ok & (local[:, -1] > local[:, 0])) >= 1.0 - tail
@@ -257,15 +305,16 @@ def growth_fit(sizes, samples, *, censored=None, level=0.95, n_boot=1000, rng=No
             "apart", **fit,
         )  # fmt: skip
     if power_better >= 1.0 - tail:
-        reason = (f"the power law fits better in {power_better:.1%} of {n_boot} replicates "
-                  f"(needed {1 - tail:.1%})")  # fmt: skip
+        reason = (f"the power law fits better, pure and with an offset, in at least "
+                  f"{power_better:.1%} of {n_boot} replicates (needed {1 - tail:.1%})")  # fmt: skip
         return GrowthFit(model="polynomial", reason=reason, **fit, **common)
     if exp_better >= 1.0 - tail:
-        reason = (f"the exponential fits better in {exp_better:.1%} of {n_boot} replicates "
-                  f"(needed {1 - tail:.1%})")  # fmt: skip
+        reason = (f"the exponential fits better, pure and with an offset, in at least "
+                  f"{exp_better:.1%} of {n_boot} replicates (needed {1 - tail:.1%})")  # fmt: skip
         return GrowthFit(model="exponential", reason=reason, **fit, **common)
     return inconclusive(
-        f"the power law fits better in {power_better:.1%} and the exponential in "
-        f"{exp_better:.1%} of {n_boot} replicates (needed {1 - tail:.1%}); "
+        f"pure laws: power better in {pure_power_better:.1%}, exponential in "
+        f"{pure_exp_better:.1%}; with offsets: {offset_power_better:.1%} and "
+        f"{offset_exp_better:.1%} of {n_boot} replicates (needed {1 - tail:.1%}); "
         f"{np.mean(~ok):.1%} of them failed", **fit,
     )  # fmt: skip
