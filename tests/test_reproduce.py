@@ -99,3 +99,11 @@ def test_cli(tmp_path, capsys):
     assert exc.value.code == 2
     with pytest.raises(ValueError, match="unknown config"):
         reproduce(str(tmp_path), config="huge")
+
+
+def test_the_summary_is_counted_from_the_rows(tiny):
+    out, payload = tiny
+    text = (out / "report.md").read_text()
+    for claim in {c["claim"] for c in payload["claims"]}:
+        rows = [c for c in payload["claims"] if c["claim"] == claim]
+        assert f"- {claim}: " in text and f"(of {len(rows)} rows)." in text

@@ -36,8 +36,9 @@ def median_with_interval(ax, x, median, low, high, budget, *, label, marker, shi
     ax.set_yscale("log")
 
 
-def count_axis(ax, grid, xlabel, ylabel):
-    """A log x axis ticked at the grid values (integers), labels set."""
+def count_axis(ax, grid, xlabel, ylabel, *, counts=True):
+    """A log x axis ticked at the grid values, labels set; with ``counts`` the log y
+    axis is ticked at 1-2-5 values in plain numbers (otherwise matplotlib's powers)."""
     grid = [float(g) for g in grid]
     ax.set_xticks(grid)
     ax.set_xticklabels([f"{g:g}" for g in grid])
@@ -46,6 +47,8 @@ def count_axis(ax, grid, xlabel, ylabel):
     if ylabel:
         ax.set_ylabel(ylabel)
     ax.grid(True, which="major", alpha=0.3)
+    if not counts:
+        return
     ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0), numticks=8))
     ax.yaxis.set_major_formatter(ScalarFormatter())
     ax.yaxis.set_minor_locator(NullLocator())

@@ -223,7 +223,7 @@ def regularity_figure(study):
     dist = np.asarray(study.median_taylor_distance)
     ok = dist > 0
     axes[2].loglog(taus[ok], dist[ok], "o-")
-    count_axis(axes[2], taus, "input scale tau", "median distance / eps")
+    count_axis(axes[2], taus, "input scale tau", "median distance / eps", counts=False)
     axes[2].set_title("to the Taylor model's maximizer")
     fig.suptitle(f"{study.settings.get('loss', 'quadratic')} loss, d={study.settings['d']}, "
                  f"m={study.settings['m']}, {study.settings['n_starts']} starts per instance",

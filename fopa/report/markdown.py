@@ -3,6 +3,19 @@
 from __future__ import annotations
 
 
+def summary_lines(claims):
+    """One sentence per claim, counted from the rows (never written by hand)."""
+    out = []
+    for claim in dict.fromkeys(row["claim"] for row in claims):
+        rows = [row for row in claims if row["claim"] == claim]
+        counts = {}
+        for row in rows:
+            counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
+        tally = ", ".join(f"{n} {verdict}" for verdict, n in counts.items())
+        out.append(f"- {claim}: {tally} (of {len(rows)} rows).")
+    return out
+
+
 def report_markdown(claims, figures, meta):
     """The report's Markdown text from the claims rows, figure files and run metadata."""
     lines = [
@@ -24,7 +37,7 @@ def report_markdown(claims, figures, meta):
             f"| {row['claim']} | {row['experiment']} | {row['statistic']} | {row['verdict']} "
             f"| {row['n']} | {row['settings']} |"
         )
-    lines += ["", "## Verdicts and their rules", ""]
+    lines += ["", "## Summary", "", *summary_lines(claims), "", "## Verdicts and their rules", ""]
     for row in claims:
         lines.append(f"- **{row['experiment']}** ({row['settings']}): **{row['verdict']}**. "
                      f"Measured: {row['reason']}. Rule: {row['rule']}.")  # fmt: skip
