@@ -144,6 +144,15 @@ def slope_rounding(net, x, y, lossname="quadratic"):
     return abs(l2) * float(np.sum(np.abs(ca * s[0]))) * (np.abs(ca * s[1]) @ np.abs(W))
 
 
+def _kkt_residual(delta, g, eps):
+    """The tangent gradient on the sphere (relative 1e-9), the gradient inside."""
+    norm = np.linalg.norm(delta)
+    if abs(norm - eps) <= 1e-9 * eps:
+        u = delta / norm
+        return np.linalg.norm(g - (u @ g) * u)
+    return np.linalg.norm(g)
+
+
 def pga_backtracking(
     net, x, y, eps, eta0, delta0, iterations, lossname="quadratic", gradient_scale=1.0
 ):
@@ -181,7 +190,10 @@ def pga_backtracking(
                     * gradient_scale
                     * (np.linalg.norm(trial - delta) + np.linalg.norm(delta))
                 )
-                if gain >= need - allowance:
+                res_c = _kkt_residual(trial, g_trial, eps)
+                res_d = _kkt_residual(delta, g, eps)
+                stalled = res_c >= res_d and res_c > 2.0**-46 * gradient_scale
+                if gain >= need - allowance and not stalled:
                     break
             elif new >= value + need - slack:
                 break
