@@ -84,3 +84,14 @@ def test_chao1_estimates_unseen_maxima_from_singletons():
     r = E.input_scale_regularity(taus=(0.05, 1.0), d=3, m=6, n_runs=2, n_starts=8, rng=3)
     assert np.all(r.chao1 >= r.n_maxima) and np.all((0 <= r.share_saddles) & (r.share_saddles <= 1))
     assert np.all(r.best_curvature[r.n_maxima > 0] < 0)
+
+
+def test_measured_tail_rate_is_the_rate_local_rate_predicts():
+    from fopa.experiments.tolerance import iterations_against_tolerance
+
+    r = iterations_against_tolerance(d=6, m=20, n_runs=4, policies=("lipschitz",), rng=5)
+    median, low, high = r.rate_ratio[0]
+    assert 0.95 < median < 1.05 and low <= median <= high
+    ok = r.predicted_rate[0] > 0
+    assert ok.all()
+    np.testing.assert_allclose(r.measured_rate[0], r.predicted_rate[0], rtol=0.02)

@@ -15,7 +15,9 @@ import numpy as np
 
 from .._validate import as_int, as_rng
 from ..ascent import projected_gradient_ascent
+from ..certify import certify, local_rate
 from ..losses import loss_code
+from ..stats import bootstrap_interval
 from .common import StudyResult, policy_step, random_instance
 from .verdicts import censored_cell, tolerance_verdict
 
@@ -42,6 +44,12 @@ class ToleranceStudy(StudyResult):
     evidence of the verdict's comparison of ``N = a + b log(1/g)`` (linear
     convergence) with ``N ~ (1/g)^r`` (None: not compared); ``verdicts[p]`` the
     verdict with its rule (:func:`fopa.experiments.verdicts.tolerance_verdict`).
+    ``measured_rate[p, r]`` is the contraction factor of the relative KKT residual
+    per iteration over the tail (:data:`RATE_WINDOW`), ``predicted_rate[p, r]`` the
+    factor :func:`fopa.local_rate` predicts at the certified final point (-1: not
+    available; none for the backtracking step, whose step changes), and
+    ``rate_ratio[p]`` the median of ``log measured / log predicted`` with its
+    bootstrap interval ``(median, low, high)`` (1: as predicted; None: no pair).
     """
 
     policies: tuple
@@ -52,6 +60,9 @@ class ToleranceStudy(StudyResult):
     median_high: np.ndarray
     growth: tuple
     verdicts: tuple
+    measured_rate: np.ndarray
+    predicted_rate: np.ndarray
+    rate_ratio: tuple
     settings: dict
 
 
@@ -87,6 +98,8 @@ def iterations_against_tolerance(
         policy_step(p, fixed_step, relative_factor)
     instances = [random_instance(d, m, activation, gen) for _ in range(n_runs)]
     first = np.full((len(policies), len(tolerances), n_runs), -1, np.int64)
+    measured = np.full((len(policies), n_runs), -1.0)
+    predicted = np.full((len(policies), n_runs), -1.0)
     for p, policy in enumerate(policies):
         step = policy_step(policy, fixed_step, relative_factor)
         for r, (net, x_hat, y) in enumerate(instances):
@@ -96,15 +109,45 @@ def iterations_against_tolerance(
                 tol=tolerances[-1] / 2, max_iter=max_iter, record_history=True, loss=loss,
             )  # fmt: skip
             first[p, :, r] = first_below(res.history.kkt_residual, tolerances)
+            if policy != "backtracking":  # a fixed step per run: the linear theory applies
+                measured[p, r], predicted[p, r] = tail_rates(
+                    net, x, y, ratio * np.linalg.norm(x), res, loss
+                )
     settings = dict(d=d, m=m, scale=scale, ratio=ratio, fixed_step=fixed_step,
                     relative_factor=relative_factor, n_runs=n_runs, max_iter=max_iter,
                     activation=activation, loss=loss)  # fmt: skip
-    return tolerance_study(policies, tolerances, first, settings, rng=gen)
+    return tolerance_study(policies, tolerances, first, settings, rng=gen,
+                           rates=(measured, predicted))  # fmt: skip
 
 
-def tolerance_study(policies, tolerances, first, settings, *, rng=None):
-    """A :class:`ToleranceStudy` from raw counts (shape (P, K, runs))."""
+#: The tail window of the measured rate: relative KKT residuals in this range.
+RATE_WINDOW = (1e-10, 1e-4)
+
+
+def tail_rates(net, x, y, eps, res, loss):
+    """``(measured, predicted)`` contraction factors per iteration of one run, -1 where
+    not available: measured from the slope of log residual over the iterations with
+    relative KKT residual in :data:`RATE_WINDOW` (at least 3), predicted by
+    :func:`fopa.local_rate` at the final point if it is certified a strict maximum."""
+    residual = res.history.kkt_residual
+    window = np.flatnonzero((residual >= RATE_WINDOW[0]) & (residual <= RATE_WINDOW[1]))
+    if window.size < 3:
+        return -1.0, -1.0
+    slope = np.polyfit(window.astype(float), np.log(residual[window]), 1)[0]
+    cert = certify(net, x, y, res.delta, eps, loss=loss)
+    if cert.kind != "strict_local_max":
+        return float(np.exp(slope)), -1.0
+    return float(np.exp(slope)), float(local_rate(cert, res.step_size))
+
+
+def tolerance_study(policies, tolerances, first, settings, *, rng=None, rates=None):
+    """A :class:`ToleranceStudy` from raw counts (shape (P, K, runs)); ``rates``:
+    ``(measured, predicted)`` tail contraction factors, shape (P, runs), -1 where not
+    available (default: none)."""
     gen = as_rng(rng)
+    if rates is None:
+        rates = (np.full(first.shape[::2], -1.0), np.full(first.shape[::2], -1.0))
+    measured, predicted = (np.asarray(v, dtype=float) for v in rates)
     budget = settings["max_iter"]
     cells = [[censored_cell(first[p, k], budget) for k in range(len(tolerances))]
              for p in range(len(policies))]  # fmt: skip
@@ -119,8 +162,19 @@ def tolerance_study(policies, tolerances, first, settings, *, rng=None):
         policies=tuple(policies), tolerances=tuple(tolerances), first_below=first,
         median=table["median"], median_low=table["median_low"],
         median_high=table["median_high"], growth=tuple(growth), verdicts=tuple(verdicts),
+        measured_rate=measured, predicted_rate=predicted,
+        rate_ratio=tuple(_rate_ratio(measured[p], predicted[p]) for p in range(len(policies))),
         settings=dict(settings),
     )  # fmt: skip
+
+
+def _rate_ratio(measured, predicted):
+    ok = (measured > 0) & (measured < 1) & (predicted > 0) & (predicted < 1)
+    if ok.sum() < 2:
+        return None
+    ratio = np.log(measured[ok]) / np.log(predicted[ok])
+    out = bootstrap_interval(np.median, ratio, n_boot=1000, rng=0)
+    return (out.estimate, out.low, out.high)
 
 
 def tolerance_claims(name, study):
@@ -130,11 +184,15 @@ def tolerance_claims(name, study):
         fit, verdict = study.growth[p], study.verdicts[p]
         medians = ", ".join("n/a" if not np.isfinite(v) else f"{v:.0f}" for v in study.median[p])
         slope = "n/a" if fit is None else f"{fit['slope']:.3g}"
+        ratio = study.rate_ratio[p]
+        rate = ("" if ratio is None else
+                f"; measured / predicted log tail rate (fopa.local_rate) {ratio[0]:.2f} "
+                f"[{ratio[1]:.2f}, {ratio[2]:.2f}]")  # fmt: skip
         rows.append(dict(
             claim=CLAIM, experiment=name,
             statistic=(f"median first iteration with relative KKT residual <= g for g = "
                        f"{study.tolerances[0]:g} .. {study.tolerances[-1]:g}: {medians}; "
-                       f"iterations per unit of log(1/g) {slope}"),
+                       f"iterations per unit of log(1/g) {slope}{rate}"),
             verdict=verdict["outcome"], rule=verdict["rule"], reason=verdict["reason"],
             n=f"{study.first_below.shape[-1]} instances",
             settings=(f"{study.settings['loss']} loss, step policy {policy}, "
