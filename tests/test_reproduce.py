@@ -17,8 +17,11 @@ PANELS = {
         for prefix in ("polynomial_iterations", "logistic_iterations")
         for suffix in ("", "_backtracking", "_fixed_step", "_sphere_start")
     },
-    "input_scale_speed": 1,
-    "logistic_speed": 1,
+    **{
+        f"{prefix}{suffix}": 1
+        for prefix in ("input_scale_speed", "logistic_speed")
+        for suffix in ("", "_ratio_0.01", "_ratio_0.1", "_ratio_1", "_fixed_eps")
+    },
     "input_scale_regularity": 3,
     "logistic_regularity": 3,
     "tolerance_iterations": 1,

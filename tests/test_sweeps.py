@@ -474,3 +474,15 @@ def test_a_store_maps_to_the_study_of_its_fixed_parameters():
         "logistic_iterations_sphere_start"
     )
     assert study_for_cells("pga", {"d", "m"}, "quadratic").name == "polynomial_iterations"
+
+
+def test_a_speed_store_maps_to_the_study_of_its_ratio():
+    from fopa.experiments.registry import study_for_cells
+
+    base = {"step_policy": "lipschitz", "init": "zero", "loss": "quadratic"}
+    assert study_for_cells("pga", {"scale"}, "quadratic", dict(base, ratio=0.1)).name == (
+        "input_scale_speed_ratio_0.1"
+    )
+    assert study_for_cells("pga", {"scale"}, "quadratic", dict(base, ratio=0.5)).name == (
+        "input_scale_speed"
+    )

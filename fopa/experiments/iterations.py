@@ -75,11 +75,12 @@ class IterationStudy(StudyResult):
 
 def pga_outcome(
     net, x_hat, y, *, scale, ratio, step_size, tol, max_iter, certify_every, loss,
-    init="zero", rng=None,
+    init="zero", rng=None, eps=None,
 ):  # fmt: skip
     """One ascent of an experiment: PGA at ``x = scale * x_hat``, ``eps = ratio ||x||``,
     from ``init`` (``"zero"``, or ``"sphere"``: uniform on the sphere, drawn from
-    ``rng``), certified every ``certify_every`` iterations.
+    ``rng``), certified every ``certify_every`` iterations. ``eps`` given: that
+    radius instead of ``ratio ||x||``.
 
     Returns a JSON-ready dict: ``first_certified``, ``first_stationary`` (the first
     KKT point, -1: never), ``first_gradient_mapping`` (first ``||G|| <= tol x gradient
@@ -89,7 +90,7 @@ def pga_outcome(
     ``initial_loss`` and ``stopping_criterion``.
     """
     x = scale * x_hat
-    eps = ratio * np.linalg.norm(x)
+    eps = ratio * np.linalg.norm(x) if eps is None else eps
     res = projected_gradient_ascent(
         net, x, y, eps, step_size=step_size, tol=tol, max_iter=max_iter,
         certify_every=certify_every, loss=loss, init=init, rng=rng,

@@ -28,6 +28,7 @@ CLAIMS = (
     "2. smaller input scale, more regular landscape",
     "2. smaller input scale, faster adversarial training",
     tolerance.CLAIM,
+    scale_speed.CONTROL_CLAIM,
 )
 
 #: Configurations: "quick" (under 3 minutes on 2 cores), "full" (the default, under 30
@@ -113,6 +114,29 @@ def _iteration_studies():
     return out
 
 
+#: The speed study's radii: eps / ||x|| (the paper's setting, one study each), and
+#: the control at a fixed absolute radius (``absolute_eps * sqrt(d)`` at every tau).
+SPEED_RATIOS = (0.5, 0.01, 0.1, 1.0)
+CONTROL_ABSOLUTE_EPS = 0.05
+
+
+def _speed_studies(speed, speed_configs, with_loss):
+    out = []
+    for loss, prefix in (("quadratic", "input_scale_speed"), ("logistic", "logistic_speed")):
+        configs = with_loss(speed_configs, loss)
+        for ratio in SPEED_RATIOS:
+            name = prefix if ratio == 0.5 else f"{prefix}_ratio_{ratio:g}"
+            fixed = {} if ratio == 0.5 else {"ratio": ratio}
+            out.append(Study(name, configs={k: dict(v, ratio=ratio) for k, v in configs.items()},
+                             cell_loss=loss, cell_fixed=fixed, **speed))  # fmt: skip
+        out.append(Study(
+            f"{prefix}_fixed_eps", configs={
+                k: dict(v, absolute_eps=CONTROL_ABSOLUTE_EPS) for k, v in configs.items()
+            }, **{**speed, "claim": CLAIMS[5], "cell": None, "from_cells": None},
+        ))  # fmt: skip
+    return out
+
+
 def _entries():
     speed = dict(
         run=scale_speed.input_scale_speed, claim=CLAIMS[1], claims=scale_speed.speed_claims,
@@ -149,13 +173,7 @@ def _entries():
 
     return (
         *_iteration_studies(),
-        Study("input_scale_speed", configs=speed_configs, cell_loss="quadratic", **speed),
-        Study(
-            "logistic_speed",
-            configs=with_loss(speed_configs, "logistic"),
-            cell_loss="logistic",
-            **speed,
-        ),  # fmt: skip
+        *_speed_studies(speed, speed_configs, with_loss),
         Study(
             "input_scale_regularity", configs=regular_configs, cell_loss="quadratic", **regular
         ),  # fmt: skip
@@ -207,7 +225,9 @@ def study_for_cells(cell, swept, loss, params=None):
         If no study is built from such cells.
     """
     swept = set(swept)
-    candidates = [s for s in STUDIES.values() if s.cell == cell]
+    # the most specific study first: the one whose fixed parameters say the most
+    candidates = sorted((s for s in STUDIES.values() if s.cell == cell),
+                        key=lambda s: -len(s.cell_fixed))  # fmt: skip
     if not candidates:
         raise ValueError(f"no reproduction study is built from experiment {cell!r}")
     for study in candidates:

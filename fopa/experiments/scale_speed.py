@@ -62,13 +62,15 @@ class ScaleSpeedStudy(StudyResult):
 def input_scale_speed(
     taus=(0.01, 0.1, 1.0), *, d=10, m=50, ratio=0.5, policies=POLICIES, fixed_step=0.5,
     relative_factor=0.5, n_runs=20, tol=1e-8, max_iter=20_000, certify_every="auto",
-    activation="tanh", loss="quadratic", rng=0,
+    activation="tanh", loss="quadratic", absolute_eps=None, rng=0,
 ) -> ScaleSpeedStudy:  # fmt: skip
     """Iterations to a certified maximum for ``x = tau x_hat``, ``eps = ratio ||x||``.
 
     The same networks, directions and labels are used at every tau (a paired
     design), under each step-size policy: a fixed eta, eta proportional to eps
-    (``relative_factor * eps``), eta = 1/beta and the backtracking step.
+    (``relative_factor * eps``), eta = 1/beta and the backtracking step. With
+    ``absolute_eps`` the radius is ``absolute_eps * sqrt(d)`` at every tau instead
+    (the ratio is then not fixed: a control, not the paper's setting).
     """
     gen = as_rng(rng)
     for p in policies:
@@ -87,12 +89,13 @@ def input_scale_speed(
                     *instance, scale=tau, ratio=ratio,
                     step_size=policy_step(policy, fixed_step, relative_factor), tol=tol,
                     max_iter=max_iter, certify_every=certify_every, loss=loss,
+                    eps=None if absolute_eps is None else absolute_eps * np.sqrt(d),
                 )  # fmt: skip
                 first[p, t, r] = out["first_certified"]
     settings = dict(d=d, m=m, ratio=ratio, fixed_step=fixed_step,
                     relative_factor=relative_factor, n_runs=n_runs, tol=tol,
                     max_iter=max_iter, certify_every=certify_every,
-                    activation=activation, loss=loss)  # fmt: skip
+                    activation=activation, loss=loss, absolute_eps=absolute_eps)  # fmt: skip
     return speed_study(taus, policies, first, settings, rng=gen)
 
 
@@ -120,23 +123,33 @@ def speed_study(taus, policies, first, settings, *, rng=None):
     )  # fmt: skip
 
 
+#: The claim of the studies at a fixed ratio, and of the control at a fixed radius.
+SPEED_CLAIM = "2. smaller input scale, faster convergence of PGA"
+CONTROL_CLAIM = "control: smaller input scale, faster PGA at a fixed absolute eps"
+
+
 def speed_claims(name, study):
     """One claims-table row per step policy of a :class:`ScaleSpeedStudy`."""
     rows = []
     loss = study.settings["loss"]
+    absolute = study.settings.get("absolute_eps")
+    claim = CONTROL_CLAIM if absolute is not None else SPEED_CLAIM
+    radius = (f"eps = {absolute:g} sqrt(d) at every tau" if absolute is not None
+              else f"eps/||x|| = {study.settings['ratio']:g}")  # fmt: skip
     for p, policy in enumerate(study.policies):
         slope, interval = study.slope[p], study.slope_interval[p]
         share = study.share_certified[p]
         verdict = study.verdicts[p]
         rows.append(dict(
-            claim="2. smaller input scale, faster convergence of PGA",
+            claim=claim,
             experiment=name,
             statistic=(f"slope of log median iterations vs log tau {fmt(slope)} "
                        f"{fmt_interval(interval)} (> 0: fewer at small tau); share certified "
                        f"{share.min():.2f} to {share.max():.2f} per tau"),
             verdict=verdict["outcome"], rule=verdict["rule"], reason=verdict["reason"],
             n=f"{study.first_certified.shape[-1]} instances, paired across tau",
-            settings=f"{loss} loss, step policy {policy}, tau in {jsonable(study.taus)}",
+            settings=(f"{loss} loss, step policy {policy}, {radius}, tau in "
+                      f"{jsonable(study.taus)}"),
         ))  # fmt: skip
     return rows
 
@@ -157,10 +170,13 @@ def speed_figure(study):
                              study.median_high[p], budget, label=policy, marker="o",
                              shift=dx)  # fmt: skip
     n = study.first_certified.shape[-1]
-    count_axis(ax, study.taus, "input scale tau (eps / ||x|| fixed)",
+    count_axis(ax, study.taus, "input scale tau",
                f"median first certified iteration (n={n})")  # fmt: skip
+    absolute = study.settings.get("absolute_eps")
+    radius = (f"eps = {absolute:g} sqrt(d)" if absolute is not None
+              else f"eps/||x|| = {study.settings['ratio']:g}")  # fmt: skip
     ax.set_title(f"{study.settings['loss']} loss, d={study.settings['d']}, "
-                 f"m={study.settings['m']}")  # fmt: skip
+                 f"m={study.settings['m']}, {radius}")  # fmt: skip
     ax.legend(fontsize=8, title="step policy", title_fontsize=8)
     return fig
 
