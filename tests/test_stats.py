@@ -291,3 +291,13 @@ def test_every_run_at_one_time_gives_a_finite_median_interval():
     assert km.high[-1] == pytest.approx(upper, rel=1e-12) and km.low[-1] == 0.0
     median = km.median
     assert (median.estimate, median.low, median.high) == (4.0, 4.0, 4.0)
+
+
+def test_a_sample_with_every_run_censored_has_no_event_and_no_median():
+    km = kaplan_meier(np.full(5, 100.0), np.zeros(5, bool))
+    assert km.times.size == 0 and km.n_censored == 5 and km.survival_at(50.0) == 1.0
+    assert km.median.estimate == math.inf and km.share_observed().estimate == 0.0
+    from fopa.experiments.verdicts import censored_cell
+
+    cell = censored_cell(np.full(4, -1), 100)
+    assert cell["median"] == math.inf and cell["max"] == -1.0 and cell["share"] == 0.0

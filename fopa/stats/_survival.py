@@ -183,7 +183,7 @@ def kaplan_meier(times, observed, *, level=0.95) -> SurvivalCurve:
         low = survival ** np.exp(spread)
         high = survival ** np.exp(-spread)
     low[survival >= 1.0] = high[survival >= 1.0] = 1.0
-    if survival[-1] <= 0.0:  # everyone left at risk had the event: Greenwood is infinite
+    if survival.size and survival[-1] <= 0.0:  # all left at risk had the event: no Greenwood
         # The exact (Clopper-Pearson) upper end of "0 of the at-risk survive", times the
         # upper end just before: the interval of S there is [0, high].
         before = high[-2] if survival.size > 1 else 1.0
