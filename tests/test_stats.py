@@ -301,3 +301,31 @@ def test_a_sample_with_every_run_censored_has_no_event_and_no_median():
 
     cell = censored_cell(np.full(4, -1), 100)
     assert cell["median"] == math.inf and cell["max"] == -1.0 and cell["share"] == 0.0
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n=hs.integers(2, 25),
+    k=hs.integers(2, 5),
+    mode=hs.sampled_from(["none", "all", "some", "ties"]),
+    seed=hs.integers(0, 2**32 - 1),
+)
+def test_stats_never_crash_nor_return_nan_on_any_censoring_pattern(n, k, mode, seed):
+    gen = np.random.default_rng(seed)
+    sizes = np.cumprod(np.full(k, 2.0)) * 4
+    samples, censored = [], []
+    for _ in range(k):
+        t = np.round(gen.exponential(50.0, n)) if mode != "ties" else np.full(n, 7.0)
+        c = {"none": np.zeros(n, bool), "all": np.ones(n, bool)}.get(mode, gen.random(n) < 0.4)
+        samples.append(t)
+        censored.append(c)
+        km = kaplan_meier(t, ~c)
+        for p in (0.1, 0.5, 0.9):
+            q = km.quantile(p)
+            assert not any(math.isnan(v) for v in (q.estimate, q.low, q.high))
+            assert q.low <= q.estimate <= q.high
+        assert np.all(np.isfinite(km.low)) and np.all(km.low <= km.high + 1e-15)
+    fit = growth_fit(sizes, samples, censored=censored, n_boot=50, rng=seed)
+    assert fit.model in ("polynomial", "exponential", "inconclusive") and fit.reason
+    if mode == "all":
+        assert fit.model == "inconclusive" and "not reached" in fit.reason
