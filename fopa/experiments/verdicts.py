@@ -13,15 +13,17 @@ import numpy as np
 
 from .._validate import as_rng
 from ..stats import (
+    MIN_SIZES,
+    MIN_SPAN,
     Verdict,
     bootstrap_interval,
     censored_times,
+    growth_decidable,
     growth_fit,
     kaplan_meier,
     km_quantile,
     sign_verdict,
 )
-from ..stats._growth import MIN_SIZES, MIN_SPAN
 
 __all__ = [
     "ITERATION_RULE",
@@ -122,11 +124,6 @@ def censored_cell(first, budget, *, level=0.95):
     )  # fmt: skip
 
 
-def _testable(sizes):
-    sizes = np.asarray(sizes, dtype=float)
-    return sizes.size >= MIN_SIZES and sizes[-1] / sizes[0] >= MIN_SPAN
-
-
 def iteration_verdict(ds, ms, first, budget, *, rng=None, n_boot=1000):
     """Claim 1's verdict on ``first[i, j, r]`` (d = ds[i], m = ms[j], run r; -1: censored).
 
@@ -141,7 +138,7 @@ def iteration_verdict(ds, ms, first, budget, *, rng=None, n_boot=1000):
     cells = [[censored_cell(first[i, j], budget) for j in range(len(ms))] for i in range(len(ds))]
     fits = {"d": [], "m": [], "cells": cells}
     for axis, sizes in (("d", ds), ("m", ms)):
-        if not _testable(sizes):
+        if not growth_decidable(sizes):
             continue
         lines = range(len(ms)) if axis == "d" else range(len(ds))
         for k in lines:

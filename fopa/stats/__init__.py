@@ -9,12 +9,14 @@
 """
 
 from ._bootstrap import Interval, bootstrap_interval, proportion_interval
-from ._growth import GROWTH_MODELS, GrowthFit, growth_fit
+from ._growth import GROWTH_MODELS, MIN_SIZES, MIN_SPAN, GrowthFit, growth_decidable, growth_fit
 from ._survival import SurvivalCurve, censored_times, kaplan_meier, km_quantile
 from ._verdict import VERDICTS, Verdict, sign_verdict
 
 __all__ = [
     "GROWTH_MODELS",
+    "MIN_SIZES",
+    "MIN_SPAN",
     "VERDICTS",
     "GrowthFit",
     "Interval",
@@ -22,6 +24,7 @@ __all__ = [
     "Verdict",
     "bootstrap_interval",
     "censored_times",
+    "growth_decidable",
     "growth_fit",
     "kaplan_meier",
     "km_quantile",

@@ -11,7 +11,7 @@ from .._validate import as_int, as_rng
 from ._bootstrap import json_float
 from ._survival import km_quantile
 
-__all__ = ["GrowthFit", "growth_fit", "GROWTH_MODELS"]
+__all__ = ["GrowthFit", "growth_fit", "growth_decidable", "GROWTH_MODELS"]
 
 #: What :func:`growth_fit` can call a growth.
 GROWTH_MODELS = ("polynomial", "exponential", "inconclusive")
@@ -91,6 +91,13 @@ class GrowthFit:
             return v
 
         return {k: clean(v) for k, v in self.__dict__.items()}
+
+
+def growth_decidable(sizes) -> bool:
+    """Whether :func:`growth_fit` can decide on a design of these sizes: at least
+    ``MIN_SIZES`` of them, the largest at least ``MIN_SPAN`` times the smallest."""
+    sizes = np.asarray(sizes, dtype=float)
+    return bool(sizes.size >= MIN_SIZES and sizes[-1] / sizes[0] >= MIN_SPAN)
 
 
 def _fit_line(x, y):
@@ -298,7 +305,7 @@ def growth_fit(sizes, samples, *, censored=None, level=0.95, n_boot=1000, rng=No
     fit = dict(exponent=b, exponent_interval=interval(boots[:, 0]), rate=r,
                rate_interval=interval(boots[:, 1]), local_slopes=local_slopes,
                evidence=evidence)  # fmt: skip
-    if k_sizes < MIN_SIZES or sizes[-1] / sizes[0] < MIN_SPAN:
+    if not growth_decidable(sizes):
         return inconclusive(
             f"{k_sizes} sizes spanning a factor {sizes[-1] / sizes[0]:.3g}: at least "
             f"{MIN_SIZES} sizes spanning a factor {MIN_SPAN:g} are needed to tell the models "
