@@ -17,7 +17,7 @@ import numpy as np
 from .._json import jsonable
 from ..network import TwoLayerNet
 
-__all__ = ["POLICIES", "StudyResult", "policy_step", "random_instance"]
+__all__ = ["POLICIES", "StudyResult", "claims_row", "policy_step", "random_instance"]
 
 #: Step-size policies of the speed study: a fixed eta, eta proportional to eps, 1/beta
 #: (tight) and the backtracking step that starts there.
@@ -51,6 +51,15 @@ def random_instance(d, m, activation, gen):
     x_hat *= np.sqrt(d) / np.linalg.norm(x_hat)
     y = float(gen.choice([-1.0, 1.0]))
     return net, x_hat, y
+
+
+def claims_row(*, claim, experiment, statistic, verdict, n, settings):
+    """One row of the claims table: the verdict (a :class:`fopa.stats.Verdict` or its
+    ``to_dict()``) as ``verdict``, ``rule`` and ``reason``, with the samples ``n``."""
+    v = verdict if isinstance(verdict, dict) else verdict.to_dict()
+    return dict(claim=claim, experiment=experiment, statistic=statistic,
+                verdict=v["outcome"], rule=v["rule"], reason=v["reason"], n=n,
+                settings=settings)  # fmt: skip
 
 
 def fmt(v):

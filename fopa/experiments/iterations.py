@@ -20,6 +20,7 @@ from .common import (
     StudyResult,
     cell_array,
     cell_axis,
+    claims_row,
     constant_settings,
     policy_step,
     random_instance,
@@ -202,7 +203,7 @@ def iteration_claims(name, study):
     looseness = f"{float(np.median(ratio)):.2g}" if ratio.size else "n/a"
     n_runs = study.first_certified.shape[-1]
     censored = int(np.sum(study.first_certified < 0))
-    return [dict(
+    return [claims_row(
         claim="1. PGA reaches a certified local maximum in polynomially many iterations",
         experiment=name,
         statistic=(f"share certified within {study.settings['max_iter']} iterations "
@@ -211,8 +212,7 @@ def iteration_claims(name, study):
                    f"growth of the Kaplan-Meier median {_growth_text(study.growth_d, 'd')}, "
                    f"{_growth_text(study.growth_m, 'm')}; all within the sufficient-ascent "
                    f"bound: {study.all_within_bound} (median bound / count {looseness})"),
-        verdict=study.verdict["outcome"], rule=study.verdict["rule"],
-        reason=study.verdict["reason"], n=f"{n_runs} runs per cell",
+        verdict=study.verdict, n=f"{n_runs} runs per cell",
         settings=(f"{loss} loss, step {_policy_text(study.settings)}, start "
                   f"{study.settings.get('init', 'zero')}, d in {jsonable(study.ds)}, m in "
                   f"{jsonable(study.ms)}"),

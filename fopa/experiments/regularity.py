@@ -14,7 +14,14 @@ import numpy as np
 from .._validate import as_int, as_rng
 from ..landscape import local_maxima, taylor_model_maximum
 from ..stats import bootstrap_interval
-from .common import StudyResult, cell_array, cell_axis, constant_settings, random_instance
+from .common import (
+    StudyResult,
+    cell_array,
+    cell_axis,
+    claims_row,
+    constant_settings,
+    random_instance,
+)
 from .verdicts import regularity_verdict
 
 __all__ = [
@@ -177,15 +184,14 @@ def regularity_claims(name, study):
     slope = "n/a" if study.slope is None else (
         f"{study.slope:.3g} [{study.slope_interval[0]:.3g}, {study.slope_interval[1]:.3g}]"
     )  # fmt: skip
-    return [dict(
+    return [claims_row(
         claim="2. smaller input scale, more regular landscape",
         experiment=name,
         statistic=(f"mean distinct certified maxima {maxima[0]:.2f} at tau={taus[0]} vs "
                    f"{maxima[-1]:.2f} at tau={taus[-1]} (slope vs log tau {slope}); best "
                    f"basin {basin[0]:.2f} vs {basin[-1]:.2f}; distance to Taylor maximizer "
                    f"/ eps {dist[0]:.3g} vs {dist[-1]:.3g}"),
-        verdict=study.verdict["outcome"], rule=study.verdict["rule"],
-        reason=study.verdict["reason"],
+        verdict=study.verdict,
         n=(f"{study.n_maxima.shape[1]} instances, paired across tau, "
            f"{study.settings['n_starts']} starts each"),
         settings=(f"{study.settings.get('loss', 'quadratic')} loss, d={study.settings['d']}, "

@@ -17,6 +17,7 @@ from .common import (
     StudyResult,
     cell_array,
     cell_axis,
+    claims_row,
     constant_settings,
     fmt,
     fmt_interval,
@@ -140,13 +141,13 @@ def speed_claims(name, study):
         slope, interval = study.slope[p], study.slope_interval[p]
         share = study.share_certified[p]
         verdict = study.verdicts[p]
-        rows.append(dict(
+        rows.append(claims_row(
             claim=claim,
             experiment=name,
             statistic=(f"slope of log median iterations vs log tau {fmt(slope)} "
                        f"{fmt_interval(interval)} (> 0: fewer at small tau); share certified "
                        f"{share.min():.2f} to {share.max():.2f} per tau"),
-            verdict=verdict["outcome"], rule=verdict["rule"], reason=verdict["reason"],
+            verdict=verdict,
             n=f"{study.first_certified.shape[-1]} instances, paired across tau",
             settings=(f"{loss} loss, step policy {policy}, {radius}, tau in "
                       f"{jsonable(study.taus)}"),

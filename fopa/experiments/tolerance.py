@@ -18,7 +18,7 @@ from ..ascent import projected_gradient_ascent
 from ..certify import certify, local_rate
 from ..losses import loss_code
 from ..stats import bootstrap_interval
-from .common import StudyResult, policy_step, random_instance
+from .common import StudyResult, claims_row, policy_step, random_instance
 from .verdicts import censored_cell, tolerance_verdict
 
 __all__ = [
@@ -188,12 +188,12 @@ def tolerance_claims(name, study):
         rate = ("" if ratio is None else
                 f"; measured / predicted log tail rate (fopa.local_rate) {ratio[0]:.2f} "
                 f"[{ratio[1]:.2f}, {ratio[2]:.2f}]")  # fmt: skip
-        rows.append(dict(
+        rows.append(claims_row(
             claim=CLAIM, experiment=name,
             statistic=(f"median first iteration with relative KKT residual <= g for g = "
                        f"{study.tolerances[0]:g} .. {study.tolerances[-1]:g}: {medians}; "
                        f"iterations per unit of log(1/g) {slope}{rate}"),
-            verdict=verdict["outcome"], rule=verdict["rule"], reason=verdict["reason"],
+            verdict=verdict,
             n=f"{study.first_below.shape[-1]} instances",
             settings=(f"{study.settings['loss']} loss, step policy {policy}, "
                       f"d={study.settings['d']}, m={study.settings['m']}, tau="

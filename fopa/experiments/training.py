@@ -17,7 +17,7 @@ from ..derivatives import loss as loss_values
 from ..derivatives import predict
 from ..network import TwoLayerNet
 from ..training import parameter_gradient
-from .common import StudyResult, cell_axis, constant_settings
+from .common import StudyResult, cell_axis, claims_row, constant_settings
 from .datasets import DATASETS, load_binary_dataset
 from .verdicts import training_verdict
 
@@ -152,14 +152,13 @@ def training_claims(name, studies):
     """One claims-table row per data set of a :class:`TrainingStudies`."""
     rows = []
     for ds, r in studies.runs.items():
-        verdict = training_verdict()
-        rows.append(dict(
+        rows.append(claims_row(
             claim="2. smaller input scale, faster adversarial training",
             experiment=f"{name} ({ds})",
             statistic=(f"epochs to {r.settings['target_fraction']:.0%} of the initial robust "
                        f"loss: {jsonable(r.epochs_to_target)} for tau in {jsonable(r.taus)} "
                        "(-1: not reached)"),
-            verdict=verdict.outcome, rule=verdict.rule, reason=verdict.reason,
+            verdict=training_verdict(),
             n="one run per tau",
             settings=(f"quadratic loss, m={r.settings['m']}, "
                       f"lr={r.settings['learning_rate']}, "
