@@ -96,6 +96,7 @@ def pga_backtracking(
     C = D0.copy()  # the point evaluated next: the start, then trials
     GD = np.zeros((N, d))  # gradient at D
     LD = np.zeros(N)
+    RD = np.zeros(N)  # KKT residual at D
     eta = eta0.copy()
     eta_min = np.full(N, np.inf)
     streak = streak0.copy()
@@ -150,8 +151,7 @@ def pga_backtracking(
                     # a level set of L, gaining nothing the two tests above can see
                     # (measured: eta 2000 x 1/beta, a 2-cycle at residual 1.5e-7)
                     _, _, _, res_c = kkt_terms(C[i], G[k], eps, constraint)
-                    _, _, _, res_d = kkt_terms(D[i], GD[i], eps, constraint)
-                    stalled = res_c >= res_d and res_c > GRADIENT_SLACK * scale[i]
+                    stalled = res_c >= RD[i] and res_c > GRADIENT_SLACK * scale[i]
                     short = gain < need - allowance or stalled
                 else:
                     short = vals[k] < LD[i] + need - slack
@@ -187,6 +187,7 @@ def pga_backtracking(
             gmap, _ = _gradient_step(D[i], GD[i], eta[i], eps, constraint, step, moved)
             gnorm[i] = gmap
             _, _, radial, residual = kkt_terms(D[i], GD[i], eps, constraint)
+            RD[i] = residual
             stationary = is_kkt(residual, radial, tol * scale[i])
             if record:
                 _record(hist, i, t, vals[k], gmap, D[i], target[i], residual / scale[i], eta[i])
