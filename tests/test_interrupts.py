@@ -93,3 +93,31 @@ def test_the_command_line_says_interrupted_and_exits_130(tmp_path):
     assert proc.returncode == 130, (proc.returncode, err)
     assert "interrupted" in err and out == ""
     assert waited < 3.0, waited
+
+
+def test_reproduce_with_workers_stops_promptly_and_leaves_no_process(tmp_path):
+    # Ctrl-C at a terminal reaches the whole process group. The pool used to wait for
+    # every queued study after the interrupt (23 in the quick configuration: tens of
+    # seconds of work nobody asked for).
+    import os
+
+    cmd = [sys.executable, "-m", "fopa", "reproduce", "--quick", "--jobs", "2", "--out",
+           str(tmp_path / "out")]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        time.sleep(8.0)  # the workers are in their first studies
+        assert proc.poll() is None, proc.communicate()
+        sent = time.perf_counter()
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        waited = time.perf_counter() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert "interrupted" in err
+    assert waited < 10.0, waited
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):  # no worker left in the group
+        os.killpg(proc.pid, 0)

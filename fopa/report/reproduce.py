@@ -9,11 +9,12 @@ written next to it; it never assumes the answer.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 import numpy as np
 
@@ -108,14 +109,26 @@ def reproduce(out="fopa-report", *, config="quick", seed=0, jobs=1, stream=None)
             results[name] = _run(name, params[name], seeds[k])
         _progress(len(names), len(names), "done", time.perf_counter() - start, stream)
     else:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {
-                pool.submit(_run, name, params[name], seeds[k]): name
-                for k, name in enumerate(names)
-            }
-            for k, (future, name) in enumerate(futures.items()):
-                results[name] = future.result()
-                _progress(k + 1, len(names), name, time.perf_counter() - start, stream)
+        # at most one study per worker in flight: on Ctrl-C (which reaches the workers
+        # too) nothing is queued behind the interrupted studies
+        queue = iter(enumerate(names))
+        running = {}
+        pool = ProcessPoolExecutor(max_workers=jobs)
+        try:
+            while True:
+                for k, name in itertools.islice(queue, jobs - len(running)):
+                    running[pool.submit(_run, name, params[name], seeds[k])] = name
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    name = running.pop(future)
+                    results[name] = future.result()
+                    _progress(len(results), len(names), name, time.perf_counter() - start,
+                              stream)  # fmt: skip
+        finally:  # interrupted: drop what is not running, do not start it
+            pool.shutdown(wait=True, cancel_futures=True)
+        results = {name: results[name] for name in names}  # the order of the studies
     seconds = time.perf_counter() - start
     meta = dict(version=__version__, config=config, seed=seed, jobs=jobs, seconds=seconds,
                 source=f"config `{config}`, seed {seed}")  # fmt: skip
