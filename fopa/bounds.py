@@ -86,7 +86,7 @@ class BallConstants:
 #: How :func:`ball_constants` bounds: the tight form (default), the fast form (the
 #: tight one without eigenproblems) or the row-sum form.
 METHODS = ("tight", "fast", "row_sum")
-_MODES = {"row_sum": 0, "tight": 1, "fast": 2}
+_MODES = {"row_sum": 0, "tight": 1, "fast": 2, "certificate": 3}
 _NO_FACTOR = np.zeros((0, 0))
 
 
@@ -95,11 +95,11 @@ def ball_constant_arrays(net, X, Y, eps, code, method="tight"):
     each of shape (n,). Large batches of tight bounds run in pieces of rows (each
     row's bounds are its own: the same bits), with Ctrl-C noticed between them."""
     mode = _MODES[method]
-    factor = net.row_space_factor if mode == 1 else _NO_FACTOR
+    factor = net.row_space_factor if mode in (1, 3) else _NO_FACTOR
     view, norm = net.kernel_view, net.weight_norm
     n = X.shape[0]
     r = min(net.m, net.d)
-    per_row = (r * r * net.m + 3 * r**3) if mode == 1 else net.m * net.d
+    per_row = (r * r * net.m + 3 * r**3) if mode in (1, 3) else net.m * net.d
     rows = max(1, int(PIECE_WORK / max(per_row, 1)))
     if rows >= n:
         out = ball_bounds(view, norm, factor, code, X, Y, float(eps), mode)
@@ -118,6 +118,26 @@ def ball_constant_arrays(net, X, Y, eps, code, method="tight"):
             "targets or eps too large); rescale the problem"
         )
     return dict(zip(BOUND_NAMES, out, strict=True))
+
+
+def certificate_bounds(net, X, Y, eps, code):
+    """What the factorization route of :func:`fopa.certify` needs per row, shape (3, n):
+    the tight ``rho`` (its center term ``||hess f(x)||_2`` proved by factorization,
+    ``docs/certify.md``, "Proofs by factorization") and the tolerance scales of
+    :func:`tolerance_scales`, computed once per distinct ``(x, y)`` (many
+    certificates share a center: the starts of :func:`fopa.local_maxima`, the
+    checkpoints of one ascent)."""
+    if X.shape[0] == 1:
+        rho = ball_constant_arrays(net, X, Y, eps, code, "certificate")["rho"]
+        return np.stack([rho, *tolerance_scales(net, X, Y, eps, code)])
+    keys = np.column_stack([X, Y])
+    # first[k]: a row holding distinct key k; back[i]: the key of row i
+    _, first, back = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    back = np.ravel(back)
+    Xu, Yu = X[first], Y[first]
+    rho = ball_constant_arrays(net, Xu, Yu, eps, code, "certificate")["rho"]
+    scale, curvature = tolerance_scales(net, Xu, Yu, eps, code)
+    return np.stack([rho, scale, curvature])[:, back]
 
 
 def tolerance_scales(net, X, Y, radius, code):

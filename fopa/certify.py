@@ -22,19 +22,20 @@ import numpy as np
 import scipy.sparse.linalg as spla
 
 from ._inputs import problem_arrays
-from ._interrupts import deferred_sigint
+from ._interrupts import PIECE_WORK, deferred_sigint
 from ._kernels import network as kernels
 from ._kernels.ball import householder_complement, sphere_kkt
-from ._kernels.certificate import dense_point, radius
+from ._kernels.certificate import dense_point, factor_rows, radius
 from ._kernels.linalg import eigvalsh, largest_row_norm
 from ._kernels.tolerances import FEASIBLE
+from ._parallel import row_blocks, run_blocks
 from ._validate import as_float_array, as_positive_scalar, as_real_scalar
-from .bounds import ball_constant_arrays, tolerance_scales
+from .bounds import ball_constant_arrays, certificate_bounds, tolerance_scales
 
 __all__ = ["Certificate", "certify", "local_rate", "tangent_hessian", "tangent_spectrum"]
 
 KINDS = ("strict_local_max", "degenerate", "saddle", "local_min", "not_critical")
-METHODS = ("auto", "dense", "lowrank", "lanczos")
+METHODS = ("auto", "factor", "dense", "lowrank", "lanczos")
 _DENSE_MAX_D = 2000  # above this d, "auto" uses Lanczos (measured slower below it)
 #: ARPACK restarts allowed (each of at most 20 Hessian-vector products): a clustered
 #: spectrum that does not converge within them gives a "degenerate" certificate.
@@ -57,7 +58,11 @@ class Certificate:
     tangent_gradient_norm : float
         ``||g_T||`` on the sphere, ``||grad L||`` inside.
     max_tangent_eigenvalue, min_tangent_eigenvalue : float
-        Extreme eigenvalues of ``H_T`` (of ``hess L`` inside).
+        Extreme eigenvalues of ``H_T`` (of ``hess L`` inside): computed eigenvalues
+        (``"dense"``, ``"lowrank"``), Lanczos estimates that agree with them to a
+        relative 1e-10 or so (``"factor"``: Rayleigh quotients, so
+        ``max_tangent_eigenvalue <= lambda_max`` and ``min_tangent_eigenvalue >=
+        lambda_min`` up to rounding), or Ritz values (``"lanczos"``).
     radius : float
         Certified radius: no feasible point ``delta'`` with
         ``inner_radius < ||delta' - delta|| <= radius`` has a loss above ``L(delta)``,
@@ -85,6 +90,13 @@ class Certificate:
         relative: gradients are compared with ``tol * gradient_scale``, the
         multiplier with ``tol * gradient_scale / eps`` and eigenvalues with ``tol *
         curvature_scale``. The solver uses the same gradient scale.
+    max_eigenvalue_bound, min_eigenvalue_bound : float
+        What the classification and the radius rest on: ``lambda_max <=
+        max_eigenvalue_bound`` and ``lambda_min >= min_eigenvalue_bound``. For
+        ``"factor"`` proved by Cholesky factorizations of shifted matrices (with
+        their rounding allowance, ``docs/certify.md``, "Proofs by factorization");
+        for the other methods the computed extreme eigenvalues themselves
+        (LAPACK's, or Ritz values for ``"lanczos"``, which are estimates).
     """
 
     kind: str | np.ndarray
@@ -103,6 +115,8 @@ class Certificate:
     kkt_residual: float | np.ndarray
     gradient_scale: float | np.ndarray
     curvature_scale: float | np.ndarray
+    max_eigenvalue_bound: float | np.ndarray = math.nan
+    min_eigenvalue_bound: float | np.ndarray = math.nan
 
 
 class _Point:
@@ -221,9 +235,13 @@ def _spectrum_lanczos(pt):
     return np.sort(eig), _alpha_bound(pt)
 
 
-def _classify(on_boundary, mu, gamma, lmax, lmin, tol, eps, scale, curvature):
+def _classify(on_boundary, mu, gamma, bounds, tol, eps, scale, curvature):
     """Kind and reason, with tolerances relative to the ball's scales (``docs/certify.md``,
-    "Classes")."""
+    "Classes"). ``bounds`` is ``(lmax_upper, lmax_lower, lmin_upper, lmin_lower)``:
+    a strict maximum needs the proved upper bound of lambda_max below ``-t_e``, a
+    minimum the lower bound of lambda_min above ``t_e``; a saddle is shown by
+    vectors of both signs of curvature (the estimates, Rayleigh quotients)."""
+    lmax_hi, lmax_lo, lmin_hi, lmin_lo = bounds
     grad_tol = tol * scale
     mu_tol = grad_tol / eps
     eig_tol = tol * curvature
@@ -237,30 +255,30 @@ def _classify(on_boundary, mu, gamma, lmax, lmin, tol, eps, scale, curvature):
     if on_boundary and mu < -mu_tol:
         return "not_critical", f"multiplier {mu:.3g} < 0: the loss grows toward the interior"
     where = "tangent Hessian" if on_boundary else "Hessian"
-    if lmax < -eig_tol and (mu > mu_tol or not on_boundary):
-        return "strict_local_max", f"{where} negative definite (max eigenvalue {lmax:.3g})" + (
+    if lmax_hi < -eig_tol and (mu > mu_tol or not on_boundary):
+        return "strict_local_max", f"{where} negative definite (max eigenvalue {lmax_lo:.3g})" + (
             f", multiplier {mu:.3g} > 0" if on_boundary else ""
         )
-    if lmin > eig_tol:
-        return "local_min", f"{where} positive definite (min eigenvalue {lmin:.3g})"
-    if lmax > eig_tol and lmin < -eig_tol:
-        return "saddle", f"{where} eigenvalues of both signs ({lmin:.3g}, {lmax:.3g})"
+    if lmin_lo > eig_tol:
+        return "local_min", f"{where} positive definite (min eigenvalue {lmin_hi:.3g})"
+    if lmax_lo > eig_tol and lmin_hi < -eig_tol:
+        return "saddle", f"{where} eigenvalues of both signs ({lmin_hi:.3g}, {lmax_lo:.3g})"
     if on_boundary and abs(mu) <= mu_tol:
         return "degenerate", f"multiplier {mu:.3g} within tol x gradient scale / eps of 0"
     return "degenerate", (
         f"{where} eigenvalue within tol x curvature scale = {eig_tol:.3g} of 0 "
-        f"(max {lmax:.3g}, min {lmin:.3g})"
+        f"(max {lmax_lo:.3g}, min {lmin_hi:.3g})"
     )
 
 
 def _pick_method(method, net, d):
     if method == "lowrank" and net.m + 1 >= d - 1:
-        return "dense"  # no rank to exploit: the thin QR would be square
+        return "factor"  # no rank to exploit: the thin QR would be square
     if method != "auto":
         return method
     if net.m + 1 < (d - 1) // 2:
         return "lowrank"
-    return "dense" if d <= _DENSE_MAX_D else "lanczos"
+    return "factor" if d <= _DENSE_MAX_D else "lanczos"
 
 
 def _certify_point(net, x, y, delta, eps, tol, code, method, bounds):
@@ -293,15 +311,63 @@ def _certify_point(net, x, y, delta, eps, tol, code, method, bounds):
     else:
         # d = 1 on the sphere: no tangent directions, nothing can go up
         lmax, lmin = (float(eig[-1]), float(eig[0])) if eig.size else (-math.inf, -math.inf)
-        kind, reason = _classify(on_boundary, mu, gamma, lmax, lmin, tol, eps, scale, curvature)
+        bounds = (lmax, lmax, lmin, lmin)
+        kind, reason = _classify(on_boundary, mu, gamma, bounds, tol, eps, scale, curvature)
     inner = outer = 0.0
     if kind == "strict_local_max":
         inner, outer = annulus or radius(on_boundary, gamma, eps, mu, -lmax, alpha, rho, norm)
     return (
         kind, bool(on_boundary), float(mu), float(gamma), lmax, lmin, float(outer),
         float(inner), float(rho), float(alpha), float(value), reason, method, float(residual),
-        float(scale), float(curvature),
+        float(scale), float(curvature), lmax, lmin,
     )  # fmt: skip
+
+
+def _factor_stats(net, X, Y, D, eps, code, bounds, pending):
+    """:func:`fopa._kernels.certificate.factor_rows` for every row: in row blocks on
+    the cores (BLAS single-threaded inside them) when the batch is large, in pieces
+    of rows with Ctrl-C noticed between them. Rows not reached after an interrupt
+    stay NaN (the caller raises)."""
+    n, d = X.shape
+    view = net.kernel_view
+    out = np.full((n, 15), np.nan)
+    per_row = float(d) * d * net.m / 2.0 + 2.0 * d**3 / 3.0
+    piece = max(1, int(PIECE_WORK / max(per_row, 1.0)))
+    for a in range(0, n, piece):
+        if pending():
+            break
+        b = min(a + piece, n)
+        Xp, Yp, Dp, Bp = X[a:b], Y[a:b], D[a:b], np.ascontiguousarray(bounds[:, a:b])
+        blocks = row_blocks(b - a, d, d * net.m)
+
+        def block(lo, hi, Xp=Xp, Yp=Yp, Dp=Dp, Bp=Bp):
+            rows = factor_rows(view, code, Xp[lo:hi], Yp[lo:hi], Dp[lo:hi], eps,
+                               np.ascontiguousarray(Bp[:, lo:hi]))  # fmt: skip
+            return (rows,)
+
+        out[a:b] = run_blocks(block, blocks, (0,))[0]
+    return out
+
+
+def _certify_factor(net, X, Y, D, eps, tol, code, bounds, pending):
+    """Certificate rows (in :class:`Certificate`'s order) by the factorization route."""
+    stats = _factor_stats(net, X, Y, D, eps, code, bounds, pending)
+    rows = []
+    for i in range(X.shape[0]):
+        if not np.isfinite(stats[i, 1]):  # interrupted before this row
+            break
+        (rho, on_boundary, mu, gamma, alpha, value, lo, hi, scale, curvature, est_max,
+         est_min, max_bound, min_bound, _) = stats[i].tolist()  # fmt: skip
+        on_boundary = on_boundary == 1.0
+        residual = gamma / scale if scale > 0 else (0.0 if gamma == 0 else math.inf)
+        kind, reason = _classify(on_boundary, mu, gamma, (max_bound, est_max, est_min, min_bound),
+                                 tol, eps, scale, curvature)  # fmt: skip
+        inner, outer = (lo, hi) if kind == "strict_local_max" else (0.0, 0.0)
+        rows.append((
+            kind, on_boundary, mu, gamma, est_max, est_min, outer, inner, rho, alpha, value,
+            reason, "factor", residual, scale, curvature, max_bound, min_bound,
+        ))  # fmt: skip
+    return rows
 
 
 def _validate(net, x, y, delta, eps, loss):
@@ -313,6 +379,28 @@ def _validate(net, x, y, delta, eps, loss):
             f"delta must lie in the ball ||delta|| <= eps = {eps:g}; got norm {largest:.6g}"
         )
     return code, X, Y, D, eps, single
+
+
+def certify_arrays(net, X, Y, D, eps, tol, code, method, bounds, pending):
+    """Certificate rows for validated arrays (``method`` already picked). ``bounds``
+    (3, n): each row's rho and tolerance scales for the factorization route, or None
+    to compute them (:func:`fopa.bounds.certificate_bounds`)."""
+    if method == "factor":
+        if bounds is None:
+            bounds = certificate_bounds(net, X, Y, eps, code)
+        return _certify_factor(net, X, Y, D, eps, tol, code, bounds, pending)
+    if method == "dense":  # the bounds come with each point's compiled call
+        per_point = [None] * X.shape[0]
+    else:
+        rho = ball_constant_arrays(net, X, Y, eps, code)["rho"]
+        scale, curvature = tolerance_scales(net, X, Y, eps, code)
+        per_point = list(zip(rho.tolist(), scale.tolist(), curvature.tolist(), strict=True))
+    rows = []
+    for i in range(X.shape[0]):
+        if pending():
+            break
+        rows.append(_certify_point(net, X[i], Y[i], D[i], eps, tol, code, method, per_point[i]))
+    return rows
 
 
 #: The certificate's default relative tolerance (ten times the solver's default).
@@ -341,15 +429,19 @@ def certify(
         eigenvalues are compared with ``tol`` times the gradient scale / eps and the
         curvature scale (``beta``). ``docs/certify.md``, "Classes".
     loss : "quadratic" or "logistic"
-    method : "auto", "dense", "lowrank" or "lanczos"
-        ``"dense"``: full Hessian and a symmetric eigensolver on a Householder
-        basis of the tangent space, O(d^3). ``"lowrank"``: the Hessian has rank
+    method : "auto", "factor", "dense", "lowrank" or "lanczos"
+        ``"factor"``: the tangent block formed directly (half the multiply-adds of
+        the Hessian), its extreme eigenvalues estimated by Lanczos and proved by
+        Cholesky factorizations of shifted matrices, O(d^2 m / 2 + 2 d^3 / 3)
+        (``docs/certify.md``, "Proofs by factorization"); batches run in row blocks
+        on all cores. ``"dense"``: full Hessian and a symmetric eigensolver on a
+        Householder basis of the tangent space, O(d^3). ``"lowrank"``: the Hessian has rank
         <= m + 1, so a thin QR of ``[W^T, grad f]`` reduces the spectrum to an
         (m+1)-square problem, O(d m^2). ``"lanczos"``: extreme eigenvalues from
         Hessian-vector products (scipy's ARPACK), O(md) per product. ``"auto"``:
-        lowrank when ``m + 1 < (d - 1) / 2``, dense for ``d <= 2000``, else Lanczos.
-        ``"lowrank"`` with ``m + 1 >= d - 1`` has no rank to exploit and runs dense;
-        the certificate's ``method`` says which ran.
+        lowrank when ``m + 1 < (d - 1) / 2``, factor for ``d <= 2000``, else Lanczos.
+        ``"lowrank"`` with ``m + 1 >= d - 1`` has no rank to exploit and runs
+        factor; the certificate's ``method`` says which ran.
 
     Returns
     -------
@@ -362,18 +454,8 @@ def certify(
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     method = _pick_method(method, net, X.shape[1])
-    if method == "dense":  # the bounds come with each point's compiled call
-        bounds = [None] * X.shape[0]
-    else:
-        rho = ball_constant_arrays(net, X, Y, eps, code)["rho"]
-        scale, curvature = tolerance_scales(net, X, Y, eps, code)
-        bounds = list(zip(rho.tolist(), scale.tolist(), curvature.tolist(), strict=True))
-    rows = []
-    with deferred_sigint() as pending:  # Ctrl-C: noticed between points, raised on exit
-        for i in range(X.shape[0]):
-            if pending():
-                break
-            rows.append(_certify_point(net, X[i], Y[i], D[i], eps, tol, code, method, bounds[i]))
+    with deferred_sigint() as pending:  # Ctrl-C: noticed between pieces, raised on exit
+        rows = certify_arrays(net, X, Y, D, eps, tol, code, method, None, pending)
     if single:
         return Certificate(*rows[0])
     return Certificate(*(np.array(column) for column in zip(*rows, strict=True)))

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import scipy.linalg
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import minimize_scalar
 
 import fopa
@@ -28,7 +30,7 @@ def test_methods_agree_and_match_a_reference_tangent_hessian(d, m, act):
     res = _ascend(net, x, y, 0.6, init="sphere", rng=1)
     certs = {
         k: fopa.certify(net, x, y, res.delta, 0.6, method=k)
-        for k in ("dense", "lowrank", "lanczos")
+        for k in ("factor", "dense", "lowrank", "lanczos")
     }
     u = res.delta / np.linalg.norm(res.delta)
     g = ref.gradient(net, x + res.delta, y)
@@ -296,3 +298,51 @@ def test_tangent_hessian_needs_a_sphere_point():
         fopa.tangent_hessian(net, x, y, np.zeros(4), 0.5)
     with pytest.raises(TypeError, match="Certificate"):
         fopa.local_rate("cert", 0.1)
+
+
+@given(
+    d=st.integers(66, 130),
+    m=st.integers(1, 300),
+    act=st.sampled_from(["tanh", "gelu", "softplus", "sigmoid"]),
+    lossname=st.sampled_from(["quadratic", "logistic"]),
+    where=st.sampled_from(["ascent", "sphere", "inside"]),
+    scale=st.floats(-3, 2).map(lambda t: 10.0**t),
+    seed=st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=25, deadline=None)
+def test_factor_route_agrees_with_the_eigendecomposition(d, m, act, lossname, where, scale, seed):
+    gen = np.random.default_rng(seed)
+    net = fopa.TwoLayerNet.random(d, m, activation=act, rng=gen)
+    x = scale * gen.standard_normal(d) / np.sqrt(d)
+    y = float(gen.choice([-1.0, 1.0])) if lossname == "logistic" else float(gen.standard_normal())
+    eps = 0.5 * scale
+    if where == "ascent":
+        delta = _ascend(net, x, y, eps, tol=1e-10, max_iter=20_000, loss=lossname).delta
+    else:
+        delta = gen.standard_normal(d)
+        delta *= eps * (1.0 if where == "sphere" else 0.5) / np.linalg.norm(delta)
+    dense = fopa.certify(net, x, y, delta, eps, method="dense", loss=lossname)
+    fact = fopa.certify(net, x, y, delta, eps, method="factor", loss=lossname)
+    assert fact.method == "factor"
+    top = max(abs(dense.max_tangent_eigenvalue), abs(dense.min_tangent_eigenvalue), 1e-300)
+    width = 1e-8 * top
+    # the proved bounds bracket the eigendecomposition's ends, within the bracket width
+    assert dense.max_tangent_eigenvalue - width <= fact.max_eigenvalue_bound
+    assert fact.max_eigenvalue_bound <= dense.max_tangent_eigenvalue + width
+    assert fact.min_eigenvalue_bound <= dense.min_tangent_eigenvalue + width
+    assert dense.min_tangent_eigenvalue - width <= fact.min_eigenvalue_bound
+    assert fact.max_tangent_eigenvalue == pytest.approx(dense.max_tangent_eigenvalue, abs=width)
+    assert fact.min_tangent_eigenvalue == pytest.approx(dense.min_tangent_eigenvalue, abs=width)
+    assert fact.alpha == pytest.approx(dense.alpha, abs=width)
+    assert fact.multiplier == pytest.approx(dense.multiplier, rel=1e-9, abs=1e-300)
+    assert fact.rho >= dense.rho * (1 - 1e-12)
+    assert fact.rho == pytest.approx(dense.rho, rel=1e-8)
+    t_e = 1e-7 * dense.curvature_scale
+    near = min(
+        abs(abs(dense.max_tangent_eigenvalue) - t_e), abs(abs(dense.min_tangent_eigenvalue) - t_e)
+    )
+    if near > 10 * width:  # away from the class boundaries, the same class
+        assert fact.kind == dense.kind, (fact.reason, dense.reason)
+    if fact.kind == dense.kind == "strict_local_max":
+        assert fact.radius == pytest.approx(dense.radius, rel=1e-6)
+        assert fact.inner_radius == pytest.approx(dense.inner_radius, rel=1e-6, abs=1e-12 * eps)

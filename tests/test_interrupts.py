@@ -31,9 +31,9 @@ SCRIPT = textwrap.dedent(
             for _ in range(10**6):
                 fopa.audit_ball_constants(net, np.atleast_2d(x)[0], 0.0, 5.0, rng=0)
         elif kind == "certify":
-            D = gen.standard_normal((2000, 100))
+            D = gen.standard_normal((40000, 100))
             D *= 5.0 / np.linalg.norm(D, axis=1, keepdims=True)
-            fopa.certify(net, np.tile(x[0], (2000, 1)), 0.0, D, 5.0)
+            fopa.certify(net, np.tile(x[0], (40000, 1)), 0.0, D, 5.0)
         else:
             fopa.projected_gradient_ascent(net, x, 0.0, 5.0, max_iter=10**7, tol=0.0)
         print("finished", flush=True)

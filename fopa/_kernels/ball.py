@@ -26,6 +26,7 @@ from .activation import all_derivatives, sup_abs_intervals, values_and_slopes
 from .jit import jit
 from .linalg import dot, product_into
 from .loss import loss_bounds, loss_derivatives, loss_range_bounds
+from .spectral import eigen_bounds, weighted_gram
 from .tolerances import ON_BOUNDARY, SAFETY_FLOOR, SAFETY_MARGIN, TINY
 
 #: Constraint codes: the l2 ball, the sphere ||delta|| = eps, the l-infinity ball.
@@ -240,8 +241,12 @@ def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P, spectral, g_norm)
     ``L(x)``, ``l'(f(x))``, an upper bound of ``||hess L(x)||_2``, and the
     absolute rounding bounds of ``f(x)`` and of ``||grad f(x)||``; ``w2`` is
     ``||W||_2^2``; ``g_norm`` is ``||grad f(x)||``, formed for the whole batch with
-    one product beforehand. Without ``spectral`` the two Hessian norms (the
-    eigenproblems) are skipped and returned as inf. The Hessians are measured in the
+    one product beforehand. ``spectral`` 0: the two Hessian norms (the
+    eigenproblems) are skipped and returned as inf; 1: both from symmetric
+    eigendecompositions; 3: ``||hess f(x)||_2`` only (what ``rho`` needs), proved by
+    factorization (:func:`fopa._kernels.spectral.eigen_bounds`) on the matrix
+    formed with half the multiply-adds, and ``||hess L(x)||_2`` returned as inf.
+    The Hessians are measured in the
     row space of W: with ``W = U S V^T`` and ``F = U S`` (``FT`` = F^T, r x m,
     r = min(m, d)), ``W^T D W = V (F^T D F) V^T`` has the spectrum of the r-square
     ``F^T D F`` plus zeros, and ``grad f = W^T q`` has the norm of ``F^T q``
@@ -268,8 +273,17 @@ def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P, spectral, g_norm)
     # (the same allowance in every mode, so that the fast form is never below the tight)
     g_round = 8.0 * (m + min(m, d)) * _UNIT * math.sqrt(w2) * q_norm
     value, l1, l2, _ = loss_derivatives(loss, f0, y)
-    if not spectral:
+    if spectral == 0:
         return f0, g_norm, np.inf, value, l1, np.inf, f_round, g_round
+    # entries of F^T D F are sums of m products: error <= 2 m u ||F^T |D| F||; the
+    # SVD's F is W's factor to a few ulp of ||W||: both below 8 (m + r) u max|D| ||W||^2
+    h_round = 8.0 * (m + r_dim) * _UNIT * d_max * w2
+    if spectral == 3:
+        M = np.empty((r_dim, r_dim))
+        weighted_gram(FT, s2, M)
+        _, _, lower, upper, _ = eigen_bounds(M)
+        h0 = max(abs(lower), abs(upper)) + h_round
+        return f0, g_norm, h0, value, l1, np.inf, f_round, g_round
     g_t = np.empty(r_dim)  # F^T q: grad f in the row-space basis
     product_into(FT, s1.reshape(m, 1), g_t.reshape(r_dim, 1))
     for r in range(m):
@@ -281,9 +295,6 @@ def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P, spectral, g_norm)
             v = 0.5 * (M[j, k] + M[k, j])
             M[j, k] = v
             M[k, j] = v
-    # entries of F^T D F are sums of m products: error <= 2 m u ||F^T |D| F||; the
-    # SVD's F is W's factor to a few ulp of ||W||: both below 8 (m + r) u max|D| ||W||^2
-    h_round = 8.0 * (m + r_dim) * _UNIT * d_max * w2
     h0 = _spectral_norm(M, h_round)
     for j in range(r_dim):
         for k in range(r_dim):
@@ -328,7 +339,10 @@ def ball_bounds(net, weight_norm, FT, loss, X, Y, eps, mode):
     smaller of its tight and its row-sum form ("the tight form"); ``FT`` is F^T
     for ``F = U S`` from the SVD ``W = U S V^T`` (r x m). ``mode`` 2: the tight form
     without the two eigenproblems at the center ("the fast form", O(md) per point;
-    ``FT`` unused).
+    ``FT`` unused). ``mode`` 3: for the certificate's ``rho``: the tight form with
+    ``||hess f(x)||_2`` proved by factorization and ``||hess L(x)||_2`` skipped, so
+    only ``rho`` (and the rows it is built from) are tight; ``gradient_bound`` and
+    ``beta`` are between the fast and the tight form's.
     """
     WT, b, weight, row_norms = net.WT, net.b, net.abs_ca, net.row_norms
     n, m = X.shape[0], WT.shape[1]
@@ -367,7 +381,19 @@ def ball_bounds(net, weight_norm, FT, loss, X, Y, eps, mode):
             H = min(H, product_up(h_max, w2))
             T = min(T, product_up(t_max, w2))
             f0, g0, h0, value, l1c, hl0, f_round, g_round = _center_terms(
-                net, FT, w2, loss, z0, Y[i], s0, s1, s2, s3, P, mode == 1, g_norms[i]
+                net,
+                FT,
+                w2,
+                loss,
+                z0,
+                Y[i],
+                s0,
+                s1,
+                s2,
+                s3,
+                P,
+                mode if mode != 2 else 0,
+                g_norms[i],
             )
             # mean-value remainders from the center: each derivative moves by at most
             # eps times the bound of the next one
