@@ -31,31 +31,36 @@ def choice(name, value, options):
 
 
 def steps_and_scales(step_size, net, X, Y, eps, code, constraint):
-    """``(policy, eta, scale)`` per input, shapes (n,).
+    """``(policy, eta, scale, certificate)``: the first three per input, shapes (n,).
 
     ``policy`` is ``"fixed"``, ``"lipschitz"``, ``"backtracking"`` or ``"relative"``;
     ``eta`` is the step (the first trial step for backtracking, ``1/beta`` with the
     tight ``beta``); ``scale`` is the gradient scale of
     :func:`fopa.bounds.tolerance_scales`, the unit of the KKT
     residual that stops a run. Both bounds are over the l2 ball that contains the
-    feasible set (radius ``eps sqrt(d)`` for the cube).
+    feasible set (radius ``eps sqrt(d)`` for the cube). ``certificate`` is what the
+    certificate's factorization route needs per input, shape (3, n) (the tight
+    ``rho`` and the two tolerance scales, :func:`fopa.bounds.certificate_bounds`),
+    when the tight bounds were computed for the step over the l2 ball (they hold
+    ``rho``), else None.
     """
     radius = eps * np.sqrt(X.shape[1]) if constraint == "linf" else eps
-    scale = tolerance_scales(net, X, Y, radius, code)[0]
+    scale, curvature = tolerance_scales(net, X, Y, radius, code)
     n = X.shape[0]
     if isinstance(step_size, bool):
         pass
     elif isinstance(step_size, numbers.Real):
-        return "fixed", np.full(n, as_positive_scalar("step_size", step_size)), scale
+        return "fixed", np.full(n, as_positive_scalar("step_size", step_size)), scale, None
     elif isinstance(step_size, tuple) and len(step_size) == 2 and step_size[0] == "relative":
         factor = as_positive_scalar("step_size factor", step_size[1])
-        return "relative", np.full(n, factor * eps), scale
+        return "relative", np.full(n, factor * eps), scale, None
     elif isinstance(step_size, str):
         policy = choice("step_size", step_size, STEP_POLICIES)
         if policy == "relative":
-            return policy, np.full(n, RELATIVE_FACTOR * eps), scale
-        beta = ball_constant_arrays(net, X, Y, radius, code)["beta"]
-        return policy, 1.0 / np.maximum(beta, TINY), scale
+            return policy, np.full(n, RELATIVE_FACTOR * eps), scale, None
+        tight = ball_constant_arrays(net, X, Y, radius, code)
+        certificate = None if constraint == "linf" else np.stack([tight["rho"], scale, curvature])
+        return policy, 1.0 / np.maximum(tight["beta"], TINY), scale, certificate
     raise TypeError(
         "step_size must be a float > 0, 'lipschitz', 'backtracking', 'relative' or "
         f"('relative', factor); got {step_size!r}"

@@ -30,8 +30,9 @@ from ._pga_runs import INITS as INITS  # re-exported: the words the CLI offers
 from ._pga_runs import STEP_POLICIES as STEP_POLICIES
 from ._pga_runs import choice, run_kernel, starts, steps_and_scales
 from ._validate import as_int, as_positive_scalar, as_real_scalar, as_rng, check_rng
+from .bounds import certificate_bounds
 from .certify import DEFAULT_TOL as CERTIFY_TOL
-from .certify import certify as certify_point
+from .certify import certify_arrays, pick_method
 
 __all__ = ["AscentResult", "History", "Perturbation", "Restarts", "projected_gradient_ascent"]
 
@@ -288,7 +289,7 @@ def _chunk_length(every, done):
     return every
 
 
-def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify, pending):
+def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify, pending, known):
     """The ascent in pieces of ``every`` iterations, each continuing where the previous
     one ended with the step in use (and, for backtracking, its count of easy
     acceptances), so the iterates are those of one run (the row-space iteration
@@ -299,7 +300,9 @@ def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify,
     (memory O(rows x d)). Between pieces ``pending()`` is asked whether Ctrl-C
     arrived; if so the run ends early (its caller then raises KeyboardInterrupt).
     ``loss`` is the loss's name, ``code`` its code. Returns the kernel outputs of the
-    whole run and the first certified iteration per row (-1: none).
+    whole run and the first certified iteration per row (-1: none). ``known``: each
+    row's certificate bounds (3, rows) when the step's tight bounds gave them, else
+    None (then computed for a row when it is first certified).
     """
     X, Y, eta, D0, scale, streak = rows
     eps, max_iter, tol, cons = scalars
@@ -310,6 +313,9 @@ def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify,
     min_step = np.full(N, np.inf)
     firsts = {K.I_FIRST_STAT: np.full(N, -1, np.int64), K.I_FIRST_GMAP: np.full(N, -1, np.int64)}
     step, streak = eta.copy(), streak.copy()
+    cert_method = pick_method("auto", net, d)
+    # rho and the tolerance scales per row: from the step's tight bounds, or when needed
+    cert_bounds = np.full((3, N), np.nan) if known is None else known.copy()
     D = D0.copy()  # the current point of every row: the output's points at the end
     out = None
     running = np.arange(N)
@@ -338,12 +344,24 @@ def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify,
         D[running], step[running], streak[running] = Dp, last, st
         if certify:
             # a point whose KKT residual is well above the certificate's tolerance is
-            # not critical for it: no certificate is computed there
+            # not critical for it: no certificate is computed there. The others are
+            # certified as one batch; each row's bounds (its center's) once per run
             hopeful = fs[:, K.F_TANGENT] <= 2.0 * CERTIFY_TOL * scale[running]
-            for k, i in enumerate(running):
-                if first[i] < 0 and hopeful[k]:
-                    cert = certify_point(net, X[i], Y[i], Dp[k], eps, tol=CERTIFY_TOL, loss=loss)
-                    if cert.kind == "strict_local_max":
+            ks = np.flatnonzero(hopeful & (first[running] < 0))
+            if ks.size:
+                rows_now = running[ks]
+                if cert_method == "factor":
+                    fresh = rows_now[np.isnan(cert_bounds[0, rows_now])]
+                    if fresh.size:
+                        cert_bounds[:, fresh] = certificate_bounds(net, X[fresh], Y[fresh], eps,
+                                                                   code)  # fmt: skip
+                    bounds = cert_bounds[:, rows_now]
+                else:
+                    bounds = None
+                certs = certify_arrays(net, X[rows_now], Y[rows_now], Dp[ks], eps, CERTIFY_TOL,
+                                       code, cert_method, bounds, pending)  # fmt: skip
+                for i, cert in zip(rows_now, certs, strict=False):
+                    if cert[0] == "strict_local_max":
                         first[i] = total[i]
         status = ist[:, K.I_STATUS]
         running = running[(status == K.MAX_ITER) & (total[running] < max_iter)]
@@ -468,7 +486,7 @@ def projected_gradient_ascent(
         check_rng(rng)
         seeds = np.zeros(n * R, dtype=np.uint64)
     D0 = starts(init, seeds.reshape(n, R), n, R, d, eps, constraint, single)
-    policy, eta, scale = steps_and_scales(step_size, net, X, Y, eps, code, constraint)
+    policy, eta, scale, known = steps_and_scales(step_size, net, X, Y, eps, code, constraint)
 
     if certify_every and constraint != "ball":
         raise ValueError("certify_every needs constraint='ball' (the certificate is for the ball)")
@@ -494,6 +512,7 @@ def projected_gradient_ascent(
     else:
         Xr = np.ascontiguousarray(np.repeat(X, R, axis=0))
         Yr, etar, scaler = np.repeat(Y, R), np.repeat(eta, R), np.repeat(scale, R)
+        known = None if known is None else np.repeat(known, R, axis=1)
     cons = CONSTRAINTS.index(constraint)
     pert = perturbation.as_array() if perturbation else _NO_PERTURBATION
     streak = np.zeros(Xr.shape[0], np.int64)
@@ -505,7 +524,7 @@ def projected_gradient_ascent(
             every = certify_every or _piece_length(Xr.shape[0], d, net.m)
             out, first_certified = _chunked_runs(
                 net, loss, code, method, rows, scalars, seeds, every, bool(certify_every),
-                pending,
+                pending, known,
             )  # fmt: skip
         else:  # one piece: the perturbation's state and the history span the whole run
             out = run_kernel(method, net, code, rows, scalars, pert, seeds, 0, _NO_TARGET, 0)

@@ -25,7 +25,7 @@ from ._inputs import problem_arrays
 from ._interrupts import PIECE_WORK, deferred_sigint
 from ._kernels import network as kernels
 from ._kernels.ball import householder_complement, sphere_kkt
-from ._kernels.certificate import dense_point, factor_rows, radius
+from ._kernels.certificate import certify_rows, dense_point, factor_rows, radius
 from ._kernels.linalg import eigvalsh, largest_row_norm
 from ._kernels.tolerances import FEASIBLE
 from ._parallel import row_blocks, run_blocks
@@ -271,7 +271,7 @@ def _classify(on_boundary, mu, gamma, bounds, tol, eps, scale, curvature):
     )
 
 
-def _pick_method(method, net, d):
+def pick_method(method, net, d):
     if method == "lowrank" and net.m + 1 >= d - 1:
         return "factor"  # no rank to exploit: the thin QR would be square
     if method != "auto":
@@ -323,6 +323,12 @@ def _certify_point(net, x, y, delta, eps, tol, code, method, bounds):
     )  # fmt: skip
 
 
+_OVERFLOW = (
+    "the bounds over the ball overflow float64 for these inputs (weights, inputs, "
+    "targets or eps too large); rescale the problem"
+)
+
+
 def _factor_stats(net, X, Y, D, eps, code, bounds, pending):
     """:func:`fopa._kernels.certificate.factor_rows` for every row: in row blocks on
     the cores (BLAS single-threaded inside them) when the batch is large, in pieces
@@ -330,6 +336,11 @@ def _factor_stats(net, X, Y, D, eps, code, bounds, pending):
     stay NaN (the caller raises)."""
     n, d = X.shape
     view = net.kernel_view
+    if bounds is None:  # one point: bounds and certificate in one dispatch
+        out = certify_rows(view, net.weight_norm, net.row_space_factor, code, X, Y, D, eps)
+        if not np.isfinite(out[:, 0] + out[:, 8] + out[:, 9]).all():
+            raise ValueError(_OVERFLOW)
+        return out
     out = np.full((n, 15), np.nan)
     per_row = float(d) * d * net.m / 2.0 + 2.0 * d**3 / 3.0
     piece = max(1, int(PIECE_WORK / max(per_row, 1.0)))
@@ -386,7 +397,7 @@ def certify_arrays(net, X, Y, D, eps, tol, code, method, bounds, pending):
     (3, n): each row's rho and tolerance scales for the factorization route, or None
     to compute them (:func:`fopa.bounds.certificate_bounds`)."""
     if method == "factor":
-        if bounds is None:
+        if bounds is None and X.shape[0] > 1:
             bounds = certificate_bounds(net, X, Y, eps, code)
         return _certify_factor(net, X, Y, D, eps, tol, code, bounds, pending)
     if method == "dense":  # the bounds come with each point's compiled call
@@ -453,7 +464,7 @@ def certify(
         raise ValueError(f"tol must be >= 0; got {tol}")
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    method = _pick_method(method, net, X.shape[1])
+    method = pick_method(method, net, X.shape[1])
     with deferred_sigint() as pending:  # Ctrl-C: noticed between pieces, raised on exit
         rows = certify_arrays(net, X, Y, D, eps, tol, code, method, None, pending)
     if single:

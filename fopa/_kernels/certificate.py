@@ -214,6 +214,22 @@ def factor_rows(net, loss, X, Y, D, eps, bounds):
 
 
 @jit
+def certify_rows(net, weight_norm, FT, loss, X, Y, D, eps):
+    """:func:`factor_rows` with each row's bounds computed in the same call (no
+    sharing of centers; for one point, one dispatch): ``rho`` from
+    :func:`fopa._kernels.ball.ball_bounds` mode 3, the tolerance scales from mode 2."""
+    n = X.shape[0]
+    tight = ball_bounds(net, weight_norm, FT, loss, X, Y, eps, 3)
+    fast = ball_bounds(net, weight_norm, FT, loss, X, Y, eps, 2)
+    bounds = np.empty((3, n))
+    for i in range(n):
+        bounds[0, i] = tight[2, i]
+        bounds[1, i] = max(fast[0, i], TINY)
+        bounds[2, i] = fast[1, i]
+    return factor_rows(net, loss, X, Y, D, eps, bounds)
+
+
+@jit
 def _cubic(c3, c2, c1, c0, s):
     return ((c3 * s + c2) * s + c1) * s + c0
 

@@ -38,9 +38,10 @@ SMALL_ORDER = 64
 #: Lanczos steps at most (with full reorthogonalization); a run that has not
 #: converged by then is confirmed with a wider shift or by the eigendecomposition.
 LANCZOS_STEPS = 160
-#: Lanczos stops when the predicted error of both extreme Ritz values,
-#: ``residual^2 / gap``, is below this fraction of ``max |theta|``.
-LANCZOS_TOL = 1e-13
+#: Lanczos stops when neither extreme Ritz value moved by more than this fraction
+#: of ``max |theta|`` over four steps (they converge fast once they settle; a
+#: premature stop costs a wider shift or the fallback, never a wrong bound).
+LANCZOS_TOL = 1e-12
 #: Shifts tried per end before the eigendecomposition is used instead.
 SHIFT_TRIES = 3
 
@@ -81,15 +82,81 @@ def weighted_gram(ZT, s, out):
 
 
 @jit
+def _tridiagonal_count_below(diag, off, k, x):
+    """Eigenvalues of the k x k tridiagonal (diag, off) below x (Sturm count)."""
+    count = 0
+    q = 1.0
+    for i in range(k):
+        b2 = off[i - 1] * off[i - 1] if i > 0 else 0.0
+        q = diag[i] - x - (b2 / q if i > 0 else 0.0)
+        if q == 0.0:
+            q = -1e-300
+        if q < 0.0:
+            count += 1
+    return count
+
+
+@jit
+def _tridiagonal_end(diag, off, k, upper, start):
+    """The largest (``upper``) or smallest eigenvalue of the k x k tridiagonal, by
+    Newton's method on its characteristic polynomial from ``start``, a point beyond
+    that end: the polynomial has real roots only, so the iterates move
+    monotonically toward the end (quadratically once near). ``f'/f = sum_i
+    q_i'/q_i`` comes from the recurrence of the pivots ``q_i`` of ``T - x I``."""
+    x = start
+    for _ in range(200):
+        q = diag[0] - x
+        dq = -1.0
+        if q == 0.0:
+            return x
+        ratio = dq / q
+        for i in range(1, k):
+            b2 = off[i - 1] * off[i - 1]
+            q_next = diag[i] - x - b2 / q
+            dq = -1.0 + b2 * dq / (q * q)
+            q = q_next
+            if q == 0.0:
+                return x
+            ratio += dq / q
+        step = 1.0 / ratio
+        x_next = x - step
+        if (upper and not x_next < x) or (not upper and not x_next > x):
+            break
+        x = x_next
+        if abs(step) <= 4.0 * UNIT * abs(x):
+            break
+    return x
+
+
+@jit
+def _beyond(diag, off, k, upper, near, far):
+    """A point beyond the tridiagonal's end: ``near`` (the last step's end) pushed out
+    by a growing margin until a Sturm count confirms it, or ``far`` (Gershgorin)."""
+    width = 1e-6 * max(abs(far - near), 1e-300)
+    for _ in range(4):
+        x = near + width if upper else near - width
+        if (upper and x >= far) or (not upper and x <= far):
+            break
+        below = _tridiagonal_count_below(diag, off, k, x)
+        if (upper and below == k) or (not upper and below == 0):
+            return x
+        width *= 100.0
+    return far
+
+
+@jit
 def lanczos_ends(M, max_steps, rel_tol):
     """Extreme Ritz values of symmetric M (n, n) by Lanczos with full
     reorthogonalization from a fixed generic start (``cos(1), ..., cos(n)``).
 
-    Returns ``(theta_min, theta_max, res_min, res_max, steps)``: the Ritz values,
-    their residual norms ``||M y - theta y||`` (each has an eigenvalue within that
-    distance) and the number of products with M. The run stops when both predicted
-    errors ``res^2 / gap`` (gap: to the next Ritz value) are below ``rel_tol`` times
-    ``max |theta|``, when the Krylov space is invariant, or after ``max_steps``.
+    Returns ``(theta_min, theta_max, change, steps)``: the Ritz values (Rayleigh
+    quotients of vectors of the Krylov space, so inside the spectrum up to
+    rounding), the largest change of either over the last four steps, and the
+    number of products with M. The extreme eigenvalues of the tridiagonal are found
+    every fourth step by Newton's method from just beyond the previous values (they
+    move outward, by interlacing; a Sturm count confirms the start). The run stops when
+    neither end moved by more than ``rel_tol`` times ``max |theta|`` over four
+    steps, when the Krylov space is invariant (change 0), or after ``max_steps``.
     """
     n = M.shape[0]
     k_max = min(n, max_steps)
@@ -102,44 +169,61 @@ def lanczos_ends(M, max_steps, rel_tol):
     diag = np.zeros(k_max)
     off = np.zeros(k_max)
     w = np.empty(n)
+    c = np.empty(k_max)
     lo = hi = 0.0
-    res_lo = res_hi = math.inf
+    lo_old = hi_old = 0.0
+    change = math.inf
     steps = 0
     for j in range(k_max):
         np.dot(M, Q[j], w)
         steps += 1
         diag[j] = dot(w, Q[j])
-        for _ in range(2):  # full reorthogonalization, twice is enough
-            c = np.dot(Q[: j + 1], w)
-            w -= np.dot(c, Q[: j + 1])
-        b = math.sqrt(dot(w, w))
+        before = math.sqrt(dot(w, w))
+        for _ in range(2):  # full reorthogonalization; a second pass when it cancelled
+            np.dot(Q[: j + 1], w, c[: j + 1])
+            for i in range(j + 1):
+                ci = c[i]
+                qi = Q[i]
+                for t in range(n):
+                    w[t] -= ci * qi[t]
+            b = math.sqrt(dot(w, w))
+            if b > 0.7071 * before:  # (the criterion of Daniel, Gragg, Kaufman, Stewart)
+                break
+            before = b
         off[j] = b
         k = j + 1
-        if k >= 2 and not (k % 4 == 0 or k == k_max or b == 0.0):
-            Q[k] = w / b
+        invariant = b <= 4.0 * n * UNIT * max(abs(lo), abs(hi), abs(diag[j])) or k == n
+        if k % 4 != 0 and not invariant and k < k_max:
+            for t in range(n):
+                Q[k, t] = w[t] / b
             continue
-        T = np.zeros((k, k))
+        # the ends of the tridiagonal: bisection from the last values (they move outward)
+        g_lo, g_hi = math.inf, -math.inf
         for i in range(k):
-            T[i, i] = diag[i]
-            if i + 1 < k:
-                T[i, i + 1] = off[i]
-                T[i + 1, i] = off[i]
-        theta, S = np.linalg.eigh(T)
-        lo, hi = theta[0], theta[-1]
-        res_lo, res_hi = b * abs(S[k - 1, 0]), b * abs(S[k - 1, k - 1])
+            r = (abs(off[i - 1]) if i > 0 else 0.0) + (abs(off[i]) if i + 1 < k else 0.0)
+            g_lo = min(g_lo, diag[i] - r)
+            g_hi = max(g_hi, diag[i] + r)
+        if k == 1:
+            lo = hi = diag[0]
+        elif k <= 4:
+            lo = _tridiagonal_end(diag, off, k, False, g_lo)
+            hi = _tridiagonal_end(diag, off, k, True, g_hi)
+        else:
+            lo = _tridiagonal_end(diag, off, k, False, _beyond(diag, off, k, False, lo, g_lo))
+            hi = _tridiagonal_end(diag, off, k, True, _beyond(diag, off, k, True, hi, g_hi))
         spread = max(abs(lo), abs(hi))
-        if b <= 4.0 * n * UNIT * spread:  # invariant subspace: the Ritz values are exact
-            res_lo = res_hi = 0.0
+        if invariant:  # invariant subspace: the Ritz values are exact
+            change = 0.0
             break
-        if k >= 2:
-            gap_lo, gap_hi = theta[1] - lo, hi - theta[k - 2]
-            err_lo = res_lo * res_lo / max(gap_lo, 1e-300)
-            err_hi = res_hi * res_hi / max(gap_hi, 1e-300)
-            if max(err_lo, err_hi) <= rel_tol * spread:
+        if k > 4:
+            change = max(lo_old - lo, hi - hi_old)
+            if change <= rel_tol * spread:
                 break
+        lo_old, hi_old = lo, hi
         if k < k_max:
-            Q[k] = w / b
-    return lo, hi, res_lo, res_hi, steps
+            for t in range(n):
+                Q[k, t] = w[t] / b
+    return lo, hi, change, steps
 
 
 @jit
@@ -195,14 +279,14 @@ def factor_ends(M):
     """Lanczos estimates of both ends of symmetric M, each proved by a factorization.
 
     Returns ``(est_min, est_max, lower_min, upper_max, factorizations)`` as
-    :func:`eigen_bounds`. The shift at each end starts at the Lanczos error
-    estimate (at least :data:`LANCZOS_TOL` times ``max |theta|`` and eight ``n u``
-    of it); after a failed factorization it widens tenfold, then to at least twice
-    the residual bound; after :data:`SHIFT_TRIES` failures at one end the
-    eigendecomposition decides (``factorizations`` = -1).
+    :func:`eigen_bounds`. The shift at each end starts at ten times the Lanczos
+    values' last change (at least :data:`LANCZOS_TOL` times ``max |theta|`` and
+    eight ``n u`` of it) and widens a hundredfold after a failed factorization;
+    after :data:`SHIFT_TRIES` failures at one end the eigendecomposition decides
+    (``factorizations`` = -1).
     """
     n = M.shape[0]
-    lo, hi, res_lo, res_hi, _ = lanczos_ends(M, LANCZOS_STEPS, LANCZOS_TOL)
+    lo, hi, change, _ = lanczos_ends(M, LANCZOS_STEPS, LANCZOS_TOL)
     spread = max(abs(lo), abs(hi))
     if spread == 0.0 or not math.isfinite(spread):
         lo, hi, lo_b, hi_b = _eigvalsh_bounds(M)
@@ -213,17 +297,16 @@ def factor_ends(M):
     for end in range(2):
         upper = end == 1
         theta = hi if upper else lo
-        res = res_hi if upper else res_lo
-        width = max(LANCZOS_TOL * spread, floor)
+        width = max(LANCZOS_TOL * spread, 10.0 * change, floor)
         ok = False
-        for attempt in range(SHIFT_TRIES):
+        for _ in range(SHIFT_TRIES):
             sigma = theta + width if upper else theta - width
             tries += 1
             ok, bound = factor_bound(M, sigma, upper)
             if ok:
                 bounds[end] = bound
                 break
-            width = 10.0 * width if attempt == 0 else max(100.0 * width, 2.0 * res)
+            width *= 100.0
         if not ok:
             lo, hi, lo_b, hi_b = _eigvalsh_bounds(M)
             return lo, hi, lo_b, hi_b, -1
