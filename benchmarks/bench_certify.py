@@ -1,17 +1,28 @@
-"""Time ``fopa.certify`` against forming the Hessian by automatic differentiation.
+"""Time ``fopa.certify`` against peers that do the same job, and against the floor.
 
-``certify`` does the whole job (gradient, multiplier, top and bottom tangent
-eigenvalues, ``||hess L - mu I||``, the Hessian-Lipschitz bound and the certified
-radius); the peers only form the d x d input Hessian: ``jax.hessian`` (jitted)
-and ``torch.func.hessian``. A third peer does the certificate's core work:
-``jnp.linalg.eigvalsh(jax.hessian(loss)(p))``, jitted together. float64, tanh,
-quadratic loss, at a point where PGA converged. Best of ``--repeats`` interleaved
-rounds after a warm-up; ratios are medians of ratios within a round (see
-``_timing.py``).
+``certify`` does the whole job (gradient, multiplier, both ends of the tangent
+spectrum proved, ``||hess L - mu I||``, the Hessian-Lipschitz bound over the ball,
+the certified radius). Peers, jitted or compiled, float64, tanh, quadratic loss, at
+a point where PGA converged:
+
+* ``jax.hessian`` alone, and ``jax.hessian`` then ``eigvalsh`` of the tangent
+  block ``B^T (H - mu I) B`` (B from a Householder reflection), jitted together;
+* ``torch.func.hessian`` alone, and then ``torch.linalg.eigvalsh`` of the block;
+* batched: ``jax.vmap`` of the jitted Hessian-plus-spectrum over 256 points
+  against one ``certify`` call on the batch.
+
+The floor: the multiply-adds of forming the tangent block (``(d-1)^2 m / 2`` in a
+symmetric product) and of one Cholesky factorization (``(d-1)^3 / 3``), timed
+with BLAS on this machine (half a full product ``Z^T Z`` plus scipy's ``dpotrf``).
+
+Also: ``certify_every=10`` against a plain run of PGA at (64, 100, 512).
+
+Best of ``--repeats`` interleaved rounds; ratios are medians of ratios within a
+round, with their range (see ``_timing.py``).
 
 Usage::
 
-    python benchmarks/bench_certify.py [--repeats 15] [--markdown FILE]
+    python benchmarks/bench_certify.py [--repeats 9] [--markdown FILE]
 """
 
 from __future__ import annotations
@@ -22,152 +33,241 @@ import platform
 
 import numpy as np
 from _timing import interleaved_times, paired_ratio  # (script folder)
+from scipy.linalg import lapack
 
 import fopa
 
 SHAPES = [(10, 50), (100, 512), (784, 1024)]
+BATCH = (256, 100, 512)
 
 
-def make_point(d, m, seed=0):
+def make_points(n, d, m, seed=0):
     gen = np.random.default_rng(seed)
     net = fopa.TwoLayerNet.random(d, m, activation="tanh", rng=gen)
-    x = gen.standard_normal(d)
-    y = float(gen.standard_normal())
+    X = gen.standard_normal((n, d))
+    Y = gen.standard_normal(n)
     eps = 0.5
-    res = fopa.projected_gradient_ascent(net, x, y, eps, tol=1e-9, max_iter=100_000)
-    return net, x, y, eps, res.delta
+    res = fopa.projected_gradient_ascent(net, X, Y, eps, tol=1e-9, max_iter=100_000)
+    return net, X, Y, eps, res.delta
 
 
-def jax_hessian(net, x, y, eps, delta):
+def _jax():
     import jax
 
     jax.config.update("jax_enable_x64", True)
     import jax.numpy as jnp
 
+    return jax, jnp
+
+
+def jax_peers(net, eps):
+    """(hessian, hessian + tangent spectrum) of one point, jitted; and the vmapped one."""
+    jax, jnp = _jax()
     W, a, c = jnp.asarray(net.W), jnp.asarray(net.a), net.output_scale
 
-    def loss(p):
+    def loss(p, y):
         return 0.5 * (c * jnp.dot(a, jnp.tanh(W @ p)) - y) ** 2
 
-    hess = jax.jit(jax.hessian(loss))
-    p = jnp.asarray(x + delta)
+    def spectrum(x, y, delta):
+        p = x + delta
+        H = jax.hessian(loss)(p, y)
+        g = jax.grad(loss)(p, y)
+        u = delta / jnp.linalg.norm(delta)
+        mu = jnp.dot(u, g) / eps
+        v = u.at[0].add(jnp.where(u[0] >= 0, 1.0, -1.0))
+        Q = jnp.eye(p.shape[0]) - 2.0 * jnp.outer(v, v) / jnp.dot(v, v)
+        A = Q @ (H - mu * jnp.eye(p.shape[0])) @ Q
+        return jnp.linalg.eigvalsh(A[1:, 1:])
 
-    def fn():
-        return np.asarray(hess(p).block_until_ready())
-
-    return fn
-
-
-def jax_hessian_spectrum(net, x, y, eps, delta):
-    """The peer doing the certificate's core work: the Hessian and its eigenvalues."""
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
-
-    W, a, c = jnp.asarray(net.W), jnp.asarray(net.a), net.output_scale
-
-    def loss(p):
-        return 0.5 * (c * jnp.dot(a, jnp.tanh(W @ p)) - y) ** 2
-
-    spectrum = jax.jit(lambda p: jnp.linalg.eigvalsh(jax.hessian(loss)(p)))
-    p = jnp.asarray(x + delta)
-
-    def fn():
-        return np.asarray(spectrum(p).block_until_ready())
-
-    return fn
+    hess = jax.jit(lambda x, y, delta: jax.hessian(loss)(x + delta, y))
+    return hess, jax.jit(spectrum), jax.jit(jax.vmap(spectrum))
 
 
-def torch_hessian(net, x, y, eps, delta):
+def torch_peers(net, eps):
     import torch
-    from torch.func import hessian
+    from torch.func import grad, hessian
 
     torch.set_num_threads(os.cpu_count() or 1)
     W = torch.tensor(net.W, dtype=torch.float64)
     a = torch.tensor(net.a, dtype=torch.float64)
     c = net.output_scale
-    p = torch.tensor(x + delta, dtype=torch.float64)
 
-    def loss(q):
-        return 0.5 * (c * torch.tanh(W @ q) @ a - y) ** 2
+    def loss(p, y):
+        return 0.5 * (c * torch.tanh(W @ p) @ a - y) ** 2
 
-    def fn():
-        return hessian(loss)(p).numpy()
+    def hess(x, y, delta):
+        return hessian(loss)(x + delta, y)
 
-    return fn
+    def spectrum(x, y, delta):
+        p = x + delta
+        H = hessian(loss)(p, y)
+        g = grad(loss)(p, y)
+        u = delta / torch.linalg.norm(delta)
+        mu = torch.dot(u, g) / eps
+        v = u.clone()
+        v[0] += 1.0 if u[0] >= 0 else -1.0
+        Q = torch.eye(p.shape[0], dtype=torch.float64) - 2.0 * torch.outer(v, v) / torch.dot(v, v)
+        A = Q @ (H - mu * torch.eye(p.shape[0], dtype=torch.float64)) @ Q
+        return torch.linalg.eigvalsh(A[1:, 1:])
+
+    return hess, spectrum
+
+
+def floor_functions(d, m, seed=0):
+    """Half of a full product Z^T Z with Z (m, d-1), and one dpotrf of order d-1."""
+    gen = np.random.default_rng(seed)
+    Z = gen.standard_normal((d - 1, m))
+    A = Z @ Z.T + d * np.eye(d - 1)
+
+    def product():
+        return Z @ Z.T
+
+    def factor():
+        return lapack.dpotrf(A, lower=1, clean=0)
+
+    return product, factor
+
+
+def single_rows(repeats):
+    return [_single_row(d, m, repeats) for d, m in SHAPES]
+
+
+def _single_row(d, m, repeats):
+    net, X, Y, eps, D = make_points(1, d, m)
+    x, y, delta = X[0], float(Y[0]), D[0]
+    cert = fopa.certify(net, x, y, delta, eps)
+    dense = fopa.certify(net, x, y, delta, eps, method="dense")
+    want = np.array([dense.min_tangent_eigenvalue, dense.max_tangent_eigenvalue])
+    functions = {
+        "certify": lambda net=net, x=x, y=y, delta=delta, eps=eps: fopa.certify(
+            net, x, y, delta, eps
+        ),
+        "dense": lambda net=net, x=x, y=y, delta=delta, eps=eps: fopa.certify(
+            net, x, y, delta, eps, method="dense"
+        ),
+    }
+    try:
+        jh, js, _ = jax_peers(net, eps)
+        got = np.asarray(js(x, y, delta))
+        if not np.allclose(got[[0, -1]], want, rtol=1e-8, atol=1e-12):
+            raise AssertionError(f"JAX's tangent spectrum disagrees: {got[[0, -1]]}, {want}")
+        functions["jax hessian"] = lambda: jh(x, y, delta).block_until_ready()
+        functions["jax spectrum"] = lambda: js(x, y, delta).block_until_ready()
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        th, ts = torch_peers(net, eps)
+        tx, tdel = torch.tensor(x), torch.tensor(delta)
+        got = ts(tx, y, tdel).numpy()
+        if not np.allclose(got[[0, -1]], want, rtol=1e-8, atol=1e-12):
+            raise AssertionError(f"torch's tangent spectrum disagrees: {got[[0, -1]]}, {want}")
+        functions["torch hessian"] = lambda: th(tx, y, tdel)
+        functions["torch spectrum"] = lambda: ts(tx, y, tdel)
+    except ImportError:
+        pass
+    product, factor = floor_functions(d, m)
+    functions["floor product"] = product
+    functions["floor factor"] = factor
+    return (d, m), cert.kind, interleaved_times(functions, repeats)
+
+
+def batch_row(repeats):
+    n, d, m = BATCH
+    net, X, Y, eps, D = make_points(n, d, m, seed=1)
+    functions = {"certify": lambda: fopa.certify(net, X, Y, D, eps)}
+    try:
+        _, _, jv = jax_peers(net, eps)
+        functions["jax vmap"] = lambda: jv(X, Y, D).block_until_ready()
+    except ImportError:
+        pass
+    kinds = fopa.certify(net, X, Y, D, eps).kind
+    return (
+        (n, d, m),
+        dict(zip(*np.unique(kinds, return_counts=True), strict=True)),
+        (interleaved_times(functions, repeats)),
+    )
+
+
+def certify_every_row(repeats):
+    n, d, m = 64, 100, 512
+    gen = np.random.default_rng(2)
+    net = fopa.TwoLayerNet.random(d, m, activation="tanh", rng=gen)
+    X, Y = gen.standard_normal((n, d)), gen.standard_normal(n)
+    functions = {
+        "plain": lambda: fopa.projected_gradient_ascent(net, X, Y, 0.5),
+        "certify_every=10": lambda: fopa.projected_gradient_ascent(
+            net, X, Y, 0.5, certify_every=10
+        ),
+    }
+    res = fopa.projected_gradient_ascent(net, X, Y, 0.5, certify_every=10)
+    certified = int(np.sum(res.first_certified_iteration >= 0))
+    return (n, d, m), certified, int(np.max(res.iterations)), interleaved_times(functions, repeats)
+
+
+def _ms(t, key):
+    return "n/a" if key not in t else f"{1e3 * min(t[key]):.3f}"
+
+
+def _ratio(t, a, b):
+    if a not in t or b not in t:
+        return "n/a"
+    r = paired_ratio(t[b], t[a])  # how many times faster a is than b
+    return f"{r[0]:.2f}x [{r[1]:.2f}, {r[2]:.2f}]"
+
+
+def render(single, batch, every, repeats):
+    lines = [
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores; milliseconds, best of "
+        f"{repeats} interleaved rounds; speed-ups: median over rounds of peer time / "
+        "fopa time within a round [range]. float64, tanh, quadratic loss, one point at a "
+        "converged PGA end (eps = 0.5).",
+        "",
+        "| (d, m) | certify (kind) | method='dense' | jax.hessian | jax.hessian + tangent "
+        "eigvalsh | torch hessian | torch hessian + eigvalsh | floor (product/2 + dpotrf) "
+        "| vs jax.hessian | vs jax spectrum | vs torch spectrum |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for shape, kind, t in single:
+        floor = 1e3 * (0.5 * min(t["floor product"]) + min(t["floor factor"]))
+        lines.append(
+            f"| {shape} | {_ms(t, 'certify')} ({kind}) | {_ms(t, 'dense')} "
+            f"| {_ms(t, 'jax hessian')} | {_ms(t, 'jax spectrum')} | {_ms(t, 'torch hessian')} "
+            f"| {_ms(t, 'torch spectrum')} | {floor:.3f} | {_ratio(t, 'certify', 'jax hessian')} "
+            f"| {_ratio(t, 'certify', 'jax spectrum')} | {_ratio(t, 'certify', 'torch spectrum')} |"
+        )
+    shape, kinds, t = batch
+    lines += [
+        "",
+        f"Batched, {shape[0]} points at (d, m) = {shape[1:]} (kinds {kinds}): certify "
+        f"{_ms(t, 'certify')} ms, jax.vmap(hessian + tangent eigvalsh) {_ms(t, 'jax vmap')} "
+        f"ms; speed-up {_ratio(t, 'certify', 'jax vmap')}.",
+    ]
+    shape, certified, iters, t = every
+    lines += [
+        "",
+        f"Inside the ascent, (n, d, m) = {shape}, default step: plain run {_ms(t, 'plain')} ms, "
+        f"certify_every=10 {_ms(t, 'certify_every=10')} ms ({certified} of {shape[0]} rows "
+        f"certified, at most {iters} iterations); ratio "
+        f"{_ratio(t, 'plain', 'certify_every=10')}.",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=15, help="interleaved rounds")
+    parser.add_argument("--repeats", type=int, default=9, help="interleaved rounds")
     parser.add_argument("--markdown", default=None)
     args = parser.parse_args(argv)
-    rows = []
-    for d, m in SHAPES:
-        net, x, y, eps, delta = make_point(d, m)
-        cert = fopa.certify(net, x, y, delta, eps)
-        want = fopa.input_hessian(net, x + delta, y)
-
-        def run_certify(net=net, x=x, y=y, delta=delta, eps=eps):
-            return fopa.certify(net, x, y, delta, eps)
-
-        def run_hessian(net=net, x=x, y=y, delta=delta):
-            return fopa.input_hessian(net, x + delta, y)
-
-        functions = {"certify": run_certify, "hessian": run_hessian}
-        for label, maker in (("jax", jax_hessian), ("torch", torch_hessian)):
-            try:
-                fn = maker(net, x, y, eps, delta)
-                err = np.max(np.abs(fn() - want))
-            except ImportError:
-                continue
-            if err > 1e-8 * max(1.0, np.max(np.abs(want))):
-                raise AssertionError(f"{label} Hessian disagrees with fopa's by {err:.2e}")
-            functions[label] = fn
-        try:
-            fn = jax_hessian_spectrum(net, x, y, eps, delta)
-            err = np.max(np.abs(fn() - np.linalg.eigvalsh(want)))
-            if err > 1e-8 * max(1.0, np.max(np.abs(want))):
-                raise AssertionError(f"JAX's Hessian spectrum disagrees with fopa's by {err:.2e}")
-            functions["jax spectrum"] = fn
-        except ImportError:
-            pass
-        rows.append(((d, m), cert.kind, cert.method, interleaved_times(functions, args.repeats)))
-    table = render(rows, args.repeats)
+    table = render(
+        single_rows(args.repeats), batch_row(args.repeats), certify_every_row(args.repeats),
+        args.repeats,
+    )  # fmt: skip
     print(table)
     if args.markdown:
         with open(args.markdown, "w") as fh:
             fh.write(table + "\n")
-
-
-def render(rows, repeats):
-    def ms(t, key):
-        return "n/a" if key not in t else f"{1e3 * min(t[key]):.3f}"
-
-    def ratio(t, key):
-        if key not in t:
-            return "n/a"
-        r = paired_ratio(t["certify"], t[key])
-        return f"{r[0]:.3f} [{r[1]:.3f}, {r[2]:.3f}]"
-
-    lines = [
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores; milliseconds, best of "
-        f"{repeats} interleaved rounds; ratios: median over rounds of the ratio within a "
-        "round [range].",
-        "",
-        "| (d, m) | certify (method, kind) | fopa.input_hessian | jax.hessian | "
-        "torch.func.hessian | jax.hessian + eigvalsh | certify / jax.hessian "
-        "| certify / torch | certify / (jax.hessian + eigvalsh) |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for shape, kind, method, t in rows:
-        lines.append(
-            f"| {shape} | {ms(t, 'certify')} ({method}, {kind}) | {ms(t, 'hessian')} "
-            f"| {ms(t, 'jax')} | {ms(t, 'torch')} | {ms(t, 'jax spectrum')} "
-            f"| {ratio(t, 'jax')} | {ratio(t, 'torch')} | {ratio(t, 'jax spectrum')} |"
-        )
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":
