@@ -43,6 +43,7 @@ from ._interrupts import PIECE_WORK, deferred_sigint
 from ._kernels.ball import BOUND_NAMES, ball_bounds
 from ._kernels.network import loss_values
 from ._kernels.tolerances import TINY
+from ._parallel import row_blocks, run_blocks
 from ._validate import as_float_array, as_positive_scalar
 
 __all__ = ["BallConstants", "IterationBound", "ball_constants", "iteration_bound"]
@@ -135,7 +136,12 @@ def certificate_bounds(net, X, Y, eps, code):
     _, first, back = np.unique(keys, axis=0, return_index=True, return_inverse=True)
     back = np.ravel(back)
     Xu, Yu = X[first], Y[first]
-    rho = ball_constant_arrays(net, Xu, Yu, eps, code, "certificate")["rho"]
+    r = min(net.m, net.d)
+
+    def block(a, b):  # rows of distinct centers, in row blocks on the cores
+        return (ball_constant_arrays(net, Xu[a:b], Yu[a:b], eps, code, "certificate")["rho"],)
+
+    rho = run_blocks(block, row_blocks(Xu.shape[0], r, r * net.m), (0,))[0]
     scale, curvature = tolerance_scales(net, Xu, Yu, eps, code)
     return np.stack([rho, scale, curvature])[:, back]
 
