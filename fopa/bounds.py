@@ -169,8 +169,11 @@ def ball_constants(net, x, y, eps, *, loss="quadratic", method="tight") -> BallC
     method : {"tight", "fast", "row_sum"}
         ``"tight"``: exact values at x plus mean-value remainders, with spectral
         norms in the row space of W (each bound the smaller of this and the
-        row-sum form); it costs two ``min(m, d)``-square symmetric eigenproblems per
-        input and a product of ``min(m, d)^2 m`` multiply-adds. ``"fast"``: the same
+        row-sum form); it costs the spectral norms of two ``r``-square symmetric
+        matrices per input (``r = min(m, d)``; eigendecompositions up to r = 64,
+        above that both ends proved by Lanczos and Cholesky factorizations,
+        ``docs/certify.md``, "Proofs by factorization") and a product of ``r^2 m``
+        multiply-adds (half of it above r = 64). ``"fast"``: the same
         without the Hessian norms at x (no eigenproblem, O(md) per input), looser
         where the curvature at x matters. ``"row_sum"``: the earlier bounds, sums
         over hidden units of per-unit sups (O(md) per input, loose by a factor that

@@ -26,7 +26,7 @@ from .activation import all_derivatives, sup_abs_intervals, values_and_slopes
 from .jit import jit
 from .linalg import dot, product_into
 from .loss import loss_bounds, loss_derivatives, loss_range_bounds
-from .spectral import eigen_bounds, weighted_gram
+from .spectral import SMALL_ORDER, eigen_bounds, weighted_gram
 from .tolerances import ON_BOUNDARY, SAFETY_FLOOR, SAFETY_MARGIN, TINY
 
 #: Constraint codes: the l2 ball, the sphere ||delta|| = eps, the l-infinity ball.
@@ -234,6 +234,15 @@ def _spectral_norm(M, rounding):
 
 
 @jit
+def _proved_norm(M, rounding):
+    """An upper bound of ``||M||_2`` for a symmetric M formed in floating point: the
+    larger proved end (:func:`fopa._kernels.spectral.eigen_bounds`) plus
+    ``rounding`` (the formation's error bound)."""
+    _, _, lower, upper, _ = eigen_bounds(M)
+    return max(abs(lower), abs(upper)) + rounding
+
+
+@jit
 def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P, spectral, g_norm):
     """Exact quantities at the ball's center x, for the tight bounds.
 
@@ -243,7 +252,9 @@ def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P, spectral, g_norm)
     ``||W||_2^2``; ``g_norm`` is ``||grad f(x)||``, formed for the whole batch with
     one product beforehand. ``spectral`` 0: the two Hessian norms (the
     eigenproblems) are skipped and returned as inf; 1: both from symmetric
-    eigendecompositions; 3: ``||hess f(x)||_2`` only (what ``rho`` needs), proved by
+    eigendecompositions (up to order :data:`fopa._kernels.spectral.SMALL_ORDER`; above
+    it proved by factorization on the matrix formed with half the multiply-adds, as
+    in mode 3); 3: ``||hess f(x)||_2`` only (what ``rho`` needs), proved by
     factorization (:func:`fopa._kernels.spectral.eigen_bounds`) on the matrix
     formed with half the multiply-adds, and ``||hess L(x)||_2`` returned as inf.
     The Hessians are measured in the
@@ -281,26 +292,30 @@ def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P, spectral, g_norm)
     if spectral == 3:
         M = np.empty((r_dim, r_dim))
         weighted_gram(FT, s2, M)
-        _, _, lower, upper, _ = eigen_bounds(M)
-        h0 = max(abs(lower), abs(upper)) + h_round
-        return f0, g_norm, h0, value, l1, np.inf, f_round, g_round
+        return f0, g_norm, _proved_norm(M, h_round), value, l1, np.inf, f_round, g_round
     g_t = np.empty(r_dim)  # F^T q: grad f in the row-space basis
     product_into(FT, s1.reshape(m, 1), g_t.reshape(r_dim, 1))
-    for r in range(m):
-        for k in range(r_dim):
-            P[r, k] = FT[k, r] * s2[r]
-    M = np.dot(FT, P)  # F^T D F
-    for j in range(r_dim):
-        for k in range(j):
-            v = 0.5 * (M[j, k] + M[k, j])
-            M[j, k] = v
-            M[k, j] = v
-    h0 = _spectral_norm(M, h_round)
+    large = r_dim > SMALL_ORDER  # proofs by factorization; small: the eigendecomposition
+    if large:
+        M = np.empty((r_dim, r_dim))
+        weighted_gram(FT, s2, M)  # F^T D F, half the multiply-adds
+        h0 = _proved_norm(M, h_round)
+    else:
+        for r in range(m):
+            for k in range(r_dim):
+                P[r, k] = FT[k, r] * s2[r]
+        M = np.dot(FT, P)  # F^T D F
+        for j in range(r_dim):
+            for k in range(j):
+                v = 0.5 * (M[j, k] + M[k, j])
+                M[j, k] = v
+                M[k, j] = v
+        h0 = _spectral_norm(M, h_round)
     for j in range(r_dim):
         for k in range(r_dim):
             M[j, k] = l1 * M[j, k] + l2 * g_t[j] * g_t[k]
     hl_round = abs(l1) * h_round + abs(l2) * g_round * (2.0 * g_norm + g_round)
-    hl0 = _spectral_norm(M, hl_round)
+    hl0 = _proved_norm(M, hl_round) if large else _spectral_norm(M, hl_round)
     return f0, g_norm, h0, value, l1, hl0, f_round, g_round
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from .jit import jit
 from .linalg import dot
+from .tolerances import LANCZOS_TOL
 
 #: Unit roundoff of float64.
 UNIT = 2.0**-53
@@ -38,10 +39,6 @@ SMALL_ORDER = 64
 #: Lanczos steps at most (with full reorthogonalization); a run that has not
 #: converged by then is confirmed with a wider shift or by the eigendecomposition.
 LANCZOS_STEPS = 160
-#: Lanczos stops when neither extreme Ritz value moved by more than this fraction
-#: of ``max |theta|`` over four steps (they converge fast once they settle; a
-#: premature stop costs a wider shift or the fallback, never a wrong bound).
-LANCZOS_TOL = 1e-12
 #: Shifts tried per end before the eigendecomposition is used instead.
 SHIFT_TRIES = 3
 

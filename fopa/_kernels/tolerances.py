@@ -43,3 +43,8 @@ TINY = 1e-300
 #: quadratic form is below this fraction of ``||delta||^2`` is within the form's
 #: rounding noise and is measured again in R^d.
 GRAM_NOISE = 1e-10
+
+#: The factorization route's Lanczos estimates stop when neither extreme Ritz value
+#: moved by more than this fraction of ``max |theta|`` over four steps (a premature
+#: stop costs a wider shift or the eigendecomposition, never a wrong bound).
+LANCZOS_TOL = 1e-12
