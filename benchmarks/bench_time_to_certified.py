@@ -21,7 +21,7 @@ certifies is printed; the peers' iteration counts are checked against fopa's.
 
 Usage::
 
-    python benchmarks/bench_time_to_certified.py [--repeats 5] [--markdown FILE]
+    python benchmarks/bench_time_to_certified.py [--repeats 5] [--markdown FILE] [--figure PNG]
 """
 
 from __future__ import annotations
@@ -225,12 +225,35 @@ def render(rows, repeats):
     return "\n".join(lines)
 
 
+def figure(rows, path):
+    """Time per batch against d for the three pipelines (log-log), saved to ``path``."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.5, 3.8))
+    ax = fig.subplots()
+    for label, marker in (("fopa", "o"), ("jax", "s"), ("torch", "^")):
+        pts = [(shape[1], 1e3 * min(t[label])) for shape, _, _, t in rows if label in t]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker=marker, label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("d (batches: " + ", ".join(f"n={s[0]}, m={s[2]}" for s, *_ in rows) + ")")
+    ax.set_ylabel("ms per batch, start to checked maximum")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5, help="interleaved rounds")
     parser.add_argument("--markdown", default=None)
+    parser.add_argument("--figure", default=None, help="PNG of time against d")
     args = parser.parse_args(argv)
-    table = render(measure(args.repeats), args.repeats)
+    rows = measure(args.repeats)
+    if args.figure:
+        figure(rows, args.figure)
+    table = render(rows, args.repeats)
     print(table)
     if args.markdown:
         with open(args.markdown, "w") as fh:

@@ -205,14 +205,16 @@ def test_certified_maxima_match_a_grid_search_on_the_sphere():
 
 @pytest.mark.parametrize("act", ["tanh", "silu", "quadratic"])
 @pytest.mark.parametrize("lossname", fopa.LOSSES)
-def test_sampling_never_beats_a_certified_point(act, lossname):
+@pytest.mark.parametrize("d,m", [(5, 9), (80, 120)])  # (80, 120): Lanczos and Cholesky
+def test_sampling_never_beats_a_certified_point(act, lossname, d, m):
     gen = np.random.default_rng(11)
-    d, eps = 5, 0.8
-    net = fopa.TwoLayerNet.random(d, 9, activation=act, rng=gen)
+    eps = 0.8
+    net = fopa.TwoLayerNet.random(d, m, activation=act, rng=gen)
     X = gen.standard_normal((4, d))
     Y = gen.choice([-1.0, 1.0], 4) if lossname == "logistic" else gen.standard_normal(4)
     res = _ascend(net, X, Y, eps, init="sphere", rng=5, loss=lossname)
     certs = fopa.certify(net, X, Y, res.delta, eps, loss=lossname)
+    assert np.all(certs.method == "factor")
     assert np.any(certs.kind == "strict_local_max")
     for i in np.flatnonzero(certs.kind == "strict_local_max"):
         assert certs.radius[i] > certs.inner_radius[i] >= 0
@@ -346,3 +348,42 @@ def test_factor_route_agrees_with_the_eigendecomposition(d, m, act, lossname, wh
     if fact.kind == dense.kind == "strict_local_max":
         assert fact.radius == pytest.approx(dense.radius, rel=1e-6)
         assert fact.inner_radius == pytest.approx(dense.inner_radius, rel=1e-6, abs=1e-12 * eps)
+
+
+def test_a_batch_with_shared_centers_gives_each_point_its_own_certificate():
+    # rho and the tolerance scales are computed once per distinct (x, y) and spread
+    # back: every row must get exactly what certifying it alone gives
+    gen = np.random.default_rng(5)
+    net = fopa.TwoLayerNet.random(70, 40, activation="tanh", rng=gen)
+    centers, targets = gen.standard_normal((3, 70)), gen.standard_normal(3)
+    pick = np.array([2, 0, 2, 1, 0, 2])
+    X, Y = centers[pick], targets[pick]
+    D = gen.standard_normal((6, 70))
+    D *= 0.4 / np.linalg.norm(D, axis=1, keepdims=True)
+    D[::2] *= 0.5  # some inside
+    batch = fopa.certify(net, X, Y, D, 0.4)
+    for i in range(6):
+        alone = fopa.certify(net, X[i], Y[i], D[i], 0.4)
+        assert batch.kind[i] == alone.kind
+        for field in ("rho", "gradient_scale", "curvature_scale", "alpha", "multiplier",
+                      "max_eigenvalue_bound", "min_eigenvalue_bound", "radius"):  # fmt: skip
+            assert getattr(batch, field)[i] == getattr(alone, field), field
+
+
+def test_a_batch_in_row_blocks_agrees_with_one_point_at_a_time():
+    gen = np.random.default_rng(6)
+    net = fopa.TwoLayerNet.random(100, 200, activation="tanh", rng=gen)
+    X, Y = gen.standard_normal((48, 100)), gen.standard_normal(48)
+    D = fopa.projected_gradient_ascent(net, X, Y, 0.5).delta
+    batch = fopa.certify(net, X, Y, D, 0.5)
+    assert np.all(batch.method == "factor")
+    for i in (0, 17, 47):
+        alone = fopa.certify(net, X[i], Y[i], D[i], 0.5)
+        assert batch.kind[i] == alone.kind
+        # the batch's centers X W^T come from one BLAS product, a single point's from
+        # a loop, and BLAS runs single-threaded inside row blocks: the last bits of
+        # rho, the bounds and the radius may differ
+        bound = batch.max_eigenvalue_bound[i]
+        assert bound == pytest.approx(alone.max_eigenvalue_bound, rel=1e-13)
+        assert batch.rho[i] == pytest.approx(alone.rho, rel=1e-14)
+        assert batch.radius[i] == pytest.approx(alone.radius, rel=1e-12)
