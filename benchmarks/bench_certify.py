@@ -32,7 +32,8 @@ import os
 import platform
 
 import numpy as np
-from _timing import interleaved_times, paired_ratio  # (script folder)
+from _peers import jax_functions, jax_modules, torch_functions, write_table  # (script folder)
+from _timing import interleaved_times, paired_ratio
 from scipy.linalg import lapack
 
 import fopa
@@ -51,66 +52,30 @@ def make_points(n, d, m, seed=0):
     return net, X, Y, eps, res.delta
 
 
-def _jax():
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
-
-    return jax, jnp
-
-
 def jax_peers(net, eps):
     """(hessian, hessian + tangent spectrum) of one point, jitted; and the vmapped one."""
-    jax, jnp = _jax()
-    W, a, c = jnp.asarray(net.W), jnp.asarray(net.a), net.output_scale
+    jax, _ = jax_modules()
+    loss, spectrum = jax_functions(net, eps)
 
-    def loss(p, y):
-        return 0.5 * (c * jnp.dot(a, jnp.tanh(W @ p)) - y) ** 2
-
-    def spectrum(x, y, delta):
-        p = x + delta
-        H = jax.hessian(loss)(p, y)
-        g = jax.grad(loss)(p, y)
-        u = delta / jnp.linalg.norm(delta)
-        mu = jnp.dot(u, g) / eps
-        v = u.at[0].add(jnp.where(u[0] >= 0, 1.0, -1.0))
-        Q = jnp.eye(p.shape[0]) - 2.0 * jnp.outer(v, v) / jnp.dot(v, v)
-        A = Q @ (H - mu * jnp.eye(p.shape[0])) @ Q
-        return jnp.linalg.eigvalsh(A[1:, 1:])
+    def eig(x, y, delta):
+        return spectrum(x, y, delta)[1]
 
     hess = jax.jit(lambda x, y, delta: jax.hessian(loss)(x + delta, y))
-    return hess, jax.jit(spectrum), jax.jit(jax.vmap(spectrum))
+    return hess, jax.jit(eig), jax.jit(jax.vmap(eig))
 
 
 def torch_peers(net, eps):
-    import torch
-    from torch.func import grad, hessian
+    from torch.func import hessian
 
-    torch.set_num_threads(os.cpu_count() or 1)
-    W = torch.tensor(net.W, dtype=torch.float64)
-    a = torch.tensor(net.a, dtype=torch.float64)
-    c = net.output_scale
-
-    def loss(p, y):
-        return 0.5 * (c * torch.tanh(W @ p) @ a - y) ** 2
+    loss, spectrum = torch_functions(net, eps)
 
     def hess(x, y, delta):
         return hessian(loss)(x + delta, y)
 
-    def spectrum(x, y, delta):
-        p = x + delta
-        H = hessian(loss)(p, y)
-        g = grad(loss)(p, y)
-        u = delta / torch.linalg.norm(delta)
-        mu = torch.dot(u, g) / eps
-        v = u.clone()
-        v[0] += 1.0 if u[0] >= 0 else -1.0
-        Q = torch.eye(p.shape[0], dtype=torch.float64) - 2.0 * torch.outer(v, v) / torch.dot(v, v)
-        A = Q @ (H - mu * torch.eye(p.shape[0], dtype=torch.float64)) @ Q
-        return torch.linalg.eigvalsh(A[1:, 1:])
+    def eig(x, y, delta):
+        return spectrum(x, y, delta)[1]
 
-    return hess, spectrum
+    return hess, eig
 
 
 def floor_functions(d, m, seed=0):
@@ -264,10 +229,7 @@ def main(argv=None):
         single_rows(args.repeats), batch_row(args.repeats), certify_every_row(args.repeats),
         args.repeats,
     )  # fmt: skip
-    print(table)
-    if args.markdown:
-        with open(args.markdown, "w") as fh:
-            fh.write(table + "\n")
+    write_table(table, args.markdown)
 
 
 if __name__ == "__main__":

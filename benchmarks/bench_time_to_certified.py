@@ -31,7 +31,8 @@ import os
 import platform
 
 import numpy as np
-from _timing import fastest_per_round, interleaved_times, paired_ratio  # (script folder)
+from _peers import jax_functions, jax_modules, torch_functions, write_table  # (script folder)
+from _timing import fastest_per_round, interleaved_times, paired_ratio
 
 import fopa
 from fopa._pga_runs import steps_and_scales
@@ -55,17 +56,10 @@ def fopa_pipeline(net, X, Y):
 
 
 def jax_pipeline(net, X, Y, eta, scale):
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
+    jax, jnp = jax_modules()
     from jax import lax
 
-    W, a, c = jnp.asarray(net.W), jnp.asarray(net.a), net.output_scale
-
-    def loss(p, y):
-        return 0.5 * (c * jnp.dot(a, jnp.tanh(W @ p)) - y) ** 2
-
+    loss, spectrum = jax_functions(net, EPS)
     grad = jax.grad(loss)
 
     def kkt(delta, g, unit):
@@ -93,42 +87,28 @@ def jax_pipeline(net, X, Y, eta, scale):
         delta, t, _ = lax.while_loop(cond, body, state)
         return delta, t
 
-    def spectrum(x, y, delta):
-        p = x + delta
-        H = jax.hessian(loss)(p, y)
-        g = grad(p, y)
-        u = delta / jnp.linalg.norm(delta)
-        mu = jnp.dot(u, g) / EPS
-        v = u.at[0].add(jnp.where(u[0] >= 0, 1.0, -1.0))
-        Q = jnp.eye(p.shape[0]) - 2.0 * jnp.outer(v, v) / jnp.dot(v, v)
-        A = Q @ (H - mu * jnp.eye(p.shape[0])) @ Q
-        return mu, jnp.linalg.eigvalsh(A[1:, 1:])[-1]
-
     asc = jax.jit(jax.vmap(ascend))
     spec = jax.jit(jax.vmap(spectrum))
     Xj, Yj, ej, sj = (jnp.asarray(v) for v in (X, Y, eta, scale))
 
     def run():
         delta, t = asc(Xj, Yj, ej, sj)
-        mu, top = spec(Xj, Yj, delta)
-        return np.asarray(t), np.asarray(top.block_until_ready())
+        _, eig = spec(Xj, Yj, delta)
+        return np.asarray(t), np.asarray(eig[:, -1].block_until_ready())
 
     return run
 
 
 def torch_pipeline(net, X, Y, eta, scale):
     import torch
-    from torch.func import grad, hessian, vmap
+    from torch.func import vmap
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    _, spectrum = torch_functions(net, EPS)
     W = torch.tensor(net.W, dtype=torch.float64)
     a = torch.tensor(net.a, dtype=torch.float64)
     c = net.output_scale
     Xt, Yt = torch.tensor(X), torch.tensor(Y)
     et, st = torch.tensor(eta)[:, None], torch.tensor(scale)
-
-    def loss(p, y):
-        return 0.5 * (c * torch.tanh(W @ p) @ a - y) ** 2
 
     def batch_grad(P):
         P = P.detach().requires_grad_(True)
@@ -144,16 +124,8 @@ def torch_pipeline(net, X, Y, eta, scale):
         res = torch.where(on, (G - radial[:, None] * U).norm(dim=1), G.norm(dim=1))
         return (res <= TOL * st) & (radial >= -TOL * st)
 
-    def spectrum(x, y, delta):
-        p = x + delta
-        H = hessian(loss)(p, y)
-        g = grad(loss)(p, y)
-        u = delta / torch.linalg.norm(delta)
-        mu = torch.dot(u, g) / EPS
-        v = u + torch.where(u[0] >= 0, 1.0, -1.0) * torch.eye(p.shape[0], dtype=torch.float64)[0]
-        Q = torch.eye(p.shape[0], dtype=torch.float64) - 2.0 * torch.outer(v, v) / torch.dot(v, v)
-        A = Q @ (H - mu * torch.eye(p.shape[0], dtype=torch.float64)) @ Q
-        return torch.linalg.eigvalsh(A[1:, 1:])[-1]
+    def top(x, y, delta):
+        return spectrum(x, y, delta)[1][-1]
 
     def run():
         D = torch.zeros_like(Xt)
@@ -168,7 +140,7 @@ def torch_pipeline(net, X, Y, eta, scale):
             D = torch.where(done[:, None], D, new)
             t = t + (~done).long()
             done = done | kkt(D, batch_grad(Xt + D))
-        return t.numpy(), vmap(spectrum)(Xt, Yt, D).numpy()
+        return t.numpy(), vmap(top)(Xt, Yt, D).numpy()
 
     return run
 
@@ -254,10 +226,7 @@ def main(argv=None):
     if args.figure:
         figure(rows, args.figure)
     table = render(rows, args.repeats)
-    print(table)
-    if args.markdown:
-        with open(args.markdown, "w") as fh:
-            fh.write(table + "\n")
+    write_table(table, args.markdown)
 
 
 if __name__ == "__main__":
