@@ -464,9 +464,15 @@ def certify(
         raise ValueError(f"tol must be >= 0; got {tol}")
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
-    method = pick_method(method, net, X.shape[1])
+    asked, method = method, pick_method(method, net, X.shape[1])
     with deferred_sigint() as pending:  # Ctrl-C: noticed between pieces, raised on exit
         rows = certify_arrays(net, X, Y, D, eps, tol, code, method, None, pending)
+    if asked == "lowrank" and method != "lowrank":  # say why another method ran
+        note = (
+            f" (method='lowrank' has no rank to exploit at m + 1 = {net.m + 1} >= d - 1 = "
+            f"{X.shape[1] - 1}: ran {method!r})"
+        )
+        rows = [row[:11] + (row[11] + note,) + row[12:] for row in rows]
     if single:
         return Certificate(*rows[0])
     return Certificate(*(np.array(column) for column in zip(*rows, strict=True)))

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import bounds, derivatives, diagnostics
 from ._json import jsonable
+from ._version import __version__
 from .activations import ACTIVATIONS
 from .ascent import INITS, STEP_POLICIES, projected_gradient_ascent
 from .certify import DEFAULT_TOL as CERTIFY_TOL
@@ -143,7 +144,9 @@ def _reproduce(args) -> int:
             f"fopa reproduce needs the 'reproduce' extra ({exc.name} is missing): "
             'pip install -e ".[reproduce]"'
         ) from None
-    config = "quick" if args.quick else args.config
+    if args.quick and args.config not in (None, "quick"):
+        raise ValueError(f"--quick and --config {args.config} conflict: give one of them")
+    config = "quick" if args.quick else (args.config or "full")
     payload = reproduce(args.out, config=config, seed=args.seed, jobs=args.jobs)
     print(
         f"wrote {os.path.join(args.out, 'report.md')}, results.json and "
@@ -209,10 +212,14 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fopa", description="First-order adversaries.")
+    parser.add_argument("--version", action="version", version=f"fopa {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     rep = sub.add_parser("reproduce", help="run the experiments on the paper's claims")
     rep.add_argument("--quick", action="store_true", help="the quick configuration (minutes)")
-    rep.add_argument("--config", choices=CONFIG_NAMES, default="full")
+    rep.add_argument(
+        "--config", choices=CONFIG_NAMES, default=None,
+        help="the configuration (default: full; --quick is --config quick)",
+    )  # fmt: skip
     rep.add_argument("--out", default="fopa-report", help="output directory")
     rep.add_argument("--seed", type=int, default=0)
     rep.add_argument("--jobs", type=_positive_int, default=1, help="worker processes")

@@ -116,3 +116,27 @@ def test_cli_choices_come_from_their_owners():
     assert tuple(sub["certify"]._option_string_actions["--method"].choices) == certify.METHODS
     assert tuple(sub["reproduce"]._option_string_actions["--config"].choices) == CONFIG_NAMES
     assert tuple(choices["activation"]) == fopa.ACTIVATIONS
+
+
+def test_version_conflicts_and_a_wrong_network_file(tmp_path, capsys):
+    # found by hostile testing: --version was a usage error, --quick --config full ran
+    # the quick configuration, and a .npy given as the network failed with "'numpy.
+    # ndarray' object does not support the context manager protocol"
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip() == f"fopa {fopa.__version__}"
+    assert main(["reproduce", "--quick", "--config", "full", "--out", str(tmp_path / "r")]) == 2
+    assert "--quick and --config full conflict" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    np.save(tmp_path / "x.npy", np.ones(3))
+    x = str(tmp_path / "x.npy")
+    args = [x, "--x", x, "--y", "0", "--eps", "1", "--delta", "0,0,0"]
+    assert main(["certify", *args]) == 2
+    assert "holds one array (ndarray), not a fopa network file" in capsys.readouterr().err
+
+
+def test_a_method_that_cannot_run_says_which_ran_and_why(saved):
+    net, _ = saved  # d = 3, m = 5: no rank to exploit
+    cert = fopa.certify(net, np.ones(3), 0.0, np.zeros(3), 1.0, method="lowrank")
+    assert cert.method == "factor"
+    assert "method='lowrank' has no rank to exploit" in cert.reason
