@@ -97,17 +97,50 @@ def _step_size(text):
         ) from None
 
 
+def _cell(value):
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.6g}"
+    return str(value)
+
+
 def _print_record(record, as_json):
+    """One ``key  value`` line per field; a batch (fields of shape (n,) or (n, d)) as a
+    table with one row per input, where an (n, d) field shows as its row norms."""
     if as_json:
         print(json.dumps({k: jsonable(v) for k, v in record.items()}))
         return
-    width = max(len(k) for k in record)
-    for key, value in record.items():
-        text = np.array2string(value, precision=6) if isinstance(value, np.ndarray) else value
-        print(f"{key:<{width}}  {text}")
+    arrays = {k: v for k, v in record.items() if isinstance(v, np.ndarray) and v.ndim >= 1}
+    if not arrays:
+        width = max(len(k) for k in record)
+        for key, value in record.items():
+            text = np.array2string(value, precision=6) if isinstance(value, np.ndarray) else value
+            print(f"{key:<{width}}  {text}")
+        return
+    scalars = {k: v for k, v in record.items() if k not in arrays}
+    width = max((len(k) for k in scalars), default=0)
+    for key, value in scalars.items():
+        print(f"{key:<{width}}  {_cell(value)}")
+    columns = {}
+    for key, value in arrays.items():
+        if value.ndim == 2:
+            columns[f"||{key}||"] = np.linalg.norm(value, axis=1)
+        else:
+            columns[key] = value
+    n = len(next(iter(columns.values())))
+    rows = [["input", *columns]] + [[str(i), *(_cell(c[i]) for c in columns.values())]
+                                     for i in range(n)]  # fmt: skip
+    widths = [max(len(row[j]) for row in rows) for j in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 def _ascend(args) -> int:
+    if args.save_delta:  # checked before the work, not after it
+        folder = os.path.dirname(os.path.abspath(args.save_delta))
+        if not os.path.isdir(folder):
+            raise ValueError(f"--save-delta: directory {folder!r} does not exist")
     net = TwoLayerNet.load(args.network)
     x = _array("--x", args.x)
     res = projected_gradient_ascent(
@@ -294,6 +327,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
+    except BrokenPipeError:  # the reader went away (fopa ... | head): quiet, as Unix tools
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes at exit
+        return 141
     except (ValueError, TypeError, OSError) as exc:
         print(f"fopa {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -140,3 +140,27 @@ def test_a_method_that_cannot_run_says_which_ran_and_why(saved):
     cert = fopa.certify(net, np.ones(3), 0.0, np.zeros(3), 1.0, method="lowrank")
     assert cert.method == "factor"
     assert "method='lowrank' has no rank to exploit" in cert.reason
+
+
+def test_a_batch_prints_as_a_table_and_a_closed_pipe_is_quiet(saved, tmp_path, capsys):
+    net, path = saved
+    np.save(tmp_path / "X.npy", np.ones((2, 3)))
+    assert main(["ascend", path, "--x", str(tmp_path / "X.npy"), "--y", "0,1", "--eps", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("input"))
+    assert "||delta||" in lines[header] and "iterations" in lines[header]
+    assert [line.split()[0] for line in lines[header + 1 :]] == ["0", "1"]
+    assert "[" not in "\n".join(lines)  # no NumPy reprs
+    # the reader of a pipe goes away after one line: exit 141, nothing on stderr
+    proc = subprocess.run(
+        f"{sys.executable} -m fopa demo --d 3 --m 4 | head -1", shell=True,
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.stdout.startswith("network") and proc.stderr == ""
+
+
+def test_an_output_path_is_checked_before_the_work(saved, capsys):
+    _, path = saved
+    args = ["ascend", path, "--x", "1,2,3", "--y", "0", "--eps", "1"]
+    assert main([*args, "--save-delta", "/nonexistent-dir/d.npy"]) == 2
+    assert "does not exist" in capsys.readouterr().err
