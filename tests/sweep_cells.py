@@ -35,3 +35,12 @@ def crash(*, n: int, seed: int) -> dict:
     if os.environ.get("FOPA_TEST_CRASH_SEED") == str(seed):
         os._exit(3)
     return {"n": n, "seed": seed}
+
+
+def exits(*, n: int, seed: int) -> dict:
+    """Calls sys.exit for seed 1 (a cell that ends the interpreter, on purpose)."""
+    import sys
+
+    if seed == 1:
+        sys.exit(4)
+    return {"n": n}

@@ -486,3 +486,30 @@ def test_a_speed_store_maps_to_the_study_of_its_ratio():
     assert study_for_cells("pga", {"scale"}, "quadratic", dict(base, ratio=0.5)).name == (
         "input_scale_speed"
     )
+
+
+def test_a_script_without_the_main_guard_gets_one_clear_error(tmp_path):
+    # found by hostile testing: every cell was recorded as failed (BrokenProcessPool)
+    script = tmp_path / "no_guard.py"
+    store = tmp_path / "s.sqlite"
+    script.write_text(
+        "import fopa\n"
+        "spec = dict(experiment='tests.sweep_cells:draw', seeds=[0, 1], fixed=dict(n=2))\n"
+        f"fopa.run_sweep(spec, {str(store)!r}, jobs=2)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd(), *sys.path]))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300, env=env, cwd=os.getcwd())  # fmt: skip
+    assert proc.returncode != 0
+    assert "if __name__" in proc.stderr and "no cell was run" in proc.stderr
+    if store.exists():  # created before the pool: it must hold no cell
+        status = ResultStore(store).status()
+        assert (status.done, status.failed) == (0, 0)
+
+
+def test_a_cell_that_calls_sys_exit_is_a_failed_cell(tmp_path):
+    spec = dict(experiment="tests.sweep_cells:exits", seeds=[0, 1, 2], fixed=dict(n=1))
+    summary = run_sweep(spec, tmp_path / "e.sqlite")
+    assert (summary.done, summary.failed) == (2, 1)
+    failed = ResultStore(tmp_path / "e.sqlite").rows(status="failed")
+    assert len(failed) == 1 and "sys.exit(4)" in failed[0]["error"]

@@ -25,6 +25,13 @@ __all__ = ["SweepSummary", "run_cell", "run_sweep"]
 
 #: Seconds to wait for a Dask scheduler before giving up.
 CONNECT_TIMEOUT = 10.0
+#: Why a local pool could not start, in the one case seen: spawn re-imports the main
+#: script in every worker, which then calls run_sweep again before it is a worker.
+MAIN_GUARD = (
+    "the sweep's worker processes could not start. A script that calls "
+    "run_sweep(..., jobs > 1) must call it under 'if __name__ == \"__main__\":' (each "
+    "worker imports the script again; docs/sweeps.md, 'Running it locally'); no cell was run"
+)
 #: Cells in flight per worker: enough to keep workers busy, few enough that an
 #: interrupted sweep drops little queued work and a huge grid is not all submitted.
 WINDOW_PER_WORKER = 4
@@ -69,6 +76,9 @@ def run_cell(experiment, params, seed) -> dict:
         canonical_json(outputs)  # JSON with finite numbers only, or a clear failure
     except Exception:  # noqa: BLE001 - recorded as a failed cell, the sweep goes on
         outputs, error = None, traceback.format_exc()
+    except SystemExit as exc:  # sys.exit in a cell: a failed cell, not the sweep's end
+        outputs = None
+        error = f"the cell called sys.exit({exc.code!r})\n{traceback.format_exc()}"
     return dict(
         status="done" if error is None else "failed", outputs=outputs, error=error,
         started=started, finished=time.time(), seconds=time.perf_counter() - tick,
@@ -189,6 +199,11 @@ def _results_pool(cells, experiment, jobs):
 
     context = multiprocessing.get_context("spawn")  # no fork of BLAS/numba threads
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+    try:  # the workers must start before any cell is given to them
+        pool.submit(os.getpid).result()
+    except BrokenProcessPool:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise RuntimeError(MAIN_GUARD) from None
     queue = iter(cells)
     running = {}
     try:
