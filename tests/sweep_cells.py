@@ -44,3 +44,8 @@ def exits(*, n: int, seed: int) -> dict:
     if seed == 1:
         sys.exit(4)
     return {"n": n}
+
+
+def named(*, status: int, error: int, seed: int) -> dict:
+    """Parameters named like the store's bookkeeping columns."""
+    return {"sum": status + error + seed}

@@ -348,7 +348,9 @@ def test_export_csv_and_json(tmp_path):
     with open(tmp_path / "cells.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 12
-    assert {"scale", "step_policy", "seed", "out.first_certified", "error"} <= set(rows[0])
+    assert {"param.scale", "param.step_policy", "seed", "out.first_certified", "error"} <= set(
+        rows[0]
+    )
     direct = outputs(store)
     assert int(rows[5]["out.first_certified"]) == direct[5][2]["first_certified"]
     assert export_results(store, tmp_path / "cells.json") == 12
@@ -513,3 +515,18 @@ def test_a_cell_that_calls_sys_exit_is_a_failed_cell(tmp_path):
     assert (summary.done, summary.failed) == (2, 1)
     failed = ResultStore(tmp_path / "e.sqlite").rows(status="failed")
     assert len(failed) == 1 and "sys.exit(4)" in failed[0]["error"]
+
+
+def test_parameters_named_like_bookkeeping_columns_keep_their_own(tmp_path):
+    # found by hostile testing: a parameter "status" gave the CSV two "status" columns
+    import csv
+
+    spec = dict(experiment="tests.sweep_cells:named", seeds=[0, 1], fixed=dict(status=7, error=2))
+    run_sweep(spec, tmp_path / "n.sqlite")
+    export_results(tmp_path / "n.sqlite", tmp_path / "n.csv")
+    with open(tmp_path / "n.csv") as fh:
+        header = next(csv.reader(fh))
+        rows = list(csv.DictReader(open(tmp_path / "n.csv")))
+    assert len(header) == len(set(header))
+    assert [r["status"] for r in rows] == ["done", "done"]
+    assert [r["param.status"] for r in rows] == ["7", "7"] and rows[0]["param.error"] == "2"

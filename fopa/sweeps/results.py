@@ -51,8 +51,9 @@ def export_results(store, path, *, format=None) -> int:
 
     Notes
     -----
-    CSV has one row per cell: the bookkeeping columns, one column per
-    parameter, ``out.<name>`` per output (lists as JSON text) and ``error``.
+    CSV has one row per cell: the bookkeeping columns, ``param.<name>`` per
+    parameter, ``out.<name>`` per output (lists as JSON text) and ``error``, so a
+    parameter named like a bookkeeping column (``status``, ``error``) keeps its own.
     JSON holds the spec, its fingerprint and every cell with nested
     ``params`` and ``outputs``.
     """
@@ -73,7 +74,9 @@ def export_results(store, path, *, format=None) -> int:
         return len(rows)
     params = sorted({k for r in rows for k in r["params"]})
     outputs = sorted({k for r in rows for k in (r["outputs"] or {})})
-    header = [*_FIRST_COLUMNS, *params, *(f"out.{k}" for k in outputs), "error"]
+    # parameters and outputs are namespaced: a parameter may be called "status"
+    header = [*_FIRST_COLUMNS, *(f"param.{k}" for k in params), *(f"out.{k}" for k in outputs),
+              "error"]  # fmt: skip
     with open(path, "w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(header)
