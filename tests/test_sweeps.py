@@ -530,3 +530,30 @@ def test_parameters_named_like_bookkeeping_columns_keep_their_own(tmp_path):
     assert len(header) == len(set(header))
     assert [r["status"] for r in rows] == ["done", "done"]
     assert [r["param.status"] for r in rows] == ["7", "7"] and rows[0]["param.error"] == "2"
+
+
+def test_a_second_runner_on_a_busy_store_is_refused(tmp_path):
+    # found by hostile testing: two runners on one store each ran every cell
+    spec_path = tmp_path / "slow.toml"
+    spec_path.write_text(
+        'experiment = "tests.sweep_cells:slow_pga"\nseeds = {count = 4}\n'
+        "[fixed]\nd = 4\nm = 8\ndelay = 0.3\n"
+    )
+    store = tmp_path / "busy.sqlite"
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fopa.cli", "sweep", str(spec_path), "--store", str(store),
+         "--quiet"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while _count_done(store) < 1 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, proc.stderr.read()
+    with pytest.raises(StoreError, match="is busy: another sweep runs on it"):
+        run_sweep(spec_path, store)
+    with ResultStore(store) as s:  # reading is not refused
+        assert s.status().total == 4
+    assert proc.wait(timeout=120) == 0
+    after = run_sweep(spec_path, store)  # the lock went with its runner
+    assert after.done == 4 and after.ran == 0

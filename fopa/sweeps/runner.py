@@ -14,12 +14,13 @@ import socket
 import sys
 import time
 import traceback
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .._json import jsonable
 from .._version import __version__
 from .spec import SweepSpec, canonical_json, load_spec, resolve_experiment
-from .store import ResultStore
+from .store import ResultStore, StoreError
 
 __all__ = ["SweepSummary", "run_cell", "run_sweep"]
 
@@ -249,6 +250,38 @@ def _results_dask(cells, experiment, client):
         client.cancel(list(running))
 
 
+@contextmanager
+def _runner_lock(store):
+    """Hold an exclusive lock on ``<store>.lock`` while a sweep runs on the store, so a
+    second runner is refused instead of computing every cell again (only the first
+    result of a cell is kept). The lock is the kernel's (``flock``): a runner that
+    dies, even by SIGKILL, releases it. Where ``fcntl`` is missing, no lock."""
+    try:
+        import fcntl
+    except ImportError:  # (not POSIX)
+        yield
+        return
+    path = os.fspath(store) + ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            raise StoreError(
+                f"store {os.fspath(store)!r} is busy: another sweep runs on it ({holder}); "
+                "wait for it to end or use another --store (--status and --export still work)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 def run_sweep(
     spec, store, *, jobs=1, scheduler=None, retry_failed=False, progress=False, stream=None
 ) -> SweepSummary:
@@ -261,7 +294,7 @@ def run_sweep(
     store : str or path
         The SQLite results store; created if missing, resumed if it holds this
         sweep, refused (:class:`fopa.sweeps.StoreError`) if it holds another one
-        or is corrupt.
+        or is corrupt, or busy (another runner holds ``<store>.lock``).
     jobs : int
         1: run cells in this process; more: a local pool of that many processes.
     scheduler : str or distributed.Client, optional
@@ -284,7 +317,7 @@ def run_sweep(
         raise ValueError("give either jobs (a local pool) or scheduler (a Dask cluster), not both")
     spec = _as_spec(spec)
     tick = time.perf_counter()
-    with ResultStore(store, spec) as results:
+    with ResultStore(store, spec) as results, _runner_lock(store):
         finished = results.finished()
         rerun = {"failed"} if retry_failed else set()
         cells = [c for c in spec.cells() if c.index not in finished or finished[c.index] in rerun]
