@@ -224,6 +224,21 @@ def _count_done(path):
         return 0
 
 
+def _sweep_until(spec_path, store, done, **popen):
+    """``fopa sweep`` in a child process, returned once ``done`` cells are in the store
+    (or it ended, or two minutes passed)."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fopa.cli", "sweep", str(spec_path), "--store", str(store),
+         "--quiet"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while _count_done(store) < done and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    return proc
+
+
 def test_resume_after_sigkill_holds_every_cell_once(tmp_path):
     spec_path = tmp_path / "slow.toml"
     spec_path.write_text(
@@ -231,16 +246,7 @@ def test_resume_after_sigkill_holds_every_cell_once(tmp_path):
         "[fixed]\nd = 4\nm = 8\ndelay = 0.1\n[grid]\nscale = [0.1, 0.3, 1.0]\n"
     )
     store = tmp_path / "killed.sqlite"
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fopa.cli", "sweep", str(spec_path), "--store", str(store),
-         "--quiet"],
-        env=env, cwd=ROOT, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while _count_done(store) < 4 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.02)
+    proc = _sweep_until(spec_path, store, 4, start_new_session=True)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     killed_at = _count_done(store)
@@ -540,15 +546,7 @@ def test_a_second_runner_on_a_busy_store_is_refused(tmp_path):
         "[fixed]\nd = 4\nm = 8\ndelay = 0.3\n"
     )
     store = tmp_path / "busy.sqlite"
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "fopa.cli", "sweep", str(spec_path), "--store", str(store),
-         "--quiet"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while _count_done(store) < 1 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.02)
+    proc = _sweep_until(spec_path, store, 1)
     assert proc.poll() is None, proc.stderr.read()
     with pytest.raises(StoreError, match="is busy: another sweep runs on it"):
         run_sweep(spec_path, store)
