@@ -210,6 +210,7 @@ def _sweep(args) -> int:
     if args.status:
         with ResultStore(stores[0], spec) as store:
             print(store.status())
+            _print_failed(store.rows(status="failed"))
     if args.export:
         count = export_results(stores[0], args.export)
         print(f"wrote {count} cells to {args.export}")
@@ -220,6 +221,21 @@ def _sweep(args) -> int:
             f"claims and {len(payload['figures'])} figures"
         )
     return 1 if spec is not None and not args.status and summary.failed else 0
+
+
+#: Failed cells listed by ``fopa sweep --status`` (the export has them all).
+_FAILED_SHOWN = 20
+
+
+def _print_failed(rows):
+    """One line per failed cell: index, seed, parameters and the error's last line."""
+    for row in rows[:_FAILED_SHOWN]:
+        lines = (row["error"] or "").strip().splitlines()
+        why = lines[-1] if lines else "no error text"
+        params = ", ".join(f"{k}={v}" for k, v in row["params"].items())
+        print(f"failed       cell {row['cell_index']} (seed {row['seed']}; {params}): {why}")
+    if len(rows) > _FAILED_SHOWN:
+        print(f"failed       ... and {len(rows) - _FAILED_SHOWN} more (--export lists them all)")
 
 
 def _positive_int(text):

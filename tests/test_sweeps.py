@@ -555,3 +555,19 @@ def test_a_second_runner_on_a_busy_store_is_refused(tmp_path):
     assert proc.wait(timeout=120) == 0
     after = run_sweep(spec_path, store)  # the lock went with its runner
     assert after.done == 4 and after.ran == 0
+
+
+def test_status_lists_the_failed_cells_and_why(tmp_path, capsys):
+    from fopa.cli import main
+
+    spec = tmp_path / "fails.toml"
+    spec.write_text('experiment = "tests.sweep_cells:draw"\nseeds = [0, 1, 2]\n'
+                    "[fixed]\nn = 2\nfail_on = 1\n")  # fmt: skip
+    store = str(tmp_path / "f.sqlite")
+    assert main(["sweep", str(spec), "--store", store, "--quiet"]) == 1
+    capsys.readouterr()
+    assert main(["sweep", "--store", store, "--status"]) == 0
+    out = capsys.readouterr().out
+    failed = [line for line in out.splitlines() if line.startswith("failed ")]
+    assert len(failed) == 1 and "cell 1 (seed 1; fail_on=1, n=2" in failed[0]
+    assert "RuntimeError: cell with seed 1 fails on purpose" in failed[0]
