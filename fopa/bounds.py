@@ -128,9 +128,6 @@ def certificate_bounds(net, X, Y, eps, code):
     :func:`tolerance_scales`, computed once per distinct ``(x, y)`` (many
     certificates share a center: the starts of :func:`fopa.local_maxima`, the
     checkpoints of one ascent)."""
-    if X.shape[0] == 1:
-        rho = ball_constant_arrays(net, X, Y, eps, code, "certificate")["rho"]
-        return np.stack([rho, *tolerance_scales(net, X, Y, eps, code)])
     keys = np.column_stack([X, Y])
     # first[k]: a row holding distinct key k; back[i]: the key of row i
     _, first, back = np.unique(keys, axis=0, return_index=True, return_inverse=True)

@@ -25,7 +25,7 @@ from ._inputs import problem_arrays
 from ._interrupts import PIECE_WORK, deferred_sigint
 from ._kernels import network as kernels
 from ._kernels.ball import householder_complement, sphere_kkt
-from ._kernels.certificate import certify_rows, dense_point, factor_rows, radius
+from ._kernels.certificate import FACTOR_STATS, certify_rows, dense_point, factor_rows, radius
 from ._kernels.linalg import eigvalsh, largest_row_norm
 from ._kernels.tolerances import FEASIBLE
 from ._parallel import row_blocks, run_blocks
@@ -329,6 +329,10 @@ _OVERFLOW = (
 )
 
 
+#: The columns of factor_rows' output that hold the bounds over the ball.
+_BOUND_COLUMNS = [FACTOR_STATS.index(k) for k in ("rho", "gradient_scale", "curvature_scale")]
+
+
 def _factor_stats(net, X, Y, D, eps, code, bounds, pending):
     """:func:`fopa._kernels.certificate.factor_rows` for every row: in row blocks on
     the cores (BLAS single-threaded inside them) when the batch is large, in pieces
@@ -338,7 +342,7 @@ def _factor_stats(net, X, Y, D, eps, code, bounds, pending):
     view = net.kernel_view
     if bounds is None:  # one point: bounds and certificate in one dispatch
         out = certify_rows(view, net.weight_norm, net.row_space_factor, code, X, Y, D, eps)
-        if not np.isfinite(out[:, 0] + out[:, 8] + out[:, 9]).all():
+        if not np.isfinite(out[:, _BOUND_COLUMNS]).all():
             raise ValueError(_OVERFLOW)
         return out
     out = np.full((n, 15), np.nan)
@@ -348,7 +352,7 @@ def _factor_stats(net, X, Y, D, eps, code, bounds, pending):
         if pending():
             break
         b = min(a + piece, n)
-        Xp, Yp, Dp, Bp = X[a:b], Y[a:b], D[a:b], np.ascontiguousarray(bounds[:, a:b])
+        Xp, Yp, Dp, Bp = X[a:b], Y[a:b], D[a:b], bounds[:, a:b]
         blocks = row_blocks(b - a, d, d * net.m)
 
         def block(lo, hi, Xp=Xp, Yp=Yp, Dp=Dp, Bp=Bp):

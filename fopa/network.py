@@ -198,22 +198,21 @@ class TwoLayerNet:
             raise ValueError(f"path {os.fspath(path)!r} does not exist")
         try:
             data = np.load(path, allow_pickle=False)
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise ValueError(
-                    f"{os.fspath(path)!r} holds one array ({type(data).__name__}), not a fopa "
-                    "network file: expected the .npz that TwoLayerNet.save writes"
-                )
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{os.fspath(path)!r} is not a readable .npz file: {exc}") from None
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError(
+                f"{os.fspath(path)!r} holds one array ({type(data).__name__}), not a fopa "
+                "network file: expected the .npz that TwoLayerNet.save writes"
+            )
+        try:
             with data:
                 fields = {k: data[k] for k in ("W", "a", "b", "activation", "output_scale")}
         except KeyError as exc:
             raise ValueError(
                 f"{os.fspath(path)!r} is not a fopa network file: missing {exc}"
             ) from None
-        except ValueError as exc:
-            if "not a fopa network file" in str(exc):
-                raise
-            raise ValueError(f"{os.fspath(path)!r} is not a readable .npz file: {exc}") from None
-        except OSError as exc:
+        except (OSError, ValueError) as exc:
             raise ValueError(f"{os.fspath(path)!r} is not a readable .npz file: {exc}") from None
         activation = str(fields["activation"])
         if activation not in ACTIVATIONS:

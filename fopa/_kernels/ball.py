@@ -26,7 +26,7 @@ from .activation import all_derivatives, sup_abs_intervals, values_and_slopes
 from .jit import jit
 from .linalg import dot, product_into
 from .loss import loss_bounds, loss_derivatives, loss_range_bounds
-from .spectral import SMALL_ORDER, eigen_bounds, weighted_gram
+from .spectral import SMALL_ORDER, UNIT, eigen_bounds, weighted_gram
 from .tolerances import ON_BOUNDARY, SAFETY_FLOOR, SAFETY_MARGIN, TINY
 
 #: Constraint codes: the l2 ball, the sphere ||delta|| = eps, the l-infinity ball.
@@ -191,10 +191,6 @@ BOUND_NAMES = (
 )  # fmt: skip
 
 
-#: Unit roundoff of float64.
-_UNIT = 2.0**-53
-
-
 @jit
 def _row_sum_bounds(sups, weight, row_norms, weight_norm):
     """The row-sum bounds of ``docs/derivatives.md`` ("Bounds over the ball: the
@@ -230,7 +226,7 @@ def _spectral_norm(M, rounding):
     the eigensolver's backward error."""
     eig = np.linalg.eigvalsh(M)
     top = max(abs(eig[0]), abs(eig[-1]))
-    return top + rounding + 4.0 * M.shape[0] * _UNIT * top
+    return top + rounding + 4.0 * M.shape[0] * UNIT * top
 
 
 @jit
@@ -271,7 +267,7 @@ def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P, spectral, g_norm)
     f_round = 0.0
     for r in range(m):
         f_round += abs(a[r] * s0[r])
-    f_round *= 2.0 * m * _UNIT * c
+    f_round *= 2.0 * m * UNIT * c
     d_max = 0.0
     q_norm2 = 0.0
     for r in range(m):
@@ -282,24 +278,22 @@ def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P, spectral, g_norm)
         q_norm2 += s1[r] * s1[r]
     q_norm = math.sqrt(q_norm2)
     # (the same allowance in every mode, so that the fast form is never below the tight)
-    g_round = 8.0 * (m + min(m, d)) * _UNIT * math.sqrt(w2) * q_norm
+    g_round = 8.0 * (m + min(m, d)) * UNIT * math.sqrt(w2) * q_norm
     value, l1, l2, _ = loss_derivatives(loss, f0, y)
     if spectral == 0:
         return f0, g_norm, np.inf, value, l1, np.inf, f_round, g_round
     # entries of F^T D F are sums of m products: error <= 2 m u ||F^T |D| F||; the
     # SVD's F is W's factor to a few ulp of ||W||: both below 8 (m + r) u max|D| ||W||^2
-    h_round = 8.0 * (m + r_dim) * _UNIT * d_max * w2
-    if spectral == 3:
-        M = np.empty((r_dim, r_dim))
-        weighted_gram(FT, s2, M)
-        return f0, g_norm, _proved_norm(M, h_round), value, l1, np.inf, f_round, g_round
-    g_t = np.empty(r_dim)  # F^T q: grad f in the row-space basis
-    product_into(FT, s1.reshape(m, 1), g_t.reshape(r_dim, 1))
-    large = r_dim > SMALL_ORDER  # proofs by factorization; small: the eigendecomposition
-    if large:
+    h_round = 8.0 * (m + r_dim) * UNIT * d_max * w2
+    # proofs by factorization for mode 3 and for large r; mode 1 keeps, up to
+    # SMALL_ORDER, the eigendecomposition on its own product (the bits it always had)
+    proved = spectral == 3 or r_dim > SMALL_ORDER
+    if proved:
         M = np.empty((r_dim, r_dim))
         weighted_gram(FT, s2, M)  # F^T D F, half the multiply-adds
         h0 = _proved_norm(M, h_round)
+        if spectral == 3:
+            return f0, g_norm, h0, value, l1, np.inf, f_round, g_round
     else:
         for r in range(m):
             for k in range(r_dim):
@@ -311,11 +305,13 @@ def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P, spectral, g_norm)
                 M[j, k] = v
                 M[k, j] = v
         h0 = _spectral_norm(M, h_round)
+    g_t = np.empty(r_dim)  # F^T q: grad f in the row-space basis
+    product_into(FT, s1.reshape(m, 1), g_t.reshape(r_dim, 1))
     for j in range(r_dim):
         for k in range(r_dim):
             M[j, k] = l1 * M[j, k] + l2 * g_t[j] * g_t[k]
     hl_round = abs(l1) * h_round + abs(l2) * g_round * (2.0 * g_norm + g_round)
-    hl0 = _proved_norm(M, hl_round) if large else _spectral_norm(M, hl_round)
+    hl0 = _proved_norm(M, hl_round) if proved else _spectral_norm(M, hl_round)
     return f0, g_norm, h0, value, l1, hl0, f_round, g_round
 
 
@@ -396,20 +392,9 @@ def ball_bounds(net, weight_norm, FT, loss, X, Y, eps, mode):
             H = min(H, product_up(h_max, w2))
             T = min(T, product_up(t_max, w2))
             f0, g0, h0, value, l1c, hl0, f_round, g_round = _center_terms(
-                net,
-                FT,
-                w2,
-                loss,
-                z0,
-                Y[i],
-                s0,
-                s1,
-                s2,
-                s3,
-                P,
-                mode if mode != 2 else 0,
+                net, FT, w2, loss, z0, Y[i], s0, s1, s2, s3, P, mode if mode != 2 else 0,
                 g_norms[i],
-            )
+            )  # fmt: skip
             # mean-value remainders from the center: each derivative moves by at most
             # eps times the bound of the next one
             H = min(H, h0 + eps * T)

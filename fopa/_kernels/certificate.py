@@ -16,12 +16,10 @@ import math
 
 import numpy as np
 
-from .activation import all_derivatives
 from .ball import ball_bounds, householder_complement, sphere_kkt
 from .jit import jit
 from .linalg import dot, eigvalsh, product_into
-from .loss import loss_derivatives
-from .network import point_derivatives
+from .network import point_coefficients, point_derivatives
 from .spectral import eigen_bounds, weighted_gram
 from .tolerances import RADIUS_BISECTION, RADIUS_MARGIN, TINY
 
@@ -99,22 +97,10 @@ def _tangent_block(net, loss, p, y, delta, eps):
 
     Returns ``(M, on_boundary, mu, gamma, value, corner, coupling)``.
     """
-    W, WT, a, b, c = net.W, net.WT, net.a, net.b, net.c
+    W, WT = net.W, net.WT
     m, d = W.shape
-    z = np.empty(m)
-    product_into(p.reshape(1, d), WT, z.reshape(1, m))
-    for r in range(m):
-        z[r] += b[r]
-    s0, s1, s2, s3 = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
-    all_derivatives(net.act, z, s0, s1, s2, s3)
-    value, l1, l2, _ = loss_derivatives(loss, c * dot(a, s0), y)
-    h = np.empty(m)
-    for r in range(m):
-        ca = c * a[r]
-        s1[r] *= ca  # grad f = W^T s1
-        h[r] = l1 * ca * s2[r]  # hess L = W^T diag(h) W + l2 grad_f grad_f^T
-    grad_f = np.empty(d)
-    product_into(s1.reshape(1, m), W, grad_f.reshape(1, d))
+    # hess L = W^T diag(h) W + l2 grad_f grad_f^T
+    value, l1, l2, h, grad_f = point_coefficients(net, loss, p, y)
     grad = l1 * grad_f
     on_boundary, u, mu, gamma = sphere_kkt(delta, grad, eps)
     if not on_boundary or d == 1:

@@ -140,11 +140,12 @@ def input_gradient(net, loss, X, Y):
 
 
 @jit
-def point_derivatives(net, loss, p, y):
-    """(grad L, hess L, L) at one point p, from one pass over the hidden units.
+def point_coefficients(net, loss, p, y):
+    """What the input Hessian at one point p is built from, in one pass over the units.
 
-    ``hess L = W^T diag(l' c a s2) W + l'' g_f g_f^T``, formed with one product and
-    made exactly symmetric.
+    Returns ``(value, l1, l2, h, grad_f)``: ``L(p)``, ``l'`` and ``l''`` at ``f(p)``,
+    the weights ``h = l' c a sigma''(z)`` (shape (m,)) and ``grad f(p)`` (shape (d,)),
+    so that ``hess L = W^T diag(h) W + l'' g_f g_f^T`` and ``grad L = l' g_f``.
     """
     W, WT, a, b, c = net.W, net.WT, net.a, net.b, net.c
     m, d = W.shape
@@ -155,15 +156,30 @@ def point_derivatives(net, loss, p, y):
     s0, s1, s2, s3 = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
     all_derivatives(net.act, z, s0, s1, s2, s3)
     value, l1, l2, _ = loss_derivatives(loss, c * dot(a, s0), y)
-    V = np.empty((m, d))
+    h = np.empty(m)
     for r in range(m):
         ca = c * a[r]
         s1[r] *= ca  # the weights of grad f
-        h = l1 * ca * s2[r]
-        for j in range(d):
-            V[r, j] = h * W[r, j]
+        h[r] = l1 * ca * s2[r]
     grad_f = np.empty(d)
     product_into(s1.reshape(1, m), W, grad_f.reshape(1, d))
+    return value, l1, l2, h, grad_f
+
+
+@jit
+def point_derivatives(net, loss, p, y):
+    """(grad L, hess L, L) at one point p, from one pass over the hidden units.
+
+    ``hess L = W^T diag(l' c a s2) W + l'' g_f g_f^T``, formed with one product and
+    made exactly symmetric.
+    """
+    W, WT = net.W, net.WT
+    m, d = W.shape
+    value, l1, l2, h, grad_f = point_coefficients(net, loss, p, y)
+    V = np.empty((m, d))
+    for r in range(m):
+        for j in range(d):
+            V[r, j] = h[r] * W[r, j]
     H = np.dot(WT, V)
     for j in range(d):
         for k in range(j + 1):

@@ -194,7 +194,7 @@ def lanczos_ends(M, max_steps, rel_tol):
             for t in range(n):
                 Q[k, t] = w[t] / b
             continue
-        # the ends of the tridiagonal: bisection from the last values (they move outward)
+        # the ends of the tridiagonal: Newton from just beyond the last ones (they move out)
         g_lo, g_hi = math.inf, -math.inf
         for i in range(k):
             r = (abs(off[i - 1]) if i > 0 else 0.0) + (abs(off[i]) if i + 1 < k else 0.0)
