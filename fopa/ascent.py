@@ -354,7 +354,7 @@ def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify,
                     fresh = rows_now[np.isnan(cert_bounds[0, rows_now])]
                     if fresh.size:
                         cert_bounds[:, fresh] = certificate_bounds(net, X[fresh], Y[fresh], eps,
-                                                                   code)  # fmt: skip
+                                                                   code, pending)  # fmt: skip
                     bounds = cert_bounds[:, rows_now]
                 else:
                     bounds = None

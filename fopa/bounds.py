@@ -121,24 +121,35 @@ def ball_constant_arrays(net, X, Y, eps, code, method="tight"):
     return dict(zip(BOUND_NAMES, out, strict=True))
 
 
-def certificate_bounds(net, X, Y, eps, code):
+def certificate_bounds(net, X, Y, eps, code, pending=None):
     """What the factorization route of :func:`fopa.certify` needs per row, shape (3, n):
     the tight ``rho`` (its center term ``||hess f(x)||_2`` proved by factorization,
     ``docs/certify.md``, "Proofs by factorization") and the tolerance scales of
     :func:`tolerance_scales`, computed once per distinct ``(x, y)`` (many
     certificates share a center: the starts of :func:`fopa.local_maxima`, the
-    checkpoints of one ascent)."""
+    checkpoints of one ascent). The distinct centers go in pieces, each in row
+    blocks on the cores; ``pending()`` (a pending Ctrl-C, see
+    :func:`fopa._interrupts.deferred_sigint`) is asked between pieces, and the rows
+    of centers not reached are NaN."""
     keys = np.column_stack([X, Y])
     # first[k]: a row holding distinct key k; back[i]: the key of row i
     _, first, back = np.unique(keys, axis=0, return_index=True, return_inverse=True)
     back = np.ravel(back)
     Xu, Yu = X[first], Y[first]
     r = min(net.m, net.d)
+    piece = max(1, int(PIECE_WORK / (r * r * net.m / 2 + 2 * r**3 / 3)))
+    rho = np.full(Xu.shape[0], np.nan)
+    for a in range(0, Xu.shape[0], piece):
+        if pending is not None and pending():
+            break
+        b = min(a + piece, Xu.shape[0])
+        Xp, Yp = Xu[a:b], Yu[a:b]
 
-    def block(a, b):  # rows of distinct centers, in row blocks on the cores
-        return (ball_constant_arrays(net, Xu[a:b], Yu[a:b], eps, code, "certificate")["rho"],)
+        def block(lo, hi, Xp=Xp, Yp=Yp):
+            bounds = ball_constant_arrays(net, Xp[lo:hi], Yp[lo:hi], eps, code, "certificate")
+            return (bounds["rho"],)
 
-    rho = run_blocks(block, row_blocks(Xu.shape[0], r, r * net.m), (0,))[0]
+        rho[a:b] = run_blocks(block, row_blocks(b - a, r, r * net.m), (0,))[0]
     scale, curvature = tolerance_scales(net, Xu, Yu, eps, code)
     return np.stack([rho, scale, curvature])[:, back]
 

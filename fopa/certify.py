@@ -402,7 +402,7 @@ def certify_arrays(net, X, Y, D, eps, tol, code, method, bounds, pending):
     to compute them (:func:`fopa.bounds.certificate_bounds`)."""
     if method == "factor":
         if bounds is None and X.shape[0] > 1:
-            bounds = certificate_bounds(net, X, Y, eps, code)
+            bounds = certificate_bounds(net, X, Y, eps, code, pending)
         return _certify_factor(net, X, Y, D, eps, tol, code, bounds, pending)
     if method == "dense":  # the bounds come with each point's compiled call
         per_point = [None] * X.shape[0]

@@ -34,6 +34,9 @@ SCRIPT = textwrap.dedent(
             D = gen.standard_normal((40000, 100))
             D *= 5.0 / np.linalg.norm(D, axis=1, keepdims=True)
             fopa.certify(net, np.tile(x[0], (40000, 1)), 0.0, D, 5.0)
+        elif kind == "certify_centers":  # every row its own center: rho for each
+            X = gen.standard_normal((40000, 100))
+            fopa.certify(net, X, 0.0, np.zeros((40000, 100)), 5.0)
         else:
             fopa.projected_gradient_ascent(net, x, 0.0, 5.0, max_iter=10**7, tol=0.0)
         print("finished", flush=True)
@@ -57,7 +60,7 @@ def _interrupt(proc, wait):
             proc.kill()
 
 
-@pytest.mark.parametrize("kind", ["one", "batch", "certify", "audit"])
+@pytest.mark.parametrize("kind", ["one", "batch", "certify", "certify_centers", "audit"])
 def test_ctrl_c_raises_keyboard_interrupt_promptly(kind):
     proc = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, kind], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
