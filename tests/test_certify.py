@@ -387,3 +387,15 @@ def test_a_batch_in_row_blocks_agrees_with_one_point_at_a_time():
         assert bound == pytest.approx(alone.max_eigenvalue_bound, rel=1e-13)
         assert batch.rho[i] == pytest.approx(alone.rho, rel=1e-14)
         assert batch.radius[i] == pytest.approx(alone.radius, rel=1e-12)
+
+
+def test_bounds_that_overflow_are_refused_alike_for_one_point_and_a_batch():
+    # found in review: one point of a linear network with outputs near 1e160 failed
+    # inside the eigensolver ("Array must not contain infs or NaNs") while a batch of
+    # the same point got the clear error
+    base = fopa.TwoLayerNet.random(3, 4, activation="linear", rng=0)
+    net = fopa.TwoLayerNet(base.W, base.a * 1e160, base.b, "linear", base.output_scale)
+    x, delta = np.ones(3), np.zeros(3)
+    for X, D in ((x, delta), (np.tile(x, (2, 1)), np.tile(delta, (2, 1)))):
+        with pytest.raises(ValueError, match="bounds over the ball overflow"):
+            fopa.certify(net, X, 0.0, D, 1.0)

@@ -18,7 +18,7 @@ import numpy as np
 
 from .ball import ball_bounds, householder_complement, sphere_kkt
 from .jit import jit
-from .linalg import dot, eigvalsh, product_into
+from .linalg import all_finite, dot, eigvalsh, product_into
 from .network import point_coefficients, point_derivatives
 from .spectral import eigen_bounds, weighted_gram
 from .tolerances import RADIUS_BISECTION, RADIUS_MARGIN, TINY
@@ -203,10 +203,14 @@ def factor_rows(net, loss, X, Y, D, eps, bounds):
 def certify_rows(net, weight_norm, FT, loss, X, Y, D, eps):
     """:func:`factor_rows` with each row's bounds computed in the same call (no
     sharing of centers; for one point, one dispatch): ``rho`` from
-    :func:`fopa._kernels.ball.ball_bounds` mode 3, the tolerance scales from mode 2."""
+    :func:`fopa._kernels.ball.ball_bounds` mode 3, the tolerance scales from mode 2.
+    If any bound overflows (as :func:`fopa.bounds.ball_constant_arrays` refuses),
+    every entry is NaN and nothing is factored."""
     n = X.shape[0]
     tight = ball_bounds(net, weight_norm, FT, loss, X, Y, eps, 3)
     fast = ball_bounds(net, weight_norm, FT, loss, X, Y, eps, 2)
+    if not (all_finite(tight.ravel()) and all_finite(fast.ravel())):
+        return np.full((n, 15), np.nan)  # the bounds overflow: the caller says so
     bounds = np.empty((3, n))
     for i in range(n):
         bounds[0, i] = tight[2, i]
