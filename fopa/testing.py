@@ -41,7 +41,11 @@ __all__ = [
 
 @st.composite
 def networks(draw, min_d=1, max_d=16, min_m=1, max_m=32, activations=ACTIVATIONS, bias=True):
-    """Random initial-phase networks (``TwoLayerNet.random``), optionally with biases."""
+    """Random initial-phase networks (``TwoLayerNet.random``), optionally with biases.
+
+    With ``bias=True`` half the draws get first-layer biases ``b ~ 0.3 N(0, 1)``
+    and, independently, half an output bias ``b0 ~ N(0, 1)``.
+    """
     d = draw(st.integers(min_d, max_d))
     m = draw(st.integers(min_m, max_m))
     act = draw(st.sampled_from(tuple(activations)))
@@ -49,6 +53,8 @@ def networks(draw, min_d=1, max_d=16, min_m=1, max_m=32, activations=ACTIVATIONS
     net = TwoLayerNet.random(d, m, activation=act, rng=gen)
     if bias and draw(st.booleans()):
         net = TwoLayerNet(net.W, net.a, 0.3 * gen.standard_normal(m), act, net.output_scale)
+    if bias and draw(st.booleans()):
+        net = TwoLayerNet(net.W, net.a, net.b, act, net.output_scale, gen.standard_normal())
     return net
 
 

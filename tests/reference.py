@@ -58,7 +58,7 @@ def _parts(net, x):
 
 def predict(net, x):
     W, ca, s = _parts(net, x)
-    return float(np.sum(ca * s[0]))
+    return float(np.sum(ca * s[0]) + net.output_bias)
 
 
 def loss(net, x, y, lossname="quadratic"):

@@ -17,7 +17,8 @@ CASES = list(itertools.product(fopa.ACTIVATIONS, fopa.LOSSES))
 def _setup(act, lossname, n=3, d=7, m=11, seed=0):
     gen = np.random.default_rng(seed)
     base = fopa.TwoLayerNet.random(d, m, activation=act, rng=gen)
-    net = fopa.TwoLayerNet(base.W, base.a, 0.2 * gen.standard_normal(m), act, base.output_scale)
+    b0 = 0.4 * gen.standard_normal()  # an output bias: it shifts f, so every loss derivative
+    net = fopa.TwoLayerNet(base.W, base.a, 0.2 * gen.standard_normal(m), act, base.output_scale, b0)
     X = gen.standard_normal((n, d))
     if lossname == "logistic":
         Y = gen.choice([-1.0, 1.0], size=n)

@@ -47,6 +47,7 @@ def test_save_load_round_trip_is_exact(tmp_path, activation):
         gen.standard_normal(6),
         activation,
         0.37,
+        -1.25,
     )
     path = tmp_path / "net.npz"
     net.save(path)
@@ -54,6 +55,72 @@ def test_save_load_round_trip_is_exact(tmp_path, activation):
     for field in ("W", "a", "b"):
         np.testing.assert_array_equal(getattr(back, field), getattr(net, field))
     assert back.activation == activation and back.output_scale == 0.37
+    assert back.output_bias == -1.25
+
+
+def test_files_of_format_version_1_still_load(tmp_path):
+    # what fopa wrote before the output bias: no format_version, no output_bias
+    gen = np.random.default_rng(2)
+    W, a, b = gen.standard_normal((3, 2)), gen.standard_normal(3), gen.standard_normal(3)
+    path = tmp_path / "v1.npz"
+    np.savez(path, W=W, a=a, b=b, activation=np.array("tanh"), output_scale=np.array(0.5))
+    back = fopa.TwoLayerNet.load(path)
+    assert back.output_bias == 0.0
+    np.testing.assert_array_equal(back.W, W)
+    x = gen.standard_normal(2)
+    assert fopa.predict(back, x) == fopa.predict(fopa.TwoLayerNet(W, a, b, "tanh", 0.5), x)
+
+
+def test_a_newer_format_version_is_refused(tmp_path):
+    net = fopa.TwoLayerNet.random(2, 3, rng=0)
+    path = tmp_path / "net.npz"
+    net.save(path)
+    with np.load(path) as data:
+        fields = dict(data)
+    fields["format_version"] = np.array(99)
+    np.savez(path, **fields)
+    with pytest.raises(ValueError, match="format version 99.*upgrade fopa"):
+        fopa.TwoLayerNet.load(path)
+
+
+def test_output_bias_shifts_the_output_and_nothing_else():
+    gen = np.random.default_rng(3)
+    base = fopa.TwoLayerNet.random(4, 9, rng=gen)
+    net = fopa.TwoLayerNet(base.W, base.a, base.b, "tanh", base.output_scale, 0.8)
+    X = gen.standard_normal((5, 4))
+    np.testing.assert_allclose(fopa.predict(net, X), fopa.predict(base, X) + 0.8, rtol=1e-15)
+    np.testing.assert_allclose(
+        fopa.input_gradient(net, X, 0.8), fopa.input_gradient(base, X, 0.0), rtol=1e-12
+    )
+    assert "output_bias=0.8" in repr(net) and "output_bias" not in repr(base)
+    for bad, exc in ((np.inf, ValueError), ("1", TypeError), (np.nan, ValueError)):
+        with pytest.raises(exc, match="output_bias"):
+            fopa.TwoLayerNet(base.W, base.a, None, "tanh", 1.0, bad)
+
+
+def test_output_bias_is_the_target_shift_of_the_quadratic_loss():
+    # (f + b0 - y)^2 / 2 = (f - (y - b0))^2 / 2: derivatives, bounds, ascent and
+    # certificate with the bias equal those without it at the shifted target
+    gen = np.random.default_rng(4)
+    base = fopa.TwoLayerNet.random(5, 12, rng=gen)
+    b0 = 0.6
+    net = fopa.TwoLayerNet(base.W, base.a, base.b, "tanh", base.output_scale, b0)
+    X, Y, eps = gen.standard_normal((3, 5)), gen.standard_normal(3), 0.7
+    np.testing.assert_allclose(
+        fopa.input_hessian(net, X, Y), fopa.input_hessian(base, X, Y - b0), rtol=1e-12, atol=1e-14
+    )
+    for method in fopa.bounds.METHODS:
+        got = fopa.ball_constants(net, X, Y, eps, method=method)
+        want = fopa.ball_constants(base, X, Y - b0, eps, method=method)
+        for name in ("gradient_bound", "beta", "rho", "loss_max"):
+            np.testing.assert_allclose(getattr(got, name), getattr(want, name), rtol=1e-9)
+    run = fopa.projected_gradient_ascent(net, X, Y, eps, max_iter=500)
+    ref_run = fopa.projected_gradient_ascent(base, X, Y - b0, eps, max_iter=500)
+    np.testing.assert_allclose(run.delta, ref_run.delta, rtol=1e-9, atol=1e-12)
+    got = fopa.certify(net, X, Y, run.delta, eps)
+    want = fopa.certify(base, X, Y - b0, run.delta, eps)
+    np.testing.assert_array_equal(got.kind, want.kind)
+    np.testing.assert_allclose(got.max_eigenvalue_bound, want.max_eigenvalue_bound, rtol=1e-9)
 
 
 def test_load_errors(tmp_path):

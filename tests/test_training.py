@@ -9,8 +9,8 @@ from . import reference as ref
 
 
 def _loss_of(params, act, c, X, Y, lossname):
-    W, a, b = params
-    net = fopa.TwoLayerNet(W, a, b, act, c)
+    W, a, b, b0 = params
+    net = fopa.TwoLayerNet(W, a, b, act, c, float(b0[0]))
     return np.mean([ref.loss(net, x, y, lossname) for x, y in zip(X, Y, strict=True)])
 
 
@@ -20,14 +20,15 @@ def test_against_finite_differences(act, lossname):
     gen = np.random.default_rng(0)
     d, m, n = 3, 4, 5
     net = fopa.TwoLayerNet(
-        gen.standard_normal((m, d)), gen.standard_normal(m), gen.standard_normal(m), act, 0.5
-    )
+        gen.standard_normal((m, d)), gen.standard_normal(m), gen.standard_normal(m), act, 0.5,
+        0.3,
+    )  # fmt: skip
     X = gen.standard_normal((n, d))
     Y = gen.choice([-1.0, 1.0], n) if lossname == "logistic" else gen.standard_normal(n)
     grad = fopa.parameter_gradient(net, X, Y, loss=lossname)
-    params = [net.W.copy(), net.a.copy(), net.b.copy()]
+    params = [net.W.copy(), net.a.copy(), net.b.copy(), np.array([net.output_bias])]
     h = 1e-6
-    for k, got in enumerate((grad.W, grad.a, grad.b)):
+    for k, got in enumerate((grad.W, grad.a, grad.b, np.array([grad.output_bias]))):
         fd = np.zeros_like(params[k])
         for idx in np.ndindex(fd.shape):
             up = [p.copy() for p in params]
@@ -52,6 +53,10 @@ def test_reductions_agree():
     np.testing.assert_allclose(total.a / 7, mean.a, rtol=1e-12)
     one = fopa.parameter_gradient(net, X[2], Y[2])
     np.testing.assert_allclose(one.b, each.b[2], rtol=1e-12)
+    assert each.output_bias.shape == (7,)
+    assert total.output_bias == pytest.approx(each.output_bias.sum(), rel=1e-12)
+    assert mean.output_bias == pytest.approx(total.output_bias / 7, rel=1e-12)
+    assert one.output_bias == pytest.approx(each.output_bias[2], rel=1e-12)
 
 
 def test_bad_reduce():

@@ -263,11 +263,13 @@ def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P, spectral, g_norm)
     m, d = W.shape
     r_dim = FT.shape[0]
     all_derivatives(net.act, z0, s0, s1, s2, s3)
-    f0 = c * dot(a, s0)
+    f0 = c * dot(a, s0) + net.b0
     f_round = 0.0
     for r in range(m):
         f_round += abs(a[r] * s0[r])
     f_round *= 2.0 * m * UNIT * c
+    if net.b0 != 0.0:  # the one rounding of adding the output bias
+        f_round += 2.0 * UNIT * abs(f0)
     d_max = 0.0
     q_norm2 = 0.0
     for r in range(m):
@@ -377,8 +379,14 @@ def ball_bounds(net, weight_norm, FT, loss, X, Y, eps, mode):
             hi[r] = z0[r] + rad
         sup_abs_intervals(net.act, net.critical, lo, hi, sups)
         F, G, H, T = _row_sum_bounds(sups, weight, row_norms, weight_norm)
+        # F bounds |f - b0|: the output lies in [b0 - F, b0 + F]
+        b0 = net.b0
         if mode == 0:
-            lmax, l1, l2, l3 = loss_bounds(loss, F, Y[i])
+            if b0 == 0.0:
+                lmax, l1, l2, l3 = loss_bounds(loss, F, Y[i])
+            else:
+                lmax, l1, l2, l3 = loss_range_bounds(loss, b0 - F, b0 + F, Y[i])
+                F = abs(b0) + F
             gradient = product_up(l1, G)
             beta = product_up(l2, G, G) + product_up(l1, H)
             rho = product_up(l3, G, G, G) + 3.0 * product_up(l2, G, H) + product_up(l1, T)
@@ -400,10 +408,9 @@ def ball_bounds(net, weight_norm, FT, loss, X, Y, eps, mode):
             H = min(H, h0 + eps * T)
             G = min(G, g0 + g_round + eps * H)
             spread = eps * G + f_round
-            F = min(F, abs(f0) + spread)
-            lmax, l1, l2, l3 = loss_range_bounds(
-                loss, max(f0 - spread, -F), min(f0 + spread, F), Y[i]
-            )
+            f_lo, f_hi = max(f0 - spread, b0 - F), min(f0 + spread, b0 + F)
+            F = min(abs(b0) + F, abs(f0) + spread)
+            lmax, l1, l2, l3 = loss_range_bounds(loss, f_lo, f_hi, Y[i])
             rho = product_up(l3, G, G, G) + 3.0 * product_up(l2, G, H) + product_up(l1, T)
             beta = min(product_up(l2, G, G) + product_up(l1, H), hl0 + eps * rho)
             gl0 = abs(l1c) * (g0 + g_round)

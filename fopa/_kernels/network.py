@@ -1,6 +1,6 @@
 """The network's kernel view and the derivatives of the loss, compiled.
 
-``f(x) = c * sum_r a_r sigma(w_r . x + b_r)``. With ``z = W x + b``,
+``f(x) = c * sum_r a_r sigma(w_r . x + b_r) + b0``. With ``z = W x + b``,
 ``s_k = sigma^(k)(z)`` and ``ca = c * a`` (``docs/derivatives.md`` derives each):
 
 * ``grad L = l' W^T (ca s1)``
@@ -9,7 +9,7 @@
 * ``D3 L[u, v, .] = W^T [ca ((l''' f_u f_v + l'' f_uv) s1 + l'' s2 (f_u W v + f_v W u)
   + l' s3 (W u)(W v))]``
 * parameter gradients ``dL/da_r = l' c s0_r``, ``dL/db_r = l' c a_r s1_r``,
-  ``dL/dw_r = (dL/db_r) x``.
+  ``dL/dw_r = (dL/db_r) x``, ``dL/db0 = l'``.
 
 Every kernel takes the network as one :class:`NetView` (built once and cached by
 :attr:`fopa.TwoLayerNet.kernel_view`), so a new network attribute is added in
@@ -33,10 +33,11 @@ from .linalg import dot, product_into
 from .loss import loss_derivatives
 
 #: What every kernel knows of a network. ``W`` (m, d) and ``WT`` = W^T (d, m), both
-#: C-contiguous; ``a``, ``b`` (m,); ``c`` the output scale; ``act`` the activation
+#: C-contiguous; ``a``, ``b`` (m,); ``c`` the output scale; ``b0`` the output bias
+#: (it enters only the output f, never a derivative of f); ``act`` the activation
 #: code; ``critical`` the (4, 4) table of critical points of sigma^(k) (padded with
 #: inf); ``abs_ca`` = |c a| and ``row_norms`` = ||w_r|| (m,), for the ball bounds.
-NetView = namedtuple("NetView", "W WT a b c act critical abs_ca row_norms")
+NetView = namedtuple("NetView", "W WT a b c b0 act critical abs_ca row_norms")
 
 
 @jit
@@ -57,13 +58,13 @@ def row_coefficients(net, loss, y, z, q, s0):
     Returns the loss and l'; s0 holds sigma(z) afterwards.
 
     The activation loop has no reduction and no division check, so LLVM vectorises
-    it; the output f = c a.s0 is summed afterwards (s0 is scratch, shape (m,)).
+    it; the output f = c a.s0 + b0 is summed afterwards (s0 is scratch, shape (m,)).
     """
     a, c = net.a, net.c
     m = a.shape[0]
     values_and_slopes(net.act, z, s0, q)
     f = dot(a, s0)
-    lv, l1, _, _ = loss_derivatives(loss, c * f, y)
+    lv, l1, _, _ = loss_derivatives(loss, c * f + net.b0, y)
     scale = c * l1
     for r in range(m):
         q[r] *= scale * a[r]
@@ -80,7 +81,7 @@ def predict(net, X):
     out = np.empty(X.shape[0])
     for i in range(X.shape[0]):
         values_and_slopes(net.act, Z[i], s0, s1)
-        out[i] = net.c * dot(net.a, s0)
+        out[i] = net.c * dot(net.a, s0) + net.b0
     return out
 
 
@@ -119,7 +120,7 @@ def gradient_coefficients(net, loss, X, Y):
         for r in range(m):
             S1[i, r] *= c * a[r]
             S2[i, r] *= c * a[r]
-        _, l1, l2, _ = loss_derivatives(loss, c * f, Y[i])
+        _, l1, l2, _ = loss_derivatives(loss, c * f + net.b0, Y[i])
         L1[i] = l1
         L2[i] = l2
         for r in range(m):
@@ -155,7 +156,7 @@ def point_coefficients(net, loss, p, y):
         z[r] += b[r]
     s0, s1, s2, s3 = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
     all_derivatives(net.act, z, s0, s1, s2, s3)
-    value, l1, l2, _ = loss_derivatives(loss, c * dot(a, s0), y)
+    value, l1, l2, _ = loss_derivatives(loss, c * dot(a, s0) + net.b0, y)
     h = np.empty(m)
     for r in range(m):
         ca = c * a[r]
@@ -244,7 +245,7 @@ def third_derivative(net, loss, X, Y, U, V):
             fu += S1[i, r] * WU[i, r]
             fv += S1[i, r] * WV[i, r]
             fuv += S2[i, r] * WU[i, r] * WV[i, r]
-        _, l1, l2, l3 = loss_derivatives(loss, f, Y[i])
+        _, l1, l2, l3 = loss_derivatives(loss, f + net.b0, Y[i])
         k1 = l3 * fu * fv + l2 * fuv
         for r in range(m):
             Q[i, r] = (
@@ -257,13 +258,16 @@ def third_derivative(net, loss, X, Y, U, V):
 
 @jit
 def parameter_coefficients(net, loss, X, Y):
-    """Per point: A[i] = dL/da, B[i] = dL/db (so dL/dW[i] = outer(B[i], X[i]))."""
+    """Per point: A[i] = dL/da, B[i] = dL/db (so dL/dW[i] = outer(B[i], X[i])) and
+    L1[i] = l' = dL/db0."""
     Z = preactivations(net, X)
     n, m = Z.shape
     A = np.empty((n, m))
     B = np.empty((n, m))
+    L1 = np.empty(n)
     for i in range(n):
         l1 = row_coefficients(net, loss, Y[i], Z[i], B[i], A[i])[1]  # A[i] = sigma
+        L1[i] = l1
         for r in range(m):
             A[i, r] *= l1 * net.c
-    return A, B
+    return A, B, L1
