@@ -5,7 +5,7 @@ on them. See ``docs/`` for the mathematics and the API, and
 ``docs/architecture.md`` for the layers.
 """
 
-from . import stats
+from . import attacks, stats
 from ._version import __version__
 from .activations import ACTIVATIONS, activation_derivatives, sup_abs_derivatives
 from .ascent import AscentResult, History, Perturbation, Restarts, projected_gradient_ascent
@@ -39,6 +39,7 @@ from .trust_region import TrustRegionSolution, maximize_quadratic_on_ball
 __all__ = [
     "__version__",
     "stats",
+    "attacks",
     "ACTIVATIONS",
     "LOSSES",
     "TwoLayerNet",
