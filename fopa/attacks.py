@@ -24,6 +24,7 @@ import numpy as np
 from ._inputs import problem_arrays
 from ._kernels import attacks as kern
 from ._kernels.tolerances import START_FEASIBLE
+from ._parallel import row_blocks, run_blocks
 from ._pga_runs import choice
 from ._validate import as_float_array, as_int, as_positive_scalar, as_real_scalar, as_rng
 from .bounds import ball_constant_arrays
@@ -129,6 +130,19 @@ def _result(name, X, D, best_D, best_val, traj, single, grads, extra=None):
     )
 
 
+def _run(kernel, outputs, net, code, X, Y, start, *args):
+    """``kernel(view, code, X, Y, start, *args)`` in row blocks on all cores (rows are
+    independent; the split depends only on the shapes, ``fopa._parallel``), each of
+    its ``outputs`` arrays stacked along its first axis."""
+    view = net.kernel_view
+
+    def block(a, b):
+        return kernel(view, code, X[a:b], Y[a:b], start[a:b], *args)
+
+    n, d = X.shape
+    return run_blocks(block, row_blocks(n, d, net.m), (0,) * outputs)
+
+
 def _common(net, x, y, eps, loss):
     code, X, Y, _, single = problem_arrays(net, x, y, loss)
     return code, X, Y, as_positive_scalar("eps", eps), single
@@ -179,9 +193,10 @@ def pgd(
     order_code = ORDERS.index(choice("order", order, ORDERS))
     flag, lo, hi = _box(box, X)
     D0 = _start(start, X, eps, single, rng, "pgd")
-    P, best_P, best_val, traj = kern.pgd_run(
-        net.kernel_view, code, X, Y, X + D0, eps, alpha, steps, guard, order_code, flag, lo, hi
-    )
+    P, best_P, best_val, traj = _run(
+        kern.pgd_run, 4, net, code, X, Y, X + D0, eps, alpha, steps, guard, order_code, flag,
+        lo, hi,
+    )  # fmt: skip
     return _result("pgd", X, P - X, best_P - X, best_val, traj, single, steps)
 
 
@@ -191,8 +206,8 @@ def fgm(net, x, y, eps, *, box=None, loss="quadratic") -> AttackResult:
     clipped to ``box``. One gradient evaluation. Parameters as :func:`pgd`."""
     code, X, Y, eps, single = _common(net, x, y, eps, loss)
     flag, lo, hi = _box(box, X)
-    P, best_P, best_val, traj = kern.pgd_run(
-        net.kernel_view, code, X, Y, X.copy(), eps, eps, 1, 0.0, 0, flag, lo, hi
+    P, best_P, best_val, traj = _run(
+        kern.pgd_run, 4, net, code, X, Y, X.copy(), eps, eps, 1, 0.0, 0, flag, lo, hi
     )
     return _result("fgm", X, P - X, best_P - X, best_val, traj, single, 1)
 
@@ -246,9 +261,10 @@ def apgd(
     paper = CONVENTIONS.index(choice("convention", convention, CONVENTIONS)) == 1
     flag, lo, hi = _box(box, X)
     D0 = _start(start, X, eps, single, rng, "apgd")
-    P, best_P, best_val, traj, steps = kern.apgd_run(
-        net.kernel_view, code, X, Y, X + D0, eps, n_iter, rho, 0.75, guard, paper, flag, lo, hi
-    )
+    P, best_P, best_val, traj, steps = _run(
+        kern.apgd_run, 5, net, code, X, Y, X + D0, eps, n_iter, rho, 0.75, guard, paper, flag,
+        lo, hi,
+    )  # fmt: skip
     return _result(
         "apgd", X, P - X, best_P - X, best_val, traj, single, n_iter + 1, {"step_size": steps}
     )
@@ -301,8 +317,8 @@ def momentum_pga(
     flag, lo, hi = _box(box, X)
     D0 = _start(start, X, eps, single, rng, "momentum_pga")
     kind = kern.NESTEROV if nesterov else kern.HEAVY_BALL
-    D, best_D, best_val, traj = kern.momentum_run(
-        net.kernel_view, code, X, Y, D0, eps, h, mu, steps, kind, flag, lo, hi
+    D, best_D, best_val, traj = _run(
+        kern.momentum_run, 4, net, code, X, Y, D0, eps, h, mu, steps, kind, flag, lo, hi
     )
     name = "nesterov_pga" if nesterov else "momentum_pga"
     return _result(name, X, D, best_D, best_val, traj, single, steps)
@@ -321,9 +337,7 @@ def frank_wolfe(net, x, y, eps, *, steps=100, start=None, rng=None, loss="quadra
     code, X, Y, eps, single = _common(net, x, y, eps, loss)
     steps = as_int("steps", steps, minimum=1)
     D0 = _start(start, X, eps, single, rng, "frank_wolfe")
-    D, best_D, best_val, traj, gaps = kern.frank_wolfe_run(
-        net.kernel_view, code, X, Y, D0, eps, steps
-    )
+    D, best_D, best_val, traj, gaps = _run(kern.frank_wolfe_run, 5, net, code, X, Y, D0, eps, steps)
     return _result(
         "frank_wolfe", X, D, best_D, best_val, traj, single, steps, {"frank_wolfe_gap": gaps}
     )

@@ -265,3 +265,18 @@ def test_apgd_equals_autoattack(torch, d, m, eps, n_iter, weight):
     res = attacks.apgd(net, X, Y, eps, n_iter=n_iter, start=start, box=(0.0, 1.0), loss="logistic")
     np.testing.assert_allclose(X + res.best_delta, x_best.numpy(), rtol=0, atol=1e-10)
     np.testing.assert_allclose(res.best_loss, loss_best.numpy(), rtol=1e-10)
+
+
+def test_a_batch_split_in_row_blocks_gives_each_row_its_own_run():
+    from fopa._parallel import row_blocks
+
+    net, X, Y, gen = _problem(d=100, m=200, n=64, weight=1.0)
+    assert len(row_blocks(64, 100, 200)) >= 2 or pytest.skip("one core: no split")
+    start = gen.standard_normal(X.shape)
+    start *= 0.2 / np.linalg.norm(start, axis=1)[:, None]
+    kw = dict(box=(0.0, 1.0), loss="logistic")
+    batch = attacks.apgd(net, X, Y, 0.5, n_iter=30, start=start, **kw)
+    for i in (0, 31, 32, 63):
+        one = attacks.apgd(net, X[i], Y[i], 0.5, n_iter=30, start=start[i], **kw)
+        np.testing.assert_allclose(batch.best_delta[i], one.best_delta, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(batch.loss_trajectory[i], one.loss_trajectory, rtol=1e-12)
