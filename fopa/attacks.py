@@ -29,7 +29,10 @@ from ._pga_runs import choice
 from ._validate import as_float_array, as_int, as_positive_scalar, as_real_scalar, as_rng
 from .bounds import ball_constant_arrays
 
-__all__ = ["AttackResult", "fgm", "pgd", "apgd", "momentum_pga", "frank_wolfe", "ATTACKS"]
+__all__ = [
+    "AttackResult", "fgm", "pgd", "apgd", "momentum_pga", "frank_wolfe", "riemannian_ascent",
+    "ATTACKS",
+]  # fmt: skip
 
 #: Orders of projection and clipping for :func:`pgd` (see ``docs/attacks.md``).
 ORDERS = ("project_then_clip", "clip_then_project")
@@ -90,7 +93,7 @@ def _box(box, X):
     return True, lo, hi
 
 
-def _start(start, X, eps, single, rng, where):
+def _start(start, X, eps, single, rng, where, in_ball=True):
     """Starting perturbations (n, d): a user's (copied, checked to lie in the ball),
     zero, or random: ``"sphere"`` (on the sphere) or ``"ball"`` (uniform in it)."""
     n, d = X.shape
@@ -108,7 +111,7 @@ def _start(start, X, eps, single, rng, where):
     if D.shape != want:
         raise ValueError(f"start must have shape {want} like x; got {D.shape}")
     D = np.array(D.reshape(n, d), order="C", copy=True)
-    if np.any(np.linalg.norm(D, axis=1) > eps * (1 + START_FEASIBLE)):
+    if in_ball and np.any(np.linalg.norm(D, axis=1) > eps * (1 + START_FEASIBLE)):
         raise ValueError(f"start must lie in the ball ||delta|| <= eps ({where})")
     return D
 
@@ -343,8 +346,61 @@ def frank_wolfe(net, x, y, eps, *, steps=100, start=None, rng=None, loss="quadra
     )
 
 
+def riemannian_ascent(
+    net, x, y, eps, *, steps=100, start="sphere", rng=None, armijo=1e-4, max_halvings=50,
+    loss="quadratic",
+) -> AttackResult:  # fmt: skip
+    """Riemannian gradient ascent on the sphere ``||delta|| = eps``, Armijo steps.
+
+    The Riemannian gradient is the tangent part ``r = g - (u . g) u`` of the
+    gradient (``u = delta / eps``), the retraction ``R(delta, v) = eps (delta + v) /
+    ||delta + v||``. A trial step ``t`` is accepted when ``L(R(delta, t r)) >= L(delta)
+    + armijo t ||r||^2`` and halved otherwise; the first trial moves by eps, later
+    ones are twice the last accepted step. It maximizes over the sphere only: an
+    interior maximum of the ball is out of its reach (``docs/attacks.md``).
+
+    Parameters
+    ----------
+    start : "sphere" or array_like
+        A random point on the sphere from ``rng``, or a given one (rescaled onto
+        the sphere; it must not be 0).
+    armijo : float
+        The sufficient-increase constant, in (0, 1).
+    max_halvings : int
+        Halvings per step before a row keeps its point.
+    Other parameters as :func:`pgd`.
+
+    Returns
+    -------
+    AttackResult
+        ``extra["loss_evaluations"]`` (per input; the line searches' evaluations
+        besides the ``steps + 1`` gradients) and ``extra["tangent_norm"]``
+        (``||r||`` at every iterate: 0 exactly at KKT points of the sphere).
+    """
+    code, X, Y, eps, single = _common(net, x, y, eps, loss)
+    steps = as_int("steps", steps, minimum=1)
+    armijo = as_real_scalar("armijo", armijo)
+    if not 0.0 < armijo < 1.0:
+        raise ValueError(f"armijo must be in (0, 1); got {armijo}")
+    max_halvings = as_int("max_halvings", max_halvings, minimum=0, maximum=1074)
+    if isinstance(start, str) and start == "zero":
+        raise ValueError("start='zero' is not on the sphere; use 'sphere' or an array")
+    D0 = _start(start, X, eps, single, rng, "riemannian_ascent", in_ball=False)
+    norms = np.linalg.norm(D0, axis=1)
+    if np.any(norms == 0.0):
+        raise ValueError("start must be nonzero: it is rescaled onto the sphere")
+    D0 = np.ascontiguousarray(D0 * (eps / norms)[:, None])
+    D, best_D, best_val, traj, evals, tangent = _run(
+        kern.riemannian_run, 6, net, code, X, Y, D0, eps, steps, armijo, max_halvings
+    )
+    return _result(
+        "riemannian_ascent", X, D, best_D, best_val, traj, single, steps + 1,
+        {"loss_evaluations": evals, "tangent_norm": tangent},
+    )  # fmt: skip
+
+
 #: The attacks by name.
 ATTACKS = MappingProxyType(
     {"fgm": fgm, "pgd": pgd, "apgd": apgd, "momentum_pga": momentum_pga,
-     "frank_wolfe": frank_wolfe}
+     "frank_wolfe": frank_wolfe, "riemannian_ascent": riemannian_ascent}
 )  # fmt: skip

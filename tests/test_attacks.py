@@ -280,3 +280,39 @@ def test_a_batch_split_in_row_blocks_gives_each_row_its_own_run():
         one = attacks.apgd(net, X[i], Y[i], 0.5, n_iter=30, start=start[i], **kw)
         np.testing.assert_allclose(batch.best_delta[i], one.best_delta, rtol=0, atol=1e-12)
         np.testing.assert_allclose(batch.loss_trajectory[i], one.loss_trajectory, rtol=1e-12)
+
+
+def test_riemannian_ascent_against_the_naive_loop_and_ends_certified():
+    net, X, Y, _ = _problem(d=8, m=20, n=4, loss="quadratic", weight=1.0)
+    eps = 0.8
+    start = np.random.default_rng(5).standard_normal(X.shape)
+    res = attacks.riemannian_ascent(net, X, Y, eps, steps=12, start=start)
+    for i in range(4):
+        delta = eps * start[i] / np.linalg.norm(start[i])
+        t = 0.0
+        evals = 0
+        for it in range(12):
+            g = _grad(net, X[i] + delta, Y[i], "quadratic")
+            u = delta / eps
+            r = g - (u @ g) * u
+            t = eps / np.linalg.norm(r) if it == 0 or t == 0.0 else 2.0 * t
+            now = ref.loss(net, X[i] + delta, Y[i])
+            for _ in range(51):
+                trial = delta + t * r
+                trial *= eps / np.linalg.norm(trial)
+                evals += 1
+                if ref.loss(net, X[i] + trial, Y[i]) >= now + 1e-4 * t * (r @ r):
+                    delta = trial
+                    break
+                t *= 0.5
+            else:
+                t = 0.0
+        np.testing.assert_allclose(res.delta[i], delta, rtol=0, atol=1e-10)
+        assert res.extra["loss_evaluations"][i] == evals
+    long = attacks.riemannian_ascent(net, X, Y, eps, steps=300, start=start)
+    np.testing.assert_allclose(np.linalg.norm(long.delta, axis=1), eps, rtol=1e-14)
+    assert np.all(np.diff(long.loss_trajectory, axis=1) >= 0)  # Armijo: never down
+    kinds = fopa.certify(net, X, Y, long.delta, eps).kind
+    assert set(kinds) <= {"strict_local_max", "saddle", "degenerate"}
+    with pytest.raises(ValueError, match="not on the sphere"):
+        attacks.riemannian_ascent(net, X, Y, eps, start="zero")

@@ -311,3 +311,102 @@ def frank_wolfe_run(net, loss, X, Y, D0, eps, steps):
             for j in range(d):
                 D[i, j] = D[i, j] + gamma * (s * G[i, j] - D[i, j])
     return D, best_D, best_val, traj, gaps
+
+
+@jit
+def _loss_only(net, loss, P, Y, rows, count, vals, Z, Q, S0):
+    """Loss at the points ``P[rows[k]]`` for ``k < count`` into ``vals[rows[k]]``
+    (one product; the gradient coefficients are computed and dropped)."""
+    d = P.shape[1]
+    m = Z.shape[1]
+    Pc = np.empty((count, d))
+    for k in range(count):
+        Pc[k] = P[rows[k]]
+    Zc = Z[:count]
+    product_into(Pc, net.WT, Zc)
+    b = net.b
+    for k in range(count):
+        for r in range(m):
+            Zc[k, r] += b[r]
+        vals[rows[k]] = row_coefficients(net, loss, Y[rows[k]], Zc[k], Q[k], S0)[0]
+
+
+@jit
+def riemannian_run(net, loss, X, Y, D0, eps, steps, armijo, max_halvings):
+    """Riemannian gradient ascent on the sphere ``||delta|| = eps`` with Armijo
+    backtracking.
+
+    Riemannian gradient ``r = g - (u . g) u`` (``u = delta / eps``), retraction
+    ``R(delta, v) = eps (delta + v) / ||delta + v||``; a trial step ``t`` is accepted
+    when ``L(R(delta, t r)) >= L(delta) + armijo t ||r||^2``, else halved (at most
+    ``max_halvings`` times; a row whose search fails keeps its point). The first
+    trial is ``eps / ||r||`` (a move of length eps), later ones twice the last
+    accepted step. Returns ``(D, best_D, best_val, traj, loss_evals, tangent)``:
+    loss evaluations per row and ``||r||`` at every iterate (n, steps + 1).
+    """
+    n, d = X.shape
+    vals, G, Z, Q, S0 = _buffers(net, X)
+    D = D0.copy()
+    best_D = D0.copy()
+    best_val = np.full(n, -np.inf)
+    traj = np.empty((n, steps + 1))
+    tangent = np.empty((n, steps + 1))
+    evals = np.zeros(n, dtype=np.int64)
+    Pt = np.empty((n, d))
+    R = np.empty((n, d))
+    trial = np.empty((n, d))
+    t = np.zeros(n)
+    current = np.empty(n)
+    trial_vals = np.empty(n)
+    searching = np.empty(n, dtype=np.int64)
+    for it in range(steps + 1):
+        for i in range(n):
+            for j in range(d):
+                Pt[i, j] = X[i, j] + D[i, j]
+        loss_and_gradient(net, loss, Pt, Y, vals, G, Z, Q, S0)
+        for i in range(n):
+            _keep_best(i, it, vals, D, best_val, best_D, traj)
+            current[i] = vals[i]
+            ug = dot(D[i], G[i]) / eps
+            for j in range(d):
+                R[i, j] = G[i, j] - ug * D[i, j] / eps
+            tangent[i, it] = _norm(R[i])
+            if it == 0 or t[i] == 0.0:
+                t[i] = eps / tangent[i, it] if tangent[i, it] > 0.0 else 0.0
+            else:
+                t[i] *= 2.0
+        if it == steps:
+            break
+        count = 0
+        for i in range(n):
+            if tangent[i, it] > 0.0 and t[i] > 0.0:
+                searching[count] = i
+                count += 1
+        for _ in range(max_halvings + 1):
+            if count == 0:
+                break
+            for k in range(count):
+                i = searching[k]
+                for j in range(d):
+                    trial[i, j] = D[i, j] + t[i] * R[i, j]
+                s = eps / _norm(trial[i])
+                for j in range(d):
+                    trial[i, j] *= s
+                    Pt[i, j] = X[i, j] + trial[i, j]
+            _loss_only(net, loss, Pt, Y, searching, count, trial_vals, Z, Q, S0)
+            kept = 0
+            for k in range(count):
+                i = searching[k]
+                evals[i] += 1
+                gain = armijo * t[i] * tangent[i, it] * tangent[i, it]
+                if trial_vals[i] >= current[i] + gain:
+                    for j in range(d):
+                        D[i, j] = trial[i, j]
+                else:
+                    t[i] *= 0.5
+                    searching[kept] = i
+                    kept += 1
+            count = kept
+        for k in range(count):  # searches that failed: keep the point, restart the step
+            t[searching[k]] = 0.0
+    return D, best_D, best_val, traj, evals, tangent
