@@ -12,6 +12,7 @@ from .ascent import AscentResult, History, Perturbation, Restarts, projected_gra
 from .audit import BoundAudit, audit_ball_constants
 from .bounds import BallConstants, IterationBound, ball_constants, iteration_bound
 from .certify import Certificate, certify, local_rate, tangent_hessian, tangent_spectrum
+from .compare import AttackComparison, compare_attacks
 from .derivatives import (
     hessian_vector_product,
     input_gradient,
@@ -21,6 +22,7 @@ from .derivatives import (
     third_derivative,
 )
 from .diagnostics import TaylorCheck, check_gradient, check_hessian
+from .global_max import GlobalBound, global_maximum
 from .landscape import Landscape, LocalMaximum, local_maxima, taylor_model_maximum
 from .losses import LOSSES
 from .network import TwoLayerNet
@@ -76,6 +78,10 @@ __all__ = [
     "LocalMaximum",
     "local_maxima",
     "taylor_model_maximum",
+    "GlobalBound",
+    "global_maximum",
+    "AttackComparison",
+    "compare_attacks",
     "ParameterGradient",
     "parameter_gradient",
     "SweepSpec",

@@ -1,4 +1,5 @@
-"""Command line interface: ``fopa reproduce``, ``sweep``, ``demo``, ``ascend``, ``certify``.
+"""Command line interface: ``fopa reproduce``, ``sweep``, ``demo``, ``ascend``, ``certify``,
+``attacks``.
 
 ``fopa ...`` and ``python -m fopa ...`` are the same program. Every choice the
 parser offers (activations, losses, inits, methods, configurations) comes from
@@ -22,6 +23,7 @@ from .ascent import INITS, STEP_POLICIES, projected_gradient_ascent
 from .certify import DEFAULT_TOL as CERTIFY_TOL
 from .certify import METHODS as CERTIFY_METHODS
 from .certify import certify
+from .compare import DEFAULT_ATTACKS, compare_attacks
 from .experiments.registry import CONFIG_NAMES
 from .losses import LOSSES
 from .network import TwoLayerNet
@@ -165,6 +167,20 @@ def _certify(args) -> int:
         tol=args.tol, loss=args.loss, method=args.method,
     )  # fmt: skip
     _print_record(dict(vars(cert)), args.json)
+    return 0
+
+
+def _attacks(args) -> int:
+    net = TwoLayerNet.load(args.network)
+    x = _array("--x", args.x)
+    comparison = compare_attacks(
+        net, x, _targets(args.y), args.eps, attacks=args.attack or DEFAULT_ATTACKS,
+        budget=args.budget, n_starts=args.starts, rng=args.seed, loss=args.loss,
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps(jsonable(comparison.to_dict())))
+    else:
+        print(comparison.table())
     return 0
 
 
@@ -335,6 +351,22 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     cert.add_argument("--method", choices=CERTIFY_METHODS, default="auto")
     cert.set_defaults(run=_certify)
+    att = sub.add_parser("attacks", help="attacks side by side against certified ground truth")
+    problem_arguments(att)
+    att.add_argument(
+        "--attack", action="append", choices=tuple(DEFAULT_ATTACKS), default=None,
+        help="an attack to run (repeat for several; default: all)",
+    )  # fmt: skip
+    att.add_argument(
+        "--budget", type=_positive_int, default=100,
+        help="gradient evaluations per attack and input (default: 100)",
+    )  # fmt: skip
+    att.add_argument(
+        "--starts", type=_positive_int, default=32,
+        help="starts of the many-start search for the best certified maximum (default: 32)",
+    )  # fmt: skip
+    att.add_argument("--seed", type=int, default=None)
+    att.set_defaults(run=_attacks)
     return parser
 
 
