@@ -274,11 +274,12 @@ def apgd(
 
 
 def _step(step_size, net, X, Y, eps, code):
+    """The step per input, shape (n,)."""
     if isinstance(step_size, numbers.Real) and not isinstance(step_size, bool):
-        return as_positive_scalar("step_size", step_size)
+        return np.full(X.shape[0], as_positive_scalar("step_size", step_size))
     if step_size == "lipschitz":
         beta = ball_constant_arrays(net, X, Y, eps, code)["beta"]
-        return 1.0 / max(float(np.max(beta)), 1e-300)
+        return 1.0 / np.maximum(beta, 1e-300)
     raise ValueError(f"step_size must be a float > 0 or 'lipschitz'; got {step_size!r}")
 
 
@@ -296,7 +297,7 @@ def momentum_pga(
     ----------
     step_size : float or "lipschitz"
         ``h``; ``"lipschitz"`` is ``1 / beta`` with the tight smoothness bound over
-        the ball (the largest over the batch, one step for all inputs).
+        each input's ball (one step per input).
     momentum : float
         ``mu`` in [0, 1).
     nesterov : bool

@@ -224,7 +224,7 @@ def apgd_run(net, loss, X, Y, P0, eps, n_iter, rho, momentum, guard, paper_first
 
 @jit
 def momentum_run(net, loss, X, Y, D0, eps, h, mu, steps, kind, box, lo, hi):
-    """Projected ascent with momentum ``mu`` and step ``h`` on ``delta``.
+    """Projected ascent with momentum ``mu`` and step ``h`` (per row, (n,)) on ``delta``.
 
     Heavy ball: ``delta+ = P(delta + h g(delta) + mu (delta - delta_prev))``.
     Nesterov: ``y = delta + mu (delta - delta_prev)``, ``delta+ = P(y + h g(y))``,
@@ -263,7 +263,7 @@ def momentum_run(net, loss, X, Y, D0, eps, h, mu, steps, kind, box, lo, hi):
             for j in range(d):
                 base = Yp[i, j] if kind == NESTEROV else D[i, j] + mu * (D[i, j] - D_prev[i, j])
                 D_prev[i, j] = D[i, j]
-                D[i, j] = base + h * G[i, j]
+                D[i, j] = base + h[i] * G[i, j]
             _project_ball_box(X, i, D[i], eps, box, lo, hi)
     return D, best_D, best_val, traj
 
