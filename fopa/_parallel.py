@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 import numba
 import numpy as np
@@ -137,6 +137,45 @@ def run_blocks(function, blocks, stack):
             parts = [function(*block) for block in blocks]
     finally:
         _leave_single_threaded_blas()
+    out = []
+    for k, axis in enumerate(stack):
+        values = [part[k] for part in parts]
+        out.append(values[0] if axis is None else np.concatenate(values, axis=axis))
+    return tuple(out)
+
+
+#: Seconds between two looks at a pending Ctrl-C while kernels run on workers.
+POLL = 0.05
+
+
+def run_blocks_stoppable(function, blocks, stack, pending, stop):
+    """:func:`run_blocks` on worker threads while the calling thread watches for Ctrl-C.
+
+    ``function(start, stop_flag)`` style kernels check ``stop[0]`` (an int64 array
+    of one element) every iteration; as soon as ``pending()`` says an interrupt
+    arrived, ``stop[0]`` is set to 1, the kernels return early, and the caller
+    (inside :func:`fopa._interrupts.deferred_sigint`) raises ``KeyboardInterrupt``
+    and drops their partial outputs. With one block BLAS keeps its threads.
+    """
+    single = len(blocks) == 1
+    if not single:
+        _enter_single_threaded_blas()
+    try:
+        pool = _pool(min(max(_thread_count(), 1), len(blocks)))
+        futures = [pool.submit(function, *block) for block in blocks]
+        while True:
+            done, running = wait(futures, timeout=POLL, return_when=FIRST_EXCEPTION)
+            if pending():
+                stop[0] = 1
+            if not running or any(f.exception() for f in done if f.done()):
+                break
+        wait(futures)
+        parts = [f.result() for f in futures]
+    finally:
+        if not single:
+            _leave_single_threaded_blas()
+    if single:
+        return parts[0]
     out = []
     for k, axis in enumerate(stack):
         values = [part[k] for part in parts]

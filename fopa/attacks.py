@@ -22,9 +22,10 @@ from types import MappingProxyType
 import numpy as np
 
 from ._inputs import problem_arrays
+from ._interrupts import deferred_sigint
 from ._kernels import attacks as kern
 from ._kernels.tolerances import START_FEASIBLE
-from ._parallel import row_blocks, run_blocks
+from ._parallel import row_blocks, run_blocks, run_blocks_stoppable
 from ._pga_runs import choice
 from ._validate import as_float_array, as_int, as_positive_scalar, as_real_scalar, as_rng
 from .bounds import ball_constant_arrays
@@ -133,17 +134,46 @@ def _result(name, X, D, best_D, best_val, traj, single, grads, extra=None):
     )
 
 
-def _run(kernel, outputs, net, code, X, Y, start, *args):
-    """``kernel(view, code, X, Y, start, *args)`` in row blocks on all cores (rows are
-    independent; the split depends only on the shapes, ``fopa._parallel``), each of
-    its ``outputs`` arrays stacked along its first axis."""
+#: Multiply-adds (rows x d x m x iterations) above which a run goes to worker
+#: threads, so that Ctrl-C stops it within ``fopa._parallel.POLL`` seconds plus
+#: one iteration (below it a run takes about 0.05 s or less and runs in place).
+STOPPABLE_WORK = 5e8
+#: The largest per-iteration record (loss trajectories and the like) a run may
+#: allocate, in bytes.
+MAX_RECORD_BYTES = 4 * 2**30
+
+
+def _check_record(n, steps, records):
+    """Refuse a budget whose per-iteration records (``records`` arrays of shape
+    (n, steps + 1)) would exceed :data:`MAX_RECORD_BYTES`."""
+    size = 8 * n * (steps + 1) * records
+    if size > MAX_RECORD_BYTES:
+        raise ValueError(
+            f"a budget of {steps} iterations for {n} inputs needs {size / 2**30:.3g} GiB "
+            f"for the per-iteration records (loss trajectory); the limit is "
+            f"{MAX_RECORD_BYTES / 2**30:g} GiB: run fewer iterations or fewer inputs at a time"
+        )
+
+
+def _run(kernel, outputs, iterations, net, code, X, Y, start, *args):
+    """``kernel(view, code, X, Y, start, *args, stop)`` in row blocks on all cores
+    (rows are independent; the split depends only on the shapes, ``fopa._parallel``),
+    each of its ``outputs`` arrays stacked along its first axis. Ctrl-C during a
+    long run stops the kernels at their next iteration and raises
+    ``KeyboardInterrupt`` with nothing returned."""
     view = net.kernel_view
+    stop = np.zeros(1, dtype=np.int64)
 
     def block(a, b):
-        return kernel(view, code, X[a:b], Y[a:b], start[a:b], *args)
+        return kernel(view, code, X[a:b], Y[a:b], start[a:b], *args, stop)
 
     n, d = X.shape
-    return run_blocks(block, row_blocks(n, d, net.m), (0,) * outputs)
+    blocks = row_blocks(n, d, net.m)
+    if n * d * net.m * iterations < STOPPABLE_WORK:
+        return run_blocks(block, blocks, (0,) * outputs)
+    with deferred_sigint() as pending:
+        out = run_blocks_stoppable(block, blocks, (0,) * outputs, pending, stop)
+    return out
 
 
 def _common(net, x, y, eps, loss):
@@ -195,9 +225,10 @@ def pgd(
         raise ValueError(f"guard must be >= 0; got {guard}")
     order_code = ORDERS.index(choice("order", order, ORDERS))
     flag, lo, hi = _box(box, X)
+    _check_record(X.shape[0], steps, 1)
     D0 = _start(start, X, eps, single, rng, "pgd")
     P, best_P, best_val, traj = _run(
-        kern.pgd_run, 4, net, code, X, Y, X + D0, eps, alpha, steps, guard, order_code, flag,
+        kern.pgd_run, 4, steps, net, code, X, Y, X + D0, eps, alpha, steps, guard, order_code, flag,
         lo, hi,
     )  # fmt: skip
     return _result("pgd", X, P - X, best_P - X, best_val, traj, single, steps)
@@ -210,7 +241,7 @@ def fgm(net, x, y, eps, *, box=None, loss="quadratic") -> AttackResult:
     code, X, Y, eps, single = _common(net, x, y, eps, loss)
     flag, lo, hi = _box(box, X)
     P, best_P, best_val, traj = _run(
-        kern.pgd_run, 4, net, code, X, Y, X.copy(), eps, eps, 1, 0.0, 0, flag, lo, hi
+        kern.pgd_run, 4, 1, net, code, X, Y, X.copy(), eps, eps, 1, 0.0, 0, flag, lo, hi
     )
     return _result("fgm", X, P - X, best_P - X, best_val, traj, single, 1)
 
@@ -263,10 +294,11 @@ def apgd(
         raise ValueError(f"guard must be >= 0; got {guard}")
     paper = CONVENTIONS.index(choice("convention", convention, CONVENTIONS)) == 1
     flag, lo, hi = _box(box, X)
+    _check_record(X.shape[0], n_iter, 2)
     D0 = _start(start, X, eps, single, rng, "apgd")
     P, best_P, best_val, traj, steps = _run(
-        kern.apgd_run, 5, net, code, X, Y, X + D0, eps, n_iter, rho, 0.75, guard, paper, flag,
-        lo, hi,
+        kern.apgd_run, 5, n_iter, net, code, X, Y, X + D0, eps, n_iter, rho, 0.75, guard,
+        paper, flag, lo, hi,
     )  # fmt: skip
     return _result(
         "apgd", X, P - X, best_P - X, best_val, traj, single, n_iter + 1, {"step_size": steps}
@@ -319,10 +351,11 @@ def momentum_pga(
         raise TypeError(f"nesterov must be True or False; got {nesterov!r}")
     h = _step(step_size, net, X, Y, eps, code)
     flag, lo, hi = _box(box, X)
+    _check_record(X.shape[0], steps, 1)
     D0 = _start(start, X, eps, single, rng, "momentum_pga")
     kind = kern.NESTEROV if nesterov else kern.HEAVY_BALL
     D, best_D, best_val, traj = _run(
-        kern.momentum_run, 4, net, code, X, Y, D0, eps, h, mu, steps, kind, flag, lo, hi
+        kern.momentum_run, 4, 2 * steps, net, code, X, Y, D0, eps, h, mu, steps, kind, flag, lo, hi
     )
     name = "nesterov_pga" if nesterov else "momentum_pga"
     return _result(name, X, D, best_D, best_val, traj, single, steps)
@@ -340,8 +373,11 @@ def frank_wolfe(net, x, y, eps, *, steps=100, start=None, rng=None, loss="quadra
     """
     code, X, Y, eps, single = _common(net, x, y, eps, loss)
     steps = as_int("steps", steps, minimum=1)
+    _check_record(X.shape[0], steps, 2)
     D0 = _start(start, X, eps, single, rng, "frank_wolfe")
-    D, best_D, best_val, traj, gaps = _run(kern.frank_wolfe_run, 5, net, code, X, Y, D0, eps, steps)
+    D, best_D, best_val, traj, gaps = _run(
+        kern.frank_wolfe_run, 5, steps, net, code, X, Y, D0, eps, steps
+    )
     return _result(
         "frank_wolfe", X, D, best_D, best_val, traj, single, steps, {"frank_wolfe_gap": gaps}
     )
@@ -386,13 +422,14 @@ def riemannian_ascent(
     max_halvings = as_int("max_halvings", max_halvings, minimum=0, maximum=1074)
     if isinstance(start, str) and start == "zero":
         raise ValueError("start='zero' is not on the sphere; use 'sphere' or an array")
+    _check_record(X.shape[0], steps, 2)
     D0 = _start(start, X, eps, single, rng, "riemannian_ascent", in_ball=False)
     norms = np.linalg.norm(D0, axis=1)
     if np.any(norms == 0.0):
         raise ValueError("start must be nonzero: it is rescaled onto the sphere")
     D0 = np.ascontiguousarray(D0 * (eps / norms)[:, None])
     D, best_D, best_val, traj, evals, tangent = _run(
-        kern.riemannian_run, 6, net, code, X, Y, D0, eps, steps, armijo, max_halvings
+        kern.riemannian_run, 6, 3 * steps, net, code, X, Y, D0, eps, steps, armijo, max_halvings
     )
     return _result(
         "riemannian_ascent", X, D, best_D, best_val, traj, single, steps + 1,

@@ -166,6 +166,7 @@ def test_bad_arguments_are_named():
         (lambda: attacks.pgd(net, X, Y, 0.5, start=np.ones_like(X)), ValueError, "start"),
         (lambda: attacks.pgd(net, X, Y, 0.5, start="cube"), ValueError, "start"),
         (lambda: attacks.apgd(net, X, Y, 0.5, rho=2.0), ValueError, "rho"),
+        (lambda: attacks.pgd(net, X, Y, 0.5, steps=10**9), ValueError, "GiB"),
         (lambda: attacks.apgd(net, X, Y, 0.5, convention="x"), ValueError, "convention"),
         (lambda: attacks.momentum_pga(net, X, Y, 0.5, momentum=1.0), ValueError, "momentum"),
         (lambda: attacks.momentum_pga(net, X, Y, 0.5, step_size="big"), ValueError, "step_size"),

@@ -25,6 +25,8 @@ SCRIPT = textwrap.dedent(
     x = gen.standard_normal(100) if kind == "one" else gen.standard_normal((64, 100))
     fopa.projected_gradient_ascent(net, x[..., :], 0.0, 5.0, max_iter=3, tol=0.0)  # compile
     fopa.certify(net, np.atleast_2d(x)[0], 0.0, np.zeros(100), 5.0)
+    fopa.attacks.apgd(net, x, 0.0, 5.0, n_iter=2, rng=0)  # compile
+    fopa.attacks.pgd(net, x, 0.0, 5.0, steps=2)
     print("ready", flush=True)
     try:
         if kind == "audit":
@@ -34,6 +36,10 @@ SCRIPT = textwrap.dedent(
             D = gen.standard_normal((40000, 100))
             D *= 5.0 / np.linalg.norm(D, axis=1, keepdims=True)
             fopa.certify(net, np.tile(x[0], (40000, 1)), 0.0, D, 5.0)
+        elif kind == "apgd":  # rows in blocks on worker threads
+            fopa.attacks.apgd(net, x[:16], 0.0, 5.0, n_iter=2 * 10**6, rng=0)
+        elif kind == "pgd_one":  # one row: one block, still stoppable
+            fopa.attacks.pgd(net, x[0], 0.0, 5.0, steps=10**7)
         elif kind == "certify_centers":  # every row its own center: rho for each
             X = gen.standard_normal((40000, 100))
             fopa.certify(net, X, 0.0, np.zeros((40000, 100)), 5.0)
@@ -60,7 +66,9 @@ def _interrupt(proc, wait):
             proc.kill()
 
 
-@pytest.mark.parametrize("kind", ["one", "batch", "certify", "certify_centers", "audit"])
+@pytest.mark.parametrize(
+    "kind", ["one", "batch", "certify", "certify_centers", "audit", "apgd", "pgd_one"]
+)
 def test_ctrl_c_raises_keyboard_interrupt_promptly(kind):
     proc = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, kind], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

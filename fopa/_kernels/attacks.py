@@ -6,6 +6,10 @@ product ``P W^T`` and one ``Q W`` per iteration (:func:`loss_and_gradient`). Row
 are independent; they run in lockstep because every attack here runs a fixed
 number of iterations. ``docs/attacks.md`` derives each update rule.
 
+Every loop takes ``stop``, an int64 array of one element, and returns early
+when it becomes nonzero (set by the caller on Ctrl-C; the outputs are then
+dropped).
+
 Box bounds ``lo <= x + delta <= hi`` (``box`` true) are applied as clipping,
 in the order each library applies it; this is not the exact projection onto the
 intersection of ball and box.
@@ -70,7 +74,7 @@ def _keep_best(i, t, vals, P, best_val, best_P, traj):
 
 
 @jit
-def pgd_run(net, loss, X, Y, P0, eps, alpha, steps, guard, order, box, lo, hi):
+def pgd_run(net, loss, X, Y, P0, eps, alpha, steps, guard, order, box, lo, hi, stop):
     """The attack-library L2 PGD: ``P <- Proj(P + alpha g / (||g|| + guard))``.
 
     ``guard`` 0 leaves a zero gradient at zero (ART's rule); torchattacks adds
@@ -90,6 +94,8 @@ def pgd_run(net, loss, X, Y, P0, eps, alpha, steps, guard, order, box, lo, hi):
     traj = np.empty((n, steps + 1))
     u = np.empty(d)
     for t in range(steps + 1):
+        if stop[0] != 0:  # Ctrl-C: the caller drops these outputs
+            break
         loss_and_gradient(net, loss, P, Y, vals, G, Z, Q, S0)
         for i in range(n):
             _keep_best(i, t, vals, P, best_val, best_P, traj)
@@ -128,7 +134,9 @@ def _apgd_project(X, i, v, eps, guard, box, lo, hi, out):
 
 
 @jit
-def apgd_run(net, loss, X, Y, P0, eps, n_iter, rho, momentum, guard, paper_first, box, lo, hi):
+def apgd_run(
+    net, loss, X, Y, P0, eps, n_iter, rho, momentum, guard, paper_first, box, lo, hi, stop
+):
     """APGD for the L2 ball (Croce and Hein 2020), as AutoAttack implements it.
 
     Step ``2 eps``, momentum ``1 - momentum`` on the previous move (none in the
@@ -173,6 +181,8 @@ def apgd_run(net, loss, X, Y, P0, eps, n_iter, rho, momentum, guard, paper_first
     w = np.empty(d)
     p1 = np.empty(d)
     for it in range(n_iter):
+        if stop[0] != 0:  # Ctrl-C: the caller drops these outputs
+            break
         a = momentum if it > 0 else 1.0
         for i in range(n):
             g_norm = _norm(G[i])
@@ -223,7 +233,7 @@ def apgd_run(net, loss, X, Y, P0, eps, n_iter, rho, momentum, guard, paper_first
 
 
 @jit
-def momentum_run(net, loss, X, Y, D0, eps, h, mu, steps, kind, box, lo, hi):
+def momentum_run(net, loss, X, Y, D0, eps, h, mu, steps, kind, box, lo, hi, stop):
     """Projected ascent with momentum ``mu`` and step ``h`` (per row, (n,)) on ``delta``.
 
     Heavy ball: ``delta+ = P(delta + h g(delta) + mu (delta - delta_prev))``.
@@ -242,6 +252,8 @@ def momentum_run(net, loss, X, Y, D0, eps, h, mu, steps, kind, box, lo, hi):
     Pt = np.empty((n, d))
     Yp = np.empty((n, d))
     for t in range(steps + 1):
+        if stop[0] != 0:  # Ctrl-C: the caller drops these outputs
+            break
         # the loss at the iterates (for the record, and the gradient of heavy ball)
         for i in range(n):
             for j in range(d):
@@ -282,7 +294,7 @@ def _project_ball_box(X, i, delta, eps, box, lo, hi):
 
 
 @jit
-def frank_wolfe_run(net, loss, X, Y, D0, eps, steps):
+def frank_wolfe_run(net, loss, X, Y, D0, eps, steps, stop):
     """Frank-Wolfe over the ball: ``s = eps g / ||g||`` (the linear maximizer over
     the ball), ``delta+ = delta + gamma_t (s - delta)`` with ``gamma_t = 2 / (t + 2)``.
     Also returns the Frank-Wolfe gap ``<g, s - delta>`` at every iterate, a bound
@@ -296,6 +308,8 @@ def frank_wolfe_run(net, loss, X, Y, D0, eps, steps):
     gaps = np.empty((n, steps + 1))
     Pt = np.empty((n, d))
     for t in range(steps + 1):
+        if stop[0] != 0:  # Ctrl-C: the caller drops these outputs
+            break
         for i in range(n):
             for j in range(d):
                 Pt[i, j] = X[i, j] + D[i, j]
@@ -332,7 +346,7 @@ def _loss_only(net, loss, P, Y, rows, count, vals, Z, Q, S0):
 
 
 @jit
-def riemannian_run(net, loss, X, Y, D0, eps, steps, armijo, max_halvings):
+def riemannian_run(net, loss, X, Y, D0, eps, steps, armijo, max_halvings, stop):
     """Riemannian gradient ascent on the sphere ``||delta|| = eps`` with Armijo
     backtracking.
 
@@ -360,6 +374,8 @@ def riemannian_run(net, loss, X, Y, D0, eps, steps, armijo, max_halvings):
     trial_vals = np.empty(n)
     searching = np.empty(n, dtype=np.int64)
     for it in range(steps + 1):
+        if stop[0] != 0:  # Ctrl-C: the caller drops these outputs
+            break
         for i in range(n):
             for j in range(d):
                 Pt[i, j] = X[i, j] + D[i, j]
