@@ -317,3 +317,33 @@ def test_riemannian_ascent_against_the_naive_loop_and_ends_certified():
     assert set(kinds) <= {"strict_local_max", "saddle", "degenerate"}
     with pytest.raises(ValueError, match="not on the sphere"):
         attacks.riemannian_ascent(net, X, Y, eps, start="zero")
+
+
+def test_pgd_equals_art_on_a_regressor_with_the_quadratic_loss(torch, monkeypatch):
+    pytest.importorskip("art")
+    from art.attacks.evasion import ProjectedGradientDescent
+    from art.estimators.regression import PyTorchRegressor
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "ART_NUMPY_DTYPE", None) is np.float32:
+            monkeypatch.setattr(module, "ART_NUMPY_DTYPE", np.float64)
+    net, X, Y, _ = _problem(seed=2, loss="quadratic")
+    body = net.to_torch()
+
+    class Output(torch.nn.Module):
+        def forward(self, x):
+            return body(x)[:, 0]
+
+    # mean squared error on f: its gradient is a positive multiple of fopa's (f - y) g_f
+    reg = PyTorchRegressor(
+        model=Output(), loss=torch.nn.MSELoss(), input_shape=(12,), clip_values=(0.0, 1.0)
+    )
+    art_pgd = ProjectedGradientDescent(
+        reg, norm=2, eps=0.5, eps_step=0.1, max_iter=20, num_random_init=0, batch_size=6,
+        verbose=False,
+    )  # fmt: skip
+    adv = art_pgd.generate(X, y=Y)
+    res = attacks.pgd(
+        net, X, Y, 0.5, steps=20, alpha=0.1, box=(0.0, 1.0), order="clip_then_project"
+    )
+    np.testing.assert_allclose(X + res.delta, adv, rtol=0, atol=1e-10)
