@@ -10,6 +10,7 @@ import numpy as np
 
 from ._kernels import backtracking as BT
 from ._kernels import pga as K
+from ._kernels.linalg import row_norms
 from ._kernels.tolerances import ON_SPHERE_START, START_FEASIBLE, TINY
 from ._parallel import row_blocks, run_blocks
 from ._validate import as_float_array, as_positive_scalar
@@ -106,7 +107,7 @@ def starts(init, seeds, n, R, d, eps, constraint, single):
     if constraint == "linf":
         bad = np.max(np.abs(start)) > eps * (1 + START_FEASIBLE)
     else:
-        norms = np.linalg.norm(start, axis=1)
+        norms = row_norms(start)
         bad = np.any(norms > eps * (1 + START_FEASIBLE))
         if constraint == "sphere" and np.any(np.abs(norms - eps) > ON_SPHERE_START * eps):
             raise ValueError("init must lie on the sphere ||delta|| = eps for constraint='sphere'")
@@ -171,3 +172,36 @@ def run_kernel(method, net, loss, rows, scalars, pert, seeds, record, target, st
                    part)  # fmt: skip
 
     return run_blocks(run_block, blocks, _STACK_GRAM if method == "gram" else _STACK)
+
+
+#: The Gram iteration runs only when eps and every step's length lie in this range.
+GRAM_LENGTHS = (1e-140, 1e140)
+
+
+def choose_method(method, gram_ok, m, d, eps, step_lengths):
+    """The ascent loop to run: ``"plain"``, ``"gram"`` or ``"backtracking"``.
+
+    ``gram_ok``: the run's options allow the row-space iteration (an l2
+    constraint, no perturbation, no history, no certify_every). The Gram iteration
+    measures lengths through squared forms (``a K a^T``), which under- or overflow
+    when eps or a step's length (``step_lengths``, per input) leaves
+    :data:`GRAM_LENGTHS`; the plain iteration's norms are scale-safe. ``"auto"``
+    picks gram for ``m < 2 d`` when it may run.
+    """
+    if method == "backtracking":
+        return method
+    if method == "gram" and not gram_ok:
+        raise ValueError(
+            "method='gram' needs an l2 constraint, no perturbation, no history and no certify_every"
+        )
+    lengths = np.concatenate([[eps], step_lengths])
+    in_range = bool(np.all((lengths >= GRAM_LENGTHS[0]) & (lengths <= GRAM_LENGTHS[1])))
+    if method == "gram" and not in_range:
+        raise ValueError(
+            "method='gram' squares lengths, which leave float64's range at this scale "
+            f"(eps or a step's length outside [{GRAM_LENGTHS[0]:g}, {GRAM_LENGTHS[1]:g}]); "
+            "use method='plain' or 'auto'"
+        )
+    if method == "auto":
+        return "gram" if gram_ok and in_range and m < 2 * d else "plain"
+    return method

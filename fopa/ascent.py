@@ -28,7 +28,7 @@ from ._kernels import pga as K
 from ._kernels.ball import CONSTRAINTS
 from ._pga_runs import INITS as INITS  # re-exported: the words the CLI offers
 from ._pga_runs import STEP_POLICIES as STEP_POLICIES
-from ._pga_runs import choice, run_kernel, starts, steps_and_scales
+from ._pga_runs import choice, choose_method, run_kernel, starts, steps_and_scales
 from ._validate import as_int, as_positive_scalar, as_real_scalar, as_rng, check_rng
 from .bounds import certificate_bounds
 from .certify import DEFAULT_TOL as CERTIFY_TOL
@@ -499,13 +499,7 @@ def projected_gradient_ascent(
             raise ValueError("step_size='backtracking' runs its own loop; use method='auto'")
         method = "backtracking"
     gram_ok = constraint != "linf" and perturbation is None and not record_history
-    gram_ok = gram_ok and not certify_every
-    if method == "gram" and not gram_ok:
-        raise ValueError(
-            "method='gram' needs an l2 constraint, no perturbation, no history and no certify_every"
-        )
-    if method == "auto":
-        method = "gram" if gram_ok and net.m < 2 * d else "plain"
+    method = choose_method(method, gram_ok and not certify_every, net.m, d, eps, eta * scale)
 
     if R == 1:
         Xr, Yr, etar, scaler = X, Y, eta, scale

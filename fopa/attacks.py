@@ -24,6 +24,7 @@ import numpy as np
 from ._inputs import problem_arrays
 from ._interrupts import deferred_sigint
 from ._kernels import attacks as kern
+from ._kernels.linalg import row_norms
 from ._kernels.tolerances import START_FEASIBLE
 from ._parallel import row_blocks, run_blocks, run_blocks_stoppable
 from ._pga_runs import choice
@@ -112,7 +113,7 @@ def _start(start, X, eps, single, rng, where, in_ball=True):
     if D.shape != want:
         raise ValueError(f"start must have shape {want} like x; got {D.shape}")
     D = np.array(D.reshape(n, d), order="C", copy=True)
-    if in_ball and np.any(np.linalg.norm(D, axis=1) > eps * (1 + START_FEASIBLE)):
+    if in_ball and np.any(row_norms(D) > eps * (1 + START_FEASIBLE)):
         raise ValueError(f"start must lie in the ball ||delta|| <= eps ({where})")
     return D
 
@@ -424,7 +425,7 @@ def riemannian_ascent(
         raise ValueError("start='zero' is not on the sphere; use 'sphere' or an array")
     _check_record(X.shape[0], steps, 2)
     D0 = _start(start, X, eps, single, rng, "riemannian_ascent", in_ball=False)
-    norms = np.linalg.norm(D0, axis=1)
+    norms = row_norms(D0)
     if np.any(norms == 0.0):
         raise ValueError("start must be nonzero: it is rescaled onto the sphere")
     D0 = np.ascontiguousarray(D0 * (eps / norms)[:, None])

@@ -20,6 +20,7 @@ import numpy as np
 
 from ._inputs import problem_arrays
 from ._kernels import network as kernels
+from ._kernels.linalg import all_finite
 
 __all__ = [
     "predict",
@@ -31,7 +32,15 @@ __all__ = [
 ]
 
 
-def _unstack(out, single):
+def _unstack(out, single, what="derivative"):
+    """One point's result or the batch's, after checking it is finite: finite inputs
+    whose result overflows float64 get a clear error, never inf or NaN."""
+    if not all_finite(out.reshape(-1)):
+        raise ValueError(
+            f"the {what} overflows float64 at these inputs (the network's pre-activations, "
+            "outputs or their derivatives beyond float64's range); rescale the network or "
+            "the inputs"
+        )
     return out[0] if single else out
 
 
@@ -48,7 +57,7 @@ def predict(net, x):
     float or ndarray, shape (n,)
     """
     _, X, _, _, single = problem_arrays(net, x, 0.0, "quadratic")
-    out = kernels.predict(net.kernel_view, X)
+    out = _unstack(kernels.predict(net.kernel_view, X), False, "output")
     return float(out[0]) if single else out
 
 
@@ -92,7 +101,7 @@ def input_gradient(net, x, y, *, loss="quadratic"):
     ndarray, shape (d,) or (n, d)
     """
     code, X, Y, _, single = problem_arrays(net, x, y, loss)
-    return _unstack(kernels.input_gradient(net.kernel_view, code, X, Y), single)
+    return _unstack(kernels.input_gradient(net.kernel_view, code, X, Y), single, "gradient")
 
 
 def input_hessian(net, x, y, *, loss="quadratic"):
@@ -110,7 +119,7 @@ def input_hessian(net, x, y, *, loss="quadratic"):
     ndarray, shape (d, d) or (n, d, d)
     """
     code, X, Y, _, single = problem_arrays(net, x, y, loss)
-    return _unstack(kernels.input_hessian(net.kernel_view, code, X, Y), single)
+    return _unstack(kernels.input_hessian(net.kernel_view, code, X, Y), single, "Hessian")
 
 
 def hessian_vector_product(net, x, y, v, *, loss="quadratic"):

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from .jit import jit
-from .linalg import dot, product_into
+from .linalg import dot, norm2, product_into
 from .network import row_coefficients
 
 #: Orders of clipping and projection in ``pgd_run``: project onto the ball, then
@@ -55,7 +55,7 @@ def _clip_row(p, box, lo, hi):
 
 @jit
 def _norm(v):
-    return math.sqrt(dot(v, v))
+    return norm2(v)
 
 
 @jit

@@ -24,7 +24,7 @@ import numpy as np
 
 from .activation import all_derivatives, sup_abs_intervals, values_and_slopes
 from .jit import jit
-from .linalg import dot, product_into
+from .linalg import dot, norm2, product_into
 from .loss import loss_bounds, loss_derivatives, loss_range_bounds
 from .spectral import SMALL_ORDER, UNIT, eigen_bounds, weighted_gram
 from .tolerances import ON_BOUNDARY, SAFETY_FLOOR, SAFETY_MARGIN, TINY
@@ -65,7 +65,7 @@ def project(v, eps, constraint):
         for j in range(v.shape[0]):
             v[j] = min(max(v[j], -eps), eps)
         return 1.0
-    s = project_l2(math.sqrt(dot(v, v)), eps, constraint)
+    s = project_l2(norm2(v), eps, constraint)
     for j in range(v.shape[0]):
         v[j] *= s
     return s
@@ -100,9 +100,9 @@ def kkt_terms(delta, grad, eps, constraint):
             else:
                 free2 += grad[j] * grad[j]
         return at_face, 0.0, radial if at_face else 0.0, math.sqrt(free2)
-    norm = math.sqrt(dot(delta, delta))
+    norm = norm2(delta)
     if not (constraint == SPHERE or on_sphere(norm, eps)):
-        return False, norm, 0.0, math.sqrt(dot(grad, grad))
+        return False, norm, 0.0, norm2(grad)
     scale = max(norm, TINY)
     d4 = d - d % 4
     s0 = s1 = s2 = s3 = 0.0

@@ -18,7 +18,7 @@ import numpy as np
 
 from .ball import ball_bounds, householder_complement, sphere_kkt
 from .jit import jit
-from .linalg import all_finite, dot, eigvalsh, product_into
+from .linalg import all_finite, dot, eigvalsh, norm2, product_into
 from .network import point_coefficients, point_derivatives
 from .spectral import eigen_bounds, weighted_gram
 from .tolerances import RADIUS_BISECTION, RADIUS_MARGIN, TINY
@@ -55,7 +55,7 @@ def dense_point(net, weight_norm, FT, loss, x, y, delta, eps):
     scale, curvature = max(fast[0, 0], TINY), fast[1, 0]
     grad, H, value = point_derivatives(net, loss, x + delta, y)
     on_boundary, u, mu, gamma = sphere_kkt(delta, grad, eps)
-    norm = math.sqrt(dot(delta, delta))
+    norm = norm2(delta)
     if not on_boundary:
         eig = eigvalsh(H)
         alpha = max(abs(eig[0]), abs(eig[-1]))
@@ -172,7 +172,7 @@ def factor_rows(net, loss, X, Y, D, eps, bounds):
         M, on_boundary, mu, gamma, value, corner, coupling = _tangent_block(
             net, loss, X[i] + delta, Y[i], delta, eps
         )
-        norm = math.sqrt(dot(delta, delta))
+        norm = norm2(delta)
         if on_boundary and d == 1:  # no tangent directions
             est_min = est_max = -math.inf
             low = high = -math.inf

@@ -45,6 +45,52 @@ def product_into(P, B, out):
                 o[r] += v0 * b0[r]
 
 
+#: Sums of squares inside [_SQ_LO, _SQ_HI] lost nothing to overflow or underflow.
+_SQ_LO, _SQ_HI = 1e-290, 1e290
+_UP, _DOWN = 2.0**600, 2.0**-600
+
+
+@jit
+def norm2(v):
+    """||v||_2 over the whole float range (as LAPACK's ``dnrm2``).
+
+    The plain ``sqrt(v . v)`` when the sum of squares is in ``[1e-290, 1e290]``
+    (the same bits as before; no square can have overflowed, and squares that
+    underflowed are below 1e-290 / n of the sum, invisible in it); otherwise the
+    vector is scaled by a power of two first (2^600 or 2^-600, by its largest
+    entry), so that ``||v||`` near 1e-160 or 1e160 (whose squares under- or
+    overflow) is exact to rounding. inf and NaN
+    entries give inf and NaN.
+    """
+    s = dot(v, v)
+    if _SQ_LO <= s <= _SQ_HI:
+        return math.sqrt(s)
+    big = 0.0
+    for j in range(v.shape[0]):
+        a = abs(v[j])
+        if a > big or a != a:
+            big = a
+    if big == 0.0 or not big < math.inf:
+        return big
+    # scale by a power of two (exact, also for subnormal entries, where dividing by
+    # the largest entry would overflow its reciprocal)
+    f = _UP if big < 1.0 else _DOWN
+    acc = 0.0
+    for j in range(v.shape[0]):
+        t = v[j] * f
+        acc += t * t
+    return math.sqrt(acc) * (1.0 / f)
+
+
+@jit
+def row_norms(A):
+    """||A[i]||_2 for every row of a 2-D array, scale-safe (:func:`norm2`)."""
+    out = np.empty(A.shape[0])
+    for i in range(A.shape[0]):
+        out[i] = norm2(A[i])
+    return out
+
+
 @jit
 def times(Q, W):
     """Q @ W for Q (n, m), W (m, d), as a new array."""
@@ -91,7 +137,7 @@ def largest_row_norm(D):
     """max_i ||D[i]||_2 for D (n, d)."""
     out = 0.0
     for i in range(D.shape[0]):
-        out = max(out, math.sqrt(dot(D[i], D[i])))
+        out = max(out, norm2(D[i]))
     return out
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from .ball import LINF, SPHERE, is_kkt, kkt_terms, on_sphere, project, project_l2
 from .jit import jit
-from .linalg import dot, product_into, times
+from .linalg import dot, norm2, product_into, times
 from .network import row_coefficients
 from .tolerances import GRAM_NOISE, TINY
 
@@ -154,7 +154,7 @@ def _gradient_step(Di, Gi, h, eps, constraint, step, moved):
     factor = project(step, eps, constraint)
     for j in range(Di.shape[0]):
         moved[j] = step[j] - Di[j]
-    return math.sqrt(dot(moved, moved)) / h, factor
+    return norm2(moved) / h, factor
 
 
 @jit
