@@ -164,3 +164,21 @@ def test_an_output_path_is_checked_before_the_work(saved, capsys):
     args = ["ascend", path, "--x", "1,2,3", "--y", "0", "--eps", "1"]
     assert main([*args, "--save-delta", "/nonexistent-dir/d.npy"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_python_dash_m_does_not_import_modules_from_the_current_directory(tmp_path):
+    # found by hostile testing: a tomllib.py in the working directory was executed
+    # instead of the standard library's when a spec was read through python -m fopa
+    import subprocess
+    import sys
+
+    (tmp_path / "tomllib.py").write_text('raise SystemExit("the shadow tomllib ran")\n')
+    (tmp_path / "s.toml").write_text(
+        'experiment = "pga"\nseeds = {count = 1}\n[fixed]\nd = 3\nm = 4\n'
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "fopa", "sweep", "s.toml", "--store", "st.sqlite", "--status"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "shadow" not in proc.stderr + proc.stdout
