@@ -268,8 +268,25 @@ def _positive_float(text):
     return value
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Every option's help says its default (and allowed values come from ``choices``)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "(default" in text or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        if action.option_strings and action.nargs != 0:
+            text = (text + " " if text else "") + "(default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
-    """Reports a usage error in one line (and exit status 2), without the usage block."""
+    """Reports a usage error in one line (and exit status 2), without the usage block;
+    help shows every default."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
@@ -286,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the configuration (default: full; --quick is --config quick)",
     )  # fmt: skip
     rep.add_argument("--out", default="fopa-report", help="output directory")
-    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--seed", type=int, default=0, help="the root seed of every study")
     rep.add_argument("--jobs", type=_positive_int, default=1, help="worker processes")
     rep.set_defaults(run=_reproduce)
     sweep = sub.add_parser(
@@ -308,11 +325,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="derivatives of a random network at a random input")
     demo.add_argument("--d", type=_positive_int, default=10, help="input dimension")
     demo.add_argument("--m", type=_positive_int, default=50, help="width")
-    demo.add_argument("--activation", choices=ACTIVATIONS, default="tanh")
-    demo.add_argument("--loss", choices=LOSSES, default="quadratic")
-    demo.add_argument("--scale", type=_positive_float, default=1.0, help="norm of the input")
+    demo.add_argument("--activation", choices=ACTIVATIONS, default="tanh", help="sigma")
+    demo.add_argument("--loss", choices=LOSSES, default="quadratic", help="the loss")
+    demo.add_argument(
+        "--scale", type=_positive_float, default=1.0,
+        help="the input's scale: x ~ scale N(0, I/d), so ||x|| is about scale",
+    )  # fmt: skip
     demo.add_argument("--eps", type=_positive_float, default=0.5, help="ball radius")
-    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--seed", type=int, default=0, help="seed of the network and input")
     demo.set_defaults(run=_demo)
 
     def problem_arguments(p):
@@ -320,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--x", required=True, help="input: .npy file or comma list")
         p.add_argument("--y", required=True, help="target(s): number, comma list or .npy")
         p.add_argument("--eps", type=_positive_float, required=True, help="ball radius")
-        p.add_argument("--loss", choices=LOSSES, default="quadratic")
+        p.add_argument("--loss", choices=LOSSES, default="quadratic", help="the loss")
         p.add_argument("--json", action="store_true", help="print one JSON object")
 
     ascend = sub.add_parser("ascend", help="projected gradient ascent on a saved network")
@@ -336,9 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--tol", type=float, default=1e-8,
         help="stop at a KKT residual <= tol x the ball's gradient scale (default: 1e-8)",
     )  # fmt: skip
-    ascend.add_argument("--init", choices=INITS, default="zero")
-    ascend.add_argument("--restarts", type=_positive_int, default=1)
-    ascend.add_argument("--seed", type=int, default=None)
+    ascend.add_argument("--init", choices=INITS, default="zero", help="the start")
+    ascend.add_argument("--restarts", type=_positive_int, default=1, help="starts per input")
+    ascend.add_argument("--seed", type=int, default=None, help="seed of random starts")
     ascend.add_argument("--save-delta", default=None, help="write the result's delta (.npy)")
     ascend.set_defaults(run=_ascend)
 
@@ -349,7 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--tol", type=float, default=CERTIFY_TOL,
         help=f"relative tolerance, as the solver's (default: {CERTIFY_TOL:g})",
     )  # fmt: skip
-    cert.add_argument("--method", choices=CERTIFY_METHODS, default="auto")
+    cert.add_argument(
+        "--method", choices=CERTIFY_METHODS, default="auto", help="how the spectrum is bounded"
+    )
     cert.set_defaults(run=_certify)
     att = sub.add_parser("attacks", help="attacks side by side against certified ground truth")
     problem_arguments(att)
@@ -365,7 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--starts", type=_positive_int, default=32,
         help="starts of the many-start search for the best certified maximum (default: 32)",
     )  # fmt: skip
-    att.add_argument("--seed", type=int, default=None)
+    att.add_argument("--seed", type=int, default=None, help="seed of the random starts")
     att.set_defaults(run=_attacks)
     return parser
 

@@ -182,3 +182,14 @@ def test_python_dash_m_does_not_import_modules_from_the_current_directory(tmp_pa
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "shadow" not in proc.stderr + proc.stdout
+
+
+def test_help_shows_every_default(capsys):
+    for command in ("ascend", "certify", "demo", "attacks", "reproduce"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        out = capsys.readouterr().out
+        assert "(default: " in out
+        if command == "ascend":
+            for text in ("(default: zero)", "(default: 1)", "(default: quadratic)"):
+                assert text in out, (text, out)
