@@ -392,9 +392,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _compile_notice() -> None:
+    """Say so on stderr when the kernels are not in numba's cache yet (the first run
+    after installation compiles them, which takes tens of seconds)."""
+    from ._kernels.jit import cache_is_warm
+    from ._kernels.network import predict
+
+    if cache_is_warm(predict) is False:
+        print(
+            "fopa: compiling the numba kernels on first use (10-40 s; cached for later runs)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _compile_notice()
     try:
         return args.run(args)
     except BrokenPipeError:  # the reader went away (fopa ... | head): quiet, as Unix tools

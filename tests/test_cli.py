@@ -193,3 +193,18 @@ def test_help_shows_every_default(capsys):
         if command == "ascend":
             for text in ("(default: zero)", "(default: 1)", "(default: quadratic)"):
                 assert text in out, (text, out)
+
+
+def test_a_cold_kernel_cache_is_announced(monkeypatch, capsys):
+    from fopa._kernels import jit
+    from fopa._kernels.network import predict
+    from fopa.cli import _compile_notice
+
+    assert jit.cache_is_warm(predict) in (True, None)  # compiled by now in this session
+    monkeypatch.setattr(jit, "cache_is_warm", lambda dispatcher: False)
+    _compile_notice()
+    assert "compiling the numba kernels" in capsys.readouterr().err
+    monkeypatch.setattr(jit, "cache_is_warm", lambda dispatcher: True)
+    _compile_notice()
+    assert capsys.readouterr().err == ""
+    assert jit.cache_is_warm(object()) is None  # not a dispatcher: cannot tell

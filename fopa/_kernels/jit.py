@@ -30,3 +30,15 @@ FASTMATH = frozenset({"contract", "nsz", "arcp"})
 def jit(func):
     """Compile ``func`` with fopa's numba options."""
     return numba.njit(cache=True, fastmath=set(FASTMATH), nogil=True, error_model="numpy")(func)
+
+
+def cache_is_warm(dispatcher):
+    """Whether ``dispatcher`` (a function compiled by :func:`jit`) has machine code in
+    numba's cache: True, False, or None when it cannot tell (numba's cache layout is
+    private and read defensively)."""
+    import os
+
+    try:
+        return bool(os.path.exists(dispatcher._cache._cache_file._index_path))
+    except (AttributeError, TypeError, OSError):
+        return None
