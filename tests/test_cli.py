@@ -201,10 +201,10 @@ def test_a_cold_kernel_cache_is_announced(monkeypatch, capsys):
     from fopa.cli import _compile_notice
 
     assert jit.cache_is_warm(predict) in (True, None)  # compiled by now in this session
+    assert jit.cache_is_warm(object()) is None  # not a dispatcher: cannot tell
     monkeypatch.setattr(jit, "cache_is_warm", lambda dispatcher: False)
     _compile_notice()
     assert "compiling the numba kernels" in capsys.readouterr().err
     monkeypatch.setattr(jit, "cache_is_warm", lambda dispatcher: True)
     _compile_notice()
     assert capsys.readouterr().err == ""
-    assert jit.cache_is_warm(object()) is None  # not a dispatcher: cannot tell
