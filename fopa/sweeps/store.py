@@ -6,7 +6,10 @@ Tables:
   its ``fingerprint``, the fopa version and time that created the store.
 - ``cells``: one row per *finished* cell (``status`` ``done`` or ``failed``) with its
   index, key, parameters and seed, outputs (JSON) or error (traceback),
-  attempts, start/finish times, seconds, worker and fopa version.
+  attempts, start/finish times, seconds, worker, fopa version and (schema 2) the
+  SHA-256 ``checksum`` of its parameters and outputs, verified on every read: a
+  changed digit is reported, never returned. Stores of schema 1 (no checksum)
+  still open and read.
 
 A cell is written in one transaction when it finishes; unfinished cells have no
 row, so a crash loses only the cells that were running. A ``done`` row is never
@@ -15,14 +18,20 @@ overwritten; a ``failed`` one is replaced when a retry finishes.
 Opening checks, before anything is written: the file is a SQLite database that
 passes ``PRAGMA quick_check``, it is a fopa sweep store of this schema, and (when
 a spec is given) it belongs to that spec. Otherwise :class:`StoreError` says why
-and the file is left as it was.
+and the file is left as it was. The store's path must be a regular file (or
+not exist yet) in an existing directory; every SQLite failure (a full disk, a
+read-only file or mount, bytes that are not UTF-8) is a one-line
+:class:`StoreError`, and a failed write leaves the store as it was (each cell is
+one transaction).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
+import stat
 import time
 from dataclasses import dataclass
 
@@ -32,7 +41,9 @@ from .spec import SweepSpec, canonical_json
 __all__ = ["ResultStore", "StoreError", "StoreStatus"]
 
 APPLICATION = "fopa-sweep"
-SCHEMA = "1"
+SCHEMA = "2"
+#: Schemas this version opens: 1 has no checksum column.
+READABLE_SCHEMAS = ("1", "2")
 _HEADER = b"SQLite format 3\x00"
 
 _CREATE = """
@@ -50,21 +61,40 @@ CREATE TABLE cells (
     finished REAL NOT NULL,
     seconds REAL NOT NULL,
     worker TEXT NOT NULL,
-    fopa_version TEXT NOT NULL
+    fopa_version TEXT NOT NULL,
+    checksum TEXT NOT NULL
 );
 """
 
 _RECORD = """
 INSERT INTO cells (cell_index, cell_key, params, seed, status, outputs, error, attempts,
-                   started, finished, seconds, worker, fopa_version)
-VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)
+                   started, finished, seconds, worker, fopa_version{checksum_column})
+VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?{checksum_value})
 ON CONFLICT (cell_index) DO UPDATE SET
     status = excluded.status, outputs = excluded.outputs, error = excluded.error,
     attempts = cells.attempts + 1, started = excluded.started,
     finished = excluded.finished, seconds = excluded.seconds, worker = excluded.worker,
-    fopa_version = excluded.fopa_version
+    fopa_version = excluded.fopa_version{checksum_update}
 WHERE cells.status != 'done'
 """
+_RECORD_V2 = _RECORD.format(
+    checksum_column=", checksum",
+    checksum_value=", ?",
+    checksum_update=", checksum = excluded.checksum",
+)
+_RECORD_V1 = _RECORD.format(checksum_column="", checksum_value="", checksum_update="")
+
+
+def _checksum(cell_key, params, status, outputs, error):
+    """SHA-256 of what a cell row says (its key, parameters, status, outputs, error)."""
+    body = "\x1f".join([cell_key, params, status, outputs or "", error or ""])
+    return hashlib.sha256(body.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _text(raw):
+    """SQLite text as str; bytes that are not UTF-8 kept (surrogate-escaped) so that
+    the row's checksum or its JSON decoding reports them."""
+    return raw.decode("utf-8", "surrogateescape")
 
 
 class StoreError(ValueError):
@@ -110,9 +140,22 @@ class StoreStatus:
 
 
 def _connect(path):
-    conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-    conn.execute("PRAGMA busy_timeout = 30000")
+    try:
+        conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        conn.execute("PRAGMA busy_timeout = 30000")
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open store {path!r}: {exc}") from None
+    conn.text_factory = _text
     return conn
+
+
+def _check_path(path):
+    """A store path is a regular file, or absent in an existing directory."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise StoreError(f"the directory of store {path!r} ({directory}) does not exist")
+    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
+        raise StoreError(f"store {path!r} is not a regular file (a store is a SQLite file)")
 
 
 class ResultStore:
@@ -138,6 +181,7 @@ class ResultStore:
         self.path = os.fspath(path)
         if spec is not None and not isinstance(spec, SweepSpec):
             raise TypeError(f"spec must be a SweepSpec; got {type(spec).__name__}")
+        _check_path(self.path)
         if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
             self._conn = self._open_existing(spec)
         elif spec is None:
@@ -161,9 +205,10 @@ class ResultStore:
             if not {"meta", "cells"} <= tables:
                 raise StoreError(f"{self.path!r} is a SQLite database but not a fopa sweep store")
             meta = dict(conn.execute("SELECT key, value FROM meta"))
-            if meta.get("application") != APPLICATION or meta.get("schema") != SCHEMA:
+            if meta.get("application") != APPLICATION or meta.get("schema") not in READABLE_SCHEMAS:
                 raise StoreError(
-                    f"{self.path!r} is not a fopa sweep store of schema {SCHEMA} "
+                    f"{self.path!r} is not a fopa sweep store of schema "
+                    f"{' or '.join(READABLE_SCHEMAS)} "
                     f"(application {meta.get('application')!r}, schema {meta.get('schema')!r})"
                 )
             if spec is not None and spec.fingerprint != meta.get("fingerprint"):
@@ -174,7 +219,15 @@ class ResultStore:
                     f"{meta['fingerprint'][:12]}) than {spec.name!r} (spec "
                     f"{spec.fingerprint[:12]}); use another --store or the spec that made it"
                 )
-            conn.execute("PRAGMA journal_mode = WAL")
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError:
+                pass  # a read-only file or mount: readable, and every write says why
+        except sqlite3.OperationalError as exc:
+            conn.close()
+            raise StoreError(
+                f"cannot read store {self.path!r} ({exc}); it was left untouched"
+            ) from None
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise StoreError(
@@ -188,18 +241,26 @@ class ResultStore:
 
     def _create(self, spec):
         conn = _connect(self.path)
-        conn.execute("PRAGMA journal_mode = WAL")
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"cannot create store {self.path!r} ({exc})") from None
         meta = dict(
             # plain json.dumps keeps the grid's order (canonical_json would sort it)
             application=APPLICATION, schema=SCHEMA, spec=json.dumps(spec.to_dict()),
             fingerprint=spec.fingerprint, fopa_version=__version__,
             created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         )  # fmt: skip
-        with _transaction(conn):
-            for statement in _CREATE.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
+        try:
+            with _transaction(conn):
+                for statement in _CREATE.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.executemany("INSERT INTO meta VALUES (?, ?)", list(meta.items()))
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(f"cannot create store {self.path!r} ({exc})") from None
         self._meta = meta
         return conn
 
@@ -223,12 +284,25 @@ class ResultStore:
         error, started, finished, seconds, worker, fopa_version).
         """
         outputs = None if result["outputs"] is None else canonical_json(result["outputs"])
-        with _transaction(self._conn):
-            cur = self._conn.execute(_RECORD, (
-                cell.index, cell.key, canonical_json(cell.params), cell.seed, result["status"],
-                outputs, result["error"], result["started"], result["finished"],
-                result["seconds"], result["worker"], result["fopa_version"],
-            ))  # fmt: skip
+        params = canonical_json(cell.params)
+        values = (
+            cell.index, cell.key, params, cell.seed, result["status"], outputs, result["error"],
+            result["started"], result["finished"], result["seconds"], result["worker"],
+            result["fopa_version"],
+        )  # fmt: skip
+        if self._meta["schema"] == "1":
+            statement = _RECORD_V1
+        else:
+            statement = _RECORD_V2
+            values += (_checksum(cell.key, params, result["status"], outputs, result["error"]),)
+        try:
+            with _transaction(self._conn):
+                cur = self._conn.execute(statement, values)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"cannot write cell {cell.index} to store {self.path!r} ({exc}: a full disk, "
+                "a read-only file or mount?); the store keeps every cell written before"
+            ) from None
         return cur.rowcount == 1
 
     def rows(self, status=None) -> list[dict]:
@@ -238,13 +312,34 @@ class ResultStore:
         if status is not None:
             query += " WHERE status = ?"
             args = (status,)
-        cur = self._conn.execute(query + " ORDER BY cell_index", args)
-        names = [c[0] for c in cur.description]
+        try:
+            cur = self._conn.execute(query + " ORDER BY cell_index", args)
+            names = [c[0] for c in cur.description]
+            fetched = cur.fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read store {self.path!r} ({exc})") from None
         out = []
-        for values in cur:
+        for values in fetched:
             row = dict(zip(names, values, strict=True))
-            row["params"] = json.loads(row["params"])
-            row["outputs"] = None if row["outputs"] is None else json.loads(row["outputs"])
+            checksum = row.pop("checksum", None)
+            if checksum is not None:
+                want = _checksum(
+                    row["cell_key"], row["params"], row["status"], row["outputs"], row["error"]
+                )
+                if want != checksum:
+                    raise StoreError(
+                        f"store {self.path!r}: cell {row['cell_index']} does not match its "
+                        "checksum (its parameters, outputs or error were changed after it "
+                        "was written); restore the file, or delete that row to compute the cell "
+                        "again"
+                    )
+            try:
+                row["params"] = json.loads(row["params"])
+                row["outputs"] = None if row["outputs"] is None else json.loads(row["outputs"])
+            except (ValueError, UnicodeError) as exc:
+                raise StoreError(
+                    f"store {self.path!r}: cell {row['cell_index']} holds unreadable data ({exc})"
+                ) from None
             out.append(row)
         return out
 

@@ -1,0 +1,93 @@
+"""The sweep store under misuse: bad paths, full disks, changed bytes, old schemas.
+
+Each case was found by hostile testing: tracebacks (missing directory, /dev/null,
+bytes that are not UTF-8 in a payload), silent acceptance of a changed digit.
+"""
+
+import hashlib
+import sqlite3
+
+import pytest
+
+from fopa.sweeps import ResultStore, StoreError, export_results, run_sweep
+
+SPEC = dict(name="tiny", experiment="pga", seeds={"count": 3}, fixed=dict(d=3, m=4))
+
+
+def _sha(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_bad_store_paths_are_one_line_errors(tmp_path):
+    with pytest.raises(StoreError, match="directory of store .* does not exist"):
+        run_sweep(SPEC, tmp_path / "missing" / "s.sqlite")
+    with pytest.raises(StoreError, match="not a regular file"):
+        run_sweep(SPEC, "/dev/null")
+    with pytest.raises(StoreError, match="not a regular file"):
+        run_sweep(SPEC, tmp_path)  # a directory
+
+
+def test_a_changed_digit_is_reported_not_returned(tmp_path):
+    store = tmp_path / "s.sqlite"
+    run_sweep(SPEC, store)
+    with sqlite3.connect(store) as conn:
+        text = conn.execute("SELECT outputs FROM cells WHERE cell_index = 1").fetchone()[0]
+        at = next(i for i, ch in enumerate(text) if ch.isdigit() and ch != "9")
+        changed = text[:at] + str(int(text[at]) + 1) + text[at + 1 :]
+        conn.execute("UPDATE cells SET outputs = ? WHERE cell_index = 1", (changed,))
+    with ResultStore(store) as results, pytest.raises(StoreError, match="cell 1 .*checksum"):
+        results.rows()
+    with pytest.raises(StoreError, match="checksum"):
+        export_results(store, tmp_path / "out.csv")
+
+
+def test_bytes_that_are_not_utf8_are_reported(tmp_path):
+    store = tmp_path / "s.sqlite"
+    run_sweep(SPEC, store)
+    with sqlite3.connect(store) as conn:
+        conn.execute("UPDATE cells SET outputs = CAST(X'80FFFE' AS TEXT) WHERE cell_index = 0")
+    with pytest.raises(StoreError, match="cell 0"):
+        export_results(store, tmp_path / "out.csv")
+
+
+def test_a_full_disk_fails_the_write_and_keeps_the_store(tmp_path):
+    store = tmp_path / "s.sqlite"
+    with ResultStore(store, _spec()) as results:
+        pages = results._conn.execute("PRAGMA page_count").fetchone()[0]
+        results._conn.execute(f"PRAGMA max_page_count = {pages}")  # the disk is full now
+        cell = _spec().cells()[0]
+        big = dict(status="done", outputs={"x": "y" * 100_000}, error=None, started=0.0,
+                   finished=1.0, seconds=1.0, worker="w", fopa_version="0")  # fmt: skip
+        with pytest.raises(StoreError, match="cannot write cell 0.*full"):
+            results.record(cell, big)
+        assert results.finished() == {}
+    with ResultStore(store) as results:
+        assert results.rows() == []
+
+
+def test_a_schema_1_store_still_opens_reads_and_resumes(tmp_path):
+    store = tmp_path / "old.sqlite"
+    run_sweep(dict(SPEC, seeds={"count": 2}), store)
+    with sqlite3.connect(store) as conn:  # rewrite it as fopa wrote stores before checksums
+        conn.execute("ALTER TABLE cells DROP COLUMN checksum")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    with ResultStore(store) as results:
+        assert len(results.rows()) == 2
+    # resuming with a third seed is another spec (refused); the same spec resumes
+    summary = run_sweep(dict(SPEC, seeds={"count": 2}), store, retry_failed=True)
+    assert summary.done == 2
+
+
+def test_a_refused_store_is_byte_identical(tmp_path):
+    store = tmp_path / "s.sqlite"
+    run_sweep(SPEC, store)
+    before = _sha(store)
+    with pytest.raises(StoreError, match="another sweep"):
+        run_sweep(dict(SPEC, seeds={"count": 4}), store)
+    assert _sha(store) == before
+
+
+def _spec():
+    from fopa.sweeps import SweepSpec
+
+    return SweepSpec.from_dict(SPEC)
