@@ -91,3 +91,23 @@ def _spec():
     from fopa.sweeps import SweepSpec
 
     return SweepSpec.from_dict(SPEC)
+
+
+def test_a_changed_cell_default_is_refused_not_mixed(tmp_path, monkeypatch):
+    # found by hostile testing: --retry-failed after a default changed from k = 1 to
+    # k = 10 kept params k = 1 and the old cell key beside outputs computed at k = 10
+    import importlib
+    import sys
+
+    module = tmp_path / "changing_cells.py"
+    module.write_text("def cell(seed, k=1):\n    return {'value': seed * k}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = dict(name="changing", experiment="changing_cells:cell", seeds={"count": 2})
+    store = tmp_path / "c.sqlite"
+    assert run_sweep(spec, store).done == 2
+    module.write_text("def cell(seed, k=10):\n    return {'value': seed * k}\n")
+    importlib.reload(sys.modules["changing_cells"])
+    with pytest.raises(StoreError, match=r"2 finished cell\(s\).*k: stored 1, now 10"):
+        run_sweep(spec, store, retry_failed=True)
+    with ResultStore(store) as results:
+        assert [r["params"] for r in results.rows()] == [{"k": 1}, {"k": 1}]

@@ -9,6 +9,7 @@ already holds as done (and, unless ``retry_failed``, as failed).
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import socket
 import sys
@@ -282,6 +283,31 @@ def _runner_lock(store):
         os.close(fd)
 
 
+def _check_definitions(results, cells):
+    """Refuse a store whose finished cells were defined otherwise than the spec's cells
+    are now (same spec, but the experiment's defaults changed: the stored ``params``
+    and ``cell_key`` differ from what the cell would be today). Resuming would mix
+    the two definitions in one store."""
+    stored = results.keys()
+    changed = [c for c in cells if c.index in stored and stored[c.index][0] != c.key]
+    if not changed:
+        return
+    first = changed[0]
+    was = json.loads(stored[first.index][1])
+    diff = {
+        k: (was.get(k), first.params.get(k))
+        for k in sorted(set(was) | set(first.params))
+        if was.get(k) != first.params.get(k)
+    }
+    shown = ", ".join(f"{k}: stored {a!r}, now {b!r}" for k, (a, b) in diff.items())
+    raise StoreError(
+        f"store {results.path!r}: {len(changed)} finished cell(s) were computed with another "
+        f"definition of the experiment's cells than this fopa gives them (cell "
+        f"{first.index}: {shown or 'same parameters, another key'}); the experiment's "
+        "defaults changed. Use a new --store (resuming would mix both definitions)"
+    )
+
+
 def run_sweep(
     spec, store, *, jobs=1, scheduler=None, retry_failed=False, progress=False, stream=None
 ) -> SweepSummary:
@@ -319,8 +345,10 @@ def run_sweep(
     tick = time.perf_counter()
     with ResultStore(store, spec) as results, _runner_lock(store):
         finished = results.finished()
+        all_cells = spec.cells()
+        _check_definitions(results, all_cells)
         rerun = {"failed"} if retry_failed else set()
-        cells = [c for c in spec.cells() if c.index not in finished or finished[c.index] in rerun]
+        cells = [c for c in all_cells if c.index not in finished or finished[c.index] in rerun]
         done = sum(1 for s in finished.values() if s == "done")
         failed = sum(1 for s in finished.values() if s == "failed")
         if retry_failed:

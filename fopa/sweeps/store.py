@@ -277,6 +277,14 @@ class ResultStore:
         """{cell index: "done" or "failed"} for every finished cell."""
         return dict(self._conn.execute("SELECT cell_index, status FROM cells"))
 
+    def keys(self) -> dict:
+        """{cell index: (cell key, parameters as stored JSON)} for every finished cell."""
+        try:
+            rows = self._conn.execute("SELECT cell_index, cell_key, params FROM cells")
+            return {i: (k, p) for i, k, p in rows}
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read store {self.path!r} ({exc})") from None
+
     def record(self, cell, result) -> bool:
         """Write one finished cell in one transaction; False if it was already done.
 
