@@ -29,6 +29,7 @@ from .losses import LOSSES
 from .network import TwoLayerNet
 from .report import reproduce
 from .sweeps import ResultStore, export_results, load_spec, report_from_stores, run_sweep
+from .sweeps.runner import CELL_TIME_LIMIT
 
 
 def _demo(args) -> int:
@@ -217,6 +218,7 @@ def _sweep(args) -> int:
         summary = run_sweep(
             spec, stores[0], jobs=args.jobs, scheduler=args.scheduler,
             retry_failed=args.retry_failed, progress=not args.quiet,
+            cell_time_limit=args.cell_time_limit or None,
         )  # fmt: skip
         print(
             f"sweep {summary.name}: {summary.ran} cells ran ({summary.ran_failed} failed), "
@@ -317,6 +319,10 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--jobs", type=_positive_int, default=1, help="local worker processes")
     where.add_argument("--scheduler", default=None, help="Dask scheduler, e.g. tcp://host:8786")
     sweep.add_argument("--retry-failed", action="store_true", help="rerun cells that failed")
+    sweep.add_argument(
+        "--cell-time-limit", type=float, default=CELL_TIME_LIMIT, metavar="SECONDS",
+        help="stop a cell after this long and record it as failed (0: no limit)",
+    )  # fmt: skip
     sweep.add_argument("--status", action="store_true", help="show progress; run nothing")
     sweep.add_argument("--export", default=None, help="write the cells to a .csv or .json file")
     sweep.add_argument("--report", default=None, help="build the reproduction report in DIR")

@@ -49,3 +49,10 @@ def exits(*, n: int, seed: int) -> dict:
 def named(*, status: int, error: int, seed: int) -> dict:
     """Parameters named like the store's bookkeeping columns."""
     return {"sum": status + error + seed}
+
+
+def hangs(*, n: int, seed: int) -> dict:
+    """Hangs (a busy loop in Python) when ``seed == n``, else returns at once."""
+    while seed == n:
+        pass
+    return {"seed": seed}

@@ -111,3 +111,21 @@ def test_a_changed_cell_default_is_refused_not_mixed(tmp_path, monkeypatch):
         run_sweep(spec, store, retry_failed=True)
     with ResultStore(store) as results:
         assert [r["params"] for r in results.rows()] == [{"k": 1}, {"k": 1}]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_hanging_cell_is_stopped_by_its_time_limit_and_recorded(tmp_path, jobs):
+    import time
+
+    spec = dict(name="hang", experiment="tests.sweep_cells:hangs", seeds=[0, 1, 2],
+                fixed=dict(n=1))  # fmt: skip
+    store = tmp_path / "h.sqlite"
+    tick = time.perf_counter()
+    summary = run_sweep(spec, store, jobs=jobs, cell_time_limit=1.0)
+    assert time.perf_counter() - tick < 30
+    assert (summary.done, summary.failed) == (2, 1)
+    with ResultStore(store) as results:
+        (failed,) = results.rows("failed")
+    assert failed["seed"] == 1 and "time limit of 1 s" in failed["error"]
+    with pytest.raises(ValueError, match="cell_time_limit"):
+        run_sweep(spec, tmp_path / "x.sqlite", cell_time_limit=-1)

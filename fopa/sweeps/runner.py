@@ -11,14 +11,17 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 import socket
 import sys
+import threading
 import time
 import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .._json import jsonable
+from .._validate import as_positive_scalar
 from .._version import __version__
 from .spec import SweepSpec, canonical_json, load_spec, resolve_experiment
 from .store import ResultStore, StoreError
@@ -48,7 +51,44 @@ def _cell_json(value):
     return jsonable(value)
 
 
-def run_cell(experiment, params, seed) -> dict:
+#: Default time limit of one cell, in seconds (``run_sweep(cell_time_limit=...)``).
+CELL_TIME_LIMIT = 3600.0
+
+
+class CellTimeout(Exception):
+    """A cell ran longer than its time limit."""
+
+
+@contextmanager
+def _time_limit(seconds):
+    """Raise :class:`CellTimeout` in this process's main thread after ``seconds``.
+
+    A SIGALRM timer: it interrupts Python code and fopa's compiled work (which
+    returns to Python between pieces of a fraction of a second), but not a cell
+    stuck inside one long call of foreign compiled code; outside the main thread
+    (Dask's worker threads) there is no timer and no limit.
+    """
+    usable = (
+        seconds is not None and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+    )  # fmt: skip
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise CellTimeout(f"the cell ran longer than its time limit of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0.0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_cell(experiment, params, seed, time_limit=None) -> dict:
     """Run one cell and describe how it went; never raises for the cell's own errors.
 
     Parameters
@@ -58,6 +98,9 @@ def run_cell(experiment, params, seed) -> dict:
     params : dict
         Keyword arguments of the experiment.
     seed : int
+    time_limit : float, optional
+        Seconds after which the cell is stopped and recorded as failed
+        (:class:`CellTimeout`); None for no limit.
 
     Returns
     -------
@@ -71,7 +114,8 @@ def run_cell(experiment, params, seed) -> dict:
     tick = time.perf_counter()
     outputs, error = None, None
     try:
-        value = resolve_experiment(experiment)(**params, seed=seed)
+        with _time_limit(time_limit):
+            value = resolve_experiment(experiment)(**params, seed=seed)
         if not isinstance(value, dict):
             raise TypeError(f"an experiment must return a dict; got {type(value).__name__}")
         outputs = _cell_json(value)
@@ -189,12 +233,12 @@ def _dask_client(scheduler):
         raise ValueError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
 
 
-def _results_here(cells, experiment):
+def _results_here(cells, experiment, limit):
     for cell in cells:
-        yield cell, run_cell(experiment, cell.params, cell.seed)
+        yield cell, run_cell(experiment, cell.params, cell.seed, limit)
 
 
-def _results_pool(cells, experiment, jobs):
+def _results_pool(cells, experiment, jobs, limit):
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
@@ -212,11 +256,11 @@ def _results_pool(cells, experiment, jobs):
         while True:
             for cell in itertools.islice(queue, WINDOW_PER_WORKER * jobs - len(running)):
                 try:
-                    future = pool.submit(run_cell, experiment, cell.params, cell.seed)
+                    future = pool.submit(run_cell, experiment, cell.params, cell.seed, limit)
                 except BrokenProcessPool:  # a worker died: its cells fail, the rest go on
                     pool.shutdown(wait=False, cancel_futures=True)
                     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
-                    future = pool.submit(run_cell, experiment, cell.params, cell.seed)
+                    future = pool.submit(run_cell, experiment, cell.params, cell.seed, limit)
                 running[future] = cell
             if not running:
                 return
@@ -309,7 +353,15 @@ def _check_definitions(results, cells):
 
 
 def run_sweep(
-    spec, store, *, jobs=1, scheduler=None, retry_failed=False, progress=False, stream=None
+    spec,
+    store,
+    *,
+    jobs=1,
+    scheduler=None,
+    retry_failed=False,
+    progress=False,
+    stream=None,
+    cell_time_limit=CELL_TIME_LIMIT,
 ) -> SweepSummary:
     """Run every unfinished cell of a sweep and record each in the store.
 
@@ -328,6 +380,10 @@ def run_sweep(
         still come back here to be written. Exclusive with ``jobs > 1``.
     retry_failed : bool
         Also rerun cells recorded as failed.
+    cell_time_limit : float or None
+        Seconds after which a running cell is stopped and recorded as failed
+        (default :data:`CELL_TIME_LIMIT`, one hour; None for no limit). Applies to
+        cells run here and in the local pool, not on a Dask cluster.
     progress : bool
         Show a progress line (cells done, failed, rate, ETA) on ``stream``.
     stream : file, optional
@@ -342,6 +398,8 @@ def run_sweep(
     if scheduler is not None and jobs != 1:
         raise ValueError("give either jobs (a local pool) or scheduler (a Dask cluster), not both")
     spec = _as_spec(spec)
+    if cell_time_limit is not None:
+        cell_time_limit = as_positive_scalar("cell_time_limit", cell_time_limit)
     tick = time.perf_counter()
     with ResultStore(store, spec) as results, _runner_lock(store):
         finished = results.finished()
@@ -367,9 +425,9 @@ def run_sweep(
                 owned = client if own else None
                 outcomes = _results_dask(cells, spec.experiment, client)
             elif jobs > 1:
-                outcomes = _results_pool(cells, spec.experiment, jobs)
+                outcomes = _results_pool(cells, spec.experiment, jobs, cell_time_limit)
             else:
-                outcomes = _results_here(cells, spec.experiment)
+                outcomes = _results_here(cells, spec.experiment, cell_time_limit)
             for cell, result in outcomes:
                 results.record(cell, result)
                 bar.update(result["status"])
