@@ -132,3 +132,76 @@ def test_reproduce_with_workers_stops_promptly_and_leaves_no_process(tmp_path):
     time.sleep(0.5)
     with pytest.raises(ProcessLookupError):  # no worker left in the group
         os.killpg(proc.pid, 0)
+
+
+def _sweep_runner(tmp_path):
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = tmp_path / "hang.toml"
+    # every cell hangs: only stopping the workers ends the run early
+    spec.write_text('experiment = "tests.sweep_cells:hangs"\nseeds = {count = 4}\n'
+                    "[fixed]\nn = 0\n")  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=root)
+    cmd = [sys.executable, "-m", "fopa", "sweep", str(spec), "--store",
+           str(tmp_path / "h.sqlite"), "--jobs", "2", "--quiet"]  # fmt: skip
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)  # fmt: skip
+
+
+def _group_alive(pgid):
+    import os
+
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+@pytest.mark.parametrize("how", ["runner", "group"])
+def test_ctrl_c_stops_a_sweep_and_its_workers_at_once(tmp_path, how):
+    # found by hostile testing: after SIGINT the runner waited for the running cells
+    # (a hanging cell: forever), and a second Ctrl-C left the workers orphaned
+    import os
+
+    proc = _sweep_runner(tmp_path)
+    try:
+        time.sleep(6.0)  # the workers are in their (hanging) cells
+        assert proc.poll() is None, proc.communicate()
+        sent = time.perf_counter()
+        if how == "group":
+            os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C at a terminal
+        else:
+            proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        waited = time.perf_counter() - sent
+        deadline = time.perf_counter() + 5.0
+        while _group_alive(proc.pid) and time.perf_counter() < deadline:
+            time.sleep(0.1)
+        assert proc.returncode == 130, err
+        assert "interrupted" in err and "Traceback" not in err
+        assert waited < 3.0, waited
+        assert not _group_alive(proc.pid)  # no worker left
+    finally:
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_killing_only_the_runner_ends_its_workers(tmp_path):
+    # found by hostile testing: kill -9 of the runner left the workers alive >= 60 s
+    import os
+
+    proc = _sweep_runner(tmp_path)
+    try:
+        time.sleep(6.0)
+        assert proc.poll() is None, proc.communicate()
+        proc.kill()
+        proc.wait(timeout=10)
+        deadline = time.perf_counter() + 5.0
+        while _group_alive(proc.pid) and time.perf_counter() < deadline:
+            time.sleep(0.1)
+        assert not _group_alive(proc.pid)
+    finally:
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)

@@ -238,13 +238,48 @@ def _results_here(cells, experiment, limit):
         yield cell, run_cell(experiment, cell.params, cell.seed, limit)
 
 
+def _watch_parent(parent):
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def _worker_start(parent):
+    """Set up a pool worker: Ctrl-C is the runner's (at a terminal it reaches the whole
+    process group; the runner stops the workers itself), and the worker ends when
+    its runner goes, even by SIGKILL (Linux: ``PR_SET_PDEATHSIG``; everywhere: a
+    thread that watches the parent's pid)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the runner died before this worker got here
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _stop_workers(pool):
+    """Terminate a pool's worker processes now (their cells are lost; they were not
+    recorded, so a rerun computes them)."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        if process.is_alive():
+            process.terminate()
+
+
 def _results_pool(cells, experiment, jobs, limit):
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("spawn")  # no fork of BLAS/numba threads
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+    start = dict(mp_context=context, initializer=_worker_start, initargs=(os.getpid(),))
+    pool = ProcessPoolExecutor(max_workers=jobs, **start)
     try:  # the workers must start before any cell is given to them
         pool.submit(os.getpid).result()
     except BrokenProcessPool:
@@ -252,6 +287,7 @@ def _results_pool(cells, experiment, jobs, limit):
         raise RuntimeError(MAIN_GUARD) from None
     queue = iter(cells)
     running = {}
+    complete = False
     try:
         while True:
             for cell in itertools.islice(queue, WINDOW_PER_WORKER * jobs - len(running)):
@@ -259,15 +295,18 @@ def _results_pool(cells, experiment, jobs, limit):
                     future = pool.submit(run_cell, experiment, cell.params, cell.seed, limit)
                 except BrokenProcessPool:  # a worker died: its cells fail, the rest go on
                     pool.shutdown(wait=False, cancel_futures=True)
-                    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context)
+                    pool = ProcessPoolExecutor(max_workers=jobs, **start)
                     future = pool.submit(run_cell, experiment, cell.params, cell.seed, limit)
                 running[future] = cell
             if not running:
+                complete = True
                 return
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 yield running.pop(future), _collect(future)
-    finally:  # interrupted: drop the queued cells, do not wait for them
+    finally:  # interrupted: drop the queued cells and stop the running ones now
+        if not complete:
+            _stop_workers(pool)
         pool.shutdown(wait=True, cancel_futures=True)
 
 
