@@ -211,9 +211,11 @@ def _sweep(args) -> int:
     stores = args.store
     if args.report is None and len(stores) > 1:
         raise ValueError("several --store are only for --report")
-    spec = None if args.spec is None else load_spec(args.spec)
-    if spec is None and not (args.status or args.export or args.report):
+    if args.spec is None and not (args.status or args.export or args.report):
         raise ValueError("give a sweep SPEC to run, or --status, --export or --report")
+    # a spec imports its experiment's module (user code): read it only to run cells;
+    # --status, --export and --report read the store's own record of its sweep
+    spec = None if args.spec is None or args.status else load_spec(args.spec)
     if spec is not None and not args.status:
         summary = run_sweep(
             spec, stores[0], jobs=args.jobs, scheduler=args.scheduler,
@@ -226,7 +228,7 @@ def _sweep(args) -> int:
             f"{summary.failed} failed, in {summary.seconds:.1f} s"
         )
     if args.status:
-        with ResultStore(stores[0], spec) as store:
+        with ResultStore(stores[0]) as store:
             print(store.status())
             _print_failed(store.rows(status="failed"))
     if args.export:

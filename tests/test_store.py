@@ -129,3 +129,19 @@ def test_a_hanging_cell_is_stopped_by_its_time_limit_and_recorded(tmp_path, jobs
     assert failed["seed"] == 1 and "time limit of 1 s" in failed["error"]
     with pytest.raises(ValueError, match="cell_time_limit"):
         run_sweep(spec, tmp_path / "x.sqlite", cell_time_limit=-1)
+
+
+def test_status_does_not_import_the_spec_s_experiment(tmp_path):
+    # a spec is code: its experiment module's top level ran even for --status
+    import subprocess
+    import sys
+
+    (tmp_path / "loud_cells.py").write_text("def cell(seed):\n    return {'seed': seed}\n")
+    (tmp_path / "s.toml").write_text('experiment = "loud_cells:cell"\nseeds = {count = 2}\n')
+    run = [sys.executable, "-m", "fopa", "sweep", "s.toml", "--store", "st.sqlite", "--quiet"]
+    assert subprocess.run(run, cwd=tmp_path, capture_output=True, timeout=120).returncode == 0
+    (tmp_path / "loud_cells.py").write_text('raise SystemExit("the experiment module ran")\n')
+    proc = subprocess.run([*run, "--status"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "2 total: 2 done" in proc.stdout and "module ran" not in proc.stderr
