@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._inputs import problem_arrays
+from ._interrupts import PIECE_WORK, deferred_sigint
 from ._kernels import network as kernels
 from ._kernels.linalg import all_finite
 
@@ -30,6 +31,27 @@ __all__ = [
     "hessian_vector_product",
     "third_derivative",
 ]
+
+
+def _in_pieces(kernel, per_row, arrays, *args):
+    """``kernel(*args, *arrays)`` over the rows of ``arrays`` (each (n, ...)), in pieces
+    of about :data:`fopa._interrupts.PIECE_WORK` multiply-adds (``per_row`` per row)
+    with Ctrl-C noticed between them (``docs/solver.md``, "Interrupts"). The pieces
+    follow from the shapes alone, so a call gives the same bits every time; products
+    of fewer rows round differently, so a split batch agrees with an unsplit one to
+    rounding (pieces start above about 2e9 multiply-adds: 380 Hessians at d = 100,
+    m = 512)."""
+    n = arrays[0].shape[0]
+    rows = max(1, int(PIECE_WORK / max(per_row, 1)))
+    if rows >= n:
+        return kernel(*args, *arrays)
+    parts = []
+    with deferred_sigint() as pending:
+        for a in range(0, n, rows):
+            if pending():
+                break
+            parts.append(kernel(*args, *(arr[a : a + rows] for arr in arrays)))
+    return np.concatenate(parts, axis=0)
 
 
 def _unstack(out, single, what="derivative"):
@@ -57,7 +79,8 @@ def predict(net, x):
     float or ndarray, shape (n,)
     """
     _, X, _, _, single = problem_arrays(net, x, 0.0, "quadratic")
-    out = _unstack(kernels.predict(net.kernel_view, X), False, "output")
+    work = net.m * net.d
+    out = _unstack(_in_pieces(kernels.predict, work, (X,), net.kernel_view), False, "output")
     return float(out[0]) if single else out
 
 
@@ -77,7 +100,7 @@ def loss(net, x, y, *, loss="quadratic"):
     float or ndarray, shape (n,)
     """
     code, X, Y, _, single = problem_arrays(net, x, y, loss)
-    out = kernels.loss_values(net.kernel_view, code, X, Y)
+    out = _in_pieces(kernels.loss_values, net.m * net.d, (X, Y), net.kernel_view, code)
     if not np.all(np.isfinite(out)):
         raise ValueError(
             "the loss overflows float64 at these inputs (|f - y| or the output beyond "
@@ -101,7 +124,8 @@ def input_gradient(net, x, y, *, loss="quadratic"):
     ndarray, shape (d,) or (n, d)
     """
     code, X, Y, _, single = problem_arrays(net, x, y, loss)
-    return _unstack(kernels.input_gradient(net.kernel_view, code, X, Y), single, "gradient")
+    out = _in_pieces(kernels.input_gradient, 2 * net.m * net.d, (X, Y), net.kernel_view, code)
+    return _unstack(out, single, "gradient")
 
 
 def input_hessian(net, x, y, *, loss="quadratic"):
@@ -119,7 +143,9 @@ def input_hessian(net, x, y, *, loss="quadratic"):
     ndarray, shape (d, d) or (n, d, d)
     """
     code, X, Y, _, single = problem_arrays(net, x, y, loss)
-    return _unstack(kernels.input_hessian(net.kernel_view, code, X, Y), single, "Hessian")
+    work = net.m * net.d * (net.d + 2)
+    out = _in_pieces(kernels.input_hessian, work, (X, Y), net.kernel_view, code)
+    return _unstack(out, single, "Hessian")
 
 
 def hessian_vector_product(net, x, y, v, *, loss="quadratic"):
@@ -138,7 +164,9 @@ def hessian_vector_product(net, x, y, v, *, loss="quadratic"):
     ndarray, shape like x
     """
     code, X, Y, (V,), single = problem_arrays(net, x, y, loss, extra=[("v", v)])
-    return _unstack(kernels.hessian_vector_product(net.kernel_view, code, X, Y, V), single)
+    work = 3 * net.m * net.d
+    out = _in_pieces(kernels.hessian_vector_product, work, (X, Y, V), net.kernel_view, code)
+    return _unstack(out, single)
 
 
 def third_derivative(net, x, y, u, v, *, loss="quadratic"):
@@ -159,4 +187,6 @@ def third_derivative(net, x, y, u, v, *, loss="quadratic"):
     """
     extra = [("u", u), ("v", v)]
     code, X, Y, (U, V), single = problem_arrays(net, x, y, loss, extra=extra)
-    return _unstack(kernels.third_derivative(net.kernel_view, code, X, Y, U, V), single)
+    work = 4 * net.m * net.d
+    out = _in_pieces(kernels.third_derivative, work, (X, Y, U, V), net.kernel_view, code)
+    return _unstack(out, single)

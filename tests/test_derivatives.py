@@ -174,3 +174,28 @@ def test_hessian_rank_is_at_most_m_plus_one(problem):
     eig = np.abs(np.linalg.eigvalsh(H))
     scale = max(eig.max(), 1e-300)
     assert np.sum(eig > 1e-9 * scale) <= net.m + 1
+
+
+def test_derivatives_in_pieces_give_the_bits_of_one_call(monkeypatch):
+    # large batches run in pieces with Ctrl-C noticed between them: the pieces
+    # follow from the shapes alone (the same call, the same bits), and a product of
+    # fewer rows rounds differently, so they agree with one call to rounding
+    import fopa.derivatives as D
+
+    net, X, Y, U, V = _setup("tanh", "quadratic", n=7)
+    whole = {
+        "loss": fopa.loss(net, X, Y), "grad": fopa.input_gradient(net, X, Y),
+        "hess": fopa.input_hessian(net, X, Y), "f": fopa.predict(net, X),
+        "hvp": fopa.hessian_vector_product(net, X, Y, V),
+        "third": fopa.third_derivative(net, X, Y, U, V),
+    }  # fmt: skip
+    monkeypatch.setattr(D, "PIECE_WORK", 1.0)  # one row per piece
+    pieces = {
+        "loss": fopa.loss(net, X, Y), "grad": fopa.input_gradient(net, X, Y),
+        "hess": fopa.input_hessian(net, X, Y), "f": fopa.predict(net, X),
+        "hvp": fopa.hessian_vector_product(net, X, Y, V),
+        "third": fopa.third_derivative(net, X, Y, U, V),
+    }  # fmt: skip
+    for key, value in whole.items():
+        _close(pieces[key], value, rtol=1e-13)
+    np.testing.assert_array_equal(fopa.input_hessian(net, X, Y), pieces["hess"])
