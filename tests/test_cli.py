@@ -177,7 +177,7 @@ def test_python_dash_m_does_not_import_modules_from_the_current_directory(tmp_pa
         'experiment = "pga"\nseeds = {count = 1}\n[fixed]\nd = 3\nm = 4\n'
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "fopa", "sweep", "s.toml", "--store", "st.sqlite", "--status"],
+        [sys.executable, "-m", "fopa", "sweep", "s.toml", "--store", "st.sqlite", "--quiet"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

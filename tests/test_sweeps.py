@@ -421,7 +421,7 @@ def test_cli_run_status_export_report(tmp_path, capsys):
     store = str(tmp_path / "s.sqlite")
     assert main(["sweep", str(spec), "--store", store]) == 0
     out, err = capsys.readouterr()
-    assert "8 cells ran (0 failed)" in out and "8/8 done" in err
+    assert "8 cells ran (0 failed)" in out and "8/8" in err and "8 done, 0 failed" in err
     assert main(["sweep", "--store", store, "--status"]) == 0
     assert "8 total: 8 done (100%), 0 failed, 0 pending" in capsys.readouterr().out
     assert main(["sweep", "--store", store, "--export", str(tmp_path / "c.csv")]) == 0

@@ -166,44 +166,35 @@ class SweepSummary:
 
 
 class _Progress:
-    """One line on a stream: cells done, failed, rate and ETA (rewritten in place)."""
+    """A tqdm bar of cells (done and failed counted, rate and ETA from tqdm), on
+    ``stream``; nothing when disabled."""
 
     def __init__(self, total, done, failed, pending, stream, enabled):
-        self.total, self.done, self.failed, self.pending = total, done, failed, pending
-        self.ran = 0
-        self.stream = stream
-        self.enabled = enabled
-        self.start = time.perf_counter()
-        self.last = 0.0
-        self.width = 0
+        from tqdm import tqdm
+
+        self.done, self.failed = done, failed
+        self.bar = tqdm(
+            total=total, initial=done + failed, file=stream, disable=not enabled,
+            unit="cell", dynamic_ncols=True, mininterval=0.2, smoothing=0.1,
+        )  # fmt: skip
+        self._describe()
+
+    def _describe(self):
+        self.bar.set_postfix_str(f"{self.done} done, {self.failed} failed", refresh=False)
 
     def update(self, status=None):
-        if status is not None:
-            self.ran += 1
-            self.pending -= 1
-            if status == "done":
-                self.done += 1
-            else:
-                self.failed += 1
-        now = time.perf_counter()
-        if not self.enabled or (status is not None and now - self.last < 0.2 and self.pending):
+        if status is None:
+            self.bar.refresh()
             return
-        self.last = now
-        elapsed = now - self.start
-        rate = self.ran / elapsed if elapsed > 0 else 0.0
-        eta = f"{self.pending / rate:6.0f} s" if rate > 0 else "     ? s"
-        width = 24
-        filled = int(width * (self.done + self.failed) / max(self.total, 1))
-        line = (f"[{'#' * filled}{'-' * (width - filled)}] {self.done}/{self.total} done, "
-                f"{self.failed} failed, {rate:6.2f} cells/s, ETA {eta}")  # fmt: skip
-        print("\r" + line.ljust(self.width), end="", file=self.stream, flush=True)
-        self.width = len(line)
+        if status == "done":
+            self.done += 1
+        else:
+            self.failed += 1
+        self._describe()
+        self.bar.update(1)
 
     def close(self):
-        if self.enabled:
-            self.last = 0.0
-            self.update()
-            print(file=self.stream, flush=True)
+        self.bar.close()
 
 
 def _as_spec(spec):
