@@ -47,6 +47,16 @@ def loss_and_gradient(net, loss, P, Y, vals, G, Z, Q, S0):
 
 
 @jit
+def _evaluate_at(net, loss, X, D, Y, Pt, vals, G, Z, Q, S0):
+    """Loss and gradient at the points ``X + D`` (``Pt`` holds them afterwards)."""
+    n, d = X.shape
+    for i in range(n):
+        for j in range(d):
+            Pt[i, j] = X[i, j] + D[i, j]
+    loss_and_gradient(net, loss, Pt, Y, vals, G, Z, Q, S0)
+
+
+@jit
 def _clip_row(p, box, lo, hi):
     if box:
         for j in range(p.shape[0]):
@@ -255,10 +265,7 @@ def momentum_run(net, loss, X, Y, D0, eps, h, mu, steps, kind, box, lo, hi, stop
         if stop[0] != 0:  # Ctrl-C: the caller drops these outputs
             break
         # the loss at the iterates (for the record, and the gradient of heavy ball)
-        for i in range(n):
-            for j in range(d):
-                Pt[i, j] = X[i, j] + D[i, j]
-        loss_and_gradient(net, loss, Pt, Y, vals, G, Z, Q, S0)
+        _evaluate_at(net, loss, X, D, Y, Pt, vals, G, Z, Q, S0)
         for i in range(n):
             _keep_best(i, t, vals, D, best_val, best_D, traj)
         if t == steps:
@@ -310,10 +317,7 @@ def frank_wolfe_run(net, loss, X, Y, D0, eps, steps, stop):
     for t in range(steps + 1):
         if stop[0] != 0:  # Ctrl-C: the caller drops these outputs
             break
-        for i in range(n):
-            for j in range(d):
-                Pt[i, j] = X[i, j] + D[i, j]
-        loss_and_gradient(net, loss, Pt, Y, vals, G, Z, Q, S0)
+        _evaluate_at(net, loss, X, D, Y, Pt, vals, G, Z, Q, S0)
         gamma = 2.0 / (t + 2.0)
         for i in range(n):
             _keep_best(i, t, vals, D, best_val, best_D, traj)
@@ -376,10 +380,7 @@ def riemannian_run(net, loss, X, Y, D0, eps, steps, armijo, max_halvings, stop):
     for it in range(steps + 1):
         if stop[0] != 0:  # Ctrl-C: the caller drops these outputs
             break
-        for i in range(n):
-            for j in range(d):
-                Pt[i, j] = X[i, j] + D[i, j]
-        loss_and_gradient(net, loss, Pt, Y, vals, G, Z, Q, S0)
+        _evaluate_at(net, loss, X, D, Y, Pt, vals, G, Z, Q, S0)
         for i in range(n):
             _keep_best(i, it, vals, D, best_val, best_D, traj)
             current[i] = vals[i]
