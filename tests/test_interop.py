@@ -184,3 +184,20 @@ def test_from_sklearn_refusals_say_why():
         fopa.TwoLayerNet.from_sklearn(two)
     with pytest.raises(TypeError, match="MLPRegressor or MLPClassifier"):
         fopa.TwoLayerNet.from_sklearn(LinearRegression().fit(X, y))
+
+
+def test_torch_and_sklearn_are_imported_only_when_used():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, fopa, numpy as np\n"
+        "net = fopa.TwoLayerNet.random(3, 4, rng=0)\n"
+        "fopa.attacks.pgd(net, np.ones((2, 3)), 0.0, 0.5, steps=2)\n"
+        "fopa.compare_attacks(net, np.ones((1, 3)), 0.0, 0.5, budget=3, n_starts=2, rng=0,\n"
+        "                     global_bound=False)\n"
+        "print(sorted(m for m in ('torch', 'sklearn') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
