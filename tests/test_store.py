@@ -145,3 +145,20 @@ def test_status_does_not_import_the_spec_s_experiment(tmp_path):
                           timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "2 total: 2 done" in proc.stdout and "module ran" not in proc.stderr
+
+
+def test_a_grid_too_large_to_hold_is_refused_at_once():
+    # found by hostile testing: seeds = {count = 1000000000} raised MemoryError, and a
+    # 1e9-cell grid spent a minute in validation
+    import time
+
+    from fopa.sweeps import SweepSpec
+
+    tick = time.perf_counter()
+    with pytest.raises(ValueError, match="1,000,000,000 cells.*at most 10,000,000"):
+        SweepSpec.from_dict(dict(SPEC, seeds={"count": 10**9}))
+    axes = dict(m=list(range(1, 1001)), scale=[0.1 * k for k in range(1, 1001)])
+    grid = dict(SPEC, fixed=dict(d=3), grid=axes)
+    with pytest.raises(ValueError, match="11,000,000 cells"):
+        SweepSpec.from_dict(dict(grid, seeds={"count": 11}))
+    assert time.perf_counter() - tick < 5.0

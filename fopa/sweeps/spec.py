@@ -133,7 +133,19 @@ def _coerce(where, value, annotation):
     raise TypeError(f"{where} must be {expected}; got {value!r} ({type(value).__name__})")
 
 
-def _seeds(value):
+#: The most cells a sweep may have: its cells are validated, keyed and listed in
+#: memory (about 1 kB each), and beyond this that takes minutes and gigabytes.
+MAX_CELLS = 10_000_000
+
+
+def _too_many(cells):
+    return ValueError(
+        f"the sweep has {cells:,} cells; fopa holds a sweep's cells in memory and takes at "
+        f"most {MAX_CELLS:,}: split it into several sweeps (one per part of the grid)"
+    )
+
+
+def _seeds(value, combinations=1):
     if value is None:
         raise ValueError("seeds is required: a list of integers or {count = N, start = S}")
     if isinstance(value, dict):
@@ -144,11 +156,15 @@ def _seeds(value):
         start = _coerce("seeds.start", value.get("start", 0), int)
         if count < 1:
             raise ValueError(f"seeds.count must be >= 1; got {count}")
+        if count * combinations > MAX_CELLS:  # before a list of a billion seeds exists
+            raise _too_many(count * combinations)
         value = list(range(start, start + count))
     if not isinstance(value, (list, tuple)):
         raise TypeError(f"seeds must be a list of integers or a table; got {value!r}")
     if not value:
         raise ValueError("seeds is empty: the sweep would have no cells")
+    if len(value) * combinations > MAX_CELLS:
+        raise _too_many(len(value) * combinations)
     seeds = [_coerce(f"seeds[{k}]", s, int) for k, s in enumerate(value)]
     if any(s < 0 or s > _MAX_SEED for s in seeds):
         raise ValueError(f"seeds must be integers in [0, 2**63 - 1]; got {seeds}")
@@ -249,8 +265,11 @@ class SweepSpec:
         description = data.get("description", "")
         if not isinstance(description, str):
             raise TypeError(f"description must be a string; got {description!r}")
-        spec = cls(spec_name, experiment, fixed, tuple(grid), _seeds(data.get("seeds")),
-                   description)  # fmt: skip
+        combinations = math.prod(len(v) for _, v in grid)
+        if combinations > MAX_CELLS:
+            raise _too_many(combinations)
+        seeds = _seeds(data.get("seeds"), combinations)
+        spec = cls(spec_name, experiment, fixed, tuple(grid), seeds, description)
         check = getattr(func, "check", None)
         if check is not None:
             for combo in spec._combinations():
