@@ -90,13 +90,21 @@ def _targets(text):
 
 
 def _step_size(text):
+    """The API's step_size from the words the sweeps use too: a number or
+    ``fixed:STEP`` (a fixed step), ``relative:FACTOR`` (``FACTOR * eps``), or a policy."""
     if text in STEP_POLICIES:
         return text
+    kind, _, value = text.partition(":")
     try:
+        if kind == "fixed" and value:
+            return _positive_float(value)
+        if kind == "relative" and value:
+            return ("relative", _positive_float(value))
         return _positive_float(text)
     except (ValueError, argparse.ArgumentTypeError):
         raise argparse.ArgumentTypeError(
-            f"must be a number > 0 or one of {', '.join(STEP_POLICIES)}; got {text!r}"
+            f"must be a number > 0, fixed:STEP, relative:FACTOR or one of "
+            f"{', '.join(STEP_POLICIES)}; got {text!r}"
         ) from None
 
 
@@ -355,7 +363,8 @@ def build_parser() -> argparse.ArgumentParser:
     problem_arguments(ascend)
     ascend.add_argument(
         "--step-size", type=_step_size, default="lipschitz",
-        help=f"a number > 0 or one of {', '.join(STEP_POLICIES)} (default: lipschitz)",
+        help=f"a number > 0 (or fixed:STEP), relative:FACTOR (FACTOR x eps; 'relative' alone "
+        f"is 0.1 x eps) or one of {', '.join(STEP_POLICIES)} (default: lipschitz)",
     )  # fmt: skip
     ascend.add_argument(
         "--max-iter", type=int, default=10_000, help="maximum number of steps (default: 10000)"

@@ -208,3 +208,16 @@ def test_a_cold_kernel_cache_is_announced(monkeypatch, capsys):
     monkeypatch.setattr(jit, "cache_is_warm", lambda dispatcher: True)
     _compile_notice()
     assert capsys.readouterr().err == ""
+
+
+def test_step_size_words_are_those_of_the_api_and_the_sweeps():
+    import argparse
+
+    from fopa.cli import _step_size
+
+    assert _step_size("fixed:0.5") == 0.5 and _step_size("0.25") == 0.25
+    assert _step_size("relative:0.3") == ("relative", 0.3)
+    assert _step_size("relative") == "relative" and _step_size("backtracking") == "backtracking"
+    for bad in ("fixed", "fixed:-1", "relative:x", "big"):
+        with pytest.raises(argparse.ArgumentTypeError, match="fixed:STEP, relative:FACTOR"):
+            _step_size(bad)

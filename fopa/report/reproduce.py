@@ -32,13 +32,11 @@ def _run(name, params, seed):
     return STUDIES[name].run(rng=seed, **params)
 
 
-def _progress(done, total, name, elapsed, stream):
-    width = 30
-    filled = int(width * done / total)
-    bar = "#" * filled + "-" * (width - filled)
-    print(f"\r[{bar}] {done}/{total} {name:<24s} {elapsed:7.1f} s", end="", file=stream, flush=True)
-    if done == total:
-        print(file=stream, flush=True)
+def _bar(total, stream):
+    """A tqdm bar of the studies on ``stream``, the current study as its description."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, file=stream, unit="study", dynamic_ncols=True, mininterval=0.2)
 
 
 def write_report(out, results, meta, *, seeds=None):
@@ -103,11 +101,14 @@ def reproduce(out="fopa-report", *, config="quick", seed=0, jobs=1, stream=None)
     seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(len(names))]
     start = time.perf_counter()
     results = {}
+    bar = _bar(len(names), stream)
     if jobs == 1:
-        for k, name in enumerate(names):
-            _progress(k, len(names), name, time.perf_counter() - start, stream)
-            results[name] = _run(name, params[name], seeds[k])
-        _progress(len(names), len(names), "done", time.perf_counter() - start, stream)
+        with bar:
+            for k, name in enumerate(names):
+                bar.set_description_str(name)
+                results[name] = _run(name, params[name], seeds[k])
+                bar.update(1)
+            bar.set_description_str("done")
     else:
         # at most one study per worker in flight: on Ctrl-C (which reaches the workers
         # too) nothing is queued behind the interrupted studies
@@ -124,9 +125,10 @@ def reproduce(out="fopa-report", *, config="quick", seed=0, jobs=1, stream=None)
                 for future in finished:
                     name = running.pop(future)
                     results[name] = future.result()
-                    _progress(len(results), len(names), name, time.perf_counter() - start,
-                              stream)  # fmt: skip
+                    bar.set_description_str(name)
+                    bar.update(1)
         finally:  # interrupted: drop what is not running, do not start it
+            bar.close()
             pool.shutdown(wait=True, cancel_futures=True)
         results = {name: results[name] for name in names}  # the order of the studies
     seconds = time.perf_counter() - start
