@@ -36,7 +36,8 @@ def _demo(args) -> int:
 
     gen = np.random.default_rng(args.seed)
     net = TwoLayerNet.random(args.d, args.m, activation=args.activation, rng=gen)
-    x = gen.standard_normal(args.d) * args.scale / np.sqrt(args.d)
+    x = gen.standard_normal(args.d)
+    x *= args.scale / np.linalg.norm(x)  # ||x|| = scale exactly
     y = float(gen.choice([-1.0, 1.0])) if args.loss == "logistic" else float(gen.standard_normal())
     value = derivatives.loss(net, x, y, loss=args.loss)
     grad = derivatives.input_gradient(net, x, y, loss=args.loss)
@@ -345,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--loss", choices=LOSSES, default="quadratic", help="the loss")
     demo.add_argument(
         "--scale", type=_positive_float, default=1.0,
-        help="the input's scale: x ~ scale N(0, I/d), so ||x|| is about scale",
+        help="the norm of the input (a random direction of norm SCALE)",
     )  # fmt: skip
     demo.add_argument("--eps", type=_positive_float, default=0.5, help="ball radius")
     demo.add_argument("--seed", type=int, default=0, help="seed of the network and input")

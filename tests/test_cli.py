@@ -221,3 +221,9 @@ def test_step_size_words_are_those_of_the_api_and_the_sweeps():
     for bad in ("fixed", "fixed:-1", "relative:x", "big"):
         with pytest.raises(argparse.ArgumentTypeError, match="fixed:STEP, relative:FACTOR"):
             _step_size(bad)
+
+
+def test_demo_scale_is_the_norm_of_the_input(capsys):
+    # found by a new user: --scale 2 ("the norm of the input") gave ||x|| = 1.3
+    assert main(["demo", "--d", "4", "--m", "6", "--scale", "2"]) == 0
+    assert "||x||=2," in capsys.readouterr().out
