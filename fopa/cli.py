@@ -148,11 +148,16 @@ def _print_record(record, as_json):
         print("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
+def _check_writable(path, option):
+    """An output path's directory exists (checked before the work, not after it)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"{option}: directory {folder!r} does not exist")
+
+
 def _ascend(args) -> int:
-    if args.save_delta:  # checked before the work, not after it
-        folder = os.path.dirname(os.path.abspath(args.save_delta))
-        if not os.path.isdir(folder):
-            raise ValueError(f"--save-delta: directory {folder!r} does not exist")
+    if args.save_delta:
+        _check_writable(args.save_delta, "--save-delta")
     net = TwoLayerNet.load(args.network)
     x = _array("--x", args.x)
     res = projected_gradient_ascent(
@@ -181,6 +186,8 @@ def _certify(args) -> int:
 
 
 def _attacks(args) -> int:
+    if args.figure:
+        _check_writable(args.figure, "--figure")
     net = TwoLayerNet.load(args.network)
     x = _array("--x", args.x)
     comparison = compare_attacks(
@@ -191,6 +198,9 @@ def _attacks(args) -> int:
         print(json.dumps(jsonable(comparison.to_dict())))
     else:
         print(comparison.table())
+    if args.figure:
+        comparison.figure().savefig(args.figure, dpi=110, bbox_inches="tight")
+        print(f"wrote {args.figure}", file=sys.stderr)
     return 0
 
 
@@ -406,6 +416,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="starts of the many-start search for the best certified maximum (default: 32)",
     )  # fmt: skip
     att.add_argument("--seed", type=int, default=None, help="seed of the random starts")
+    att.add_argument(
+        "--figure", default=None, help="also draw the gap against gradient evaluations (.png)"
+    )
     att.set_defaults(run=_attacks)
     return parser
 

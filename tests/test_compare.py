@@ -58,3 +58,8 @@ def test_cli_attacks_table_and_json(tmp_path, capsys):
     assert main(["attacks", *args, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data["gap"]) == set(fopa.compare.DEFAULT_ATTACKS)
+    figure = tmp_path / "gap.png"
+    assert main(["attacks", *args, "--attack", "fgm", "--figure", str(figure)]) == 0
+    assert figure.read_bytes()[:4] == b"\x89PNG"
+    assert main(["attacks", *args, "--figure", str(tmp_path / "no" / "f.png")]) == 2
+    assert "directory" in capsys.readouterr().err
