@@ -23,7 +23,7 @@ import numpy as np
 
 from .jit import jit
 from .linalg import dot, norm2, product_into
-from .network import row_coefficients
+from .pga import compact_losses, evaluate_rows
 
 #: Orders of clipping and projection in ``pgd_run``: project onto the ball, then
 #: clip to the box (torchattacks); clip, then project (ART).
@@ -33,27 +33,11 @@ HEAVY_BALL, NESTEROV = 0, 1
 
 
 @jit
-def loss_and_gradient(net, loss, P, Y, vals, G, Z, Q, S0):
-    """Loss ``vals`` (n,) and input gradient ``G`` (n, d) at the points P (n, d);
-    ``Z``, ``Q`` (n, m) and ``S0`` (m,) are scratch."""
-    product_into(P, net.WT, Z)
-    b = net.b
-    n, m = Z.shape
-    for i in range(n):
-        for r in range(m):
-            Z[i, r] += b[r]
-        vals[i] = row_coefficients(net, loss, Y[i], Z[i], Q[i], S0)[0]
+def loss_and_gradient(net, loss, P, Y, rows, vals, G, Z, Q, S0):
+    """Loss ``vals`` (n,) and input gradient ``G`` (n, d) at the points P (n, d)
+    (``rows`` is ``0..n-1``); ``Z``, ``Q`` (n, m) and ``S0`` (m,) are scratch."""
+    compact_losses(net, loss, P, Y, rows, P.shape[0], Z, Q, vals, S0)
     product_into(Q, net.W, G)
-
-
-@jit
-def _evaluate_at(net, loss, X, D, Y, Pt, vals, G, Z, Q, S0):
-    """Loss and gradient at the points ``X + D`` (``Pt`` holds them afterwards)."""
-    n, d = X.shape
-    for i in range(n):
-        for j in range(d):
-            Pt[i, j] = X[i, j] + D[i, j]
-    loss_and_gradient(net, loss, Pt, Y, vals, G, Z, Q, S0)
 
 
 @jit
@@ -64,15 +48,14 @@ def _clip_row(p, box, lo, hi):
 
 
 @jit
-def _norm(v):
-    return norm2(v)
-
-
-@jit
 def _buffers(net, P):
+    """``vals, G, Z, Q, S0`` for n rows, and ``rows = 0..n-1``."""
     n, d = P.shape
     m = net.W.shape[0]
-    return (np.empty(n), np.empty((n, d)), np.empty((n, m)), np.empty((n, m)), np.empty(m))
+    return (
+        np.empty(n), np.empty((n, d)), np.empty((n, m)), np.empty((n, m)), np.empty(m),
+        np.arange(n),
+    )  # fmt: skip
 
 
 @jit
@@ -97,7 +80,7 @@ def pgd_run(net, loss, X, Y, P0, eps, alpha, steps, guard, order, box, lo, hi, s
     column is the final point, evaluated once more for the record).
     """
     n, d = X.shape
-    vals, G, Z, Q, S0 = _buffers(net, X)
+    vals, G, Z, Q, S0, rows = _buffers(net, X)
     P = P0.copy()
     best_P = P0.copy()
     best_val = np.full(n, -np.inf)
@@ -106,13 +89,13 @@ def pgd_run(net, loss, X, Y, P0, eps, alpha, steps, guard, order, box, lo, hi, s
     for t in range(steps + 1):
         if stop[0] != 0:  # Ctrl-C: the caller drops these outputs
             break
-        loss_and_gradient(net, loss, P, Y, vals, G, Z, Q, S0)
+        loss_and_gradient(net, loss, P, Y, rows, vals, G, Z, Q, S0)
         for i in range(n):
             _keep_best(i, t, vals, P, best_val, best_P, traj)
         if t == steps:
             break
         for i in range(n):
-            g_norm = _norm(G[i])
+            g_norm = norm2(G[i])
             scale = 0.0 if g_norm == 0.0 and guard == 0.0 else alpha / (g_norm + guard)
             for j in range(d):
                 P[i, j] = P[i, j] + scale * G[i, j]
@@ -120,7 +103,7 @@ def pgd_run(net, loss, X, Y, P0, eps, alpha, steps, guard, order, box, lo, hi, s
                 _clip_row(P[i], box, lo, hi)
             for j in range(d):
                 u[j] = P[i, j] - X[i, j]
-            u_norm = _norm(u)
+            u_norm = norm2(u)
             factor = 1.0 if u_norm == 0.0 else min(1.0, eps / u_norm)
             for j in range(d):
                 P[i, j] = X[i, j] + u[j] * factor
@@ -167,11 +150,11 @@ def apgd_run(
     every iteration (n, n_iter).
     """
     n, d = X.shape
-    vals, G, Z, Q, S0 = _buffers(net, X)
+    vals, G, Z, Q, S0, rows = _buffers(net, X)
     P = P0.copy()
     for i in range(n):
         _clip_row(P[i], box, lo, hi)
-    loss_and_gradient(net, loss, P, Y, vals, G, Z, Q, S0)
+    loss_and_gradient(net, loss, P, Y, rows, vals, G, Z, Q, S0)
     traj = np.empty((n, n_iter + 1))
     steps = np.empty((n, n_iter))
     best_P = P.copy()
@@ -195,7 +178,7 @@ def apgd_run(
             break
         a = momentum if it > 0 else 1.0
         for i in range(n):
-            g_norm = _norm(G[i])
+            g_norm = norm2(G[i])
             for j in range(d):
                 v[j] = P[i, j] + step[i] * (G[i, j] / (g_norm + guard))
             _apgd_project(X, i, v, eps, guard, box, lo, hi, p1)
@@ -205,7 +188,7 @@ def apgd_run(
                 P_old[i, j] = P[i, j]
             _apgd_project(X, i, w, eps, guard, box, lo, hi, P[i])
             steps[i, it] = step[i]
-        loss_and_gradient(net, loss, P, Y, vals, G, Z, Q, S0)
+        loss_and_gradient(net, loss, P, Y, rows, vals, G, Z, Q, S0)
         for i in range(n):
             traj[i, it + 1] = vals[i]
             if vals[i] > best_val[i]:
@@ -253,7 +236,7 @@ def momentum_run(net, loss, X, Y, D0, eps, h, mu, steps, kind, box, lo, hi, stop
     with the loss at every iterate ``delta`` (n, steps + 1).
     """
     n, d = X.shape
-    vals, G, Z, Q, S0 = _buffers(net, X)
+    vals, G, Z, Q, S0, rows = _buffers(net, X)
     D = D0.copy()
     D_prev = D0.copy()
     best_D = D0.copy()
@@ -265,7 +248,7 @@ def momentum_run(net, loss, X, Y, D0, eps, h, mu, steps, kind, box, lo, hi, stop
         if stop[0] != 0:  # Ctrl-C: the caller drops these outputs
             break
         # the loss at the iterates (for the record, and the gradient of heavy ball)
-        _evaluate_at(net, loss, X, D, Y, Pt, vals, G, Z, Q, S0)
+        evaluate_rows(net, loss, X, Y, D, rows, n, Pt, Z, Q, G, vals, S0)
         for i in range(n):
             _keep_best(i, t, vals, D, best_val, best_D, traj)
         if t == steps:
@@ -277,7 +260,7 @@ def momentum_run(net, loss, X, Y, D0, eps, h, mu, steps, kind, box, lo, hi, stop
                 _project_ball_box(X, i, Yp[i], eps, box, lo, hi)
                 for j in range(d):
                     Pt[i, j] = X[i, j] + Yp[i, j]
-            loss_and_gradient(net, loss, Pt, Y, vals, G, Z, Q, S0)
+            loss_and_gradient(net, loss, Pt, Y, rows, vals, G, Z, Q, S0)
         for i in range(n):
             for j in range(d):
                 base = Yp[i, j] if kind == NESTEROV else D[i, j] + mu * (D[i, j] - D_prev[i, j])
@@ -290,7 +273,7 @@ def momentum_run(net, loss, X, Y, D0, eps, h, mu, steps, kind, box, lo, hi, stop
 @jit
 def _project_ball_box(X, i, delta, eps, box, lo, hi):
     """delta onto the ball (rescaling), then x + delta clipped to the box."""
-    norm = _norm(delta)
+    norm = norm2(delta)
     if norm > eps:
         s = eps / norm
         for j in range(delta.shape[0]):
@@ -307,7 +290,7 @@ def frank_wolfe_run(net, loss, X, Y, D0, eps, steps, stop):
     Also returns the Frank-Wolfe gap ``<g, s - delta>`` at every iterate, a bound
     on how far the linearization can still climb (n, steps + 1)."""
     n, d = X.shape
-    vals, G, Z, Q, S0 = _buffers(net, X)
+    vals, G, Z, Q, S0, rows = _buffers(net, X)
     D = D0.copy()
     best_D = D0.copy()
     best_val = np.full(n, -np.inf)
@@ -317,11 +300,11 @@ def frank_wolfe_run(net, loss, X, Y, D0, eps, steps, stop):
     for t in range(steps + 1):
         if stop[0] != 0:  # Ctrl-C: the caller drops these outputs
             break
-        _evaluate_at(net, loss, X, D, Y, Pt, vals, G, Z, Q, S0)
+        evaluate_rows(net, loss, X, Y, D, rows, n, Pt, Z, Q, G, vals, S0)
         gamma = 2.0 / (t + 2.0)
         for i in range(n):
             _keep_best(i, t, vals, D, best_val, best_D, traj)
-            g_norm = _norm(G[i])
+            g_norm = norm2(G[i])
             gaps[i, t] = eps * g_norm - dot(G[i], D[i])
             if t == steps:
                 continue
@@ -329,24 +312,6 @@ def frank_wolfe_run(net, loss, X, Y, D0, eps, steps, stop):
             for j in range(d):
                 D[i, j] = D[i, j] + gamma * (s * G[i, j] - D[i, j])
     return D, best_D, best_val, traj, gaps
-
-
-@jit
-def _loss_only(net, loss, P, Y, rows, count, vals, Z, Q, S0):
-    """Loss at the points ``P[rows[k]]`` for ``k < count`` into ``vals[rows[k]]``
-    (one product; the gradient coefficients are computed and dropped)."""
-    d = P.shape[1]
-    m = Z.shape[1]
-    Pc = np.empty((count, d))
-    for k in range(count):
-        Pc[k] = P[rows[k]]
-    Zc = Z[:count]
-    product_into(Pc, net.WT, Zc)
-    b = net.b
-    for k in range(count):
-        for r in range(m):
-            Zc[k, r] += b[r]
-        vals[rows[k]] = row_coefficients(net, loss, Y[rows[k]], Zc[k], Q[k], S0)[0]
 
 
 @jit
@@ -363,7 +328,7 @@ def riemannian_run(net, loss, X, Y, D0, eps, steps, armijo, max_halvings, stop):
     loss evaluations per row and ``||r||`` at every iterate (n, steps + 1).
     """
     n, d = X.shape
-    vals, G, Z, Q, S0 = _buffers(net, X)
+    vals, G, Z, Q, S0, rows = _buffers(net, X)
     D = D0.copy()
     best_D = D0.copy()
     best_val = np.full(n, -np.inf)
@@ -380,14 +345,14 @@ def riemannian_run(net, loss, X, Y, D0, eps, steps, armijo, max_halvings, stop):
     for it in range(steps + 1):
         if stop[0] != 0:  # Ctrl-C: the caller drops these outputs
             break
-        _evaluate_at(net, loss, X, D, Y, Pt, vals, G, Z, Q, S0)
+        evaluate_rows(net, loss, X, Y, D, rows, n, Pt, Z, Q, G, vals, S0)
         for i in range(n):
             _keep_best(i, it, vals, D, best_val, best_D, traj)
             current[i] = vals[i]
             ug = dot(D[i], G[i]) / eps
             for j in range(d):
                 R[i, j] = G[i, j] - ug * D[i, j] / eps
-            tangent[i, it] = _norm(R[i])
+            tangent[i, it] = norm2(R[i])
             if it == 0 or t[i] == 0.0:
                 t[i] = eps / tangent[i, it] if tangent[i, it] > 0.0 else 0.0
             else:
@@ -402,21 +367,21 @@ def riemannian_run(net, loss, X, Y, D0, eps, steps, armijo, max_halvings, stop):
         for _ in range(max_halvings + 1):
             if count == 0:
                 break
-            for k in range(count):
+            for k in range(count):  # the trial points, compact: row k is searching[k]
                 i = searching[k]
                 for j in range(d):
                     trial[i, j] = D[i, j] + t[i] * R[i, j]
-                s = eps / _norm(trial[i])
+                s = eps / norm2(trial[i])
                 for j in range(d):
                     trial[i, j] *= s
-                    Pt[i, j] = X[i, j] + trial[i, j]
-            _loss_only(net, loss, Pt, Y, searching, count, trial_vals, Z, Q, S0)
+                    Pt[k, j] = X[i, j] + trial[i, j]
+            compact_losses(net, loss, Pt, Y, searching, count, Z, Q, trial_vals, S0)
             kept = 0
             for k in range(count):
                 i = searching[k]
                 evals[i] += 1
                 gain = armijo * t[i] * tangent[i, it] * tangent[i, it]
-                if trial_vals[i] >= current[i] + gain:
+                if trial_vals[k] >= current[i] + gain:
                     for j in range(d):
                         D[i, j] = trial[i, j]
                 else:

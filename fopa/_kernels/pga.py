@@ -121,24 +121,33 @@ def row_buffers(N, d, m):
 
 
 @jit
+def compact_losses(net, loss, P, Y, active, na, Zbuf, Qbuf, vals, S0):
+    """Loss at the compact points ``P[k]``, ``k < na``, of the rows ``i = active[k]``
+    (targets ``Y[i]``): ``vals[k]``, with one product ``P W^T``; ``Qbuf[k]`` holds the
+    gradient coefficients afterwards (``grad L = Q W``)."""
+    m = net.W.shape[0]
+    Z, Q = Zbuf[:na], Qbuf[:na]
+    product_into(P[:na], net.WT, Z)
+    b = net.b
+    for k in range(na):
+        for r in range(m):
+            Z[k, r] += b[r]
+        vals[k] = row_coefficients(net, loss, Y[active[k]], Z[k], Q[k], S0)[0]
+
+
+@jit
 def evaluate_rows(net, loss, X, Y, points, active, na, Pbuf, Zbuf, Qbuf, Gbuf, vals, S0):
     """Loss and gradient at ``X[i] + points[i]`` for the running rows ``i = active[k]``,
     ``k < na``: ``vals[k]`` and ``Gbuf[k]``, with one product ``P W^T`` and one
     ``Q W`` over the compact block (buffers of shape (N, .), scratch S0 (m,))."""
-    d, m = X.shape[1], net.W.shape[0]
-    P, Z, Q, G = Pbuf[:na], Zbuf[:na], Qbuf[:na], Gbuf[:na]
+    d = X.shape[1]
+    P = Pbuf[:na]
     for k in range(na):
         i = active[k]
         for j in range(d):
             P[k, j] = X[i, j] + points[i, j]
-    product_into(P, net.WT, Z)
-    b = net.b
-    for k in range(na):
-        i = active[k]
-        for r in range(m):
-            Z[k, r] += b[r]
-        vals[k] = row_coefficients(net, loss, Y[i], Z[k], Q[k], S0)[0]
-    product_into(Q, net.W, G)
+    compact_losses(net, loss, Pbuf, Y, active, na, Zbuf, Qbuf, vals, S0)
+    product_into(Qbuf[:na], net.W, Gbuf[:na])
 
 
 @jit
