@@ -154,12 +154,15 @@ class AttackComparison:
         return fig
 
 
-def _evaluations(name, result):
-    """Gradient evaluations used at each iterate of an attack's trajectory."""
-    steps = result.iterations
-    per = result.gradient_evaluations / steps if steps else 1.0
-    offset = 1 if name in ("apgd", "riemannian_ascent") else 0
-    return np.concatenate([[offset], offset + np.ceil(per * np.arange(1, steps + 1))]).astype(int)
+def _evaluations(result):
+    """Gradient evaluations used at each iterate of an attack's trajectory, shape (T + 1,).
+
+    One gradient per update, plus the start's when the attack counts it (APGD and
+    Riemannian ascent use ``iterations + 1``): iterate t has used ``offset + t``, the
+    last one exactly ``gradient_evaluations``.
+    """
+    offset = result.gradient_evaluations - result.iterations
+    return offset + np.arange(result.iterations + 1)
 
 
 def _budgets(budget):
@@ -257,9 +260,9 @@ def compare_attacks(
     is_best = certified & (gap <= 1e-9 * scale[None, :])
     to_final = np.empty((k, n), dtype=np.int64)
     curves, evals = [], []
-    for j, (name, r) in enumerate(zip(names, results, strict=True)):
+    for j, r in enumerate(results):
         traj = np.maximum.accumulate(r.loss_trajectory, axis=1)
-        e = _evaluations(name, r)
+        e = _evaluations(r)
         close = np.abs(traj - traj[:, -1:]) <= WITHIN * np.maximum(1.0, np.abs(traj[:, -1:]))
         to_final[j] = e[np.argmax(close, axis=1)]
         curves.append(best_known[:, None] - traj)

@@ -29,6 +29,10 @@ def test_ground_truth_bounds_every_attack(comparison):
     assert c.gradient_evaluations.tolist() == [1, 30, 30, 30, 30, 30]
     for k, name in enumerate(c.attacks):
         assert c.curves[k].shape[1] == c.evaluations[k].shape[0]
+        # one gradient per update, the last iterate at the attack's own count (APGD's
+        # and Riemannian ascent's start counted: they used to be off by one)
+        assert c.evaluations[k][-1] == c.gradient_evaluations[k]
+        assert np.all(np.diff(c.evaluations[k]) == 1)
         assert np.all(np.diff(c.curves[k], axis=1) <= 0)  # best so far only improves
         assert f"| {name} |" in c.table()
     # the certificate column is certify's verdict on each attack's best point
