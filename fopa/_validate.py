@@ -71,6 +71,14 @@ def as_positive_scalar(name: str, value) -> float:
     return value
 
 
+def as_nonnegative_scalar(name: str, value) -> float:
+    """A finite real number >= 0 as a Python float."""
+    value = as_real_scalar(name, value)
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0; got {value}")
+    return value
+
+
 def as_real_scalar(name: str, value) -> float:
     """A finite real number as a Python float."""
     if isinstance(value, float):  # the common cases (float, numpy.float64), checked cheaply

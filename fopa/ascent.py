@@ -29,7 +29,13 @@ from ._kernels.ball import CONSTRAINTS
 from ._pga_runs import INITS as INITS  # re-exported: the words the CLI offers
 from ._pga_runs import STEP_POLICIES as STEP_POLICIES
 from ._pga_runs import choice, choose_method, run_kernel, starts, steps_and_scales
-from ._validate import as_int, as_positive_scalar, as_real_scalar, as_rng, check_rng
+from ._validate import (
+    as_int,
+    as_nonnegative_scalar,
+    as_positive_scalar,
+    as_rng,
+    check_rng,
+)
 from .bounds import certificate_bounds
 from .certify import DEFAULT_TOL as CERTIFY_TOL
 from .certify import certify_arrays, pick_method
@@ -85,9 +91,7 @@ class Perturbation:
         object.__setattr__(
             self, "interval", as_int("perturbation.interval", self.interval, minimum=1)
         )
-        gain = as_real_scalar("perturbation.min_gain", self.min_gain)
-        if gain < 0:
-            raise ValueError(f"perturbation.min_gain must be >= 0; got {gain}")
+        gain = as_nonnegative_scalar("perturbation.min_gain", self.min_gain)
         object.__setattr__(self, "min_gain", gain)
         count = as_int("perturbation.max_perturbations", self.max_perturbations, minimum=1)
         object.__setattr__(self, "max_perturbations", count)
@@ -460,9 +464,7 @@ def projected_gradient_ascent(
     code, X, Y, _, single = problem_arrays(net, x, y, loss)
     eps = as_positive_scalar("eps", eps)
     max_iter = as_int("max_iter", max_iter, minimum=0)
-    tol = as_real_scalar("tol", tol)
-    if tol < 0:
-        raise ValueError(f"tol must be >= 0; got {tol}")
+    tol = as_nonnegative_scalar("tol", tol)
     constraint = choice("constraint", constraint, CONSTRAINTS)
     R = as_int("n_restarts", n_restarts, minimum=1)
     method = choice("method", method, METHODS)

@@ -28,7 +28,14 @@ from ._kernels.linalg import row_norms
 from ._kernels.tolerances import START_FEASIBLE
 from ._parallel import row_blocks, run_blocks, run_blocks_stoppable
 from ._pga_runs import choice
-from ._validate import as_float_array, as_int, as_positive_scalar, as_real_scalar, as_rng
+from ._validate import (
+    as_float_array,
+    as_int,
+    as_nonnegative_scalar,
+    as_positive_scalar,
+    as_real_scalar,
+    as_rng,
+)
 from .bounds import ball_constant_arrays
 
 __all__ = [
@@ -221,9 +228,7 @@ def pgd(
     code, X, Y, eps, single = _common(net, x, y, eps, loss)
     steps = as_int("steps", steps, minimum=1)
     alpha = 2.5 * eps / steps if alpha is None else as_positive_scalar("alpha", alpha)
-    guard = as_real_scalar("guard", guard)
-    if guard < 0:
-        raise ValueError(f"guard must be >= 0; got {guard}")
+    guard = as_nonnegative_scalar("guard", guard)
     order_code = ORDERS.index(choice("order", order, ORDERS))
     flag, lo, hi = _box(box, X)
     _check_record(X.shape[0], steps, 1)
@@ -290,9 +295,7 @@ def apgd(
     rho = as_real_scalar("rho", rho)
     if not 0.0 <= rho <= 1.0:
         raise ValueError(f"rho must be in [0, 1]; got {rho}")
-    guard = as_real_scalar("guard", guard)
-    if guard < 0:
-        raise ValueError(f"guard must be >= 0; got {guard}")
+    guard = as_nonnegative_scalar("guard", guard)
     paper = CONVENTIONS.index(choice("convention", convention, CONVENTIONS)) == 1
     flag, lo, hi = _box(box, X)
     _check_record(X.shape[0], n_iter, 2)

@@ -29,7 +29,7 @@ from ._kernels.certificate import FACTOR_STATS, certify_rows, dense_point, facto
 from ._kernels.linalg import eigvalsh, largest_row_norm, row_norms
 from ._kernels.tolerances import FEASIBLE
 from ._parallel import row_blocks, run_blocks
-from ._validate import as_float_array, as_positive_scalar, as_real_scalar
+from ._validate import as_float_array, as_nonnegative_scalar, as_positive_scalar
 from .bounds import ball_constant_arrays, certificate_bounds, tolerance_scales
 
 __all__ = ["Certificate", "certify", "local_rate", "tangent_hessian", "tangent_spectrum"]
@@ -463,9 +463,7 @@ def certify(
     Certificate
     """
     code, X, Y, D, eps, single = _validate(net, x, y, delta, eps, loss)
-    tol = as_real_scalar("tol", tol)
-    if tol < 0:
-        raise ValueError(f"tol must be >= 0; got {tol}")
+    tol = as_nonnegative_scalar("tol", tol)
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(METHODS)}")
     asked, method = method, pick_method(method, net, X.shape[1])

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._inputs import one_point
 from ._pga_runs import choice
-from ._validate import as_int, as_positive_scalar, as_real_scalar
+from ._validate import as_int, as_nonnegative_scalar, as_positive_scalar
 from .bounds import ball_constant_arrays
 from .derivatives import loss as loss_values
 from .derivatives import predict
@@ -213,9 +213,7 @@ def global_maximum(
     eps = as_positive_scalar("eps", eps)
     method = choice("method", method, METHODS)
     max_regions = as_int("max_regions", max_regions, minimum=1)
-    tol = as_real_scalar("tol", tol)
-    if tol < 0:
-        raise ValueError(f"tol must be >= 0; got {tol}")
+    tol = as_nonnegative_scalar("tol", tol)
     if method == "auto":
         method = "trust_region" if net.activation == "quadratic" else "branch_and_bound"
     if method == "trust_region":
