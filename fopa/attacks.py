@@ -125,7 +125,7 @@ def _start(start, X, eps, single, rng, where, in_ball=True):
     return D
 
 
-def _result(name, X, D, best_D, best_val, traj, single, grads, extra=None):
+def _result(name, D, best_D, best_val, traj, single, grads, extra=None):
     last = traj[:, -1].copy()
     iterations = traj.shape[1] - 1
     out = dict(
@@ -237,7 +237,7 @@ def pgd(
         kern.pgd_run, 4, steps, net, code, X, Y, X + D0, eps, alpha, steps, guard, order_code, flag,
         lo, hi,
     )  # fmt: skip
-    return _result("pgd", X, P - X, best_P - X, best_val, traj, single, steps)
+    return _result("pgd", P - X, best_P - X, best_val, traj, single, steps)
 
 
 def fgm(net, x, y, eps, *, box=None, loss="quadratic") -> AttackResult:
@@ -249,7 +249,7 @@ def fgm(net, x, y, eps, *, box=None, loss="quadratic") -> AttackResult:
     P, best_P, best_val, traj = _run(
         kern.pgd_run, 4, 1, net, code, X, Y, X.copy(), eps, eps, 1, 0.0, 0, flag, lo, hi
     )
-    return _result("fgm", X, P - X, best_P - X, best_val, traj, single, 1)
+    return _result("fgm", P - X, best_P - X, best_val, traj, single, 1)
 
 
 def apgd(
@@ -305,7 +305,7 @@ def apgd(
         paper, flag, lo, hi,
     )  # fmt: skip
     return _result(
-        "apgd", X, P - X, best_P - X, best_val, traj, single, n_iter + 1, {"step_size": steps}
+        "apgd", P - X, best_P - X, best_val, traj, single, n_iter + 1, {"step_size": steps}
     )
 
 
@@ -362,7 +362,7 @@ def momentum_pga(
         kern.momentum_run, 4, 2 * steps, net, code, X, Y, D0, eps, h, mu, steps, kind, flag, lo, hi
     )
     name = "nesterov_pga" if nesterov else "momentum_pga"
-    return _result(name, X, D, best_D, best_val, traj, single, steps)
+    return _result(name, D, best_D, best_val, traj, single, steps)
 
 
 def frank_wolfe(net, x, y, eps, *, steps=100, start=None, rng=None, loss="quadratic"):
@@ -383,7 +383,7 @@ def frank_wolfe(net, x, y, eps, *, steps=100, start=None, rng=None, loss="quadra
         kern.frank_wolfe_run, 5, steps, net, code, X, Y, D0, eps, steps
     )
     return _result(
-        "frank_wolfe", X, D, best_D, best_val, traj, single, steps, {"frank_wolfe_gap": gaps}
+        "frank_wolfe", D, best_D, best_val, traj, single, steps, {"frank_wolfe_gap": gaps}
     )
 
 
@@ -436,7 +436,7 @@ def riemannian_ascent(
         kern.riemannian_run, 6, 3 * steps, net, code, X, Y, D0, eps, steps, armijo, max_halvings
     )
     return _result(
-        "riemannian_ascent", X, D, best_D, best_val, traj, single, steps + 1,
+        "riemannian_ascent", D, best_D, best_val, traj, single, steps + 1,
         {"loss_evaluations": evals, "tangent_norm": tangent},
     )  # fmt: skip
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._inputs import one_point
+from ._kernels.linalg import row_norms
 from ._pga_runs import choice
 from ._validate import as_int, as_nonnegative_scalar, as_positive_scalar
 from .bounds import ball_constant_arrays
@@ -98,12 +99,13 @@ def _trust_region(net, x, y, eps, loss):
 
 def _distance_to_box(lo, hi):
     """Distance from the origin to the box [lo, hi] (per box, arrays (k, d))."""
-    gap = np.maximum(np.maximum(lo, 0.0), -hi)
-    return np.sqrt(np.sum(gap * gap, axis=1))
+    return row_norms(np.ascontiguousarray(np.maximum(np.maximum(lo, 0.0), -hi)))
 
 
 def _feasible(points, eps):
-    norms = np.linalg.norm(points, axis=1)
+    """The points pulled onto the ball where they lie outside it (norms scale-safe,
+    so a radius near 1e-160 still pulls them in)."""
+    norms = row_norms(np.ascontiguousarray(points))
     scale = np.minimum(1.0, eps / np.maximum(norms, 1e-300))
     return points * scale[:, None]
 
@@ -135,7 +137,7 @@ def _branch_and_bound(net, x, y, eps, loss, code, max_regions, tol, seeds):
             return
         centers = 0.5 * (lo + hi)
         observe(centers)
-        radius = 0.5 * np.linalg.norm(hi - lo, axis=1)
+        radius = 0.5 * row_norms(np.ascontiguousarray(hi - lo))
         for r in np.unique(radius):
             rows = np.nonzero(radius == r)[0]
             Y = np.full(rows.size, y)
@@ -169,8 +171,6 @@ def _branch_and_bound(net, x, y, eps, loss, code, max_regions, tol, seeds):
     else:
         upper = best_val  # every box was discarded: none can beat the best point
         status = "converged"
-    if heap and status == "budget":
-        upper = max(-heap[0][0], best_val)
     upper = max(upper, best_val)
     message = f"{regions} regions; upper - lower = {upper - best_val:.3g}" + (
         "" if status == "converged" else f" after the budget of {max_regions} regions"

@@ -71,3 +71,15 @@ def test_budget_and_bad_arguments():
         global_maximum(net, x, 0.0, 1.0, method="grid")
     with pytest.raises(ValueError, match="max_regions"):
         global_maximum(net, x, 0.0, 1.0, max_regions=0)
+
+
+def test_the_best_point_is_feasible_at_a_tiny_radius():
+    # box centers outside the ball are pulled onto it; the norms must not underflow
+    from fopa._kernels.linalg import norm2
+
+    gen = np.random.default_rng(3)
+    net = fopa.TwoLayerNet.random(2, 5, rng=gen)
+    x = gen.standard_normal(2)
+    res = global_maximum(net, x, 0.4, 1e-160, max_regions=200)
+    assert norm2(res.point) <= 1e-160 * (1 + 1e-12)
+    assert res.lower <= res.upper
