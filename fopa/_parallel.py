@@ -107,6 +107,16 @@ def _pool(workers: int) -> ThreadPoolExecutor:
         return _state["pool"]
 
 
+def _stacked(parts, stack):
+    """The blocks' outputs as the batch's: each output concatenated along its axis in
+    ``stack`` (None: the first block's value)."""
+    out = []
+    for k, axis in enumerate(stack):
+        values = [part[k] for part in parts]
+        out.append(values[0] if axis is None else np.concatenate(values, axis=axis))
+    return tuple(out)
+
+
 def run_blocks(function, blocks, stack):
     """Call ``function(start, stop)`` for every block and stack the outputs.
 
@@ -137,11 +147,7 @@ def run_blocks(function, blocks, stack):
             parts = [function(*block) for block in blocks]
     finally:
         _leave_single_threaded_blas()
-    out = []
-    for k, axis in enumerate(stack):
-        values = [part[k] for part in parts]
-        out.append(values[0] if axis is None else np.concatenate(values, axis=axis))
-    return tuple(out)
+    return _stacked(parts, stack)
 
 
 #: Seconds between two looks at a pending Ctrl-C while kernels run on workers.
@@ -167,7 +173,7 @@ def run_blocks_stoppable(function, blocks, stack, pending, stop):
             done, running = wait(futures, timeout=POLL, return_when=FIRST_EXCEPTION)
             if pending():
                 stop[0] = 1
-            if not running or any(f.exception() for f in done if f.done()):
+            if not running or any(f.exception() for f in done):
                 break
         wait(futures)
         parts = [f.result() for f in futures]
@@ -176,8 +182,4 @@ def run_blocks_stoppable(function, blocks, stack, pending, stop):
             _leave_single_threaded_blas()
     if single:
         return parts[0]
-    out = []
-    for k, axis in enumerate(stack):
-        values = [part[k] for part in parts]
-        out.append(values[0] if axis is None else np.concatenate(values, axis=axis))
-    return tuple(out)
+    return _stacked(parts, stack)

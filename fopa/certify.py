@@ -26,7 +26,7 @@ from ._interrupts import PIECE_WORK, deferred_sigint
 from ._kernels import network as kernels
 from ._kernels.ball import householder_complement, sphere_kkt
 from ._kernels.certificate import FACTOR_STATS, certify_rows, dense_point, factor_rows, radius
-from ._kernels.linalg import eigvalsh, largest_row_norm, row_norms
+from ._kernels.linalg import eigvalsh, largest_row_norm, norm2
 from ._kernels.tolerances import FEASIBLE
 from ._parallel import row_blocks, run_blocks
 from ._validate import as_float_array, as_nonnegative_scalar, as_positive_scalar
@@ -286,7 +286,7 @@ def _certify_point(net, x, y, delta, eps, tol, code, method, bounds):
     ``bounds`` (rho, gradient scale, curvature scale) is None for the dense method,
     which computes them in the same compiled call."""
     annulus = None
-    norm = float(row_norms(np.atleast_2d(delta))[0])
+    norm = float(norm2(delta))
     if method == "dense":  # one compiled call
         stats, eig = dense_point(
             net.kernel_view, net.weight_norm, net.row_space_factor, code, x, y, delta, eps
