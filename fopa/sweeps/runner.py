@@ -9,7 +9,6 @@ already holds as done (and, unless ``retry_failed``, as failed).
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import signal
 import socket
@@ -357,17 +356,16 @@ def _runner_lock(store):
         os.close(fd)
 
 
-def _check_definitions(results, cells):
+def _check_definitions(results, cells, stored):
     """Refuse a store whose finished cells were defined otherwise than the spec's cells
     are now (same spec, but the experiment's defaults changed: the stored ``params``
     and ``cell_key`` differ from what the cell would be today). Resuming would mix
-    the two definitions in one store."""
-    stored = results.keys()
+    the two definitions in one store. ``stored``: :meth:`ResultStore.keys`."""
     changed = [c for c in cells if c.index in stored and stored[c.index][0] != c.key]
     if not changed:
         return
     first = changed[0]
-    was = json.loads(stored[first.index][1])
+    was = results.stored_params(first.index)
     diff = {
         k: (was.get(k), first.params.get(k))
         for k in sorted(set(was) | set(first.params))
@@ -432,9 +430,10 @@ def run_sweep(
         cell_time_limit = as_positive_scalar("cell_time_limit", cell_time_limit)
     tick = time.perf_counter()
     with ResultStore(store, spec) as results, _runner_lock(store):
-        finished = results.finished()
+        stored = results.keys()  # one read of the store for both uses
+        finished = {i: status for i, (_, status) in stored.items()}
         all_cells = spec.cells()
-        _check_definitions(results, all_cells)
+        _check_definitions(results, all_cells, stored)
         rerun = {"failed"} if retry_failed else set()
         cells = [c for c in all_cells if c.index not in finished or finished[c.index] in rerun]
         done = sum(1 for s in finished.values() if s == "done")

@@ -275,13 +275,21 @@ class ResultStore:
 
     def finished(self) -> dict:
         """{cell index: "done" or "failed"} for every finished cell."""
-        return dict(self._conn.execute("SELECT cell_index, status FROM cells"))
+        return {i: status for i, (_, status) in self.keys().items()}
 
     def keys(self) -> dict:
-        """{cell index: (cell key, parameters as stored JSON)} for every finished cell."""
+        """{cell index: (cell key, status)} for every finished cell, in one query."""
+        rows = self._query("SELECT cell_index, cell_key, status FROM cells")
+        return {i: (key, status) for i, key, status in rows}
+
+    def stored_params(self, index) -> dict:
+        """The parameters a finished cell was stored with."""
+        (text,) = self._query("SELECT params FROM cells WHERE cell_index = ?", (index,))[0]
+        return json.loads(text)
+
+    def _query(self, sql, args=()):
         try:
-            rows = self._conn.execute("SELECT cell_index, cell_key, params FROM cells")
-            return {i: (k, p) for i, k, p in rows}
+            return self._conn.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read store {self.path!r} ({exc})") from None
 
