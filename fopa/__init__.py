@@ -8,6 +8,15 @@ on them. See ``docs/`` for the mathematics and the API, and
 from . import attacks, stats
 from ._version import __version__
 from .activations import ACTIVATIONS, activation_derivatives, sup_abs_derivatives
+from .adversarial import (
+    CertifiedPGA,
+    EpochRecord,
+    InnerStatistics,
+    NormalizedPGD,
+    TrainingResult,
+    adversarial_training,
+    robust_evaluation,
+)
 from .ascent import AscentResult, History, Perturbation, Restarts, projected_gradient_ascent
 from .audit import BoundAudit, audit_ball_constants
 from .bounds import BallConstants, IterationBound, ball_constants, iteration_bound
@@ -78,6 +87,13 @@ __all__ = [
     "LocalMaximum",
     "local_maxima",
     "taylor_model_maximum",
+    "adversarial_training",
+    "robust_evaluation",
+    "NormalizedPGD",
+    "CertifiedPGA",
+    "EpochRecord",
+    "InnerStatistics",
+    "TrainingResult",
     "GlobalBound",
     "global_maximum",
     "AttackComparison",
