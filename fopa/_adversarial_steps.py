@@ -133,8 +133,9 @@ class NormalizedPGD:
         if self.certify:
             cert = certify(net, X, Y, delta, eps, loss=loss)
             first = np.where(cert.kind == "strict_local_max", self.steps, -1)
-        return BatchPerturbation(delta, counts, counts.copy(), None, first, self.steps,
-                                 tuple(gradient))
+        return BatchPerturbation(
+            delta, counts, counts.copy(), None, first, self.steps, tuple(gradient)
+        )
 
 
 @dataclass(frozen=True)

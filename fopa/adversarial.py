@@ -324,7 +324,7 @@ def adversarial_training(
             first_parts = []
             diverged = False
             for start in range(0, n, batch):
-                rows = order[start:start + batch]
+                rows = order[start : start + batch]
                 Xb, Yb = X[rows], Y[rows]
                 pert = inner(current, Xb, Yb, eps, code, loss, gen)
                 values, F, grads = batch_gradient(current, code, Xb, Yb, pert)
@@ -405,4 +405,3 @@ def _progress(epochs, show):
     from tqdm import tqdm
 
     return tqdm(total=epochs, unit="epoch", desc="adversarial training", leave=False)
-

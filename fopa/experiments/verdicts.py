@@ -37,6 +37,8 @@ __all__ = [
     "regularity_verdict",
     "tolerance_verdict",
     "training_verdict",
+    "PROTOCOL_RULE",
+    "protocol_verdict",
 ]
 
 #: The share a cell must not be significantly below (agrees) and the share that, when
@@ -91,6 +93,40 @@ TRAINING_RULE = (
     "step scale like lr tau^2, so this protocol cannot separate the input scale from the "
     "step size, and one run per tau gives no interval; shown for reference"
 )
+
+
+PROTOCOL_RULE = (
+    "with N the epochs to the absolute target of the robust training loss (a run that "
+    "did not reach it within the budget is censored there): agrees if the 95 % "
+    "paired-bootstrap interval (seeds resampled, the same initial network at every tau) "
+    "of the least-squares slope of log median N against log tau is above 0 (fewer "
+    "epochs at smaller tau), disagrees if below 0, else inconclusive; medians capped at "
+    "the budget (which moves the slope towards 0, never away); not tested with fewer "
+    "than 2 scales or no median reached"
+)
+
+#: What stands next to P1's verdict: the protocol decides that answer.
+P1_CONFOUND = (
+    "P1 is confounded: with one rate for every tau the gradient in W scales like tau and "
+    "the change of f per step like lr tau^2, so a smaller tau is also a smaller "
+    "effective first-layer step; read P2-P4 for the input scale itself"
+)
+
+
+def protocol_verdict(protocol, taus, first, budget, *, rng=0, n_boot=2000):
+    """Claim 2 (training) under one protocol, on ``first[t, s]`` (epochs to the target
+    at scale taus[t] from seed s's network; -1: censored at ``budget``).
+
+    The statistic and its interval are those of :func:`speed_verdict` (its rule
+    applied to epochs instead of iterations); the rule text is :data:`PROTOCOL_RULE`,
+    with :data:`P1_CONFOUND` in the reason of P1. Returns ``(Verdict, Interval or
+    None)``.
+    """
+    verdict, interval = speed_verdict(taus, first, budget, rng=rng, n_boot=n_boot)
+    reason = verdict.reason
+    if protocol == "P1":
+        reason = f"{reason}; {P1_CONFOUND}"
+    return Verdict(verdict.outcome, PROTOCOL_RULE, reason), interval
 
 
 def censored_cell(first, budget, *, level=0.95):
