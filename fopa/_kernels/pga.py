@@ -435,6 +435,27 @@ def _gram_step(i, k, eps, eta, tolerance, constraint, n0, Zs, A, AK, gamma, Q, Q
 
 
 @jit
+def gram_start(net, X, D0):
+    """What the row-space iterations need of their start ``delta = D0``:
+    ``Z0 = X W^T + b`` (n, m), ``n0 = ||D0||^2`` (n,) and ``Zs = D0 W^T`` (n, m;
+    zeros, without the product, when every start is zero)."""
+    n = X.shape[0]
+    m = net.W.shape[0]
+    Z0 = np.empty((n, m))
+    product_into(X, net.WT, Z0)
+    for i in range(n):
+        for r in range(m):
+            Z0[i, r] += net.b[r]
+    n0 = np.zeros(n)
+    for i in range(n):
+        n0[i] = dot(D0[i], D0[i])
+    Zs = np.zeros((n, m))
+    if np.any(n0 > 0.0):  # a zero start adds nothing: skip its product
+        product_into(D0, net.WT, Zs)
+    return Z0, n0, Zs
+
+
+@jit
 def pga_gram(net, K, loss, X, Y, eps, eta, D0, max_iter, tol, scale, constraint):
     """Projected gradient ascent in the row space of W (ball or sphere, no noise).
 
@@ -449,20 +470,10 @@ def pga_gram(net, K, loss, X, Y, eps, eta, D0, max_iter, tol, scale, constraint)
     -------
     D, grads, fstats, istats (as :func:`pga_plain`)
     """
-    W, WT, b = net.W, net.WT, net.b
+    W = net.W
     N, d = X.shape
     m = W.shape[0]
-    Z0 = np.empty((N, m))
-    product_into(X, WT, Z0)
-    for i in range(N):
-        for r in range(m):
-            Z0[i, r] += b[r]
-    n0 = np.zeros(N)
-    for i in range(N):
-        n0[i] = dot(D0[i], D0[i])
-    Zs = np.zeros((N, m))
-    if np.any(n0 > 0.0):  # a zero start adds nothing: skip its product
-        product_into(D0, WT, Zs)
+    Z0, n0, Zs = gram_start(net, X, D0)
     A = np.zeros((N, m))
     AK = np.zeros((N, m))
     gamma = np.ones(N)

@@ -26,6 +26,7 @@ from .attacks import pgd_run
 from .jit import jit
 from .linalg import dot, product_into
 from .network import preactivations, row_coefficients
+from .pga import gram_start
 
 
 @jit
@@ -60,20 +61,9 @@ def pgd_gram(net, K, loss, X, Y, D0, eps, alpha, steps, guard, stop):
     first_loss : ndarray, shape (n,)
         The loss at the start.
     """
-    W, WT, b = net.W, net.WT, net.b
     n = X.shape[0]
-    m = W.shape[0]
-    Z0 = np.empty((n, m))
-    product_into(X, WT, Z0)
-    for i in range(n):
-        for r in range(m):
-            Z0[i, r] += b[r]
-    n0 = np.zeros(n)
-    for i in range(n):
-        n0[i] = dot(D0[i], D0[i])
-    Zs = np.zeros((n, m))
-    if np.any(n0 > 0.0):  # a zero start adds nothing: skip its product
-        product_into(D0, WT, Zs)
+    m = net.W.shape[0]
+    Z0, n0, Zs = gram_start(net, X, D0)
     C = np.zeros((n, m))
     CK = np.zeros((n, m))
     gamma = np.ones(n)

@@ -1,7 +1,7 @@
 """Experiments that put the paper's claims to the test.
 
 One module per study (:mod:`.iterations`, :mod:`.scale_speed`, :mod:`.regularity`,
-:mod:`.training`), the helpers they share (:mod:`.common`), the data sets
+:mod:`.training`, :mod:`.protocols`), the helpers they share (:mod:`.common`), the data sets
 (:mod:`.datasets`) and the table of studies that the report and the sweeps read
 (:mod:`.registry`). Each experiment is a function with its parameters, drawing
 everything from one ``rng``, and returns a frozen result whose ``to_dict()`` is
@@ -10,8 +10,9 @@ as measured, with bootstrap intervals, and the claims rows say what they show.
 """
 
 from .common import random_instance
-from .datasets import DATASETS, load_binary_dataset
+from .datasets import DATASETS, MNIST_TASKS, load_binary_dataset, load_training_split
 from .iterations import IterationStudy, iteration_study, pga_outcome, polynomial_iterations
+from .protocols import PROTOCOLS, ProtocolStudy, training_protocols
 from .regularity import (
     ScaleRegularityStudy,
     input_scale_regularity,
@@ -29,6 +30,11 @@ from .training import (
 
 __all__ = [
     "DATASETS",
+    "MNIST_TASKS",
+    "PROTOCOLS",
+    "ProtocolStudy",
+    "training_protocols",
+    "load_training_split",
     "POLICIES",
     "IterationStudy",
     "ScaleSpeedStudy",

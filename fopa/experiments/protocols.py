@@ -133,7 +133,20 @@ def training_protocols(
     strong = CertifiedPGA(init="sphere", n_restarts=eval_restarts, max_iter=probe_budget)
     prober = CertifiedPGA(max_iter=probe_budget)
 
-    def run(protocol, tau, seed, rate):
+    unmeasured = []
+
+    def measured(what, fn):
+        """fn(), or None when the network has grown past float64's bounds over the
+        ball (a diverging rate of P3's grid): counted, reported as NaN."""
+        try:
+            return fn()
+        except ValueError as exc:
+            if "overflow" not in str(exc):
+                raise
+            unmeasured.append(what)
+            return None
+
+    def run(protocol, tau, seed, rate, tuning=False):
         net0 = TwoLayerNet.random(d, m, activation=activation, rng=int(seed))
         X, Xv = tau * Xtr, tau * Xte[held]
         eps = ratio * tau * np.sqrt(d)
@@ -141,25 +154,32 @@ def training_protocols(
         firsts = {}
 
         def look(model, e):
-            if e in probe_epochs:
-                pert = prober(model, X[probe], ytr[probe], eps, 0, "quadratic", None)
-                firsts[e] = pert.first_certified
+            if e in probe_epochs and not tuning:
+                pert = measured(f"probe {protocol} tau={tau:g} epoch {e}", lambda: prober(
+                    model, X[probe], ytr[probe], eps, 0, "quadratic", None))  # fmt: skip
+                if pert is not None:
+                    firsts[e] = pert.first_certified
 
         look(net0, 0)
         res = adversarial_training(
             net0, X, ytr, eps, epochs=epochs, learning_rate=lr, optimizer=optimizer,
             batch_size=batch_size, attack=inner, rng=int(seed) + 7,
-            validation=(Xv, yte[held]), checkpoints=(epochs,),
+            validation=None if tuning else (Xv, yte[held]),
             callback=lambda rec: look(rec.net, rec.epoch),
         )  # fmt: skip
-        ends = [robust_evaluation(model, Xv, yte[held], eps, strong, rng=int(seed) + 11)
+        if tuning:
+            return res, None, None
+        none = dict(robust_loss=np.nan, robust_accuracy=np.nan, share_certified=np.nan)
+        ends = [measured(f"strong attack {protocol} tau={tau:g}", lambda model=model:
+                         robust_evaluation(model, Xv, yte[held], eps, strong,
+                                           rng=int(seed) + 11)) or none
                 for model in (net0, res.net)]  # fmt: skip
         return res, ends, firsts
 
     grid_loss = np.full((len(taus), len(lr_grid)), np.inf)
     for t, tau in enumerate(taus):
         for g, rate in enumerate(lr_grid):
-            res = run("P1", tau, seeds[-1], rate)[0]
+            res = run("P1", tau, seeds[-1], rate, tuning=True)[0]
             if res.status == "completed":
                 grid_loss[t, g] = res.robust_loss[-1]
     p3 = tuple(float(lr_grid[int(np.argmin(row))]) for row in grid_loss)
@@ -197,7 +217,7 @@ def training_protocols(
         lr_grid=list(lr_grid), batch_size=batch_size, pga_steps=pga_steps,
         step_factor=step_factor, target=target, probe_epochs=list(probe_epochs),
         probe_points=probe_points, probe_budget=probe_budget, eval_restarts=eval_restarts,
-        activation=activation, loss="quadratic",
+        activation=activation, loss="quadratic", unmeasured=unmeasured,
     )  # fmt: skip
     return ProtocolStudy(
         dataset=dataset, taus=tuple(float(t) for t in taus), train_loss=train,
