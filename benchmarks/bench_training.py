@@ -62,7 +62,7 @@ def torch_epoch(net, X, y, eps, batch, lr, seed, epochs=1):
     for _ in range(epochs):
         order = np.arange(n) if size >= n else gen.permutation(n)
         for start in range(0, n, size):
-            idx = torch.from_numpy(order[start:start + size])
+            idx = torch.from_numpy(order[start : start + size])
             xb, yb = Xt[idx], yt[idx]
             delta = torch.zeros_like(xb, requires_grad=True)
             for _ in range(STEPS):

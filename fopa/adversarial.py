@@ -31,6 +31,8 @@ from ._adversarial_steps import (
 from ._inputs import problem_arrays
 from ._json import jsonable
 from ._validate import as_int, as_positive_scalar, as_rng
+from .derivatives import loss as point_loss
+from .derivatives import predict
 from .network import TwoLayerNet
 from .stats import censored_times, km_quantile
 
@@ -187,10 +189,8 @@ def robust_evaluation(net, X, y, eps, attack, *, loss="quadratic", rng=None):
     code, X, Y, _, _ = problem_arrays(net, X, y, loss)
     gen = as_rng(rng)
     pert = inner(net, X, Y, as_positive_scalar("eps", eps), code, loss, gen)
-    values, F, _ = batch_gradient(net, code, X, Y, pert)
-    clean = type(pert)(np.zeros_like(X), pert.iterations, pert.gradient_evaluations, None,
-                       None, 0)  # fmt: skip
-    clean_values, clean_F, _ = batch_gradient(net, code, X, Y, clean)
+    values, F, _ = batch_gradient(net, code, X, Y, pert)  # reuses the attack's gradient
+    clean_values, clean_F = point_loss(net, X, Y, loss=loss), predict(net, X)
     out = dict(robust_loss=float(values.mean()), robust_accuracy=float(np.mean(np.sign(F) == Y)),
                clean_loss=float(clean_values.mean()),
                clean_accuracy=float(np.mean(np.sign(clean_F) == Y)))  # fmt: skip

@@ -36,7 +36,7 @@ def _reference_training(net, X, y, eps, *, epochs, lr, steps, factor, loss="quad
         order = np.arange(n) if size >= n else gen.permutation(n)
         total = 0.0
         for s in range(0, n, size):
-            rows = order[s:s + size]
+            rows = order[s : s + size]
             cur = fopa.TwoLayerNet(W, a, b, net.activation, net.output_scale, b0)
             res = fopa.attacks.pgd(cur, X[rows], y[rows], eps, steps=steps, alpha=factor * eps,
                                    loss=loss)  # fmt: skip
@@ -134,7 +134,7 @@ def test_against_a_torch_pgd_at_loop(optimizer):
     for _ in range(3):
         order = gen.permutation(40)
         for s in range(0, 40, 16):
-            idx = torch.from_numpy(order[s:s + 16])
+            idx = torch.from_numpy(order[s : s + 16])
             xb, yb = Xt[idx], yt[idx]
             delta = torch.zeros_like(xb, requires_grad=True)
             for _ in range(steps):

