@@ -99,7 +99,32 @@ def test_speed_rule_not_tested_and_censoring():
     # the largest scale never certifies within the budget: still "fewer at small tau"
     first[-1] = -1
     verdict, _ = speed_verdict(TAUS, first, 1000, rng=1)
-    assert verdict.outcome == "agrees" and "not reached at 1 of 3" in verdict.reason
+    assert verdict.outcome == "agrees" and "not reached at tau = 1 " in verdict.reason
+
+
+def test_capped_medians_only_bound_the_slope_from_one_side():
+    gen = np.random.default_rng(8)
+    # more iterations at small tau, the smallest scale censored: capping there can only
+    # raise the slope, so "disagrees" stands
+    first = _speed(lambda t: 50.0 * t**-0.4, gen)
+    first[0] = -1
+    verdict, _ = speed_verdict(TAUS, first, 150, rng=1)
+    assert verdict.outcome == "disagrees", verdict.reason
+    # four scales, a low median, a censored one below the mean log tau, then rising
+    # medians under the budget: the capped slope is positive, but the censored scale's
+    # median may be any size beyond the budget, so the sign is not decided
+    taus = (0.01, 0.1, 1.0, 10.0)
+    rows = [np.full(20, 2), np.full(20, -1), np.full(20, 60), np.full(20, 90)]
+    first = np.array([r + gen.integers(0, 3, 20) * (r > 0) for r in rows])
+    verdict, interval = speed_verdict(taus, first, 100, rng=1)
+    assert interval.low > 0  # what the rule said before it bounded capped medians
+    assert verdict.outcome == "inconclusive", verdict.reason
+    assert "the capped slope alone would read agrees" in verdict.reason
+    assert "not reached at tau = 0.1 " in verdict.reason
+    # censored at both ends of the range: neither sign can be decided
+    rows = [np.full(20, -1), np.full(20, 5), np.full(20, 50), np.full(20, -1)]
+    verdict, _ = speed_verdict(taus, np.array(rows), 100, rng=1)
+    assert verdict.outcome == "inconclusive", verdict.reason
 
 
 @pytest.mark.parametrize(
@@ -170,7 +195,10 @@ def test_protocol_rule_censoring_and_p1():
     first = _speed(lambda t: 50.0 * t**0.4, gen)
     verdict, _ = protocol_verdict("P1", TAUS, first, 20_000, rng=1)
     assert verdict.outcome == "agrees" and P1_CONFOUND in verdict.reason
-    first[-1] = -1  # censored at the largest scale: the sign is not decided
+    first[-1] = -1  # censored at the largest scale: the capped slope is a lower bound
     verdict, _ = protocol_verdict("P3", TAUS, first, 1000, rng=1)
-    assert verdict.outcome == "inconclusive" and "censored at tau" in verdict.reason
+    assert verdict.outcome == "agrees" and "not reached at tau = 1 " in verdict.reason
+    first[0] = -1  # and at the smallest: no bound either way
+    verdict, _ = protocol_verdict("P3", TAUS, first, 1000, rng=1)
+    assert verdict.outcome == "inconclusive" and "lower bound [-inf" in verdict.reason
     assert protocol_verdict("P4", TAUS, np.full((3, 20), -1), 100)[0].outcome == "not tested"

@@ -28,6 +28,7 @@ from ..stats import (
 __all__ = [
     "ITERATION_RULE",
     "SPEED_RULE",
+    "CENSORED_SLOPE",
     "REGULARITY_RULE",
     "TOLERANCE_RULE",
     "TRAINING_RULE",
@@ -56,13 +57,22 @@ ITERATION_RULE = (
     "sizes; else inconclusive"
 )
 
+#: How both slope rules treat a median that is not reached within the budget.
+CENSORED_SLOPE = (
+    "medians are Kaplan-Meier medians capped at the budget; a capped median is only "
+    "known to be at least the budget, so capping lowers the slope when it happens above "
+    "the mean log tau and raises it below: agrees needs the interval of the slope's lower "
+    "bound (a replicate with a capped median below the mean log tau has none: -inf) above "
+    "0, disagrees the interval of its upper bound (+inf for a capped median above the mean "
+    "log tau) below 0; without capping both bounds are the slope"
+)
+
 SPEED_RULE = (
     "agrees if the 95 % paired-bootstrap interval (runs resampled, the same instances at "
     "every tau) of the least-squares slope of log median first certified iteration "
     "against log tau is above 0 (fewer iterations at smaller tau), disagrees if below 0, "
-    "else inconclusive; medians are Kaplan-Meier medians capped at the budget (a run "
-    "that never certified counts as the budget, which moves the slope towards 0, never "
-    "away); not tested with fewer than 2 scales or no median reached"
+    f"else inconclusive; {CENSORED_SLOPE}; not tested with fewer than 2 scales or no "
+    "median reached"
 )
 
 REGULARITY_RULE = (
@@ -100,10 +110,8 @@ PROTOCOL_RULE = (
     "did not reach it within the budget is censored there): agrees if the 95 % "
     "paired-bootstrap interval (seeds resampled, the same initial network at every tau) "
     "of the least-squares slope of log median N against log tau is above 0 (fewer "
-    "epochs at smaller tau), disagrees if below 0, else inconclusive; inconclusive as "
-    "well when the median is not reached at some scale (a censored median is only known "
-    "to be beyond the budget, and censored medians at both ends of the tau range can "
-    "move the slope either way); not tested with fewer than 2 scales or no median reached"
+    f"epochs at smaller tau), disagrees if below 0, else inconclusive; {CENSORED_SLOPE}; "
+    "not tested with fewer than 2 scales or no median reached"
 )
 
 #: What stands next to P1's verdict: the protocol decides that answer.
@@ -118,20 +126,15 @@ def protocol_verdict(protocol, taus, first, budget, *, rng=0, n_boot=2000):
     """Claim 2 (training) under one protocol, on ``first[t, s]`` (epochs to the target
     at scale taus[t] from seed s's network; -1: censored at ``budget``).
 
-    The statistic and its interval are those of :func:`speed_verdict` (its rule
-    applied to epochs instead of iterations); the rule text is :data:`PROTOCOL_RULE`,
+    The statistic, its interval and the treatment of censored medians are those of
+    :func:`speed_verdict` (applied to epochs instead of iterations); the rule text is
+    :data:`PROTOCOL_RULE`,
     with :data:`P1_CONFOUND` in the reason of P1. Returns ``(Verdict, Interval or
     None)``.
     """
-    verdict, interval = speed_verdict(taus, first, budget, rng=rng, n_boot=n_boot)
-    reason = verdict.reason
-    outcome = verdict.outcome
-    censored = [f"{t:g}" for t, row in zip(taus, np.asarray(first), strict=True)
-                if not _capped_median(row, budget) < budget]  # fmt: skip
-    if censored and outcome in ("agrees", "disagrees"):
-        outcome = "inconclusive"
-        reason = (f"{reason}; the median is censored at tau = {', '.join(censored)}, so the "
-                  f"sign is not decided (it would read {verdict.outcome})")  # fmt: skip
+    verdict, interval = _slope_verdict(taus, first, budget, PROTOCOL_RULE, rng=rng,
+                                       n_boot=n_boot)  # fmt: skip
+    reason, outcome = verdict.reason, verdict.outcome
     if protocol == "P1":
         reason = f"{reason}; {P1_CONFOUND}"
     return Verdict(outcome, PROTOCOL_RULE, reason), interval
@@ -242,29 +245,69 @@ def _slope(log_x, values):
 
 def speed_verdict(taus, first, budget, *, rng=None, n_boot=2000):
     """Claim 2 (speed) on ``first[t, r]`` (scale taus[t], run r on the same instance at
-    every tau; -1: censored). Returns ``(Verdict, Interval or None)``."""
+    every tau; -1: censored). Returns ``(Verdict, Interval or None)``: the interval of
+    the slope of the capped medians; the verdict also rests on the intervals of its
+    bounds where medians are capped (:data:`CENSORED_SLOPE`)."""
+    return _slope_verdict(taus, first, budget, SPEED_RULE, rng=rng, n_boot=n_boot)
+
+
+def _slope_verdict(taus, first, budget, rule, *, rng, n_boot):
     first = np.asarray(first)
     if len(taus) < 2:
-        return Verdict("not tested", SPEED_RULE, "fewer than 2 scales"), None
+        return Verdict("not tested", rule, "fewer than 2 scales"), None
     log_tau = np.log(np.asarray(taus, dtype=float))
-    reached = [_capped_median(row, budget) < budget for row in first]
-    if not any(reached):
+    side = np.sign(log_tau - log_tau.mean())  # +1 above the mean log tau: capping lowers
+    medians = np.array([_capped_median(row, budget) for row in first])
+    if not np.any(medians < budget):
         reason = "no median reached within the budget at any tau"
-        return Verdict("not tested", SPEED_RULE, reason), None
+        return Verdict("not tested", rule, reason), None
+    capped_where = set()  # the sides of the mean log tau where some replicate capped
+
+    def capped(runs):
+        meds = np.array([_capped_median(runs[:, t], budget) for t in range(runs.shape[1])])
+        capped_where.update(side[meds >= budget].tolist())
+        return meds
 
     def statistic(runs):  # runs: (n_runs, n_taus)
-        meds = [_capped_median(runs[:, t], budget) for t in range(runs.shape[1])]
-        return _slope(log_tau, np.log(np.maximum(meds, 1.0)))
+        return _slope(log_tau, np.log(np.maximum(capped(runs), 1.0)))
 
-    interval = bootstrap_interval(statistic, first.T, n_boot=n_boot, rng=rng)
-    verdict = sign_verdict(interval, expected="positive", what="slope of log median vs log tau",
-                           rule=SPEED_RULE)  # fmt: skip
-    unreached = sum(not r for r in reached)
+    def bound(sign):  # sign -1: the lower bound (-inf when capped below the mean)
+        def statistic_bound(runs):
+            meds = capped(runs)
+            if np.any((side == sign) & (meds >= budget)):
+                return sign * np.inf
+            return _slope(log_tau, np.log(np.maximum(meds, 1.0)))
+
+        return statistic_bound
+
+    gen = as_rng(rng)
+    state = gen.bit_generator.state
+    interval = bootstrap_interval(statistic, first.T, n_boot=n_boot, rng=gen)
+    lower = upper = interval
+    for sign in (-1.0, 1.0):  # the bounds from the same resamples, only where they differ
+        if sign in capped_where:
+            again = np.random.Generator(type(gen.bit_generator)())
+            again.bit_generator.state = state
+            out = bootstrap_interval(bound(sign), first.T, n_boot=n_boot, rng=again)
+            lower, upper = (out, upper) if sign < 0 else (lower, out)
+    what = "slope of log median vs log tau"
+    plain = sign_verdict(interval, expected="positive", what=what, rule=rule)
+    if lower.low > 0:
+        outcome = "agrees"
+    elif upper.high < 0:
+        outcome = "disagrees"
+    else:
+        outcome = "inconclusive"
+    reason = plain.reason
+    unreached = [f"{t:g}" for t, med in zip(taus, medians, strict=True) if med >= budget]
     if unreached:
-        verdict = Verdict(verdict.outcome, SPEED_RULE,
-                          f"{verdict.reason}; median not reached at {unreached} of "
-                          f"{len(taus)} scales (capped at {budget})")  # fmt: skip
-    return verdict, interval
+        reason += f"; median not reached at tau = {', '.join(unreached)} (capped at {budget})"
+    if lower is not interval or upper is not interval:
+        reason += (f"; lower bound [{lower.low:.3g}, {lower.high:.3g}], upper bound "
+                   f"[{upper.low:.3g}, {upper.high:.3g}]")  # fmt: skip
+        if outcome != plain.outcome:
+            reason += f" (the capped slope alone would read {plain.outcome})"
+    return Verdict(outcome, rule, reason), interval
 
 
 def regularity_verdict(taus, n_maxima, *, rng=None, n_boot=2000):
