@@ -1,14 +1,16 @@
 """Experiments that put the paper's claims to the test.
 
 One module per study (:mod:`.iterations`, :mod:`.scale_speed`, :mod:`.regularity`,
-:mod:`.training`, :mod:`.protocols`), the helpers they share (:mod:`.common`), the data sets
-(:mod:`.datasets`) and the table of studies that the report and the sweeps read
-(:mod:`.registry`). Each experiment is a function with its parameters, drawing
-everything from one ``rng``, and returns a frozen result whose ``to_dict()`` is
-JSON-ready. Nothing here assumes the paper's answer: the statistics are reported
-as measured, with bootstrap intervals, and the claims rows say what they show.
+:mod:`.training`, :mod:`.protocols`, :mod:`.checkpoints`), the helpers they share
+(:mod:`.common`), the data sets (:mod:`.datasets`) and the table of studies that the
+report and the sweeps read (:mod:`.registry`). Each experiment is a function with its
+parameters, drawing everything from one ``rng``, and returns a frozen result whose
+``to_dict()`` is JSON-ready. Nothing here assumes the paper's answer: the statistics
+are reported as measured, with bootstrap intervals, and the claims rows say what they
+show.
 """
 
+from .checkpoints import CheckpointStudy, training_checkpoints
 from .common import random_instance
 from .datasets import DATASETS, MNIST_TASKS, load_binary_dataset, load_training_split
 from .iterations import IterationStudy, iteration_study, pga_outcome, polynomial_iterations
@@ -34,6 +36,8 @@ __all__ = [
     "PROTOCOLS",
     "ProtocolStudy",
     "training_protocols",
+    "CheckpointStudy",
+    "training_checkpoints",
     "load_training_split",
     "POLICIES",
     "IterationStudy",

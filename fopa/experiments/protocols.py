@@ -323,7 +323,7 @@ def protocol_figure(r):
         ax.errorbar(probes, stats[:, 0], yerr=err, fmt="o-", color=colors[t], capsize=3,
                     label=f"tau = {tau:g}")  # fmt: skip
     ax.set(xlabel="epoch", ylabel=f"share certified within {r.settings['probe_budget']} it.",
-           title=f"inner maximization under P2 (fopa's ascent, {r.settings['probe_points']} "
+           title=f"inner maximization under P2\n(fopa's ascent, {r.settings['probe_points']} "
                  f"points x {r.settings['n_seeds']} seeds)", ylim=(-0.05, 1.05),
            xticks=probes)  # fmt: skip
     ax.title.set_fontsize(9)

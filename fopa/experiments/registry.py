@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import iterations, protocols, regularity, scale_speed, tolerance, training
+from . import checkpoints, iterations, protocols, regularity, scale_speed, tolerance, training
 
 __all__ = ["CLAIMS", "CONFIG_NAMES", "STUDIES", "Study", "configuration", "study_for_cells"]
 
@@ -242,6 +242,42 @@ def _entries():
             claim=CLAIMS[3],
             claims=protocols.protocol_claims,
             figure=protocols.protocol_figure,
+        ),
+        Study(
+            "training_checkpoints",
+            run=checkpoints.training_checkpoints,
+            configs={
+                "tiny": dict(
+                    dataset="breast_cancer",
+                    taus=(0.3, 1.0),
+                    m=6,
+                    n_seeds=2,
+                    checkpoints=(0, 3),
+                    pga_epochs=2,
+                    probe_points=3,
+                    probe_budget=100,
+                    landscape_points=2,
+                    n_starts=4,
+                    landscape_budget=500,
+                    batch_size=None,
+                ),
+                "quick": dict(
+                    taus=(0.1, 1.0, 3.0),
+                    m=16,
+                    n_seeds=2,
+                    checkpoints=(0, 1, 5, 20),
+                    pga_epochs=5,
+                    probe_points=5,
+                    probe_budget=1000,
+                    landscape_points=3,
+                    n_starts=6,
+                    landscape_budget=2000,
+                ),
+                "full": dict(),
+            },
+            claim=CLAIMS[2],
+            claims=checkpoints.checkpoint_claims,
+            figure=checkpoints.checkpoint_figure,
         ),
     )
 
