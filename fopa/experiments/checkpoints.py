@@ -177,7 +177,12 @@ def training_checkpoints(
                 inner_it[a, t, s, :n] = res.inner.iterations_mean
                 inner_conv[a, t, s, :n] = res.inner.share_converged
                 for k, e in enumerate(checkpoints):
-                    if e in res.checkpoints:
+                    if e == 0 and a > 0:  # the initial network: the first arm measured it
+                        for arr in (first, evals):
+                            arr[:, a, t, s, k] = arr[:, 0, t, s, k]
+                        for arr in (n_max, share_max, share_sad, measured):
+                            arr[a, t, s, k] = arr[0, t, s, k]
+                    elif e in res.checkpoints:
                         measure(res.checkpoints[e], X, eps, seeds[s], a, t, s, k)
     settings = dict(
         dataset=dataset, n_train=len(ytr), d=d, m=m, n_seeds=n_seeds, epochs=epochs,
