@@ -235,12 +235,17 @@ def _watch_parent(parent):
             os._exit(1)
 
 
-def _worker_start(parent):
+def _worker_start(parent, blas_threads):
     """Set up a pool worker: Ctrl-C is the runner's (at a terminal it reaches the whole
     process group; the runner stops the workers itself), and the worker ends when
     its runner goes, even by SIGKILL (Linux: ``PR_SET_PDEATHSIG``; everywhere: a
-    thread that watches the parent's pid)."""
+    thread that watches the parent's pid). BLAS is held to ``blas_threads`` (the
+    cores shared out between the workers: pools that each take every core spin
+    against each other)."""
+    from threadpoolctl import threadpool_limits
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threadpool_limits(limits=blas_threads, user_api="blas")
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -268,7 +273,8 @@ def _results_pool(cells, experiment, jobs, limit):
     from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("spawn")  # no fork of BLAS/numba threads
-    start = dict(mp_context=context, initializer=_worker_start, initargs=(os.getpid(),))
+    start = dict(mp_context=context, initializer=_worker_start,
+                 initargs=(os.getpid(), max(1, (os.cpu_count() or 1) // jobs)))  # fmt: skip
     pool = ProcessPoolExecutor(max_workers=jobs, **start)
     try:  # the workers must start before any cell is given to them
         pool.submit(os.getpid).result()
