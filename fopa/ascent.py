@@ -29,6 +29,7 @@ from ._kernels.ball import CONSTRAINTS
 from ._pga_runs import INITS as INITS  # re-exported: the words the CLI offers
 from ._pga_runs import STEP_POLICIES as STEP_POLICIES
 from ._pga_runs import choice, choose_method, run_kernel, starts, steps_and_scales
+from ._progress import iteration_bar
 from ._validate import (
     as_int,
     as_nonnegative_scalar,
@@ -293,7 +294,8 @@ def _chunk_length(every, done):
     return every
 
 
-def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify, pending, known):
+def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify, pending, known,
+                  tick=None):  # fmt: skip
     """The ascent in pieces of ``every`` iterations, each continuing where the previous
     one ended with the step in use (and, for backtracking, its count of easy
     acceptances), so the iterates are those of one run (the row-space iteration
@@ -306,7 +308,8 @@ def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify,
     ``loss`` is the loss's name, ``code`` its code. Returns the kernel outputs of the
     whole run and the first certified iteration per row (-1: none). ``known``: each
     row's certificate bounds (3, rows) when the step's tight bounds gave them, else
-    None (then computed for a row when it is first certified).
+    None (then computed for a row when it is first certified). ``tick(done, running)``
+    is told after every piece the iterations done and the rows still running.
     """
     X, Y, eta, D0, scale, streak = rows
     eps, max_iter, tol, cons = scalars
@@ -369,6 +372,8 @@ def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify,
                         first[i] = total[i]
         status = ist[:, K.I_STATUS]
         running = running[(status == K.MAX_ITER) & (total[running] < max_iter)]
+        if tick is not None:
+            tick(int(total.max()), running.size)
     if out is None:  # interrupted before the first piece
         return None, first
     grads, fstats, istats = out
@@ -397,6 +402,7 @@ def projected_gradient_ascent(
     method="auto",
     rng=None,
     loss="quadratic",
+    progress=False,
 ) -> AscentResult:
     """Maximize ``L(x + delta)`` over ``||delta|| <= eps`` by projected gradient ascent.
 
@@ -456,6 +462,9 @@ def projected_gradient_ascent(
     rng : None, int or numpy.random.Generator
         Seeds the random starts and the perturbation noise.
     loss : "quadratic" or "logistic"
+    progress : bool or str
+        Show a bar (tqdm, on stderr; a string: its label) of the iterations done and
+        the runs still running, between the pieces of a long run; results unchanged.
 
     Returns
     -------
@@ -515,12 +524,13 @@ def projected_gradient_ascent(
     rows, scalars = (Xr, Yr, etar, D0, scaler, streak), (eps, max_iter, tol, cons)
     first_certified = None
     hist = iterates = None
-    with deferred_sigint() as pending:  # Ctrl-C: noticed between pieces, raised on exit
+    bar = iteration_bar(progress, max_iter, Xr.shape[0], "ascent")
+    with deferred_sigint() as pending, bar:  # Ctrl-C: noticed between pieces, raised on exit
         if perturbation is None and not record_history:
             every = certify_every or _piece_length(Xr.shape[0], d, net.m)
             out, first_certified = _chunked_runs(
                 net, loss, code, method, rows, scalars, seeds, every, bool(certify_every),
-                pending, known,
+                pending, known, bar.tick,
             )  # fmt: skip
         else:  # one piece: the perturbation's state and the history span the whole run
             out = run_kernel(method, net, code, rows, scalars, pert, seeds, 0, _NO_TARGET, 0)

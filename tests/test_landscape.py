@@ -116,3 +116,25 @@ def test_landscape_bad_input():
         fopa.local_maxima(net, np.ones(3), 0.0, 0.5, n_starts=0)
     with pytest.raises(ValueError, match="eps"):
         fopa.taylor_model_maximum(net, np.ones(3), 0.0, -1.0)
+
+
+def test_progress_bars_show_the_run_and_change_nothing(capsys):
+    net = fopa.TwoLayerNet.random(40, 64, rng=3)
+    x = np.random.default_rng(4).standard_normal(40)
+    eps = 0.5 * np.linalg.norm(x)
+    quiet = fopa.local_maxima(net, x, 1.0, eps, n_starts=6, rng=5, tol=0.0, max_iter=400)
+    capsys.readouterr()
+    shown = fopa.local_maxima(net, x, 1.0, eps, n_starts=6, rng=5, tol=0.0, max_iter=400,
+                              progress=True)  # fmt: skip
+    err = capsys.readouterr().err
+    assert "local_maxima: 6 starts" in err and "400/400" in err and "running" in err
+    np.testing.assert_array_equal(quiet.ends, shown.ends)
+    np.testing.assert_array_equal(quiet.labels, shown.labels)
+    # a run in pieces (here of certify_every iterations): the bar moves between them
+    res = fopa.projected_gradient_ascent(net, x, 1.0, eps, max_iter=250, tol=0.0,
+                                         certify_every=50, progress="my run")  # fmt: skip
+    err = capsys.readouterr().err
+    assert "my run" in err and res.iterations == 250
+    assert all(f"{k}/250" in err for k in (50, 100, 150, 200, 250))
+    with pytest.raises(TypeError, match="progress must be a bool or a label"):
+        fopa.projected_gradient_ascent(net, x, 1.0, eps, progress=1)
