@@ -1,6 +1,7 @@
 """The checkpoint study measures what it says, on the networks it says."""
 
 import numpy as np
+import pytest
 
 import fopa
 from fopa.adversarial import CertifiedPGA, NormalizedPGD, adversarial_training
@@ -18,8 +19,9 @@ ARGS = dict(dataset="breast_cancer", taus=(0.3, 1.0), m=5, n_seeds=2, checkpoint
             landscape_budget=500, batch_size=None, pga_budget=20)  # fmt: skip
 
 
-def test_the_checkpoints_are_measured_as_an_independent_rerun_measures_them():
-    r = training_checkpoints(5, **ARGS)
+@pytest.mark.parametrize("loss", ["quadratic", "logistic"])
+def test_the_checkpoints_are_measured_as_an_independent_rerun_measures_them(loss):
+    r = training_checkpoints(5, **ARGS, loss=loss)
     A, T, S, K = len(ARMS), 2, 2, 3
     assert r.measured.shape == (A, T, S, K)
     # the PGD arm trains to the last checkpoint, the PGA arm to pga_epochs only
@@ -44,20 +46,20 @@ def test_the_checkpoints_are_measured_as_an_independent_rerun_measures_them():
     for a, (attack, epochs) in enumerate(arms):
         res = adversarial_training(net0, X, ytr, eps, epochs=epochs, learning_rate=rates,
                                    batch_size=None, attack=attack, rng=int(seeds[1]) + 7,
-                                   checkpoints=(epochs,))  # fmt: skip
+                                   checkpoints=(epochs,), loss=loss)  # fmt: skip
         np.testing.assert_array_equal(r.train_loss[a, 1, 1, :epochs], res.robust_loss)
         for net, k in ((net0, 0), (res.checkpoints[epochs], (0, 1, 3).index(epochs))):
             for q, policy in enumerate(POLICIES):
                 run = fopa.projected_gradient_ascent(net, X[probe], ytr[probe], eps,
                                                      step_size=policy, max_iter=200,
-                                                     certify_every="auto")  # fmt: skip
+                                                     certify_every="auto", loss=loss)  # fmt: skip
                 np.testing.assert_array_equal(r.first_certified[q, a, 1, 1, k],
                                               run.first_certified_iteration)  # fmt: skip
                 np.testing.assert_array_equal(r.gradient_evaluations[q, a, 1, 1, k],
                                               run.gradient_evaluations)  # fmt: skip
             land = fopa.local_maxima(net, X[probe[1]], ytr[probe[1]], eps, n_starts=4,
                                      rng=int(seeds[1]) % 2**32 + 1001, step_size="backtracking",
-                                     max_iter=500)  # fmt: skip
+                                     max_iter=500, loss=loss)  # fmt: skip
             assert r.n_maxima[a, 1, 1, k, 1] == len(land.maxima)
             assert r.share_saddles[a, 1, 1, k, 1] == np.mean(land.kinds == "saddle")
             assert r.share_maxima[a, 1, 1, k, 1] == np.mean(land.labels >= 0)

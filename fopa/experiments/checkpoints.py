@@ -100,7 +100,7 @@ def training_checkpoints(
     checkpoints=(0, 1, 5, 20, 100), pga_epochs=20, ratio=0.1, learning_rate=0.5,
     batch_size=100, pgd_steps=10, step_factor=0.25, pga_budget=50, probe_points=10,
     probe_budget=2000, landscape_points=5, n_starts=8, landscape_budget=5000,
-    activation="tanh",
+    activation="tanh", loss="quadratic",
 ) -> CheckpointStudy:  # fmt: skip
     """Train under P2 with both arms and measure every checkpoint (module docstring).
 
@@ -108,7 +108,8 @@ def training_checkpoints(
     last of them, the PGA arm to ``pga_epochs`` (its checkpoints beyond that are not
     measured). ``rng`` seeds the initial networks (one per seed, the same at every
     tau and arm), the probe points, the shuffling and the landscape's starts (the
-    same directions at every tau).
+    same directions at every tau). ``loss`` ("quadratic" or "logistic", labels
+    +-1) is the loss of the training and of every measurement.
     """
     Xtr, ytr, _, _ = load_training_split(dataset)
     n_seeds = as_int("n_seeds", n_seeds, minimum=1)
@@ -142,7 +143,7 @@ def training_checkpoints(
         for q, policy in enumerate(POLICIES):
             res = projected_gradient_ascent(
                 model, X[probe], ytr[probe], eps, step_size=policy, max_iter=probe_budget,
-                certify_every="auto",
+                certify_every="auto", loss=loss,
             )  # fmt: skip
             got = np.asarray(res.first_certified_iteration, dtype=np.int64).reshape(-1)
             first[q, a, t, s, k] = got
@@ -151,7 +152,7 @@ def training_checkpoints(
             land = local_maxima(
                 model, X[probe[i]], ytr[probe[i]], eps, n_starts=n_starts,
                 rng=int(seed) % 2**32 + 1000 + i, step_size="backtracking",
-                max_iter=landscape_budget,
+                max_iter=landscape_budget, loss=loss,
             )  # fmt: skip
             n_max[a, t, s, k, i] = len(land.maxima)
             share_max[a, t, s, k, i] = float(np.mean(land.labels >= 0))
@@ -170,7 +171,7 @@ def training_checkpoints(
                 res = adversarial_training(
                     net0, X, ytr, eps, epochs=epochs[arm], learning_rate=rates,
                     optimizer="sgd", batch_size=batch_size, attack=arms[arm],
-                    rng=int(seeds[s]) + 7, checkpoints=keep,
+                    rng=int(seeds[s]) + 7, checkpoints=keep, loss=loss,
                 )  # fmt: skip
                 n = res.epochs
                 train[a, t, s, :n] = res.robust_loss
@@ -190,7 +191,7 @@ def training_checkpoints(
         pgd_steps=pgd_steps, step_factor=step_factor, pga_budget=pga_budget,
         probe_points=probe_points, probe_budget=probe_budget,
         landscape_points=landscape_points, n_starts=n_starts,
-        landscape_budget=landscape_budget, activation=activation, loss="quadratic",
+        landscape_budget=landscape_budget, activation=activation, loss=loss,
     )  # fmt: skip
     return CheckpointStudy(
         dataset=dataset, taus=tuple(float(t) for t in taus), checkpoints=checkpoints,
@@ -215,6 +216,7 @@ def checkpoint_claims(name, r):
     the regularity verdict, across tau."""
     st = r.settings
     budget = st["probe_budget"]
+    lossy = "logistic loss, " if st.get("loss") == "logistic" else ""  # quadratic: unsaid
     rows = []
     for a, arm in enumerate(ARMS):
         for k, e in enumerate(r.checkpoints):
@@ -236,7 +238,7 @@ def checkpoint_claims(name, r):
                                + "; share certified "
                                + ", ".join(f"{np.mean(row >= 0):.2f}" for row in first)),
                     verdict=verdict, n=n,
-                    settings=f"from zero, budget {budget}, eps = {st['ratio']} ||x||",
+                    settings=f"{lossy}from zero, budget {budget}, eps = {st['ratio']} ||x||",
                 ))  # fmt: skip
             if st["landscape_points"]:
                 counts = r.n_maxima[a][:, seeds, k].reshape(len(r.taus), -1)
@@ -252,7 +254,7 @@ def checkpoint_claims(name, r):
                                            for t in range(len(r.taus)))),
                     verdict=verdict,
                     n=f"{st['landscape_points']} points x {seeds.size} seeds per tau (paired)",
-                    settings=(f"{st['n_starts']} starts on the sphere, backtracking step, "
+                    settings=(f"{lossy}{st['n_starts']} starts on the sphere, backtracking step, "
                               f"budget {st['landscape_budget']}"),
                 ))  # fmt: skip
     return rows
