@@ -29,6 +29,7 @@ PANELS = {
     "adversarial_training": 2,
     "training_protocols": 5,
     "training_checkpoints": 4,
+    "logistic_training_checkpoints": 4,
 }
 
 
