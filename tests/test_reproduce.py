@@ -116,3 +116,22 @@ def test_the_summary_is_counted_from_the_rows(tiny):
     for claim in {c["claim"] for c in payload["claims"]}:
         rows = [c for c in payload["claims"] if c["claim"] == claim]
         assert f"- {claim}: " in text and f"(of {len(rows)} rows)." in text
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return sorted({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+
+
+def test_pool_workers_share_the_cores_between_their_blas_pools():
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from fopa._parallel import share_blas_between_workers
+
+    want = max(1, (os.cpu_count() or 1) // 2)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(2, mp_context=context, initializer=share_blas_between_workers,
+                             initargs=(2,)) as pool:  # fmt: skip
+        assert pool.submit(_blas_threads).result() == [want]

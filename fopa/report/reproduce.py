@@ -18,6 +18,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 import numpy as np
 
+from .._parallel import share_blas_between_workers
 from .._version import __version__
 from ..experiments.registry import STUDIES, configuration
 from .claims import claims_table
@@ -30,22 +31,6 @@ __all__ = ["reproduce", "write_report"]
 def _run(name, params, seed):
     """One study (in a worker process or here): its result object."""
     return STUDIES[name].run(rng=seed, **params)
-
-
-def _worker_threads(jobs):
-    """BLAS threads per worker process: the cores shared out, at least one."""
-    return max(1, (os.cpu_count() or 1) // jobs)
-
-
-def _limit_blas(threads):
-    """Pool worker set-up: hold every loaded BLAS (NumPy's and SciPy's, which numba's
-    kernels call) to ``threads``. Two workers whose BLAS pools each take every core
-    spin against each other: measured on 2 cores, two concurrent studies ran 7x
-    slower than one alone (the checkpoint study's quick configuration: 16.8 s alone,
-    118 s each as a pair, 10.7 s each as a pair of one-thread workers)."""
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=threads, user_api="blas")
 
 
 def _bar(total, stream):
@@ -130,8 +115,8 @@ def reproduce(out="fopa-report", *, config="quick", seed=0, jobs=1, stream=None)
         # too) nothing is queued behind the interrupted studies
         queue = iter(enumerate(names))
         running = {}
-        pool = ProcessPoolExecutor(max_workers=jobs, initializer=_limit_blas,
-                                   initargs=(_worker_threads(jobs),))  # fmt: skip
+        pool = ProcessPoolExecutor(max_workers=jobs, initializer=share_blas_between_workers,
+                                   initargs=(jobs,))  # fmt: skip
         try:
             while True:
                 for k, name in itertools.islice(queue, jobs - len(running)):

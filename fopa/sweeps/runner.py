@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .._json import jsonable
+from .._parallel import share_blas_between_workers
 from .._validate import as_positive_scalar
 from .._version import __version__
 from .spec import SweepSpec, canonical_json, load_spec, resolve_experiment
@@ -235,17 +236,14 @@ def _watch_parent(parent):
             os._exit(1)
 
 
-def _worker_start(parent, blas_threads):
+def _worker_start(parent, jobs):
     """Set up a pool worker: Ctrl-C is the runner's (at a terminal it reaches the whole
     process group; the runner stops the workers itself), and the worker ends when
     its runner goes, even by SIGKILL (Linux: ``PR_SET_PDEATHSIG``; everywhere: a
-    thread that watches the parent's pid). BLAS is held to ``blas_threads`` (the
-    cores shared out between the workers: pools that each take every core spin
-    against each other)."""
-    from threadpoolctl import threadpool_limits
-
+    thread that watches the parent's pid). BLAS gets the cores shared out between
+    the ``jobs`` workers (:func:`fopa._parallel.share_blas_between_workers`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threadpool_limits(limits=blas_threads, user_api="blas")
+    share_blas_between_workers(jobs)
     if sys.platform.startswith("linux"):
         try:
             import ctypes
@@ -273,8 +271,7 @@ def _results_pool(cells, experiment, jobs, limit):
     from concurrent.futures.process import BrokenProcessPool
 
     context = multiprocessing.get_context("spawn")  # no fork of BLAS/numba threads
-    start = dict(mp_context=context, initializer=_worker_start,
-                 initargs=(os.getpid(), max(1, (os.cpu_count() or 1) // jobs)))  # fmt: skip
+    start = dict(mp_context=context, initializer=_worker_start, initargs=(os.getpid(), jobs))
     pool = ProcessPoolExecutor(max_workers=jobs, **start)
     try:  # the workers must start before any cell is given to them
         pool.submit(os.getpid).result()
