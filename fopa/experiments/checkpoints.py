@@ -37,6 +37,7 @@ from ..network import TwoLayerNet
 from ..stats import censored_times, km_quantile
 from .common import StudyResult, claims_row
 from .datasets import load_training_split
+from .protocols import protocol_rates
 from .verdicts import regularity_verdict, speed_verdict
 
 __all__ = ["ARMS", "POLICIES", "CheckpointStudy", "training_checkpoints", "checkpoint_claims",
@@ -164,13 +165,12 @@ def training_checkpoints(
         for t, tau in enumerate(taus):
             X = tau * Xtr
             eps = ratio * tau * np.sqrt(d)
-            rates = dict(W=learning_rate / tau**2, a=learning_rate, b=learning_rate,
-                         output_bias=learning_rate)  # fmt: skip
+            optimizer, rates = protocol_rates("P2", tau, learning_rate)
             for a, arm in enumerate(ARMS):
                 keep = tuple(e for e in checkpoints if e <= epochs[arm])
                 res = adversarial_training(
                     net0, X, ytr, eps, epochs=epochs[arm], learning_rate=rates,
-                    optimizer="sgd", batch_size=batch_size, attack=arms[arm],
+                    optimizer=optimizer, batch_size=batch_size, attack=arms[arm],
                     rng=int(seeds[s]) + 7, checkpoints=keep, loss=loss,
                 )  # fmt: skip
                 n = res.epochs

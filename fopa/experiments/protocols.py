@@ -39,7 +39,7 @@ from .common import StudyResult, claims_row
 from .datasets import load_training_split
 from .verdicts import protocol_verdict, speed_verdict
 
-__all__ = ["PROTOCOLS", "ProtocolStudy", "training_protocols", "protocol_claims",
+__all__ = ["PROTOCOLS", "ProtocolStudy", "training_protocols", "protocol_claims", "protocol_rates",
            "protocol_figure"]  # fmt: skip
 
 PROTOCOLS = ("P1", "P2", "P3", "P4")
@@ -98,7 +98,7 @@ class ProtocolStudy(StudyResult):
     settings: dict
 
 
-def _rates(protocol, tau, lr):
+def protocol_rates(protocol, tau, lr):
     """The optimizer and rates of ``protocol`` at ``tau`` from its base rate ``lr``."""
     if protocol == "P2":
         return "sgd", dict(W=lr / tau**2, a=lr, b=lr, output_bias=lr)
@@ -147,7 +147,7 @@ def training_protocols(
         net0 = TwoLayerNet.random(d, m, activation=activation, rng=int(seed))
         X, Xv = tau * Xtr, tau * Xte[held]
         eps = ratio * tau * np.sqrt(d)
-        optimizer, lr = _rates(protocol, tau, adam_rate if protocol == "P4" else rate)
+        optimizer, lr = protocol_rates(protocol, tau, adam_rate if protocol == "P4" else rate)
         firsts = {}
 
         def look(model, e):
