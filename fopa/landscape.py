@@ -106,9 +106,9 @@ def local_maxima(
     merge_distance : float, optional
         Certified ends closer than this are one maximum (default ``1e-4 * eps``).
     loss : "quadratic" or "logistic"
-    progress : bool
-        Show a progress bar of the starts' ascent (tqdm, on stderr); the results do
-        not depend on it.
+    progress : bool or str
+        Show a progress bar of the starts' ascent (tqdm, on stderr; a string: its
+        label); the results do not depend on it.
 
     Returns
     -------
@@ -125,7 +125,7 @@ def local_maxima(
     res = projected_gradient_ascent(
         net, x, y, eps, step_size=step_size, tol=tol, max_iter=max_iter, init="sphere",
         n_restarts=n_starts, rng=rng, loss=loss,
-        progress=f"local_maxima: {n_starts} starts" if progress is True else False,
+        progress=f"local_maxima: {n_starts} starts" if progress is True else progress,
     )  # fmt: skip
     ends = res.restarts.end
     certs = certify(net, np.tile(x, (n_starts, 1)), y, ends, eps, loss=loss)

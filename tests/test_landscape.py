@@ -136,5 +136,9 @@ def test_progress_bars_show_the_run_and_change_nothing(capsys):
     err = capsys.readouterr().err
     assert "my run" in err and res.iterations == 250
     assert all(f"{k}/250" in err for k in (50, 100, 150, 200, 250))
+    fopa.local_maxima(net, x, 1.0, eps, n_starts=2, rng=5, max_iter=50, progress="maxima here")
+    assert "maxima here" in capsys.readouterr().err
     with pytest.raises(TypeError, match="progress must be a bool or a label"):
         fopa.projected_gradient_ascent(net, x, 1.0, eps, progress=1)
+    with pytest.raises(TypeError, match="progress must be a bool or a label"):
+        fopa.local_maxima(net, x, 1.0, eps, n_starts=2, progress=1)
