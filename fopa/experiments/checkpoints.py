@@ -37,8 +37,9 @@ from ..network import TwoLayerNet
 from ..stats import censored_times, km_quantile
 from .common import StudyResult, claims_row
 from .datasets import load_training_split
+from .figures import median_with_interval
 from .protocols import protocol_rates
-from .verdicts import regularity_verdict, speed_verdict
+from .verdicts import censored_cell, regularity_verdict, speed_verdict
 
 __all__ = ["ARMS", "POLICIES", "CheckpointStudy", "training_checkpoints", "checkpoint_claims",
            "checkpoint_figure"]  # fmt: skip
@@ -264,7 +265,7 @@ def checkpoint_figure(r):
     """Median first certified iteration (both step policies), mean distinct maxima
     and the training's own inner iterations, against the epoch, per tau (solid: the
     PGD-trained arm, dashed: the PGA-trained arm; open markers: median not reached,
-    drawn at the budget)."""
+    drawn at the budget; bars: Brookmeyer-Crowley 95 % intervals)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(17, 3.8), layout="constrained")
@@ -276,23 +277,16 @@ def checkpoint_figure(r):
         for t, tau in enumerate(r.taus):
             color = f"C{t}"
             label = f"tau = {tau:g}" if a == 0 else None
-            for q in range(len(POLICIES)):
-                ks = [k for k in range(len(r.checkpoints)) if r.measured[a, t, :, k].any()]
-                meds = [_km_median(r.first_certified[q, a, t][r.measured[a, t, :, k], k],
-                                   budget) for k in ks]  # fmt: skip
-                x = [ticks[k] for k in ks]
-                y = [v if np.isfinite(v) else budget for v in meds]
-                axes[q].plot(x, y, ls=ls, color=color, label=label)
-                hit = [np.isfinite(v) for v in meds]
-                axes[q].scatter(
-                    [u for u, h in zip(x, hit, strict=True) if h],
-                    [v for v, h in zip(y, hit, strict=True) if h],
-                    color=color,
-                )
-                axes[q].scatter([u for u, h in zip(x, hit, strict=True) if not h],
-                                [v for v, h in zip(y, hit, strict=True) if not h],
-                                facecolors="none", edgecolors=color)  # fmt: skip
             ks = [k for k in range(len(r.checkpoints)) if r.measured[a, t, :, k].any()]
+            for q in range(len(POLICIES)):
+                cells = [censored_cell(r.first_certified[q, a, t][r.measured[a, t, :, k], k]
+                                       .reshape(-1), budget) for k in ks]  # fmt: skip
+                median_with_interval(
+                    axes[q], [ticks[k] for k in ks], [c["median"] for c in cells],
+                    [c["median_low"] for c in cells], [c["median_high"] for c in cells],
+                    budget, label=label, marker="o", shift=0.02 * (a - 0.5), color=color,
+                    linestyle=ls,
+                )  # fmt: skip
             means = []
             for k in ks:
                 c = r.n_maxima[a, t][r.measured[a, t, :, k], k].reshape(-1)

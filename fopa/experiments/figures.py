@@ -9,13 +9,15 @@ from matplotlib.ticker import LogLocator, NullLocator, ScalarFormatter
 __all__ = ["median_with_interval", "count_axis", "shifts"]
 
 
-def median_with_interval(ax, x, median, low, high, budget, *, label, marker, shift=0.0):
+def median_with_interval(ax, x, median, low, high, budget, *, label, marker, shift=0.0,
+                         color=None, linestyle="-"):  # fmt: skip
     """Plot medians with their interval as bars on log-log axes.
 
     A median that is not reached within the budget (inf) is drawn as an open marker
     at the budget (the count is beyond it); an interval end that is not reached is
     drawn up to the budget. ``shift`` moves the series sideways by that share of a
-    decade so that bars of several series do not hide each other.
+    decade so that bars of several series do not hide each other; ``color`` (None:
+    the axes' next) and ``linestyle`` style the series.
     """
     x = np.asarray(x, dtype=float) * 10.0**shift
     median, low, high = (np.asarray(v, dtype=float) for v in (median, low, high))
@@ -25,7 +27,8 @@ def median_with_interval(ax, x, median, low, high, budget, *, label, marker, shi
         x[reached], median[reached],
         yerr=[median[reached] - np.maximum(low[reached], 1e-300),
               top[reached] - median[reached]],
-        marker=marker, capsize=3, label=label, linewidth=1.2, markersize=5,
+        marker=marker, capsize=3, label=label, linewidth=1.2, markersize=5, color=color,
+        linestyle=linestyle,
     )  # fmt: skip
     open_ = ~reached
     if np.any(open_):
