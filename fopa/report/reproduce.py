@@ -1,7 +1,10 @@
 """``fopa reproduce``: run every study, write report.md, results.json and figures.
 
 Each study gets its own seed spawned from the run's seed, so results do not
-depend on ``jobs`` (the number of worker processes) or on the order of work.
+depend on the order of work. With ``jobs > 1`` each worker's BLAS runs on
+``cpu_count // jobs`` threads, which changes how products round: results equal
+a ``jobs=1`` run under the same BLAS thread count to the bit, and a default one
+to rounding (``docs/solver.md``, "What is reproduced, exactly").
 The claims table gives each study's verdict on its claim (agrees, disagrees,
 inconclusive or not tested) by the rule of :mod:`fopa.experiments.verdicts`
 written next to it; it never assumes the answer.
