@@ -421,8 +421,8 @@ def projected_gradient_ascent(
         ``"backtracking"``: start from ``1/beta``, accept a step only when it gains
         ``||delta+ - delta||^2 / (2 eta)`` (halve otherwise, double after 3 easy
         acceptances; monotone by construction, ``docs/solver.md``);
-        ``"relative"``: ``eta = factor * eps`` (factor 0.1 by default), as attack
-        libraries scale their steps.
+        ``"relative"``: ``eta = factor * eps`` (factor 0.5 by default, the
+        experiments' and sweeps' too), a step tied to the radius.
     max_iter : int
         Maximum number of steps, >= 0. The default suits the default step: on
         initial-phase networks at unit input scale (d 4 to 100, m 50 to 512, eps =

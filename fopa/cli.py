@@ -17,6 +17,7 @@ import numpy as np
 
 from . import bounds, derivatives, diagnostics
 from ._json import jsonable
+from ._pga_runs import RELATIVE_FACTOR
 from ._version import __version__
 from .activations import ACTIVATIONS
 from .ascent import INITS, STEP_POLICIES, projected_gradient_ascent
@@ -375,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     ascend.add_argument(
         "--step-size", type=_step_size, default="lipschitz",
         help=f"a number > 0 (or fixed:STEP), relative:FACTOR (FACTOR x eps; 'relative' alone "
-        f"is 0.1 x eps) or one of {', '.join(STEP_POLICIES)} (default: lipschitz)",
+        f"is {RELATIVE_FACTOR:g} x eps) or one of {', '.join(STEP_POLICIES)} (default: lipschitz)",
     )  # fmt: skip
     ascend.add_argument(
         "--max-iter", type=int, default=10_000, help="maximum number of steps (default: 10000)"

@@ -343,7 +343,7 @@ def test_perturbation_escapes_a_stationary_start():
 def test_relative_step_sizes():
     net, X, Y = _problem(n=1)
     r = fopa.projected_gradient_ascent(net, X[0], Y[0], 0.5, step_size="relative", max_iter=3)
-    assert r.step_size == pytest.approx(0.05)
+    assert r.step_size == pytest.approx(0.25)
     r = fopa.projected_gradient_ascent(
         net, X[0], Y[0], 0.5, step_size=("relative", 2.0), max_iter=3
     )
@@ -407,3 +407,22 @@ def test_iteration_bound_rejects_large_steps():
         fopa.iteration_bound(net, X[0], Y[0], 0.5, 2.0 / beta, 1e-3)
     with pytest.raises(ValueError, match="g must be > 0"):
         fopa.iteration_bound(net, X[0], Y[0], 0.5, "lipschitz", 0.0)
+
+
+def test_one_relative_factor_for_api_experiments_and_sweeps():
+    """One vocabulary: ``step_size="relative"`` means the same factor in the API, the
+    experiments and the sweep cells (it was 0.1 in the API, 0.5 elsewhere)."""
+    import inspect
+
+    from fopa._pga_runs import RELATIVE_FACTOR
+    from fopa.experiments.iterations import polynomial_iterations
+    from fopa.experiments.scale_speed import input_scale_speed
+    from fopa.experiments.tolerance import iterations_against_tolerance
+    from fopa.sweeps import cells
+
+    net, X, Y = _problem(n=1)
+    r = fopa.projected_gradient_ascent(net, X[0], Y[0], 0.5, step_size="relative", max_iter=1)
+    assert r.step_size == RELATIVE_FACTOR * 0.5
+    for func in (cells.pga, input_scale_speed, polynomial_iterations, iterations_against_tolerance):
+        default = inspect.signature(func).parameters["relative_factor"].default
+        assert default == RELATIVE_FACTOR, func.__name__

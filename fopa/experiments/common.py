@@ -15,9 +15,12 @@ from dataclasses import asdict
 import numpy as np
 
 from .._json import jsonable
+from .._pga_runs import RELATIVE_FACTOR
 from ..network import TwoLayerNet
 
-__all__ = ["POLICIES", "StudyResult", "claims_row", "policy_step", "random_instance"]
+__all__ = [
+    "POLICIES", "RELATIVE_FACTOR", "StudyResult", "claims_row", "policy_step", "random_instance",
+]  # fmt: skip
 
 #: Step-size policies of the speed study: a fixed eta, eta proportional to eps, 1/beta
 #: (tight) and the backtracking step that starts there.

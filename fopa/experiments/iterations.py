@@ -17,6 +17,7 @@ from ..ascent import projected_gradient_ascent
 from ..bounds import iteration_bound
 from ..losses import loss_code
 from .common import (
+    RELATIVE_FACTOR,
     StudyResult,
     cell_array,
     cell_axis,
@@ -115,7 +116,7 @@ def pga_outcome(
 def polynomial_iterations(
     ds=(4, 8, 16), ms=(16, 32, 64), *, n_runs=20, scale=1.0, ratio=0.5, tol=1e-8,
     max_iter=20_000, certify_every="auto", step_policy="lipschitz", fixed_step=0.5,
-    relative_factor=0.5, init="zero", activation="tanh", loss="quadratic", rng=0,
+    relative_factor=RELATIVE_FACTOR, init="zero", activation="tanh", loss="quadratic", rng=0,
 ) -> IterationStudy:  # fmt: skip
     """Measure how the iterations to a certified local maximum grow with d and m.
 

@@ -14,6 +14,7 @@ from .._json import jsonable
 from .._validate import as_int, as_positive_scalar, as_rng
 from .common import (
     POLICIES,
+    RELATIVE_FACTOR,
     StudyResult,
     cell_array,
     cell_axis,
@@ -62,7 +63,7 @@ class ScaleSpeedStudy(StudyResult):
 
 def input_scale_speed(
     taus=(0.01, 0.1, 1.0), *, d=10, m=50, ratio=0.5, policies=POLICIES, fixed_step=0.5,
-    relative_factor=0.5, n_runs=20, tol=1e-8, max_iter=20_000, certify_every="auto",
+    relative_factor=RELATIVE_FACTOR, n_runs=20, tol=1e-8, max_iter=20_000, certify_every="auto",
     activation="tanh", loss="quadratic", absolute_eps=None, rng=0,
 ) -> ScaleSpeedStudy:  # fmt: skip
     """Iterations to a certified maximum for ``x = tau x_hat``, ``eps = ratio ||x||``.

@@ -18,7 +18,7 @@ from ..ascent import projected_gradient_ascent
 from ..certify import certify, local_rate
 from ..losses import loss_code
 from ..stats import bootstrap_interval
-from .common import StudyResult, claims_row, policy_step, random_instance
+from .common import RELATIVE_FACTOR, StudyResult, claims_row, policy_step, random_instance
 from .verdicts import censored_cell, tolerance_verdict
 
 __all__ = [
@@ -79,8 +79,8 @@ def first_below(residuals, tolerances):
 
 def iterations_against_tolerance(
     tolerances=TOLERANCES, *, d=10, m=50, scale=1.0, ratio=0.5,
-    policies=("lipschitz", "backtracking"), fixed_step=0.5, relative_factor=0.5, n_runs=20,
-    max_iter=20_000, activation="tanh", loss="quadratic", rng=0,
+    policies=("lipschitz", "backtracking"), fixed_step=0.5, relative_factor=RELATIVE_FACTOR,
+    n_runs=20, max_iter=20_000, activation="tanh", loss="quadratic", rng=0,
 ) -> ToleranceStudy:  # fmt: skip
     """For each run, the first iteration reaching each relative KKT tolerance.
 

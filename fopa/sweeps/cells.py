@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import ACTIVATIONS
-from ..experiments.common import random_instance
+from ..experiments.common import RELATIVE_FACTOR, random_instance
 from ..experiments.datasets import DATASETS, load_binary_dataset
 from ..experiments.iterations import pga_outcome
 from ..experiments.regularity import landscape_outcome
@@ -50,8 +50,9 @@ def _non_negative(params, *names):
 
 def pga(
     *, d: int, m: int, seed: int, scale: float = 1.0, ratio: float = 0.5,
-    step_policy: str = "lipschitz", fixed_step: float = 0.5, relative_factor: float = 0.5,
-    tol: float = 1e-8, max_iter: int = 20_000, certify_every: int = 10,
+    step_policy: str = "lipschitz", fixed_step: float = 0.5,
+    relative_factor: float = RELATIVE_FACTOR, tol: float = 1e-8, max_iter: int = 20_000,
+    certify_every: int = 10,
     activation: str = "tanh", loss: str = "quadratic", init: str = "zero",
 ) -> dict:  # fmt: skip
     """One certified ascent on a random instance (the unit of experiments 1, 2 and 5).
