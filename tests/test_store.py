@@ -162,3 +162,59 @@ def test_a_grid_too_large_to_hold_is_refused_at_once():
     with pytest.raises(ValueError, match="11,000,000 cells"):
         SweepSpec.from_dict(dict(grid, seeds={"count": 11}))
     assert time.perf_counter() - tick < 5.0
+
+
+def _read_only_mount_available():
+    import shutil
+    import subprocess
+
+    if shutil.which("unshare") is None:
+        return False
+    probe = "mount --bind /tmp /tmp && mount -o remount,bind,ro /tmp"
+    done = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c", probe],
+        capture_output=True,
+    )
+    return done.returncode == 0
+
+
+@pytest.mark.skipif(
+    not _read_only_mount_available(), reason="needs unshare with user and mount namespaces"
+)
+def test_a_store_on_a_read_only_mount_is_read_and_a_run_is_refused(tmp_path):
+    # found by hostile testing: on a read-only mount every call (even --status) said
+    # "corrupt" or "unable to open database file": SQLite cannot make the WAL index there
+    import subprocess
+    import sys
+    import textwrap
+
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    store = shelf / "s.sqlite"
+    run_sweep(SPEC, store)
+    before = _sha(store)
+    out = tmp_path / "out.csv"
+    script = textwrap.dedent(f"""
+        import pytest
+        from fopa.sweeps import ResultStore, StoreError, export_results, run_sweep
+        SPEC = {SPEC!r}
+        with ResultStore({str(store)!r}) as results:
+            assert results.read_only and len(results.rows()) == 3
+            assert results.status().done == 3
+        export_results({str(store)!r}, {str(out)!r})
+        with pytest.raises(StoreError, match="read-only file system.*--status and --export"):
+            run_sweep(SPEC, {str(store)!r})
+        with pytest.raises(StoreError, match="cannot create store.*not writable"):
+            run_sweep(SPEC, {str(shelf / "new.sqlite")!r})
+        print("ok")
+    """)
+    mount = f"mount --bind {shelf} {shelf} && mount -o remount,bind,ro {shelf}"
+    done = subprocess.run(
+        ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+         f'{mount} && exec "$0" -c "$1"', sys.executable, script],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+    assert _sha(store) == before
+    assert out.read_text().count("\n") == 4  # a header and three cells
+    assert sorted(p.name for p in shelf.iterdir()) == ["s.sqlite", "s.sqlite.lock"]

@@ -339,7 +339,10 @@ def _runner_lock(store):
         yield
         return
     path = os.fspath(store) + ".lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"cannot make the runner's lock {path!r} ({exc.strerror})") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -432,6 +435,8 @@ def run_sweep(
     if cell_time_limit is not None:
         cell_time_limit = as_positive_scalar("cell_time_limit", cell_time_limit)
     tick = time.perf_counter()
+    with ResultStore(store, spec) as results:
+        results.check_writable()  # before any cell is computed
     with ResultStore(store, spec) as results, _runner_lock(store):
         stored = results.keys()  # one read of the store for both uses
         finished = {i: status for i, (_, status) in stored.items()}

@@ -22,7 +22,10 @@ and the file is left as it was. The store's path must be a regular file (or
 not exist yet) in an existing directory; every SQLite failure (a full disk, a
 read-only file or mount, bytes that are not UTF-8) is a one-line
 :class:`StoreError`, and a failed write leaves the store as it was (each cell is
-one transaction).
+one transaction). A store on a read-only mount or in a read-only directory is
+opened for reading only (``mode=ro&immutable=1``: SQLite cannot make the WAL index
+there), so status and export work; a run checks that the store can be written
+(:meth:`ResultStore.check_writable`) before it computes any cell.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import os
 import sqlite3
 import stat
 import time
+import urllib.parse
 from dataclasses import dataclass
 
 from .._version import __version__
@@ -139,9 +143,15 @@ class StoreStatus:
         ])  # fmt: skip
 
 
-def _connect(path):
+def _connect(path, read_only=False):
+    """A connection in autocommit mode; ``read_only``: opened ``mode=ro&immutable=1``
+    (for a store on a file system that cannot be written, where SQLite cannot make
+    the WAL index it needs to read a WAL database; nothing can change it there)."""
+    target = path
+    if read_only:
+        target = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro&immutable=1"
     try:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+        conn = sqlite3.connect(target, isolation_level=None, timeout=30.0, uri=read_only)
         conn.execute("PRAGMA busy_timeout = 30000")
     except sqlite3.Error as exc:
         raise StoreError(f"cannot open store {path!r}: {exc}") from None
@@ -156,6 +166,11 @@ def _check_path(path):
         raise StoreError(f"the directory of store {path!r} ({directory}) does not exist")
     if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):
         raise StoreError(f"store {path!r} is not a regular file (a store is a SQLite file)")
+
+
+def _writable_directory(path):
+    """Whether new files can be made next to ``path`` (SQLite's WAL index and journal)."""
+    return os.access(os.path.dirname(os.path.abspath(path)), os.W_OK)
 
 
 class ResultStore:
@@ -182,10 +197,18 @@ class ResultStore:
         if spec is not None and not isinstance(spec, SweepSpec):
             raise TypeError(f"spec must be a SweepSpec; got {type(spec).__name__}")
         _check_path(self.path)
+        #: True when the store could be opened only for reading (a read-only file
+        #: system or directory): status, rows and export work; a run is refused.
+        self.read_only = False
         if os.path.exists(self.path) and os.path.getsize(self.path) > 0:
             self._conn = self._open_existing(spec)
         elif spec is None:
             raise StoreError(f"store {self.path!r} does not exist (a spec is needed to create it)")
+        elif not _writable_directory(self.path):
+            raise StoreError(
+                f"cannot create store {self.path!r}: its directory is not writable "
+                "(a read-only file system or directory)"
+            )
         else:
             self._conn = self._create(spec)
         self.spec = SweepSpec.from_stored(json.loads(self._meta["spec"]))
@@ -197,7 +220,16 @@ class ResultStore:
             raise StoreError(f"{self.path!r} is not a SQLite database; it was left untouched")
         conn = _connect(self.path)
         try:
-            check = conn.execute("PRAGMA quick_check").fetchall()
+            try:
+                check = conn.execute("PRAGMA quick_check").fetchall()
+            except sqlite3.OperationalError:
+                if _writable_directory(self.path):
+                    raise  # not a read-only place: the handlers below say what it is
+                # a read-only mount or directory: SQLite cannot make the WAL index
+                conn.close()
+                conn = _connect(self.path, read_only=True)
+                self.read_only = True
+                check = conn.execute("PRAGMA quick_check").fetchall()
             if check != [("ok",)]:
                 problems = "; ".join(row[0] for row in check[:3])
                 raise StoreError(f"store {self.path!r} is corrupt ({problems})")
@@ -219,10 +251,11 @@ class ResultStore:
                     f"{meta['fingerprint'][:12]}) than {spec.name!r} (spec "
                     f"{spec.fingerprint[:12]}); use another --store or the spec that made it"
                 )
-            try:
-                conn.execute("PRAGMA journal_mode = WAL")
-            except sqlite3.OperationalError:
-                pass  # a read-only file or mount: readable, and every write says why
+            if not self.read_only:
+                try:
+                    conn.execute("PRAGMA journal_mode = WAL")
+                except sqlite3.OperationalError:
+                    pass  # a read-only file: readable, and every write says why
         except sqlite3.OperationalError as exc:
             conn.close()
             raise StoreError(
@@ -266,6 +299,26 @@ class ResultStore:
 
     def close(self):
         self._conn.close()
+
+    def check_writable(self):
+        """Raise :class:`StoreError` unless cells can be written (before a run computes
+        any: a store on a read-only file or mount would fail only at the first
+        record). The probe is a write rolled back: the file is not changed."""
+        why = "it is on a read-only file system or directory" if self.read_only else None
+        if why is None:
+            try:
+                with _transaction(self._conn):
+                    self._conn.execute("UPDATE meta SET value = value WHERE key = 'schema'")
+                    raise _Probe
+            except _Probe:
+                pass
+            except sqlite3.Error as exc:
+                why = f"it cannot be written ({exc})"
+        if why is not None:
+            raise StoreError(
+                f"store {self.path!r}: {why}; --status and --export still read it, a run "
+                "needs a writable copy"
+            )
 
     def __enter__(self):
         return self
@@ -375,6 +428,10 @@ class ResultStore:
             pending=total - done - failed, cell_seconds=float(seconds),
             created=self._meta["created"], last_finished=last, versions=versions,
         )  # fmt: skip
+
+
+class _Probe(Exception):
+    """Rolls back the probe transaction of :meth:`ResultStore.check_writable`."""
 
 
 class _transaction:
