@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import traceback
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from .._json import jsonable
@@ -435,9 +435,10 @@ def run_sweep(
     if cell_time_limit is not None:
         cell_time_limit = as_positive_scalar("cell_time_limit", cell_time_limit)
     tick = time.perf_counter()
-    with ResultStore(store, spec) as results:
+    with ExitStack() as held:
+        results = held.enter_context(ResultStore(store, spec))
         results.check_writable()  # before any cell is computed
-    with ResultStore(store, spec) as results, _runner_lock(store):
+        held.enter_context(_runner_lock(store))
         stored = results.keys()  # one read of the store for both uses
         finished = {i: status for i, (_, status) in stored.items()}
         all_cells = spec.cells()
