@@ -51,6 +51,18 @@ def named(*, status: int, error: int, seed: int) -> dict:
     return {"sum": status + error + seed}
 
 
+def hangs_deaf(*, n: int, seed: int) -> dict:
+    """Hangs where no alarm reaches it when ``seed == n`` (SIGALRM ignored: a stand-in
+    for a cell stuck inside one long call of foreign compiled code)."""
+    import signal
+
+    if seed == n:
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        while True:
+            pass
+    return {"seed": seed}
+
+
 def hangs(*, n: int, seed: int) -> dict:
     """Hangs (a busy loop in Python) when ``seed == n``, else returns at once."""
     while seed == n:

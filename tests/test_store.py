@@ -131,6 +131,29 @@ def test_a_hanging_cell_is_stopped_by_its_time_limit_and_recorded(tmp_path, jobs
         run_sweep(spec, tmp_path / "x.sqlite", cell_time_limit=-1)
 
 
+def test_a_cell_the_alarm_cannot_reach_is_ended_by_killing_its_worker(tmp_path):
+    # found by hostile testing: a cell stuck where SIGALRM cannot reach it (one long call
+    # of foreign compiled code) blocked the sweep forever despite its time limit
+    import time
+
+    from fopa.sweeps.pool import grace
+
+    spec = dict(name="deaf", experiment="tests.sweep_cells:hangs_deaf", seeds=[0, 1, 2, 3],
+                fixed=dict(n=1))  # fmt: skip
+    store = tmp_path / "d.sqlite"
+    tick = time.perf_counter()
+    summary = run_sweep(spec, store, jobs=2, cell_time_limit=1.0)
+    took = time.perf_counter() - tick
+    assert grace(1.0) + 1.0 <= took < 60, took
+    assert (summary.done, summary.failed) == (3, 1)
+    with ResultStore(store) as results:
+        (failed,) = results.rows("failed")
+        done = sorted(r["seed"] for r in results.rows("done"))
+    assert failed["seed"] == 1 and failed["worker"] == "runner"
+    assert "did not stop at it" in failed["error"] and "killed its worker" in failed["error"]
+    assert done == [0, 2, 3]  # the other cells ran, the killed worker was replaced
+
+
 def test_status_does_not_import_the_spec_s_experiment(tmp_path):
     # a spec is code: its experiment module's top level ran even for --status
     import subprocess

@@ -20,9 +20,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from .._json import jsonable
-from .._parallel import share_blas_between_workers
 from .._validate import as_positive_scalar
 from .._version import __version__
+from .pool import pool_results
 from .spec import SweepSpec, canonical_json, load_spec, resolve_experiment
 from .store import ResultStore, StoreError
 
@@ -30,14 +30,7 @@ __all__ = ["SweepSummary", "run_cell", "run_sweep"]
 
 #: Seconds to wait for a Dask scheduler before giving up.
 CONNECT_TIMEOUT = 10.0
-#: Why a local pool could not start, in the one case seen: spawn re-imports the main
-#: script in every worker, which then calls run_sweep again before it is a worker.
-MAIN_GUARD = (
-    "the sweep's worker processes could not start. A script that calls "
-    "run_sweep(..., jobs > 1) must call it under 'if __name__ == \"__main__\":' (each "
-    "worker imports the script again; docs/sweeps.md, 'Running it locally'); no cell was run"
-)
-#: Cells in flight per worker: enough to keep workers busy, few enough that an
+#: Cells in flight per Dask worker: enough to keep workers busy, few enough that an
 #: interrupted sweep drops little queued work and a huge grid is not all submitted.
 WINDOW_PER_WORKER = 4
 
@@ -229,80 +222,6 @@ def _results_here(cells, experiment, limit):
         yield cell, run_cell(experiment, cell.params, cell.seed, limit)
 
 
-def _watch_parent(parent):
-    while True:
-        time.sleep(0.5)
-        if os.getppid() != parent:
-            os._exit(1)
-
-
-def _worker_start(parent, jobs):
-    """Set up a pool worker: Ctrl-C is the runner's (at a terminal it reaches the whole
-    process group; the runner stops the workers itself), and the worker ends when
-    its runner goes, even by SIGKILL (Linux: ``PR_SET_PDEATHSIG``; everywhere: a
-    thread that watches the parent's pid). BLAS gets the cores shared out between
-    the ``jobs`` workers (:func:`fopa._parallel.share_blas_between_workers`)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    share_blas_between_workers(jobs)
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGTERM, 0, 0, 0)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-    if os.getppid() != parent:  # the runner died before this worker got here
-        os._exit(1)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-
-
-def _stop_workers(pool):
-    """Terminate a pool's worker processes now (their cells are lost; they were not
-    recorded, so a rerun computes them)."""
-    for process in list(getattr(pool, "_processes", {}).values()):
-        if process.is_alive():
-            process.terminate()
-
-
-def _results_pool(cells, experiment, jobs, limit):
-    import multiprocessing
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
-
-    context = multiprocessing.get_context("spawn")  # no fork of BLAS/numba threads
-    start = dict(mp_context=context, initializer=_worker_start, initargs=(os.getpid(), jobs))
-    pool = ProcessPoolExecutor(max_workers=jobs, **start)
-    try:  # the workers must start before any cell is given to them
-        pool.submit(os.getpid).result()
-    except BrokenProcessPool:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise RuntimeError(MAIN_GUARD) from None
-    queue = iter(cells)
-    running = {}
-    complete = False
-    try:
-        while True:
-            for cell in itertools.islice(queue, WINDOW_PER_WORKER * jobs - len(running)):
-                try:
-                    future = pool.submit(run_cell, experiment, cell.params, cell.seed, limit)
-                except BrokenProcessPool:  # a worker died: its cells fail, the rest go on
-                    pool.shutdown(wait=False, cancel_futures=True)
-                    pool = ProcessPoolExecutor(max_workers=jobs, **start)
-                    future = pool.submit(run_cell, experiment, cell.params, cell.seed, limit)
-                running[future] = cell
-            if not running:
-                complete = True
-                return
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                yield running.pop(future), _collect(future)
-    finally:  # interrupted: drop the queued cells and stop the running ones now
-        if not complete:
-            _stop_workers(pool)
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
 def _results_dask(cells, experiment, client):
     from distributed import as_completed
 
@@ -417,7 +336,12 @@ def run_sweep(
     cell_time_limit : float or None
         Seconds after which a running cell is stopped and recorded as failed
         (default :data:`CELL_TIME_LIMIT`, one hour; None for no limit). Applies to
-        cells run here and in the local pool, not on a Dask cluster.
+        cells run here and in the local pool, not on a Dask cluster. An alarm stops
+        the cell (Python code, and fopa's compiled work between its pieces); in the
+        local pool (``jobs > 1``) a cell the alarm cannot reach (stuck inside one call
+        of foreign compiled code) is ended by killing its worker
+        :func:`fopa.sweeps.pool.grace` seconds after the limit. With ``jobs = 1``
+        such a cell cannot be stopped: it runs in this process.
     progress : bool
         Show a progress line (cells done, failed, rate, ETA) on ``stream``.
     stream : file, optional
@@ -463,7 +387,7 @@ def run_sweep(
                 owned = client if own else None
                 outcomes = _results_dask(cells, spec.experiment, client)
             elif jobs > 1:
-                outcomes = _results_pool(cells, spec.experiment, jobs, cell_time_limit)
+                outcomes = pool_results(cells, spec.experiment, jobs, cell_time_limit)
             else:
                 outcomes = _results_here(cells, spec.experiment, cell_time_limit)
             for cell, result in outcomes:
