@@ -68,3 +68,22 @@ def hangs(*, n: int, seed: int) -> dict:
     while seed == n:
         pass
     return {"seed": seed}
+
+
+def interrupts_at(*, n: int, seed: int) -> dict:
+    """Raises KeyboardInterrupt at ``seed == n`` (a Ctrl-C after n cells)."""
+    if seed == n:
+        raise KeyboardInterrupt
+    return {"seed": seed}
+
+
+def checked_pair(*, a: int, b: int, seed: int) -> dict:
+    return {"sum": a + b + seed}
+
+
+def _check_pair(params):
+    if params["a"] == 2 and params["b"] == 3:
+        raise ValueError("a = 2 with b = 3 is not allowed")
+
+
+checked_pair.check = _check_pair

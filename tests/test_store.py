@@ -5,6 +5,7 @@ bytes that are not UTF-8 in a payload), silent acceptance of a changed digit.
 """
 
 import hashlib
+import itertools
 import sqlite3
 
 import pytest
@@ -170,21 +171,73 @@ def test_status_does_not_import_the_spec_s_experiment(tmp_path):
     assert "2 total: 2 done" in proc.stdout and "module ran" not in proc.stderr
 
 
-def test_a_grid_too_large_to_hold_is_refused_at_once():
+def test_a_billion_cell_sweep_is_counted_checked_and_run_lazily(tmp_path):
     # found by hostile testing: seeds = {count = 1000000000} raised MemoryError, and a
-    # 1e9-cell grid spent a minute in validation
+    # 1e9-cell grid spent a minute in validation; then such sweeps were refused
     import time
 
     from fopa.sweeps import SweepSpec
 
     tick = time.perf_counter()
-    with pytest.raises(ValueError, match="1,000,000,000 cells.*at most 10,000,000"):
-        SweepSpec.from_dict(dict(SPEC, seeds={"count": 10**9}))
+    huge = SweepSpec.from_dict(dict(SPEC, seeds={"count": 10**9}))
     axes = dict(m=list(range(1, 1001)), scale=[0.1 * k for k in range(1, 1001)])
-    grid = dict(SPEC, fixed=dict(d=3), grid=axes)
-    with pytest.raises(ValueError, match="11,000,000 cells"):
-        SweepSpec.from_dict(dict(grid, seeds={"count": 11}))
+    grid = SweepSpec.from_dict(dict(SPEC, fixed=dict(d=3), grid=axes, seeds={"count": 1000}))
     assert time.perf_counter() - tick < 5.0
+    assert huge.n_cells == 10**9 and grid.n_cells == 10**9
+    assert huge.to_dict()["seeds"] == {"count": 10**9, "start": 0}  # not a list
+    # cells by index agree with the cells in order, at the start and deep inside
+    first = list(itertools.islice(grid.iter_cells(), 2002))
+    assert [c.index for c in first] == list(range(2002))
+    assert grid.cell(2001) == first[2001] and first[2001].params["scale"] == axes["scale"][2]
+    last = grid.cell(10**9 - 1)
+    assert (last.params["m"], last.params["scale"], last.seed) == (1000, 100.0, 999)
+    # every value of every list is checked up front, even beyond EAGER_CHECKS combinations
+    bad = dict(axes, m=[*range(1, 1000), -5])
+    with pytest.raises(ValueError, match="m must be an integer >= 1; got -5"):
+        SweepSpec.from_dict(dict(SPEC, fixed=dict(d=3), grid=bad, seeds={"count": 1000}))
+    # a run starts at once, stores only what ran and resumes past it
+    store = tmp_path / "huge.sqlite"
+    spec = dict(name="huge", experiment="tests.sweep_cells:interrupts_at",
+                seeds={"count": 10**9}, fixed=dict(n=3))  # fmt: skip
+    for _ in range(2):
+        tick = time.perf_counter()
+        with pytest.raises(KeyboardInterrupt):
+            run_sweep(spec, store)
+        assert time.perf_counter() - tick < 10.0
+    with ResultStore(store) as results:
+        assert [r["seed"] for r in results.rows()] == [0, 1, 2]
+        status = results.status()
+    assert (status.total, status.done, status.pending) == (10**9, 3, 10**9 - 3)
+
+
+def test_a_sweep_beyond_what_a_store_can_index_is_refused():
+    from fopa.sweeps import SweepSpec
+
+    axes = {name: list(range(1, 1001)) for name in ("d", "m", "n_starts")}
+    spec = dict(experiment="landscape", grid=axes, seeds={"count": 10**10})
+    with pytest.raises(ValueError, match="10,000,000,000,000,000,000 cells.*at most"):
+        SweepSpec.from_dict(spec)
+
+
+def test_cells_beyond_the_eager_checks_are_checked_as_they_run(tmp_path):
+    # a check that depends on two parameters at once: the covering set misses the bad
+    # combination, so the cell fails with the check's message instead of running
+    from fopa.sweeps import spec as spec_module
+
+    sweep = dict(experiment="tests.sweep_cells:checked_pair", seeds=[0],
+                 grid=dict(a=[1, 2, 3], b=[1, 2, 3]))  # fmt: skip
+    old = spec_module.EAGER_CHECKS
+    spec_module.EAGER_CHECKS = 2
+    try:
+        summary = run_sweep(sweep, tmp_path / "p.sqlite")
+    finally:
+        spec_module.EAGER_CHECKS = old
+    assert (summary.done, summary.failed) == (8, 1)
+    with ResultStore(tmp_path / "p.sqlite") as results:
+        (failed,) = results.rows("failed")
+    assert failed["params"] == {"a": 2, "b": 3} and "a = 2 with b = 3" in failed["error"]
+    with pytest.raises(ValueError, match="a = 2 with b = 3"):  # checked eagerly by default
+        run_sweep(sweep, tmp_path / "q.sqlite")
 
 
 def _read_only_mount_available():

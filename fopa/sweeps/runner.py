@@ -108,7 +108,11 @@ def run_cell(experiment, params, seed, time_limit=None) -> dict:
     outputs, error = None, None
     try:
         with _time_limit(time_limit):
-            value = resolve_experiment(experiment)(**params, seed=seed)
+            func = resolve_experiment(experiment)
+            check = getattr(func, "check", None)
+            if check is not None:  # every cell, also those the spec did not check eagerly
+                check(dict(params))
+            value = func(**params, seed=seed)
         if not isinstance(value, dict):
             raise TypeError(f"an experiment must return a dict; got {type(value).__name__}")
         outputs = _cell_json(value)
@@ -281,12 +285,13 @@ def _runner_lock(store):
         os.close(fd)
 
 
-def _check_definitions(results, cells, stored):
+def _check_definitions(results, spec, stored):
     """Refuse a store whose finished cells were defined otherwise than the spec's cells
     are now (same spec, but the experiment's defaults changed: the stored ``params``
     and ``cell_key`` differ from what the cell would be today). Resuming would mix
-    the two definitions in one store. ``stored``: :meth:`ResultStore.keys`."""
-    changed = [c for c in cells if c.index in stored and stored[c.index][0] != c.key]
+    the two definitions in one store. ``stored``: :meth:`ResultStore.keys`; only
+    those cells are built."""
+    changed = [c for c in spec.cells_at(sorted(stored)) if stored[c.index][0] != c.key]
     if not changed:
         return
     first = changed[0]
@@ -364,23 +369,21 @@ def run_sweep(
         results.check_writable()  # before any cell is computed
         held.enter_context(_runner_lock(store))
         stored = results.keys()  # one read of the store for both uses
-        finished = {i: status for i, (_, status) in stored.items()}
-        all_cells = spec.cells()
-        _check_definitions(results, all_cells, stored)
+        _check_definitions(results, spec, stored)
         rerun = {"failed"} if retry_failed else set()
-        cells = [c for c in all_cells if c.index not in finished or finished[c.index] in rerun]
-        done = sum(1 for s in finished.values() if s == "done")
-        failed = sum(1 for s in finished.values() if s == "failed")
-        if retry_failed:
-            failed = 0
-        bar = _Progress(spec.n_cells, done, failed, len(cells),
+        skip = {i for i, (_, status) in stored.items() if status not in rerun}
+        pending = spec.n_cells - len(skip)
+        cells = spec.iter_cells(skip)  # one at a time, as workers free up
+        done = sum(1 for _, s in stored.values() if s == "done")
+        failed = 0 if retry_failed else len(stored) - done
+        bar = _Progress(spec.n_cells, done, failed, pending,
                         sys.stderr if stream is None else stream, progress)  # fmt: skip
         bar.update()
         ran_done = ran_failed = 0
         owned = None
         outcomes = None
         try:
-            if not cells:
+            if not pending:
                 outcomes = iter(())
             elif scheduler is not None:
                 client, own = _dask_client(scheduler)
@@ -406,7 +409,7 @@ def run_sweep(
         status = results.status()
     return SweepSummary(
         name=spec.name, store=os.fspath(store), total=spec.n_cells,
-        skipped=spec.n_cells - len(cells), ran=ran_done + ran_failed, ran_done=ran_done,
+        skipped=spec.n_cells - pending, ran=ran_done + ran_failed, ran_done=ran_done,
         ran_failed=ran_failed, done=status.done, failed=status.failed,
         seconds=time.perf_counter() - tick,
     )  # fmt: skip

@@ -20,10 +20,19 @@ experiment must exist and take a ``seed`` keyword, every parameter must be one
 of its keywords with a value of the annotated type, required parameters must be
 given, lists must be non-empty and free of repeats, and a built-in experiment
 also checks its values (unknown activations, negative sizes, ...).
+
+Nothing is materialized: a seeds table is a ``range``, the cells are counted
+from the lists' lengths and produced one at a time (:meth:`SweepSpec.iter_cells`,
+:meth:`SweepSpec.cell` by index), so a billion cells cost no memory and no time
+before the first one runs. The experiment's ``check`` runs on every combination
+of the grid when there are at most :data:`EAGER_CHECKS`; beyond, on a set of
+combinations in which every value of every list appears, and on each cell again
+just before it runs (:func:`fopa.sweeps.run_cell`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import inspect
@@ -133,19 +142,26 @@ def _coerce(where, value, annotation):
     raise TypeError(f"{where} must be {expected}; got {value!r} ({type(value).__name__})")
 
 
-#: The most cells a sweep may have: its cells are validated, keyed and listed in
-#: memory (about 1 kB each), and beyond this that takes minutes and gigabytes.
-MAX_CELLS = 10_000_000
+#: The most cells a sweep may have: a cell's index is a SQLite integer.
+MAX_CELLS = 2**63 - 1
+#: Up to this many combinations of the grid, ``check`` runs on every one when the
+#: spec is built (beyond, on a covering set; every cell is checked again as it runs).
+EAGER_CHECKS = 100_000
+#: Up to this many seeds a seeds table enters the spec's fingerprint and stored form
+#: as the list of its seeds (what fopa always did, so older stores keep opening);
+#: beyond (never possible before), as the table itself.
+LISTED_SEEDS = 10_000_000
 
 
 def _too_many(cells):
     return ValueError(
-        f"the sweep has {cells:,} cells; fopa holds a sweep's cells in memory and takes at "
-        f"most {MAX_CELLS:,}: split it into several sweeps (one per part of the grid)"
+        f"the sweep has {cells:,} cells; a store indexes at most {MAX_CELLS:,} "
+        "(2**63 - 1): split it into several sweeps"
     )
 
 
-def _seeds(value, combinations=1):
+def _seeds(value):
+    """A seeds list (a tuple, validated) or table (a ``range``: never materialized)."""
     if value is None:
         raise ValueError("seeds is required: a list of integers or {count = N, start = S}")
     if isinstance(value, dict):
@@ -156,21 +172,38 @@ def _seeds(value, combinations=1):
         start = _coerce("seeds.start", value.get("start", 0), int)
         if count < 1:
             raise ValueError(f"seeds.count must be >= 1; got {count}")
-        if count * combinations > MAX_CELLS:  # before a list of a billion seeds exists
-            raise _too_many(count * combinations)
-        value = list(range(start, start + count))
+        if start < 0 or start + count - 1 > _MAX_SEED:
+            raise ValueError(
+                f"seeds must be integers in [0, 2**63 - 1]; got start = {start}, count = {count}"
+            )
+        return range(start, start + count)
     if not isinstance(value, (list, tuple)):
         raise TypeError(f"seeds must be a list of integers or a table; got {value!r}")
     if not value:
         raise ValueError("seeds is empty: the sweep would have no cells")
-    if len(value) * combinations > MAX_CELLS:
-        raise _too_many(len(value) * combinations)
     seeds = [_coerce(f"seeds[{k}]", s, int) for k, s in enumerate(value)]
     if any(s < 0 or s > _MAX_SEED for s in seeds):
         raise ValueError(f"seeds must be integers in [0, 2**63 - 1]; got {seeds}")
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds has repeated values: {seeds}")
     return tuple(seeds)
+
+
+def _seeds_form(seeds):
+    """How seeds enter the stored spec and the fingerprint: a list (every list, and a
+    table of at most :data:`LISTED_SEEDS`: the form fopa always wrote) or the table."""
+    if isinstance(seeds, range) and len(seeds) > LISTED_SEEDS:
+        return {"count": len(seeds), "start": seeds.start}
+    return list(seeds)
+
+
+def _covering(grid):
+    """Combinations of the grid in which every value of every list appears: the k-th
+    takes value ``k mod len`` of each list (as many as the longest list)."""
+    names = [k for k, _ in grid]
+    longest = max((len(v) for _, v in grid), default=1)
+    for k in range(longest):
+        yield dict(zip(names, (v[k % len(v)] for _, v in grid), strict=True))
 
 
 @dataclass(frozen=True)
@@ -265,14 +298,15 @@ class SweepSpec:
         description = data.get("description", "")
         if not isinstance(description, str):
             raise TypeError(f"description must be a string; got {description!r}")
-        combinations = math.prod(len(v) for _, v in grid)
-        if combinations > MAX_CELLS:
-            raise _too_many(combinations)
-        seeds = _seeds(data.get("seeds"), combinations)
+        seeds = _seeds(data.get("seeds"))
         spec = cls(spec_name, experiment, fixed, tuple(grid), seeds, description)
+        if spec.n_cells > MAX_CELLS:
+            raise _too_many(spec.n_cells)
         check = getattr(func, "check", None)
         if check is not None:
-            for combo in spec._combinations():
+            combos = math.prod(len(v) for _, v in grid)
+            every = spec._combinations() if combos <= EAGER_CHECKS else _covering(grid)
+            for combo in every:
                 try:
                     check(spec._resolved(combo, params))
                 except (TypeError, ValueError) as exc:
@@ -283,9 +317,16 @@ class SweepSpec:
     def from_stored(cls, data) -> SweepSpec:
         """The spec as a store recorded it (already validated when it was created;
         the experiment is not imported, so a store can be read without it)."""
+        seeds = data["seeds"]
+        if isinstance(seeds, dict):
+            seeds = range(seeds["start"], seeds["start"] + seeds["count"])
+        elif seeds == list(range(seeds[0], seeds[0] + len(seeds))):
+            seeds = range(seeds[0], seeds[0] + len(seeds))  # same cells, no list held
+        else:
+            seeds = tuple(seeds)
         return cls(
             data["name"], data["experiment"], dict(data["fixed"]),
-            tuple((k, tuple(v)) for k, v in data["grid"].items()), tuple(data["seeds"]),
+            tuple((k, tuple(v)) for k, v in data["grid"].items()), seeds,
             data.get("description", ""),
         )  # fmt: skip
 
@@ -308,11 +349,11 @@ class SweepSpec:
         """The spec as a TOML-shaped dict (what :meth:`from_dict` takes back)."""
         return dict(
             name=self.name, description=self.description, experiment=self.experiment,
-            seeds=list(self.seeds), fixed=dict(self.fixed),
+            seeds=_seeds_form(self.seeds), fixed=dict(self.fixed),
             grid={k: list(v) for k, v in self.grid},
         )  # fmt: skip
 
-    @property
+    @functools.cached_property
     def fingerprint(self) -> str:
         """SHA-256 of everything that defines the cells (not the description)."""
         body = self.to_dict()
@@ -324,22 +365,65 @@ class SweepSpec:
     def n_cells(self) -> int:
         return math.prod(len(v) for _, v in self.grid) * len(self.seeds)
 
-    def cells(self) -> list[Cell]:
-        """Every cell, in order: the grid's product with the seeds innermost.
+    def _cell_parameters(self):
+        params = _parameters(resolve_experiment(self.experiment))
+        params.pop("seed")
+        return params
+
+    def _make(self, index, resolved, seed):
+        body = canonical_json(dict(experiment=self.experiment, params=resolved, seed=seed))
+        return Cell(index, hashlib.sha256(body.encode()).hexdigest(), dict(resolved), seed)
+
+    def iter_cells(self, skip=()):
+        """Every cell in order (the grid's product with the seeds innermost), one at a
+        time; indices in ``skip`` (a set, say the finished cells) are passed over
+        without being built.
 
         ``params`` holds every parameter of the experiment (defaults filled in),
         so a stored cell says exactly what ran.
         """
-        params = _parameters(resolve_experiment(self.experiment))
-        params.pop("seed")
-        out = []
+        params = self._cell_parameters()
+        index = 0
+        n_seeds = len(self.seeds)
         for combo in self._combinations():
+            if skip and all(i in skip for i in range(index, index + n_seeds)):
+                index += n_seeds  # a finished block: not even its parameters resolved
+                continue
             resolved = self._resolved(combo, params)
             for seed in self.seeds:
-                body = canonical_json(dict(experiment=self.experiment, params=resolved, seed=seed))
-                key = hashlib.sha256(body.encode()).hexdigest()
-                out.append(Cell(len(out), key, dict(resolved), seed))
-        return out
+                if index not in skip:
+                    yield self._make(index, resolved, seed)
+                index += 1
+
+    def cell(self, index) -> Cell:
+        """The cell at ``index`` (what :meth:`iter_cells` yields there), without the
+        ones before it."""
+        (cell,) = self.cells_at([index])
+        return cell
+
+    def cells_at(self, indices):
+        """The cells at ``indices`` (an iterable of ints), one at a time, each built
+        from its index alone (mixed radix over the lists' lengths, seeds last)."""
+        params = self._cell_parameters()
+        for index in indices:
+            if not 0 <= index < self.n_cells:
+                raise IndexError(f"cell index {index} is outside [0, {self.n_cells})")
+            position, seed_at = divmod(index, len(self.seeds))
+            combo = {}
+            for name, values in reversed(self.grid):  # the last list varies fastest
+                position, at = divmod(position, len(values))
+                combo[name] = values[at]
+            combo = {name: combo[name] for name, _ in self.grid}
+            yield self._make(index, self._resolved(combo, params), self.seeds[seed_at])
+
+    def cells(self) -> list[Cell]:
+        """Every cell as a list (:meth:`iter_cells` one at a time), for sweeps of at
+        most 10,000,000 cells."""
+        if self.n_cells > 10_000_000:
+            raise ValueError(
+                f"the sweep has {self.n_cells:,} cells, too many for a list: use iter_cells()"
+            )
+        return list(self.iter_cells())
 
     @property
     def swept(self) -> tuple:
