@@ -294,3 +294,21 @@ def test_a_store_on_a_read_only_mount_is_read_and_a_run_is_refused(tmp_path):
     assert _sha(store) == before
     assert out.read_text().count("\n") == 4  # a header and three cells
     assert sorted(p.name for p in shelf.iterdir()) == ["s.sqlite", "s.sqlite.lock"]
+
+
+def test_specs_keep_the_fingerprints_and_cell_keys_of_existing_stores():
+    # pinned from fopa before grids became lazy: a store it made must still open
+    from fopa.sweeps import SweepSpec
+
+    tiny = SweepSpec.from_dict(SPEC)
+    assert tiny.fingerprint.startswith("f986217e4389b639")
+    assert tiny.cells()[1].key.startswith("1a0d82ff6da55b73")
+    assert tiny.to_dict()["seeds"] == [0, 1, 2]
+    listed = SweepSpec.from_dict(dict(SPEC, name="l", seeds=[4, 2, 9]))
+    assert listed.fingerprint.startswith("a91954ca0f51a778")
+    assert listed.cells()[1].key.startswith("e952e04c4063b936")
+    grid = dict(SPEC, name="g", seeds={"count": 5, "start": 7}, grid=dict(scale=[0.1, 1.0]))
+    spec = SweepSpec.from_dict(grid)
+    assert spec.fingerprint.startswith("351e6f1dfa93adb4")
+    assert spec.cells()[1].key.startswith("185c765acea5090f")
+    assert [c.seed for c in spec.cells()] == [7, 8, 9, 10, 11] * 2
