@@ -155,6 +155,39 @@ def test_a_cell_the_alarm_cannot_reach_is_ended_by_killing_its_worker(tmp_path):
     assert done == [0, 2, 3]  # the other cells ran, the killed worker was replaced
 
 
+def test_a_cell_stuck_in_the_runner_s_own_process_is_recorded_and_reported(tmp_path):
+    # with jobs = 1 nothing can stop such a cell; it is recorded as failed (so a rerun
+    # passes over it) and the message says to end the run and rerun
+    import os
+    import subprocess
+    import sys
+    import time
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    spec = tmp_path / "deaf.toml"
+    spec.write_text('experiment = "tests.sweep_cells:hangs_deaf"\nseeds = [0, 1, 2]\n'
+                    "[fixed]\nn = 1\n")  # fmt: skip
+    store = tmp_path / "deaf.sqlite"
+    cmd = [sys.executable, "-m", "fopa", "sweep", str(spec), "--store", str(store),
+           "--cell-time-limit", "1", "--quiet"]  # fmt: skip
+    env = dict(os.environ, PYTHONPATH=root)
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = ""
+        deadline = time.monotonic() + 60
+        while "still running" not in line and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+        assert "cell 1 (seed 1) is still running" in line and "recorded as failed" in line
+        assert proc.poll() is None  # it cannot stop itself
+    finally:
+        proc.kill()
+        proc.wait()
+    with ResultStore(store) as results:
+        assert [(r["seed"], r["status"]) for r in results.rows()] == [(0, "done"), (1, "failed")]
+    rerun = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert "1 cells ran (0 failed), 2 already in the store" in rerun.stdout, rerun.stderr
+
+
 def test_status_does_not_import_the_spec_s_experiment(tmp_path):
     # a spec is code: its experiment module's top level ran even for --status
     import subprocess

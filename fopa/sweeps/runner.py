@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from .._json import jsonable
 from .._validate import as_positive_scalar
 from .._version import __version__
-from .pool import pool_results
+from .pool import grace, pool_results
 from .spec import SweepSpec, canonical_json, load_spec, resolve_experiment
 from .store import ResultStore, StoreError
 
@@ -221,9 +221,53 @@ def _dask_client(scheduler):
         raise ValueError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
 
 
-def _results_here(cells, experiment, limit):
+def _stuck_here(store, spec, cell, limit, stream):
+    """A cell run in this process is still running :func:`~fopa.sweeps.pool.grace`
+    seconds past its time limit: the alarm cannot reach it (one long call of foreign
+    compiled code), and nothing can stop it in this process. Record it as failed
+    (from this watchdog thread, on a connection of its own) so that a rerun passes
+    over it, and say so."""
+    waited = limit + grace(limit)
+    error = (
+        f"the cell ran longer than its time limit of {limit:g} s and did not stop at it "
+        "(stuck in compiled code that does not return to Python, or with SIGALRM ignored); "
+        f"in the runner's own process (jobs = 1) it cannot be stopped: recorded as failed "
+        f"after {waited:.1f} s"
+    )
+    now = time.time()
+    record = dict(status="failed", outputs=None, error=error, started=now - waited,
+                  finished=now, seconds=waited, worker=f"{socket.gethostname()}:{os.getpid()}",
+                  fopa_version=__version__)  # fmt: skip
+    try:
+        with ResultStore(store, spec) as results:
+            results.record(cell, record)
+        saved = "it is recorded as failed, so a rerun passes over it"
+    except StoreError as exc:
+        saved = f"it could not be recorded ({exc})"
+    stream.write(
+        f"\nfopa sweep: cell {cell.index} (seed {cell.seed}) is still running {waited:.0f} s "
+        f"after its time limit of {limit:g} s began, inside code the limit cannot interrupt; "
+        f"{saved}. This process cannot stop it: end it (kill {os.getpid()}) and rerun, "
+        "with --jobs 2 or more to have such cells stopped by killing their worker.\n"
+    )
+    stream.flush()
+
+
+def _results_here(cells, experiment, limit, store, spec, stream):
     for cell in cells:
-        yield cell, run_cell(experiment, cell.params, cell.seed, limit)
+        watchdog = None
+        if limit is not None:
+            watchdog = threading.Timer(
+                limit + grace(limit), _stuck_here, args=(store, spec, cell, limit, stream)
+            )
+            watchdog.daemon = True
+            watchdog.start()
+        try:
+            result = run_cell(experiment, cell.params, cell.seed, limit)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+        yield cell, result
 
 
 def _results_dask(cells, experiment, client):
@@ -346,7 +390,9 @@ def run_sweep(
         local pool (``jobs > 1``) a cell the alarm cannot reach (stuck inside one call
         of foreign compiled code) is ended by killing its worker
         :func:`fopa.sweeps.pool.grace` seconds after the limit. With ``jobs = 1``
-        such a cell cannot be stopped: it runs in this process.
+        such a cell cannot be stopped (it runs in this process): at the same time it
+        is recorded as failed and a message on ``stream`` says to end the run and
+        rerun (the rerun passes over it).
     progress : bool
         Show a progress line (cells done, failed, rate, ETA) on ``stream``.
     stream : file, optional
@@ -392,7 +438,8 @@ def run_sweep(
             elif jobs > 1:
                 outcomes = pool_results(cells, spec.experiment, jobs, cell_time_limit)
             else:
-                outcomes = _results_here(cells, spec.experiment, cell_time_limit)
+                outcomes = _results_here(cells, spec.experiment, cell_time_limit, store, spec,
+                                         sys.stderr if stream is None else stream)  # fmt: skip
             for cell, result in outcomes:
                 results.record(cell, result)
                 bar.update(result["status"])
