@@ -80,11 +80,10 @@ def _worker_start(parent, jobs):
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
 
 
-def _worker_main(conn, parent, jobs):
-    """A worker's life: say it is ready, then run cells until told to stop."""
+def _worker_main(conn, parent, jobs, run_cell):
+    """A worker's life: say it is ready, then run cells (``run_cell(*task)``) until
+    told to stop."""
     _worker_start(parent, jobs)
-    from .runner import run_cell
-
     conn.send("ready")
     while True:
         try:
@@ -100,11 +99,12 @@ class _Worker:
     """A worker process, its end of the pipe, and the cell it holds (with the time
     it was handed over)."""
 
-    def __init__(self, context, jobs):
+    def __init__(self, context, jobs, run_cell):
         self.conn, child = context.Pipe()
         self.process = context.Process(
-            target=_worker_main, args=(child, os.getpid(), jobs), name="fopa-sweep-worker"
-        )
+            target=_worker_main, args=(child, os.getpid(), jobs, run_cell),
+            name="fopa-sweep-worker",
+        )  # fmt: skip
         # born ignoring SIGINT (an ignored signal stays ignored across exec), so a Ctrl-C
         # while a worker imports its modules does not print its traceback
         here = threading.current_thread() is threading.main_thread()
@@ -172,9 +172,9 @@ def _died(worker):
     )
 
 
-def _start(context, jobs):
+def _start(context, jobs, run_cell):
     """``jobs`` workers, each confirmed ready (else :data:`MAIN_GUARD`)."""
-    workers = [_Worker(context, jobs) for _ in range(jobs)]
+    workers = [_Worker(context, jobs, run_cell) for _ in range(jobs)]
     try:
         waiting = list(workers)
         while waiting:
@@ -191,14 +191,15 @@ def _start(context, jobs):
     return workers
 
 
-def pool_results(cells, experiment, jobs, limit):
+def pool_results(cells, experiment, jobs, limit, run_cell):
     """Yield ``(cell, record)`` for every cell of the iterable ``cells``, run by
-    ``jobs`` worker processes, in the order they finish (records of
-    :func:`fopa.sweeps.run_cell`; a worker that died or was killed gives a failed
+    ``jobs`` worker processes, in the order they finish (the records of
+    ``run_cell(experiment, params, seed, limit)``, :func:`fopa.sweeps.run_cell`;
+    a worker that died or was killed gives a failed
     record for its cell, ``worker = "runner"``). Closing the generator (or an
     interrupt) stops every worker now."""
     context = multiprocessing.get_context("spawn")  # no fork of BLAS/numba threads
-    workers = _start(context, jobs)
+    workers = _start(context, jobs, run_cell)
     queue = iter(cells)
     exhausted = complete = False
     restarts = 0  # new workers in a row that died before they were ready
@@ -210,7 +211,7 @@ def pool_results(cells, experiment, jobs, limit):
                     continue
                 if not worker.process.is_alive():  # died while idle: nothing lost
                     worker.stop()
-                    workers[index] = _Worker(context, jobs)
+                    workers[index] = _Worker(context, jobs, run_cell)
                     continue
                 cell = held.pop() if held else next(queue, None)
                 if cell is None:
@@ -221,7 +222,7 @@ def pool_results(cells, experiment, jobs, limit):
                 except OSError:  # its pipe broke as it was handed over: next worker
                     held.append(cell)
                     worker.stop()
-                    workers[index] = _Worker(context, jobs)
+                    workers[index] = _Worker(context, jobs, run_cell)
             busy = [w for w in workers if w.cell is not None or not w.ready]
             if not busy:
                 complete = True
@@ -253,7 +254,7 @@ def pool_results(cells, experiment, jobs, limit):
                         else:
                             record = _failed(_died(worker), time.monotonic() - worker.since)
                         worker.stop()
-                        workers[index] = _Worker(context, jobs)
+                        workers[index] = _Worker(context, jobs, run_cell)
                         if cell is not None:
                             yield cell, record
                 elif worker.cell is not None and limit is not None:
@@ -261,7 +262,7 @@ def pool_results(cells, experiment, jobs, limit):
                     if elapsed >= limit + grace(limit):
                         cell = worker.cell
                         worker.stop(kill=True)
-                        workers[index] = _Worker(context, jobs)
+                        workers[index] = _Worker(context, jobs, run_cell)
                         why = (
                             f"the cell ran longer than its time limit of {limit:g} s and did not "
                             "stop at it (stuck in compiled code that does not return to Python, "

@@ -436,7 +436,7 @@ def run_sweep(
                 owned = client if own else None
                 outcomes = _results_dask(cells, spec.experiment, client)
             elif jobs > 1:
-                outcomes = pool_results(cells, spec.experiment, jobs, cell_time_limit)
+                outcomes = pool_results(cells, spec.experiment, jobs, cell_time_limit, run_cell)
             else:
                 outcomes = _results_here(cells, spec.experiment, cell_time_limit, store, spec,
                                          sys.stderr if stream is None else stream)  # fmt: skip
