@@ -329,3 +329,73 @@ def test_stats_never_crash_nor_return_nan_on_any_censoring_pattern(n, k, mode, s
     assert fit.model in ("polynomial", "exponential", "inconclusive") and fit.reason
     if mode == "all":
         assert fit.model == "inconclusive" and "not reached" in fit.reason
+
+
+# joint fits over a grid of two sizes
+
+
+def _grid_counts(exponent_d, exponent_m, interaction, runs=40, noise=0.3, seed=0):
+    from fopa.stats._joint import _design
+
+    ds = np.array([8.0, 16, 32, 64, 128])
+    ms = np.array([16.0, 64, 256, 1024])
+    basis, _, _ = _design(ds, ms)
+    log_mean = basis @ np.array([5.0, exponent_d, exponent_m, interaction])
+    gen = np.random.default_rng(seed)
+    noise = gen.normal(0.0, noise, (ds.size, ms.size, runs))
+    times = np.round(np.exp(log_mean.reshape(ds.size, ms.size, 1) + noise))
+    return ds, ms, times
+
+
+@pytest.mark.parametrize("b_d, b_m, b_dm", [(1.5, 0.5, 0.0), (0.3, 1.0, 0.2), (2.0, 0.0, -0.3)])
+def test_joint_power_fit_recovers_exponents_and_interaction(b_d, b_m, b_dm):
+    from fopa.stats import joint_power_fit
+
+    ds, ms, times = _grid_counts(b_d, b_m, b_dm)
+    fit = joint_power_fit(ds, ms, times, np.ones(times.shape, bool), rng=1)
+    assert fit.fitted and fit.share_failed == 0.0
+    for term, truth in (("log_d", b_d), ("log_m", b_m), ("log_d_log_m", b_dm)):
+        low, high = fit.intervals[term]
+        assert low <= truth <= high, (term, truth, fit.intervals[term])
+        assert high - low < 0.1
+    # the exponent along d at the smallest and largest m follows the interaction
+    v = np.log(ms) - np.log(ms).mean()
+    assert fit.exponent_d_range == pytest.approx(
+        (fit.coefficients["log_d"] + fit.coefficients["log_d_log_m"] * v[0],
+         fit.coefficients["log_d"] + fit.coefficients["log_d_log_m"] * v[-1]))  # fmt: skip
+    again = joint_power_fit(ds, ms, times, np.ones(times.shape, bool), rng=1)
+    assert again.to_dict() == fit.to_dict()  # same seed, same numbers
+
+
+def test_joint_power_fit_keeps_censored_runs_and_says_when_it_cannot_fit():
+    from fopa.stats import joint_power_fit
+
+    ds, ms, times = _grid_counts(1.0, 0.5, 0.0)
+    budget = np.quantile(times[-1, -1], 0.8)  # a fifth of the largest cell censored
+    observed = times <= budget
+    capped = np.minimum(times, budget)
+    fit = joint_power_fit(ds, ms, capped, observed, rng=0)
+    # censoring only the top of the largest cells: Kaplan-Meier medians are unchanged there
+    assert fit.fitted and fit.intervals["log_d"][0] <= 1.0 <= fit.intervals["log_d"][1]
+    observed[-1, -1] = False  # one cell where no run finished: its median is not reached
+    none = joint_power_fit(ds, ms, capped, observed, rng=0)
+    assert not none.fitted and "not reached" in none.reason
+    assert math.isnan(none.coefficients["log_d"]) and none.medians[-1][-1] == math.inf
+    assert none.to_dict()["medians"][-1][-1] == "inf"
+
+
+def test_joint_power_fit_errors():
+    from fopa.stats import joint_power_fit
+
+    ds, ms, times = _grid_counts(1.0, 0.5, 0.0, runs=3)
+    ok = np.ones(times.shape, bool)
+    with pytest.raises(ValueError, match="times must have shape"):
+        joint_power_fit(ds, ms, times[:, :2], ok[:, :2])
+    with pytest.raises(ValueError, match="ds must be increasing"):
+        joint_power_fit(ds[::-1], ms, times, ok)
+    with pytest.raises(ValueError, match="observed must have the shape"):
+        joint_power_fit(ds, ms, times, ok[..., :2])
+    with pytest.raises(ValueError, match="finite"):
+        joint_power_fit(ds, ms, np.where(ok, np.nan, 0), ok)
+    single = joint_power_fit(ds[:1], ms, times[:1], ok[:1])
+    assert not single.fitted and "2 sizes" in single.reason

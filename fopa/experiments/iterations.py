@@ -16,6 +16,7 @@ from .._validate import as_int, as_rng
 from ..ascent import projected_gradient_ascent
 from ..bounds import iteration_bound
 from ..losses import loss_code
+from ..stats import censored_times, joint_power_fit
 from .common import (
     RELATIVE_FACTOR,
     StudyResult,
@@ -50,7 +51,11 @@ class IterationStudy(StudyResult):
     within the budget) and ``max`` of the certified runs. ``growth_d`` holds a
     :class:`fopa.stats.GrowthFit` (as a dict) along d per m, ``growth_m`` along m per d,
     and ``verdict`` the claim's verdict with its rule
-    (:func:`fopa.experiments.verdicts.iteration_verdict`).
+    (:func:`fopa.experiments.verdicts.iteration_verdict`). ``joint_fit`` is
+    :func:`fopa.stats.joint_power_fit` of the cells' Kaplan-Meier medians (log median
+    on centred log d, log m and their product, cluster bootstrap over the runs) as a
+    dict: the exponents of the whole grid at once, beside the lines of ``growth_d``
+    and ``growth_m`` (it informs; the verdict's rule does not use it).
     """
 
     ds: tuple
@@ -73,6 +78,7 @@ class IterationStudy(StudyResult):
     verdict: dict
     all_within_bound: bool
     settings: dict
+    joint_fit: dict = None
 
 
 def pga_outcome(
@@ -174,6 +180,7 @@ def iteration_study(ds, ms, first_cert, first_stat, first_gmap, bound, settings,
             "p99", "max")  # fmt: skip
     table = {k: np.array([[c[k] for c in row] for row in cells], dtype=float) for k in keys}
     held = (first_gmap >= 0) & (bound >= 0)
+    joint = joint_power_fit(ds, ms, *censored_times(first_cert, settings["max_iter"]), rng=gen)
     return IterationStudy(
         ds=tuple(ds), ms=tuple(ms), first_certified=first_cert, first_stationary=first_stat,
         first_gradient_mapping=first_gmap, bound=bound, share_certified=table["share"],
@@ -183,7 +190,7 @@ def iteration_study(ds, ms, first_cert, first_stat, first_gmap, bound, settings,
         growth_d=tuple(f.to_dict() for f in fits["d"]),
         growth_m=tuple(f.to_dict() for f in fits["m"]), verdict=verdict.to_dict(),
         all_within_bound=bool(np.all(first_gmap[held] <= bound[held])),
-        settings=dict(settings),
+        settings=dict(settings), joint_fit=joint.to_dict(),
     )  # fmt: skip
 
 
@@ -194,6 +201,20 @@ def _growth_text(fits, axis):
     span = f"exponents {min(exps):.2f} to {max(exps):.2f}" if exps else "no exponent"
     models = ", ".join(f["model"] for f in fits)
     return f"along {axis}: {models} ({span})"
+
+
+def _joint_text(joint):
+    if not joint or not joint["fitted"]:
+        return "joint fit: not fitted" + (f" ({joint['reason']})" if joint else "")
+
+    def term(name, label):
+        low, high = joint["intervals"][name]
+        shown = "" if low is None else f" [{low:.2f}, {high:.2f}]"
+        return f"{label} {joint['coefficients'][name]:.2f}{shown}"
+
+    return (f"joint fit of log median on log d, log m: exponents at the grid's centre "
+            f"{term('log_d', 'd')}, {term('log_m', 'm')}, interaction "
+            f"{term('log_d_log_m', '')[1:]}")  # fmt: skip
 
 
 def iteration_claims(name, study):
@@ -211,7 +232,8 @@ def iteration_claims(name, study):
                    f"{np.min(study.share_certified):.2f} to {np.max(study.share_certified):.2f} "
                    f"per cell ({censored} censored runs of {study.first_certified.size}); "
                    f"growth of the Kaplan-Meier median {_growth_text(study.growth_d, 'd')}, "
-                   f"{_growth_text(study.growth_m, 'm')}; all within the sufficient-ascent "
+                   f"{_growth_text(study.growth_m, 'm')}; {_joint_text(study.joint_fit)}; "
+                   f"all within the sufficient-ascent "
                    f"bound: {study.all_within_bound} (median bound / count {looseness})"),
         verdict=study.verdict, n=f"{n_runs} runs per cell",
         settings=(f"{loss} loss, step {_policy_text(study.settings)}, start "
