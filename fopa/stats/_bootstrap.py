@@ -70,6 +70,20 @@ def json_float(v):
     return v
 
 
+def json_ready(value):
+    """``value`` with every float JSON-ready (infinities as strings, NaN as None),
+    through tuples, lists, dicts and NumPy scalars."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else json_float(value)
+    if isinstance(value, (tuple, list)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, np.generic):
+        return json_ready(value.item())
+    return value
+
+
 def _as_groups(samples):
     """``samples`` as a list of arrays (one group per array, resampled along axis 0)."""
     if isinstance(samples, np.ndarray) or np.isscalar(samples):

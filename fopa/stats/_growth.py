@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validate import as_int, as_rng
-from ._bootstrap import json_float
+from ._bootstrap import json_ready
 from ._survival import km_quantile
 
 __all__ = ["GrowthFit", "growth_fit", "growth_decidable", "GROWTH_MODELS"]
@@ -78,19 +78,7 @@ class GrowthFit:
 
     def to_dict(self) -> dict:
         """JSON-ready fields (infinities as strings, NaN as None)."""
-
-        def clean(v):
-            if isinstance(v, float):
-                return None if math.isnan(v) else json_float(v)
-            if isinstance(v, (tuple, list)):
-                return [clean(u) for u in v]
-            if isinstance(v, dict):
-                return {k: clean(u) for k, u in v.items()}
-            if isinstance(v, np.generic):
-                return clean(v.item())
-            return v
-
-        return {k: clean(v) for k, v in self.__dict__.items()}
+        return {k: json_ready(v) for k, v in self.__dict__.items()}
 
 
 def growth_decidable(sizes) -> bool:

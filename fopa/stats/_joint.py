@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validate import as_int, as_rng
-from ._bootstrap import json_float
+from ._bootstrap import json_ready
 from ._survival import km_quantile
 
 __all__ = ["JointPowerFit", "joint_power_fit"]
@@ -73,19 +73,7 @@ class JointPowerFit:
 
     def to_dict(self) -> dict:
         """JSON-ready fields (infinities as strings, NaN as None)."""
-
-        def clean(v):
-            if isinstance(v, float):
-                return None if math.isnan(v) else json_float(v)
-            if isinstance(v, (tuple, list)):
-                return [clean(u) for u in v]
-            if isinstance(v, dict):
-                return {k: clean(u) for k, u in v.items()}
-            if isinstance(v, np.generic):
-                return clean(v.item())
-            return v
-
-        return {k: clean(v) for k, v in self.__dict__.items()}
+        return {k: json_ready(v) for k, v in self.__dict__.items()}
 
 
 def _design(ds, ms):
