@@ -30,6 +30,8 @@ PANELS = {
     "training_protocols": 5,
     "training_checkpoints": 4,
     "logistic_training_checkpoints": 4,
+    "tail_rates_across_scales": 1,
+    "logistic_tail_rates": 1,
 }
 
 

@@ -17,7 +17,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import checkpoints, iterations, protocols, regularity, scale_speed, tolerance, training
+from . import (
+    checkpoints,
+    iterations,
+    protocols,
+    regularity,
+    scale_speed,
+    tail_rates,
+    tolerance,
+    training,
+)
 
 __all__ = ["CLAIMS", "CONFIG_NAMES", "STUDIES", "Study", "configuration", "study_for_cells"]
 
@@ -168,6 +177,16 @@ def _entries():
         "full": dict(n_runs=50),
     }
 
+    rates = dict(
+        run=tail_rates.tail_rates_against_scale, claim=CLAIMS[4],
+        claims=tail_rates.tail_rate_claims, figure=tail_rates.tail_rate_figure,
+    )  # fmt: skip
+    rate_configs = {
+        "tiny": dict(taus=(0.05, 0.5), d=4, m=8, n_runs=3),
+        "quick": dict(taus=(0.01, 0.1, 1.0), n_runs=10),
+        "full": dict(taus=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0), n_runs=50),
+    }
+
     def with_loss(configs, loss):
         return {name: dict(params, loss=loss) for name, params in configs.items()}
 
@@ -288,6 +307,9 @@ def _entries():
             claims=checkpoints.checkpoint_claims,
             figure=checkpoints.checkpoint_figure,
         ),
+        # last: study seeds are spawned by position, so the studies above keep theirs
+        Study("tail_rates_across_scales", configs=rate_configs, **rates),
+        Study("logistic_tail_rates", configs=with_loss(rate_configs, "logistic"), **rates),
     )
 
 

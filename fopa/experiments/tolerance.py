@@ -124,14 +124,14 @@ def iterations_against_tolerance(
 RATE_WINDOW = (1e-10, 1e-4)
 
 
-def tail_rates(net, x, y, eps, res, loss):
+def tail_rates(net, x, y, eps, res, loss, min_points=3):
     """``(measured, predicted)`` contraction factors per iteration of one run, -1 where
     not available: measured from the slope of log residual over the iterations with
-    relative KKT residual in :data:`RATE_WINDOW` (at least 3), predicted by
+    relative KKT residual in :data:`RATE_WINDOW` (at least ``min_points``), predicted by
     :func:`fopa.local_rate` at the final point if it is certified a strict maximum."""
     residual = res.history.kkt_residual
     window = np.flatnonzero((residual >= RATE_WINDOW[0]) & (residual <= RATE_WINDOW[1]))
-    if window.size < 3:
+    if window.size < min_points:
         return -1.0, -1.0
     slope = np.polyfit(window.astype(float), np.log(residual[window]), 1)[0]
     cert = certify(net, x, y, res.delta, eps, loss=loss)
