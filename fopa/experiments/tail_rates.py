@@ -62,7 +62,8 @@ class TailRateStudy(StudyResult):
     high)`` (None: fewer than 2 runs with both). ``per_decade_measured[t]`` and
     ``per_decade_predicted[t]``: the median iterations per decade of the residual,
     ``log(10) / -log(rate)``, with the interval of the measured one ``(median, low,
-    high)`` (None where not available). ``verdict``: :data:`RATE_RULE`. A run whose
+    high)`` (None where not available); ``n_measured[t]`` and ``n_both[t]`` count the
+    runs with a measured rate and with both. ``verdict``: :data:`RATE_RULE`. A run whose
     residual crosses the window in fewer than 2 iterations (contraction faster than
     a factor 1e6 per iteration) or never reaches it has no measured rate.
     """
@@ -73,6 +74,8 @@ class TailRateStudy(StudyResult):
     rate_ratio: tuple
     per_decade_measured: tuple
     per_decade_predicted: tuple
+    n_measured: tuple
+    n_both: tuple
     verdict: dict
     settings: dict
 
@@ -137,6 +140,8 @@ def tail_rate_study(taus, measured, predicted, settings, *, rng=None):
         taus=tuple(taus), measured_rate=measured, predicted_rate=predicted,
         rate_ratio=tuple(ratios), per_decade_measured=tuple(decades),
         per_decade_predicted=tuple(decades_predicted),
+        n_measured=tuple(int(v) for v in _usable(measured).sum(axis=1)),
+        n_both=tuple(int(v) for v in (_usable(measured) & _usable(predicted)).sum(axis=1)),
         verdict=rate_verdict(taus, ratios).to_dict(), settings=dict(settings),
     )  # fmt: skip
 
@@ -162,10 +167,11 @@ def _fmt(value, digits=3):
 def tail_rate_claims(name, study):
     """The claims-table row of a :class:`TailRateStudy`."""
     per_tau = ", ".join(
-        f"tau {tau:g}: ratio {_fmt(r[0] if r else None)}, {_fmt(m[0] if m else None)} "
-        f"iterations per decade (predicted {_fmt(p)})"
-        for tau, r, m, p in zip(study.taus, study.rate_ratio, study.per_decade_measured,
-                                study.per_decade_predicted, strict=True)
+        f"tau {tau:g}: ratio {_fmt(r[0] if r else None)} ({both} runs with both), "
+        f"{_fmt(m[0] if m else None)} iterations per decade ({seen} runs; predicted {_fmt(p)})"
+        for tau, r, m, p, seen, both in zip(
+            study.taus, study.rate_ratio, study.per_decade_measured,
+            study.per_decade_predicted, study.n_measured, study.n_both, strict=True)
     )  # fmt: skip
     st = study.settings
     return [claims_row(
