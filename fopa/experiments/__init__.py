@@ -1,7 +1,8 @@
 """Experiments that put the paper's claims to the test.
 
 One module per study (:mod:`.iterations`, :mod:`.scale_speed`, :mod:`.regularity`,
-:mod:`.training`, :mod:`.protocols`, :mod:`.checkpoints`), the helpers they share
+:mod:`.training`, :mod:`.protocols`, :mod:`.checkpoints`, :mod:`.tolerance`,
+:mod:`.tail_rates`), the helpers they share
 (:mod:`.common`), the data sets (:mod:`.datasets`) and the table of studies that the
 report and the sweeps read (:mod:`.registry`). Each experiment is a function with its
 parameters, drawing everything from one ``rng``, and returns a frozen result whose
@@ -22,6 +23,8 @@ from .regularity import (
     regularity_study,
 )
 from .scale_speed import POLICIES, ScaleSpeedStudy, input_scale_speed, policy_step, speed_study
+from .tail_rates import TailRateStudy, tail_rates_against_scale
+from .tolerance import ToleranceStudy, iterations_against_tolerance
 from .training import (
     TrainingStudies,
     TrainingStudy,
@@ -59,4 +62,8 @@ __all__ = [
     "speed_study",
     "regularity_study",
     "training_study",
+    "TailRateStudy",
+    "tail_rates_against_scale",
+    "ToleranceStudy",
+    "iterations_against_tolerance",
 ]
