@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fopa
 from fopa.testing import (
@@ -142,3 +143,56 @@ def test_progress_bars_show_the_run_and_change_nothing(capsys):
         fopa.projected_gradient_ascent(net, x, 1.0, eps, progress=1)
     with pytest.raises(TypeError, match="progress must be a bool or a label"):
         fopa.local_maxima(net, x, 1.0, eps, n_starts=2, progress=1)
+
+
+# the uniqueness threshold of the regularity study
+
+
+def _model_circle_maxima(g, H, eps, points=20_000):
+    """Local maxima of q = g.delta + delta^T H delta / 2 on the circle of radius eps."""
+    theta = np.linspace(0.0, 2 * np.pi, points, endpoint=False)
+    D = eps * np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    q = D @ g + 0.5 * np.einsum("ij,jk,ik->i", D, H, D)
+    return int(np.sum((q > np.roll(q, 1)) & (q >= np.roll(q, -1))))
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**31), log_eps=st.floats(-3.0, 2.0))
+def test_below_the_spread_ratio_the_quadratic_model_has_one_maximum(seed, log_eps):
+    # docs/experiments/3-scale-regularity.md, "A threshold": a second local maximum on
+    # the sphere needs ||g|| <= eps (lambda_max - lambda_min)
+    gen = np.random.default_rng(seed)
+    A = gen.standard_normal((2, 2))
+    H = A + A.T
+    eps = 10.0**log_eps
+    lam = np.linalg.eigvalsh(H)
+    g = gen.standard_normal(2)
+    g *= eps * (lam[-1] - lam[0]) * gen.uniform(1.05, 3.0) / np.linalg.norm(g)
+    assert _model_circle_maxima(g, H, eps) == 1
+
+
+def test_above_the_spread_ratio_a_second_maximum_can_appear():
+    H = np.diag([1.0, -1.0])  # spread 2: with eps = 1 the threshold is ||g|| = 2
+    assert _model_circle_maxima(np.array([0.0, 0.5]), H, 1.0) == 2  # ratio 4: two maxima
+
+
+def test_spread_ratio_is_measured_at_x():
+    from fopa.experiments.regularity import spread_ratio
+
+    net = fopa.TwoLayerNet.random(4, 9, rng=2)
+    x = np.random.default_rng(3).standard_normal(4)
+    g = fopa.input_gradient(net, x, 0.4)
+    lam = np.linalg.eigvalsh(fopa.input_hessian(net, x, 0.4))
+    assert spread_ratio(net, x, 0.4, 0.3) == pytest.approx(
+        0.3 * (lam[-1] - lam[0]) / np.linalg.norm(g), rel=1e-12)  # fmt: skip
+
+
+def test_threshold_table_counts_cells_on_each_side():
+    from fopa.experiments.regularity import threshold_table
+
+    count = np.array([[1, 1, 2], [0, 3, 1]])
+    ratio = np.array([[0.2, 0.5, 2.0], [0.1, 4.0, -1.0]])  # -1: not measured
+    table = threshold_table(count, ratio)
+    assert (table["below"]["n"], table["below"]["multiple"]) == (2, 0)  # no-max cell left out
+    assert (table["above"]["n"], table["above"]["multiple"]) == (2, 2)
+    assert table["below"]["high"] < 1 and table["above"]["share"] == 1.0

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validate import as_int, as_rng
+from ..derivatives import input_gradient, input_hessian
 from ..landscape import local_maxima, taylor_model_maximum
-from ..stats import bootstrap_interval
+from ..stats import bootstrap_interval, proportion_interval
 from .common import (
     StudyResult,
     cell_array,
@@ -49,7 +50,11 @@ class ScaleRegularityStudy(StudyResult):
     estimated seen and unseen), ``loss_spread`` ((best - worst certified loss) /
     |best|), ``share_saddles`` (of starts ending at a saddle), ``best_curvature`` (the
     largest tangent eigenvalue at the best maximum), from
-    :func:`landscape_outcome`.
+    :func:`landscape_outcome`; ``spread_ratio`` ``eps (lambda_max - lambda_min) /
+    ||grad L||`` of the Hessian and gradient at x (below 1 the quadratic model of L
+    over the ball has one local maximum: :func:`spread_ratio`; -1: not measured),
+    and ``threshold`` the share of cells with a second certified maximum below and
+    at or above 1, with exact intervals (:func:`threshold_table`).
     """
 
     taus: tuple
@@ -69,6 +74,8 @@ class ScaleRegularityStudy(StudyResult):
     slope_interval: tuple | None
     verdict: dict
     settings: dict
+    spread_ratio: np.ndarray = None
+    threshold: dict = None
 
 
 def input_scale_regularity(
@@ -113,6 +120,21 @@ def chao1(counts):
     return float(seen + (f1 * f1 / (2.0 * f2) if f2 else f1 * (f1 - 1) / 2.0))
 
 
+def spread_ratio(net, x, y, eps, *, loss="quadratic"):
+    """``eps (lambda_max - lambda_min) / ||grad L(x)||`` for the Hessian of L at x.
+
+    Below 1 the quadratic model ``g.delta + delta^T H delta / 2`` has exactly one local
+    maximum over ``||delta|| <= eps`` (``docs/experiments/3-scale-regularity.md``,
+    "A threshold"): a second local maximum on the sphere needs a multiplier mu in
+    ``[lambda_2, lambda_1]``, where ``||g|| = ||(mu I - H) delta|| <= eps (lambda_1 -
+    lambda_d)``. The largest float when the gradient is 0 (finite, for JSON).
+    """
+    g = float(np.linalg.norm(input_gradient(net, x, y, loss=loss)))
+    eigs = np.linalg.eigvalsh(input_hessian(net, x, y, loss=loss))
+    spread = float(eps * (eigs[-1] - eigs[0]))
+    return min(spread / g, float(np.finfo(float).max)) if g > 0 else float(np.finfo(float).max)
+
+
 def landscape_outcome(net, x_hat, y, *, scale, ratio, n_starts, loss, rng):
     """Certified maxima at ``x = scale * x_hat`` from ``n_starts`` starts (drawn from
     ``rng``), as a JSON-ready dict: ``n_maxima``, ``best_basin`` (share of starts at the
@@ -120,14 +142,17 @@ def landscape_outcome(net, x_hat, y, *, scale, ratio, n_starts, loss, rng):
     maximum was certified), ``chao1`` (estimated maxima, seen and unseen),
     ``loss_spread`` ((best - worst certified loss) / |best|), ``share_saddles`` (of
     starts ending at a certified saddle) and ``best_curvature`` (the largest tangent
-    eigenvalue at the best maximum, < 0; 0 when none)."""
+    eigenvalue at the best maximum, < 0; 0 when none) and ``spread_ratio``
+    (:func:`spread_ratio` at x)."""
     x = scale * x_hat
     eps = ratio * np.linalg.norm(x)
     land = local_maxima(net, x, y, eps, n_starts=n_starts, rng=rng, loss=loss)
     share_saddles = float(np.mean(land.kinds == "saddle"))
+    ratio_at_x = spread_ratio(net, x, y, eps, loss=loss)
     if land.best is None:
         return dict(n_maxima=0, best_basin=0.0, taylor_distance=-1.0, chao1=0.0,
-                    loss_spread=0.0, share_saddles=share_saddles, best_curvature=0.0)  # fmt: skip
+                    loss_spread=0.0, share_saddles=share_saddles, best_curvature=0.0,
+                    spread_ratio=ratio_at_x)  # fmt: skip
     model = taylor_model_maximum(net, x, y, eps, loss=loss)
     counts = np.bincount(land.labels[land.labels >= 0], minlength=len(land.maxima))
     losses = [mx.loss for mx in land.maxima]
@@ -137,18 +162,38 @@ def landscape_outcome(net, x_hat, y, *, scale, ratio, n_starts, loss, rng):
         taylor_distance=float(np.linalg.norm(land.best.point - model.point) / eps),
         chao1=chao1(counts), loss_spread=float(spread), share_saddles=share_saddles,
         best_curvature=float(land.best.certificate.max_tangent_eigenvalue),
+        spread_ratio=ratio_at_x,
     )  # fmt: skip
 
 
 #: The landscape measures beyond the count, basin and Taylor distance.
-EXTRA = ("chao1", "loss_spread", "share_saddles", "best_curvature")
+EXTRA = ("chao1", "loss_spread", "share_saddles", "best_curvature", "spread_ratio")
+#: What an absent measure reads as (stores written before a measure existed).
+ABSENT = dict.fromkeys(EXTRA, 0.0) | {"spread_ratio": -1.0}
+
+
+def threshold_table(count, ratios):
+    """The share of (tau, run) cells with a second certified maximum among the cells
+    with ``ratios < 1`` and with ``ratios >= 1`` (cells with a certified maximum and a
+    measured ratio), each ``{n, multiple, share, low, high}`` with its exact interval."""
+    ok = (count > 0) & (ratios >= 0)
+    out = {}
+    for side, cells in (("below", ok & (ratios < 1)), ("above", ok & (ratios >= 1))):
+        n, multiple = int(cells.sum()), int(np.sum(cells & (count >= 2)))
+        if n == 0:
+            out[side] = dict(n=0, multiple=0, share=None, low=None, high=None)
+            continue
+        interval = proportion_interval(multiple, n)
+        out[side] = dict(n=n, multiple=multiple, share=multiple / n, low=interval.low,
+                         high=interval.high)  # fmt: skip
+    return out
 
 
 def regularity_study(taus, count, basin, dist, settings, *, rng=None, extra=None):
     """A :class:`ScaleRegularityStudy` from raw per-(tau, run) arrays (``extra``:
     ``{name: array}`` for the names of :data:`EXTRA`, zeros when absent); ``rng``
     drives the bootstraps."""
-    extra = {k: np.asarray((extra or {}).get(k, np.zeros(count.shape)), dtype=float)
+    extra = {k: np.asarray((extra or {}).get(k, np.full(count.shape, ABSENT[k])), dtype=float)
              for k in EXTRA}  # fmt: skip
     measured = [row[row >= 0] for row in dist]
     medians = np.array([float(np.median(v)) if v.size else -1.0 for v in measured])
@@ -174,7 +219,23 @@ def regularity_study(taus, count, basin, dist, settings, *, rng=None, extra=None
         basin_interval=basin_interval, slope=None if interval is None else interval.estimate,
         slope_interval=None if interval is None else (interval.low, interval.high),
         verdict=verdict.to_dict(), settings=dict(settings),
+        threshold=threshold_table(count, extra["spread_ratio"]),
     )  # fmt: skip
+
+
+def _threshold_text(table):
+    if not table or table["below"]["n"] + table["above"]["n"] == 0:
+        return ""
+
+    def side(entry, where):
+        if entry["n"] == 0:
+            return f"no cell {where}"
+        return (f"{entry['multiple']} of {entry['n']} cells ({entry['share']:.0%} "
+                f"[{entry['low']:.0%}, {entry['high']:.0%}]) {where}")  # fmt: skip
+
+    return ("; a second maximum in " + side(table["below"], "with eps (lambda_max - "
+            "lambda_min) / ||grad L|| < 1 (one maximum of the quadratic model)") + " and in "
+            + side(table["above"], "at >= 1"))  # fmt: skip
 
 
 def regularity_claims(name, study):
@@ -190,7 +251,7 @@ def regularity_claims(name, study):
         statistic=(f"mean distinct certified maxima {maxima[0]:.2f} at tau={taus[0]} vs "
                    f"{maxima[-1]:.2f} at tau={taus[-1]} (slope vs log tau {slope}); best "
                    f"basin {basin[0]:.2f} vs {basin[-1]:.2f}; distance to Taylor maximizer "
-                   f"/ eps {dist[0]:.3g} vs {dist[-1]:.3g}"),
+                   f"/ eps {dist[0]:.3g} vs {dist[-1]:.3g}{_threshold_text(study.threshold)}"),
         verdict=study.verdict,
         n=(f"{study.n_maxima.shape[1]} instances, paired across tau, "
            f"{study.settings['n_starts']} starts each"),
@@ -246,5 +307,5 @@ def regularity_study_from_cells(seeds, rows, *, rng):
         cell_array(rows, axes, seeds, "best_basin", float, 0.0),
         cell_array(rows, axes, seeds, "taylor_distance", float, -1.0),
         dict(n_runs=len(seeds), **settings), rng=rng,
-        extra={k: cell_array(rows, axes, seeds, k, float, 0.0) for k in EXTRA},
+        extra={k: cell_array(rows, axes, seeds, k, float, ABSENT[k]) for k in EXTRA},
     )  # fmt: skip
