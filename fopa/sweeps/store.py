@@ -136,8 +136,8 @@ class StoreStatus:
             f"sweep        {self.name} (experiment {self.experiment!r}, "
             f"spec {self.fingerprint[:12]})",
             f"store        {self.path} (created {self.created})",
-            f"cells        {self.total} total: {self.done} done ({share:.0%}), "
-            f"{self.failed} failed, {self.pending} pending",
+            f"cells        {self.total:,} total: {self.done:,} done ({share:.0%}), "
+            f"{self.failed:,} failed, {self.pending:,} pending",
             f"cell time    {self.cell_seconds:.1f} s; last finished {last}",
             f"fopa         {', '.join(self.versions) or '-'}",
         ])  # fmt: skip
