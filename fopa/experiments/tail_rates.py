@@ -24,7 +24,7 @@ from ..stats import bootstrap_interval
 from ..stats._bootstrap import json_ready
 from ..stats._verdict import Verdict
 from .common import StudyResult, claims_row, random_instance
-from .tolerance import CLAIM, RATE_WINDOW, tail_rates
+from .tolerance import CLAIM, RATE_WINDOW, rate_ratio, tail_rates
 
 __all__ = [
     "RATE_BAND",
@@ -127,9 +127,7 @@ def tail_rate_study(taus, measured, predicted, settings, *, rng=None):
     predicted = np.asarray(predicted, dtype=float)
     ratios, decades, decades_predicted = [], [], []
     for t in range(len(taus)):
-        both = _usable(measured[t]) & _usable(predicted[t])
-        ratios.append(_median_interval(np.log(measured[t, both]) / np.log(predicted[t, both]),
-                                       gen))  # fmt: skip
+        ratios.append(rate_ratio(measured[t], predicted[t], rng=gen))
         seen = _usable(measured[t])
         decades.append(_median_interval(math.log(10) / -np.log(measured[t, seen]), gen))
         shown = _usable(predicted[t])

@@ -163,17 +163,20 @@ def tolerance_study(policies, tolerances, first, settings, *, rng=None, rates=No
         median=table["median"], median_low=table["median_low"],
         median_high=table["median_high"], growth=tuple(growth), verdicts=tuple(verdicts),
         measured_rate=measured, predicted_rate=predicted,
-        rate_ratio=tuple(_rate_ratio(measured[p], predicted[p]) for p in range(len(policies))),
+        rate_ratio=tuple(rate_ratio(measured[p], predicted[p]) for p in range(len(policies))),
         settings=dict(settings),
     )  # fmt: skip
 
 
-def _rate_ratio(measured, predicted):
+def rate_ratio(measured, predicted, rng=0):
+    """The median of ``log measured / log predicted`` over the runs where both tail
+    contraction factors are in (0, 1), with its bootstrap interval ``(median, low,
+    high)``; None with fewer than 2 such runs."""
     ok = (measured > 0) & (measured < 1) & (predicted > 0) & (predicted < 1)
     if ok.sum() < 2:
         return None
     ratio = np.log(measured[ok]) / np.log(predicted[ok])
-    out = bootstrap_interval(np.median, ratio, n_boot=1000, rng=0)
+    out = bootstrap_interval(np.median, ratio, n_boot=1000, rng=rng)
     return (out.estimate, out.low, out.high)
 
 

@@ -30,7 +30,7 @@ from multiprocessing.connection import wait
 from .._parallel import share_blas_between_workers
 from .._version import __version__
 
-__all__ = ["MAIN_GUARD", "grace", "pool_results"]
+__all__ = ["MAIN_GUARD", "failed_record", "grace", "pool_results"]
 
 #: Why a local pool could not start, in the one case seen: spawn re-imports the main
 #: script in every worker, which then calls run_sweep again before it is a worker.
@@ -154,10 +154,12 @@ class _Worker:
         self.conn.close()
 
 
-def _failed(error, since):
+def failed_record(error, seconds, worker):
+    """The record of a cell that failed outside :func:`fopa.sweeps.run_cell` (its worker
+    died or was killed, or it never returned), in ``run_cell``'s form, ending now."""
     now = time.time()
-    return dict(status="failed", outputs=None, error=error, started=now - since, finished=now,
-                seconds=since, worker="runner", fopa_version=__version__)  # fmt: skip
+    return dict(status="failed", outputs=None, error=error, started=now - seconds,
+                finished=now, seconds=seconds, worker=worker, fopa_version=__version__)  # fmt: skip
 
 
 def _exit(worker):
@@ -252,7 +254,8 @@ def pool_results(cells, experiment, jobs, limit, run_cell):
                                     f"({_exit(worker)}); no more cells were run"
                                 )
                         else:
-                            record = _failed(_died(worker), time.monotonic() - worker.since)
+                            elapsed = time.monotonic() - worker.since
+                            record = failed_record(_died(worker), elapsed, "runner")
                         worker.stop()
                         workers[index] = _Worker(context, jobs, run_cell)
                         if cell is not None:
@@ -269,7 +272,7 @@ def pool_results(cells, experiment, jobs, limit, run_cell):
                             f"or with SIGALRM ignored); the runner killed its worker process "
                             f"after {elapsed:.1f} s"
                         )
-                        yield cell, _failed(why, elapsed)
+                        yield cell, failed_record(why, elapsed, "runner")
     finally:  # every cell ran: the workers end on their own; else stop them now
         for worker in workers:
             worker.stop(kill=worker.cell is not None, politely=complete)

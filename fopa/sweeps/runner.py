@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from .._json import jsonable
 from .._validate import as_positive_scalar
 from .._version import __version__
-from .pool import grace, pool_results
+from .pool import failed_record, grace, pool_results
 from .spec import SweepSpec, canonical_json, load_spec, resolve_experiment
 from .store import ResultStore, StoreError
 
@@ -135,10 +135,8 @@ def _collect(future) -> dict:
     try:
         return future.result()
     except Exception as exc:  # noqa: BLE001 - recorded, the sweep goes on
-        now = time.time()
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        return dict(status="failed", outputs=None, error=text, started=now, finished=now,
-                    seconds=0.0, worker="executor", fopa_version=__version__)  # fmt: skip
+        return failed_record(text, 0.0, "executor")
 
 
 @dataclass(frozen=True)
@@ -234,10 +232,7 @@ def _stuck_here(store, spec, cell, limit, stream):
         f"in the runner's own process (jobs = 1) it cannot be stopped: recorded as failed "
         f"after {waited:.1f} s"
     )
-    now = time.time()
-    record = dict(status="failed", outputs=None, error=error, started=now - waited,
-                  finished=now, seconds=waited, worker=f"{socket.gethostname()}:{os.getpid()}",
-                  fopa_version=__version__)  # fmt: skip
+    record = failed_record(error, waited, f"{socket.gethostname()}:{os.getpid()}")
     try:
         with ResultStore(store, spec) as results:
             results.record(cell, record)
@@ -422,8 +417,8 @@ def run_sweep(
         cells = spec.iter_cells(skip)  # one at a time, as workers free up
         done = sum(1 for _, s in stored.values() if s == "done")
         failed = 0 if retry_failed else len(stored) - done
-        bar = _Progress(spec.n_cells, done, failed, pending,
-                        sys.stderr if stream is None else stream, progress)  # fmt: skip
+        stream = sys.stderr if stream is None else stream
+        bar = _Progress(spec.n_cells, done, failed, pending, stream, progress)
         bar.update()
         ran_done = ran_failed = 0
         owned = None
@@ -439,7 +434,7 @@ def run_sweep(
                 outcomes = pool_results(cells, spec.experiment, jobs, cell_time_limit, run_cell)
             else:
                 outcomes = _results_here(cells, spec.experiment, cell_time_limit, store, spec,
-                                         sys.stderr if stream is None else stream)  # fmt: skip
+                                         stream)  # fmt: skip
             for cell, result in outcomes:
                 results.record(cell, result)
                 bar.update(result["status"])

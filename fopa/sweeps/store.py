@@ -304,21 +304,22 @@ class ResultStore:
         """Raise :class:`StoreError` unless cells can be written (before a run computes
         any: a store on a read-only file or mount would fail only at the first
         record). The probe is a write rolled back: the file is not changed."""
-        why = "it is on a read-only file system or directory" if self.read_only else None
-        if why is None:
+        if self.read_only:
+            why = "it is on a read-only file system or directory"
+        else:
             try:
-                with _transaction(self._conn):
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
                     self._conn.execute("UPDATE meta SET value = value WHERE key = 'schema'")
-                    raise _Probe
-            except _Probe:
-                pass
+                    return
+                finally:
+                    self._conn.execute("ROLLBACK")
             except sqlite3.Error as exc:
                 why = f"it cannot be written ({exc})"
-        if why is not None:
-            raise StoreError(
-                f"store {self.path!r}: {why}; --status and --export still read it, a run "
-                "needs a writable copy"
-            )
+        raise StoreError(
+            f"store {self.path!r}: {why}; --status and --export still read it, a run "
+            "needs a writable copy"
+        )
 
     def __enter__(self):
         return self
@@ -428,10 +429,6 @@ class ResultStore:
             pending=total - done - failed, cell_seconds=float(seconds),
             created=self._meta["created"], last_finished=last, versions=versions,
         )  # fmt: skip
-
-
-class _Probe(Exception):
-    """Rolls back the probe transaction of :meth:`ResultStore.check_writable`."""
 
 
 class _transaction:
