@@ -213,8 +213,8 @@ def _joint_text(joint):
         return f"{label} {joint['coefficients'][name]:.2f}{shown}"
 
     return (f"joint fit of log median on log d, log m: exponents at the grid's centre "
-            f"{term('log_d', 'd')}, {term('log_m', 'm')}, interaction "
-            f"{term('log_d_log_m', '')[1:]}")  # fmt: skip
+            f"{term('log_d', 'd')}, {term('log_m', 'm')}, "
+            f"{term('log_d_log_m', 'interaction')}")  # fmt: skip
 
 
 def iteration_claims(name, study):
