@@ -113,6 +113,14 @@ class NormalizedPGD:
         lengths = (eps, self.step_factor * eps)
         return net.m < net.d and all(GRAM_LENGTHS[0] <= v <= GRAM_LENGTHS[1] for v in lengths)
 
+    def epoch_starts(self, n, d, batch, eps, gen):
+        """The starts of an epoch's batches by position, (n, d), drawn batch by batch
+        from ``gen`` as :meth:`__call__` draws them; (0, d) for zero starts."""
+        if self.start == "zero":
+            return np.zeros((0, d))
+        return np.concatenate([_start(self.start, min(batch, n - s), d, eps, gen)
+                               for s in range(0, n, batch)])  # fmt: skip
+
     def __call__(self, net, X, Y, eps, code, loss, gen):
         n, d = X.shape
         D0 = _start(self.start, n, d, eps, gen)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 
 import numba
 import numpy as np
@@ -71,7 +72,7 @@ def row_blocks(n_rows: int, d: int, m: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
-def _thread_count() -> int:
+def thread_count() -> int:
     """``numba.get_num_threads()``, without starting numba's threading layer.
 
     Asking numba starts its layer (OpenMP, TBB or its own work queue), which fopa
@@ -111,7 +112,21 @@ def _leave_single_threaded_blas():
                 lib.set_num_threads(count)
 
 
-def _pool(workers: int) -> ThreadPoolExecutor:
+@contextmanager
+def single_threaded_blas(hold: bool = True):
+    """Hold every loaded BLAS to one thread inside the block (when ``hold``); nested
+    and concurrent uses share one count, the thread counts restored by the last."""
+    if not hold:
+        yield
+        return
+    _enter_single_threaded_blas()
+    try:
+        yield
+    finally:
+        _leave_single_threaded_blas()
+
+
+def worker_pool(workers: int) -> ThreadPoolExecutor:
     """A pool with at least ``workers`` threads (kept for later calls)."""
     with _lock:
         if _state["pool"] is None or _state["workers"] < workers:
@@ -152,11 +167,11 @@ def run_blocks(function, blocks, stack):
     """
     if len(blocks) == 1:
         return function(*blocks[0])
-    threads = min(_thread_count(), len(blocks))
+    threads = min(thread_count(), len(blocks))
     _enter_single_threaded_blas()
     try:
         if threads > 1:
-            pool = _pool(threads)
+            pool = worker_pool(threads)
             parts = [f.result() for f in [pool.submit(function, *b) for b in blocks]]
         else:
             parts = [function(*block) for block in blocks]
@@ -182,7 +197,7 @@ def run_blocks_stoppable(function, blocks, stack, pending, stop):
     if not single:
         _enter_single_threaded_blas()
     try:
-        pool = _pool(min(max(_thread_count(), 1), len(blocks)))
+        pool = worker_pool(min(max(thread_count(), 1), len(blocks)))
         futures = [pool.submit(function, *block) for block in blocks]
         while True:
             done, running = wait(futures, timeout=POLL, return_when=FIRST_EXCEPTION)

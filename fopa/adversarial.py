@@ -30,6 +30,7 @@ from ._adversarial_steps import (
 )
 from ._inputs import problem_arrays
 from ._json import jsonable
+from ._training_epoch import EPOCH_OPTIMIZERS, EpochTeam
 from ._validate import as_int, as_positive_scalar, as_rng
 from .derivatives import loss as point_loss
 from .derivatives import predict
@@ -290,6 +291,11 @@ def adversarial_training(
     gen = as_rng(rng)
     params = _params(net)
     step = OuterStep(optimizer, rates, {k: np.shape(v) for k, v in params.items()})
+    team = None
+    if isinstance(inner, NormalizedPGD) and not inner.certify and optimizer in EPOCH_OPTIMIZERS:
+        team = EpochTeam(net, X, Y, code, eps, inner.step_factor * eps, inner.steps,
+                         inner.guard, inner.uses_gram(net, eps), optimizer, rates,
+                         batch)  # fmt: skip
     current = net
     saved = {}
 
@@ -319,33 +325,19 @@ def adversarial_training(
     try:
         for e in range(1, epochs + 1):
             order = np.arange(n) if batch >= n else gen.permutation(n)
-            loss_sum = correct = 0.0
-            it_sum, ev_sum, conv_count, conv_seen = 0, 0, 0, False
-            first_parts = []
-            diverged = False
-            for start in range(0, n, batch):
-                rows = order[start : start + batch]
-                Xb, Yb = X[rows], Y[rows]
-                pert = inner(current, Xb, Yb, eps, code, loss, gen)
-                values, F, grads = batch_gradient(current, code, Xb, Yb, pert)
-                loss_sum += float(values.sum())
-                correct += float(np.count_nonzero(np.sign(F) == Yb))
-                it_sum += int(pert.iterations.sum())
-                ev_sum += int(pert.gradient_evaluations.sum())
-                if pert.converged is not None:
-                    conv_seen = True
-                    conv_count += int(np.count_nonzero(pert.converged))
-                if pert.first_certified is not None:
-                    first_parts.append(pert.first_certified)
-                finite = np.isfinite(values).all() and all(
-                    np.isfinite(g).all() for g in grads.values()
-                )
-                new = step(params, grads) if finite else None
-                if new is None or not all(np.isfinite(v).all() for v in new.values()):
-                    diverged = True
-                    break
-                params = new
+            if team is not None:
+                tally = _team_epoch(team, inner, order, X, Y, eps, batch, gen)
+            else:
+                tally = _batch_epoch(current, inner, step, params, order, X, Y, eps, code,
+                                     loss, batch, gen)  # fmt: skip
+            diverged = tally["diverged"]
+            if not diverged:
+                params = tally["params"]
                 current = _net(params, net)
+            loss_sum, correct = tally["loss_sum"], tally["correct"]
+            it_sum, ev_sum = tally["iterations"], tally["evaluations"]
+            conv_count, conv_seen = tally["converged"], tally["converged_seen"]
+            first_parts = tally["first"]
             if diverged:
                 status = "diverged"
                 message = (f"a loss, gradient or parameter left float64's range in epoch {e}; "
@@ -392,6 +384,60 @@ def adversarial_training(
         inner=stats, checkpoints=MappingProxyType(saved), status=status, message=message,
         settings=MappingProxyType(settings),
     )  # fmt: skip
+
+
+def _batch_epoch(current, inner, step, params, order, X, Y, eps, code, loss, batch, gen):
+    """One epoch batch by batch in Python: any inner maximization and optimizer.
+
+    Returns the epoch's tally: summed losses and correct signs, inner iterations,
+    gradient evaluations, converged points, first certified iterations, the new
+    parameters and whether a batch diverged (``params`` then those of the epoch's
+    start).
+    """
+    n = X.shape[0]
+    tally = dict(loss_sum=0.0, correct=0.0, iterations=0, evaluations=0, converged=0,
+                 converged_seen=False, first=[], diverged=False, params=params)  # fmt: skip
+    for start in range(0, n, batch):
+        rows = order[start : start + batch]
+        Xb, Yb = X[rows], Y[rows]
+        pert = inner(current, Xb, Yb, eps, code, loss, gen)
+        values, F, grads = batch_gradient(current, code, Xb, Yb, pert)
+        tally["loss_sum"] += float(values.sum())
+        tally["correct"] += float(np.count_nonzero(np.sign(F) == Yb))
+        tally["iterations"] += int(pert.iterations.sum())
+        tally["evaluations"] += int(pert.gradient_evaluations.sum())
+        if pert.converged is not None:
+            tally["converged_seen"] = True
+            tally["converged"] += int(np.count_nonzero(pert.converged))
+        if pert.first_certified is not None:
+            tally["first"].append(pert.first_certified)
+        finite = np.isfinite(values).all() and all(np.isfinite(g).all() for g in grads.values())
+        new = step(params, grads) if finite else None
+        if new is None or not all(np.isfinite(v).all() for v in new.values()):
+            tally["diverged"] = True
+            return tally
+        params = new
+        current = _net(params, current)
+    tally["params"] = params
+    return tally
+
+
+def _team_epoch(team, inner, order, X, Y, eps, batch, gen):
+    """One epoch of :class:`NormalizedPGD` with SGD or Adam in compiled phases
+    (:class:`fopa._training_epoch.EpochTeam`); the same tally as :func:`_batch_epoch`."""
+    n, d = X.shape
+    D0 = inner.epoch_starts(n, d, batch, eps, gen)
+    values, F, diverged = team.run(order, D0)
+    tally = dict(iterations=inner.steps * n, evaluations=inner.steps * n, converged=0,
+                 converged_seen=False, first=[], diverged=diverged is not None)  # fmt: skip
+    if diverged is None:
+        W, a, b, b0 = team.parameters()
+        tally["params"] = dict(W=W, a=a, b=b, output_bias=np.array(b0))
+        tally["loss_sum"] = sum(float(values[s : s + batch].sum()) for s in range(0, n, batch))
+        tally["correct"] = float(np.count_nonzero(np.sign(F) == Y[order]))
+    else:
+        tally.update(loss_sum=np.nan, correct=np.nan)
+    return tally
 
 
 def inner_budget(inner):

@@ -27,6 +27,11 @@ SCRIPT = textwrap.dedent(
     fopa.certify(net, np.atleast_2d(x)[0], 0.0, np.zeros(100), 5.0)
     fopa.attacks.apgd(net, x, 0.0, 5.0, n_iter=2, rng=0)  # compile
     fopa.attacks.pgd(net, x, 0.0, 5.0, steps=2)
+    if kind == "train":  # minibatches in compiled phases on two threads
+        Xt = gen.standard_normal((4000, 100))
+        yt = np.sign(gen.standard_normal(4000))
+        fopa.adversarial_training(net, Xt[:256], yt[:256], 5.0, epochs=1, learning_rate=1e-3,
+                                  batch_size=128)  # compile
     print("ready", flush=True)
     try:
         if kind == "audit":
@@ -40,6 +45,9 @@ SCRIPT = textwrap.dedent(
             fopa.attacks.apgd(net, x[:16], 0.0, 5.0, n_iter=2 * 10**6, rng=0)
         elif kind == "pgd_one":  # one row: one block, still stoppable
             fopa.attacks.pgd(net, x[0], 0.0, 5.0, steps=10**7)
+        elif kind == "train":
+            fopa.adversarial_training(net, Xt, yt, 5.0, epochs=10**6, learning_rate=1e-3,
+                                      batch_size=128)
         elif kind == "certify_centers":  # every row its own center: rho for each
             X = gen.standard_normal((40000, 100))
             fopa.certify(net, X, 0.0, np.zeros((40000, 100)), 5.0)
@@ -67,7 +75,7 @@ def _interrupt(proc, wait):
 
 
 @pytest.mark.parametrize(
-    "kind", ["one", "batch", "certify", "certify_centers", "audit", "apgd", "pgd_one"]
+    "kind", ["one", "batch", "certify", "certify_centers", "audit", "apgd", "pgd_one", "train"]
 )
 def test_ctrl_c_raises_keyboard_interrupt_promptly(kind):
     proc = subprocess.Popen(
