@@ -33,6 +33,7 @@ import numpy as np
 
 from .._validate import as_int, as_positive_scalar, as_rng
 from ..adversarial import CertifiedPGA, NormalizedPGD, adversarial_training, robust_evaluation
+from ..losses import loss_code
 from ..network import TwoLayerNet
 from ..stats import bootstrap_interval, censored_times, km_quantile
 from .common import StudyResult, claims_row
@@ -110,12 +111,16 @@ def training_protocols(
     ratio=0.1, learning_rate=0.5, adam_rate=0.01, lr_grid=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0),
     batch_size=100, pga_steps=10, step_factor=0.25, target=0.3, probe_epochs=(0, 1, 5, 20),
     probe_points=10, probe_budget=500, eval_points=100, eval_restarts=2, activation="tanh",
+    loss="quadratic",
 ) -> ProtocolStudy:  # fmt: skip
     """Run the four protocols (module docstring); returns a :class:`ProtocolStudy`.
 
     ``rng`` seeds the initial networks (one per seed, the same at every tau and
-    protocol), the shuffling and the P3 tuning seed.
+    protocol), the shuffling and the P3 tuning seed. ``loss`` ("quadratic" or
+    "logistic", labels +-1) is the loss of the training and of every measurement;
+    ``target`` is an absolute value of it.
     """
+    code = loss_code(loss)
     Xtr, ytr, Xte, yte = load_training_split(dataset)
     n_seeds = as_int("n_seeds", n_seeds, minimum=1)
     epochs = as_int("epochs", epochs, minimum=1)
@@ -153,14 +158,14 @@ def training_protocols(
         def look(model, e):
             if e in probe_epochs and not tuning:
                 pert = measured(f"probe {protocol} tau={tau:g} epoch {e}", lambda: prober(
-                    model, X[probe], ytr[probe], eps, 0, "quadratic", None))  # fmt: skip
+                    model, X[probe], ytr[probe], eps, code, loss, None))  # fmt: skip
                 if pert is not None:
                     firsts[e] = pert.first_certified
 
         look(net0, 0)
         res = adversarial_training(
             net0, X, ytr, eps, epochs=epochs, learning_rate=lr, optimizer=optimizer,
-            batch_size=batch_size, attack=inner, rng=int(seed) + 7,
+            batch_size=batch_size, attack=inner, rng=int(seed) + 7, loss=loss,
             validation=None if tuning else (Xv, yte[held]),
             callback=lambda rec: look(rec.net, rec.epoch),
         )  # fmt: skip
@@ -168,17 +173,19 @@ def training_protocols(
             return res, None, None
         none = dict(robust_loss=np.nan, robust_accuracy=np.nan, share_certified=np.nan)
         ends = [measured(f"strong attack {protocol} tau={tau:g}", lambda model=model:
-                         robust_evaluation(model, Xv, yte[held], eps, strong,
+                         robust_evaluation(model, Xv, yte[held], eps, strong, loss=loss,
                                            rng=int(seed) + 11)) or none
                 for model in (net0, res.net)]  # fmt: skip
         return res, ends, firsts
 
     grid_loss = np.full((len(taus), len(lr_grid)), np.inf)
+    grid_growth = np.full((len(taus), len(lr_grid)), np.inf)
     for t, tau in enumerate(taus):
         for g, rate in enumerate(lr_grid):
             res = run("P1", tau, seeds[-1], rate, tuning=True)[0]
             if res.status == "completed":
                 grid_loss[t, g] = res.robust_loss[-1]
+                grid_growth[t, g] = res.robust_loss.max() / res.robust_loss[0]
     p3 = tuple(float(lr_grid[int(np.argmin(row))]) for row in grid_loss)
 
     P, T, S, K = len(PROTOCOLS), len(taus), n_seeds, len(probe_epochs)
@@ -214,7 +221,8 @@ def training_protocols(
         lr_grid=list(lr_grid), batch_size=batch_size, pga_steps=pga_steps,
         step_factor=step_factor, target=target, probe_epochs=list(probe_epochs),
         probe_points=probe_points, probe_budget=probe_budget, eval_restarts=eval_restarts,
-        activation=activation, loss="quadratic", unmeasured=unmeasured,
+        activation=activation, loss=loss, unmeasured=unmeasured,
+        p3_blown_up=_blown_up(taus, lr_grid, grid_growth),
     )  # fmt: skip
     return ProtocolStudy(
         dataset=dataset, taus=tuple(float(t) for t in taus), train_loss=train,
@@ -223,6 +231,21 @@ def training_protocols(
         probe_share=pshare, probe_first=pfirst, p3_rates=p3, p3_grid_loss=grid_loss,
         settings=settings,
     )  # fmt: skip
+
+
+#: A rate of P3's grid "blew up" when its tuning run's robust training loss grew past
+#: this many times its first epoch's, or left float64's range (status "diverged").
+BLOW_UP = 1e3
+
+
+def _blown_up(taus, lr_grid, growth):
+    """``{tau: [rates]}`` of the grid rates that blew up (:data:`BLOW_UP`)."""
+    out = {}
+    for t, tau in enumerate(taus):
+        rates = [float(r) for r, g in zip(lr_grid, growth[t], strict=True) if not g <= BLOW_UP]
+        if rates:
+            out[f"{tau:g}"] = rates
+    return out
 
 
 def _mean_interval(values):
@@ -236,6 +259,19 @@ def _mean_interval(values):
         return float(v[0]), float(v[0]), float(v[0])
     iv = bootstrap_interval(np.mean, v, n_boot=1000, rng=0)
     return float(v.mean()), float(iv.low), float(iv.high)
+
+
+def _p3_text(r):
+    """P3's chosen rates and the grid rates that blew up, for its claims row."""
+    text = f"; P3 rates {list(r.p3_rates)}"
+    blown = r.settings.get("p3_blown_up")
+    if blown:
+        per_tau = ", ".join(f"tau {t}: {rates}" for t, rates in blown.items())
+        text += (
+            f"; grid rates that blew up (robust training loss past {BLOW_UP:g} x its "
+            f"first epoch's, or diverged): {per_tau}"
+        )
+    return text
 
 
 def protocol_claims(name, r):
@@ -254,10 +290,9 @@ def protocol_claims(name, r):
                        f"; held-out strong-attack accuracy at the end {', '.join(finals)}"),
             verdict=verdict,
             n=f"{st['n_seeds']} seeds per tau (paired), {st['n_train']} training points",
-            settings=(f"quadratic loss, m={st['m']}, eps = {st['ratio']} ||x||, batch "
-                      f"{st['batch_size']}, {st['pga_steps']} PGD steps of "
-                      f"{st['step_factor']} eps" + (f"; P3 rates {list(r.p3_rates)}"
-                                                     if protocol == "P3" else "")),
+            settings=(f"{st.get('loss', 'quadratic')} loss, m={st['m']}, eps = {st['ratio']} "
+                      f"||x||, batch {st['batch_size']}, {st['pga_steps']} PGD steps of "
+                      f"{st['step_factor']} eps" + (_p3_text(r) if protocol == "P3" else "")),
         ))  # fmt: skip
     if st["probe_epochs"]:
         p2 = PROTOCOLS.index("P2")

@@ -190,6 +190,50 @@ def _entries():
     def with_loss(configs, loss):
         return {name: dict(params, loss=loss) for name, params in configs.items()}
 
+    protocol_study = Study(
+        "training_protocols",
+        run=protocols.training_protocols,
+        configs={
+            "tiny": dict(
+                dataset="breast_cancer",
+                taus=(0.3, 1.0),
+                m=6,
+                epochs=3,
+                n_seeds=2,
+                lr_grid=(0.1, 1.0),
+                probe_epochs=(0, 3),
+                probe_points=3,
+                probe_budget=100,
+                eval_points=10,
+                batch_size=None,
+            ),
+            "quick": dict(
+                taus=(0.1, 1.0, 3.0),
+                m=16,
+                epochs=10,
+                n_seeds=3,
+                lr_grid=(0.1, 0.3, 1.0, 3.0),
+                probe_epochs=(0, 1, 5, 10),
+                probe_points=5,
+                probe_budget=200,
+                eval_points=30,
+            ),
+            "full": dict(
+                taus=(0.1, 0.3, 1.0, 3.0),
+                m=32,
+                epochs=20,
+                n_seeds=10,
+                probe_epochs=(0, 1, 5, 20),
+                probe_points=10,
+                probe_budget=500,
+                eval_points=100,
+            ),
+        },
+        claim=CLAIMS[3],
+        claims=protocols.protocol_claims,
+        figure=protocols.protocol_figure,
+    )
+
     checkpoint_study = Study(
         "training_checkpoints",
         run=checkpoints.training_checkpoints,
@@ -255,49 +299,7 @@ def _entries():
             cell_axes=frozenset({"scale", "dataset"}),
             from_cells=training.training_studies_from_cells,
         ),
-        Study(
-            "training_protocols",
-            run=protocols.training_protocols,
-            configs={
-                "tiny": dict(
-                    dataset="breast_cancer",
-                    taus=(0.3, 1.0),
-                    m=6,
-                    epochs=3,
-                    n_seeds=2,
-                    lr_grid=(0.1, 1.0),
-                    probe_epochs=(0, 3),
-                    probe_points=3,
-                    probe_budget=100,
-                    eval_points=10,
-                    batch_size=None,
-                ),
-                "quick": dict(
-                    taus=(0.1, 1.0, 3.0),
-                    m=16,
-                    epochs=10,
-                    n_seeds=3,
-                    lr_grid=(0.1, 0.3, 1.0, 3.0),
-                    probe_epochs=(0, 1, 5, 10),
-                    probe_points=5,
-                    probe_budget=200,
-                    eval_points=30,
-                ),
-                "full": dict(
-                    taus=(0.1, 0.3, 1.0, 3.0),
-                    m=32,
-                    epochs=20,
-                    n_seeds=10,
-                    probe_epochs=(0, 1, 5, 20),
-                    probe_points=10,
-                    probe_budget=500,
-                    eval_points=100,
-                ),
-            },
-            claim=CLAIMS[3],
-            claims=protocols.protocol_claims,
-            figure=protocols.protocol_figure,
-        ),
+        protocol_study,
         checkpoint_study,
         Study(
             "logistic_training_checkpoints",
@@ -310,6 +312,14 @@ def _entries():
         # last: study seeds are spawned by position, so the studies above keep theirs
         Study("tail_rates_across_scales", configs=rate_configs, **rates),
         Study("logistic_tail_rates", configs=with_loss(rate_configs, "logistic"), **rates),
+        Study(
+            "logistic_training_protocols",
+            run=protocols.training_protocols,
+            configs=with_loss(protocol_study.configs, "logistic"),
+            claim=CLAIMS[3],
+            claims=protocols.protocol_claims,
+            figure=protocols.protocol_figure,
+        ),
     )
 
 
