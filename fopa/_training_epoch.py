@@ -28,6 +28,7 @@ import threading
 import numba
 import numpy as np
 
+from ._adversarial_steps import ADAM_BETAS, ADAM_EPSILON
 from ._interrupts import deferred_sigint
 from ._kernels.training_epoch import ADAM, SGD, gram_part, pgd_part, update_part
 from ._parallel import MIN_ROWS, MIN_WORK, single_threaded_blas, thread_count, worker_pool
@@ -126,7 +127,8 @@ class EpochTeam:
         n = self.X.shape[0]
         starts = list(range(0, n, self.batch))
         steps_at = self.t + 1 + np.arange(len(starts))
-        corrections = (1.0 - 0.9**steps_at, 1.0 - 0.999**steps_at)
+        b1, b2 = ADAM_BETAS
+        corrections = (1.0 - b1**steps_at, 1.0 - b2**steps_at)  # as OuterStep's
         values, F = np.empty(n), np.empty(n)
         flags = np.ones(self.parts, dtype=bool)
         stop = np.zeros(1, np.int64)
@@ -161,7 +163,8 @@ class EpochTeam:
                     flags[p] = update_part(
                         self.optimizer, W, a, b, b0, Wn, an, bn, b0n, self.gW, self.ga,
                         self.gb, self.gb0, e - s, self.unit_edges[p], self.unit_edges[p + 1],
-                        self.rates, self.moments, corrections[0][k], corrections[1][k],
+                        self.rates, self.moments, (b1, b2, ADAM_EPSILON), corrections[0][k],
+                        corrections[1][k],
                         values, rows[p], rows[p + 1],
                     )  # fmt: skip
                 if self._wait(barrier, pending, stop):

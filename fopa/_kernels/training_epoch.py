@@ -106,7 +106,7 @@ def pgd_part(W, a, b, c, b0, act, critical, K, loss, X, Y, order, i0, i1, D0, ep
 
 @jit
 def update_part(optimizer, W, a, b, b0, Wn, an, bn, b0n, gW, ga, gb, gb0, rows, r0, r1,
-                rates, moments, c1, c2, values, i0, i1):  # fmt: skip
+                rates, moments, adam, c1, c2, values, i0, i1):  # fmt: skip
     """The optimizer step of hidden units ``r0:r1`` (and of b0 when ``r0 == 0``),
     from the parameters ``W, a, b, b0`` into ``Wn, an, bn, b0n``.
 
@@ -114,8 +114,9 @@ def update_part(optimizer, W, a, b, b0, Wn, an, bn, b0n, gW, ga, gb, gb0, rows, 
     sums, added in part order and divided by ``rows`` (the batch's size).
     ``optimizer``: :data:`SGD` (``theta - rate g``) or :data:`ADAM` (torch's update,
     ``moments`` the first and second moments of W, a, b, b0 as arrays of shape
-    (2, m, d), (2, m), (2, m), (2, 1), updated in place; ``c1, c2`` the bias
-    corrections ``1 - beta^t`` of this step). ``rates`` (4,) for W, a, b, b0.
+    (2, m, d), (2, m), (2, m), (2, 1), updated in place; ``adam`` the constants
+    ``(beta1, beta2, epsilon)``; ``c1, c2`` the bias corrections ``1 - beta^t`` of
+    this step). ``rates`` (4,) for W, a, b, b0.
     Returns True when every parameter written and every loss ``values[i0:i1]`` is
     finite.
     """
@@ -133,7 +134,7 @@ def update_part(optimizer, W, a, b, b0, Wn, an, bn, b0n, gW, ga, gb, gb0, rows, 
             for p in range(1, parts):
                 s += gW[p, r, j]
             g[j] = s / rows
-        finite &= _step_row(optimizer, W[r], Wn[r], g, rates[0], mW[0, r], mW[1, r], c1, c2)
+        finite &= _step_row(optimizer, W[r], Wn[r], g, rates[0], mW[0, r], mW[1, r], adam, c1, c2)
     for vec, new, grad, rate, mom in ((a, an, ga, rates[1], ma), (b, bn, gb, rates[2], mb)):
         for r in range(r0, r1):
             s = grad[0, r]
@@ -141,27 +142,29 @@ def update_part(optimizer, W, a, b, b0, Wn, an, bn, b0n, gW, ga, gb, gb0, rows, 
                 s += grad[p, r]
             g[0] = s / rows
             finite &= _step_row(optimizer, vec[r : r + 1], new[r : r + 1], g[:1], rate,
-                                mom[0, r : r + 1], mom[1, r : r + 1], c1, c2)  # fmt: skip
+                                mom[0, r : r + 1], mom[1, r : r + 1], adam, c1,
+                                c2)  # fmt: skip
     if r0 == 0:
         s = gb0[0, 0]
         for p in range(1, parts):
             s += gb0[p, 0]
         g[0] = s / rows
-        finite &= _step_row(optimizer, b0, b0n, g[:1], rates[3], mb0[0], mb0[1], c1, c2)
+        finite &= _step_row(optimizer, b0, b0n, g[:1], rates[3], mb0[0], mb0[1], adam, c1, c2)
     return finite
 
 
 @jit
-def _step_row(optimizer, old, new, g, rate, m1, m2, c1, c2):
+def _step_row(optimizer, old, new, g, rate, m1, m2, adam, c1, c2):
     """``new = old - step(g)`` elementwise; returns whether ``new`` is finite."""
+    b1, b2, epsilon = adam
     finite = True
     for j in range(old.shape[0]):
         if optimizer == SGD:
             v = old[j] - rate * g[j]
         else:
-            m1[j] = 0.9 * m1[j] + (1.0 - 0.9) * g[j]
-            m2[j] = 0.999 * m2[j] + (1.0 - 0.999) * g[j] ** 2
-            v = old[j] - rate * (m1[j] / c1) / (math.sqrt(m2[j] / c2) + 1e-8)
+            m1[j] = b1 * m1[j] + (1.0 - b1) * g[j]
+            m2[j] = b2 * m2[j] + (1.0 - b2) * g[j] ** 2
+            v = old[j] - rate * (m1[j] / c1) / (math.sqrt(m2[j] / c2) + epsilon)
         new[j] = v
         if not math.isfinite(v):
             finite = False

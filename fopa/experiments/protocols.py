@@ -109,7 +109,7 @@ def protocol_rates(protocol, tau, lr):
 def training_protocols(
     rng=0, *, dataset="mnist_4_9", taus=(0.1, 0.3, 1.0, 3.0), m=32, epochs=20, n_seeds=10,
     ratio=0.1, learning_rate=0.5, adam_rate=0.01, lr_grid=(0.03, 0.1, 0.3, 1.0, 3.0, 10.0),
-    batch_size=100, pga_steps=10, step_factor=0.25, target=0.3, probe_epochs=(0, 1, 5, 20),
+    batch_size=100, pga_steps=10, step_factor=0.25, target=None, probe_epochs=(0, 1, 5, 20),
     probe_points=10, probe_budget=500, eval_points=100, eval_restarts=2, activation="tanh",
     loss="quadratic",
 ) -> ProtocolStudy:  # fmt: skip
@@ -118,9 +118,13 @@ def training_protocols(
     ``rng`` seeds the initial networks (one per seed, the same at every tau and
     protocol), the shuffling and the P3 tuning seed. ``loss`` ("quadratic" or
     "logistic", labels +-1) is the loss of the training and of every measurement;
-    ``target`` is an absolute value of it.
+    ``target`` is an absolute value of it; None: :data:`TARGET_SHARE` of the loss of
+    the zero function (0.5 for the quadratic loss, log 2 for the logistic one), 0.3
+    for the quadratic loss.
     """
     code = loss_code(loss)
+    if target is None:
+        target = TARGET_SHARE * (0.5 if loss == "quadratic" else float(np.log(2.0)))
     Xtr, ytr, Xte, yte = load_training_split(dataset)
     n_seeds = as_int("n_seeds", n_seeds, minimum=1)
     epochs = as_int("epochs", epochs, minimum=1)
@@ -232,6 +236,10 @@ def training_protocols(
         settings=settings,
     )  # fmt: skip
 
+
+#: The default target of the robust training loss, as a share of the zero function's
+#: loss (labels +-1): the same relative progress for both losses.
+TARGET_SHARE = 0.6
 
 #: A rate of P3's grid "blew up" when its tuning run's robust training loss grew past
 #: this many times its first epoch's, or left float64's range (status "diverged").
