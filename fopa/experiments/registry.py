@@ -320,45 +320,6 @@ def _entries():
             claims=protocols.protocol_claims,
             figure=protocols.protocol_figure,
         ),
-        Study(
-            "training_protocols_even_odd",
-            run=protocols.training_protocols,
-            configs={
-                "tiny": dict(
-                    protocol_study.configs["tiny"],
-                    dataset="mnist_even_odd",
-                    eval_points=5,
-                    probe_points=2,
-                ),
-                "quick": dict(
-                    dataset="mnist_even_odd",
-                    taus=(0.1, 3.0),
-                    m=16,
-                    epochs=3,
-                    n_seeds=2,
-                    lr_grid=(0.3, 1.0),
-                    probe_epochs=(0, 3),
-                    probe_points=5,
-                    probe_budget=200,
-                    eval_points=30,
-                ),
-                "full": dict(
-                    dataset="mnist_even_odd",
-                    taus=(0.1, 1.0, 3.0),
-                    m=32,
-                    epochs=10,
-                    n_seeds=10,
-                    lr_grid=(0.1, 0.3, 1.0, 3.0),
-                    probe_epochs=(0, 1, 10),
-                    probe_points=10,
-                    probe_budget=500,
-                    eval_points=100,
-                ),
-            },  # fmt: skip
-            claim=CLAIMS[3],
-            claims=protocols.protocol_claims,
-            figure=protocols.protocol_figure,
-        ),
     )
 
 
