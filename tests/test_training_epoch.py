@@ -6,19 +6,15 @@ import numba
 import numpy as np
 import pytest
 
-import fopa
 import fopa._training_epoch as team_module
 import fopa.adversarial as driver
 from fopa import NormalizedPGD, adversarial_training
 
+from .test_adversarial import _problem as adversarial_problem
 
-def _problem(d, m, n, act="tanh", seed=0):
-    gen = np.random.default_rng(seed)
-    net = fopa.TwoLayerNet(gen.standard_normal((m, d)) / np.sqrt(d), gen.choice([-1.0, 1.0], m),
-                           0.1 * gen.standard_normal(m), act, 1 / np.sqrt(m), 0.2)  # fmt: skip
-    X = gen.standard_normal((n, d))
-    y = gen.choice([-1.0, 1.0], n)
-    return net, X, y
+
+def _problem(d, m, n, act="tanh"):
+    return adversarial_problem(d=d, m=m, n=n, act=act)
 
 
 def _train(net, X, y, monkeypatch=None, per_batch=False, **kw):
