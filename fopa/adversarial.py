@@ -262,9 +262,12 @@ def adversarial_training(
 
     Notes
     -----
-    Same ``rng``, same bits, under the same thread settings (numba's
-    ``NUMBA_NUM_THREADS`` and the BLAS thread count), as the ascent
-    (``docs/solver.md``, "What is reproduced, exactly"). Ctrl-C raises
+    With :class:`NormalizedPGD` (without ``certify``) and SGD or Adam, each epoch
+    runs as compiled phases on a team of threads (``docs/adversarial-training.md``,
+    "One epoch in compiled phases"); it trains the network the batch-by-batch loop
+    trains, to rounding (1e-11 in the tests). Same ``rng``, same bits, under the
+    same thread settings (numba's ``NUMBA_NUM_THREADS`` and the BLAS thread count),
+    as the ascent (``docs/solver.md``, "What is reproduced, exactly"). Ctrl-C raises
     ``KeyboardInterrupt`` between two batches; checkpoint files already written
     are whole.
     """
