@@ -335,5 +335,6 @@ def test_the_protocol_study_trains_and_measures_with_its_loss_and_names_blown_up
     assert r.p3_rates == (0.1,) and r.settings["p3_blown_up"] == {"1": [1e4]}
     assert "grid rates that blew up" in rows[2]["settings"] and "10000" in rows[2]["settings"]
     assert "blew up" not in rows[0]["settings"] + rows[1]["settings"] + rows[3]["settings"]
+    assert "at the grid's edge at tau 1:" in rows[2]["settings"]  # 0.1, the grid's smallest
     growth = np.array([[1.0, BLOW_UP * 2, np.inf, BLOW_UP]])
     assert _blown_up((0.3,), (1, 2, 3, 4), growth) == {"0.3": [2.0, 3.0]}

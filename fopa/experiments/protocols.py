@@ -272,6 +272,11 @@ def _mean_interval(values):
 def _p3_text(r):
     """P3's chosen rates and the grid rates that blew up, for its claims row."""
     text = f"; P3 rates {list(r.p3_rates)}"
+    grid = r.settings["lr_grid"]
+    edge = [f"{tau:g}" for tau, rate in zip(r.taus, r.p3_rates, strict=True)
+            if len(grid) > 1 and rate in (min(grid), max(grid))]  # fmt: skip
+    if edge:
+        text += f" (at the grid's edge at tau {', '.join(edge)}: a rate beyond it was not tried)"
     blown = r.settings.get("p3_blown_up")
     if blown:
         per_tau = ", ".join(f"tau {t}: {rates}" for t, rates in blown.items())
