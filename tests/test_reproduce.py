@@ -28,6 +28,7 @@ PANELS = {
     "logistic_tolerance": 1,
     "adversarial_training": 2,
     "training_protocols": 5,
+    "logistic_training_protocols": 5,
     "training_checkpoints": 4,
     "logistic_training_checkpoints": 4,
     "tail_rates_across_scales": 1,
