@@ -126,9 +126,12 @@ class EpochTeam:
         """
         n = self.X.shape[0]
         starts = list(range(0, n, self.batch))
-        steps_at = self.t + 1 + np.arange(len(starts))
         b1, b2 = ADAM_BETAS
-        corrections = (1.0 - b1**steps_at, 1.0 - b2**steps_at)  # as OuterStep's
+        # Python's float power per step, as OuterStep computes it: NumPy's power on an
+        # array differs in the last bit for some t (51 of 3,200 values here) and made
+        # the bits of a run depend on the process (a cold numba cache or not)
+        steps_at = range(self.t + 1, self.t + 1 + len(starts))
+        corrections = ([1.0 - b1**t for t in steps_at], [1.0 - b2**t for t in steps_at])
         values, F = np.empty(n), np.empty(n)
         flags = np.ones(self.parts, dtype=bool)
         stop = np.zeros(1, np.int64)

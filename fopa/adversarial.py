@@ -13,6 +13,7 @@ of first-order adversaries speaks to (``docs/adversarial-training.md``).
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -405,7 +406,7 @@ def _batch_epoch(current, inner, step, params, order, X, Y, eps, code, loss, bat
         Xb, Yb = X[rows], Y[rows]
         pert = inner(current, Xb, Yb, eps, code, loss, gen)
         values, F, grads = batch_gradient(current, code, Xb, Yb, pert)
-        tally["loss_sum"] += float(values.sum())
+        tally["loss_sum"] += math.fsum(values)
         tally["correct"] += float(np.count_nonzero(np.sign(F) == Yb))
         tally["iterations"] += int(pert.iterations.sum())
         tally["evaluations"] += int(pert.gradient_evaluations.sum())
@@ -436,7 +437,9 @@ def _team_epoch(team, inner, order, X, Y, eps, batch, gen):
     if diverged is None:
         W, a, b, b0 = team.parameters()
         tally["params"] = dict(W=W, a=a, b=b, output_bias=np.array(b0))
-        tally["loss_sum"] = sum(float(values[s : s + batch].sum()) for s in range(0, n, batch))
+        # one correctly rounded sum per batch, as _batch_epoch: NumPy's sum of a slice
+        # depends on the slice's memory alignment (its SIMD loop), so on the process
+        tally["loss_sum"] = sum(math.fsum(values[s : s + batch]) for s in range(0, n, batch))
         tally["correct"] = float(np.count_nonzero(np.sign(F) == Y[order]))
     else:
         tally.update(loss_sum=np.nan, correct=np.nan)
