@@ -168,15 +168,12 @@ def run_blocks(function, blocks, stack):
     if len(blocks) == 1:
         return function(*blocks[0])
     threads = min(thread_count(), len(blocks))
-    _enter_single_threaded_blas()
-    try:
+    with single_threaded_blas():
         if threads > 1:
             pool = worker_pool(threads)
             parts = [f.result() for f in [pool.submit(function, *b) for b in blocks]]
         else:
             parts = [function(*block) for block in blocks]
-    finally:
-        _leave_single_threaded_blas()
     return _stacked(parts, stack)
 
 
@@ -194,9 +191,7 @@ def run_blocks_stoppable(function, blocks, stack, pending, stop):
     and drops their partial outputs. With one block BLAS keeps its threads.
     """
     single = len(blocks) == 1
-    if not single:
-        _enter_single_threaded_blas()
-    try:
+    with single_threaded_blas(hold=not single):
         pool = worker_pool(min(max(thread_count(), 1), len(blocks)))
         futures = [pool.submit(function, *block) for block in blocks]
         while True:
@@ -207,9 +202,6 @@ def run_blocks_stoppable(function, blocks, stack, pending, stop):
                 break
         wait(futures)
         parts = [f.result() for f in futures]
-    finally:
-        if not single:
-            _leave_single_threaded_blas()
     if single:
         return parts[0]
     return _stacked(parts, stack)

@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import threading
 
-import numba
 import numpy as np
 
 from ._adversarial_steps import ADAM_BETAS, ADAM_EPSILON
 from ._interrupts import deferred_sigint
 from ._kernels.training_epoch import ADAM, SGD, gram_part, pgd_part, update_part
-from ._parallel import MIN_ROWS, MIN_WORK, single_threaded_blas, thread_count, worker_pool
+from ._parallel import row_blocks, single_threaded_blas, thread_count, worker_pool
 
 #: The optimizers the compiled epoch runs (the others take the per-batch driver).
 EPOCH_OPTIMIZERS = {"sgd": SGD, "adam": ADAM}
@@ -40,10 +39,7 @@ EPOCH_OPTIMIZERS = {"sgd": SGD, "adam": ADAM}
 def part_count(batch: int, d: int, m: int) -> int:
     """Parts per phase for batches of ``batch`` rows: as :func:`fopa._parallel.row_blocks`
     (``NUMBA_NUM_THREADS`` parts when a batch has the work and the rows for them)."""
-    most = min(numba.config.NUMBA_NUM_THREADS, batch // MIN_ROWS, m)
-    if most < 2 or batch * d * m < MIN_WORK:
-        return 1
-    return most
+    return min(len(row_blocks(batch, d, m)), m)
 
 
 def _edges(n, parts):
