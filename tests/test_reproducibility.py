@@ -57,3 +57,40 @@ def test_same_settings_same_bits_other_settings_agree_to_rounding(tmp_path):
         assert np.max(np.abs(first[key] - single[key])) <= 1e-13 * scale, key
     np.testing.assert_array_equal(first["kinds"], single["kinds"])
     np.testing.assert_array_equal(first["iterations"], single["iterations"])
+
+
+TRAINING = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    import fopa
+
+    gen = np.random.default_rng(0)
+    X, y = gen.standard_normal((60, 12)), np.sign(gen.standard_normal(60))
+    net = fopa.TwoLayerNet.random(12, 8, rng=1)
+    out = {}
+    for optimizer in ("sgd", "adam"):
+        for method in ("gram", "plain"):
+            run = fopa.adversarial_training(
+                net, X, y, 0.5, epochs=3, learning_rate=0.01, optimizer=optimizer,
+                batch_size=16, attack=fopa.NormalizedPGD(method=method), rng=3)
+            out[optimizer + method] = np.concatenate(
+                [run.net.W.ravel(), run.net.a, run.net.b, run.robust_loss])
+    np.savez(sys.argv[1], **out)
+    """
+)
+
+
+def test_a_cold_cache_and_a_warm_cache_give_the_same_bits(tmp_path):
+    # The first process compiles every kernel and stores it in an empty numba cache,
+    # the second loads them: the compiled epoch's Adam update once differed in the
+    # last bit between the two (fopa/_kernels/jit.py, jit_exact).
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    runs = []
+    for name in ("cold", "warm"):
+        path = tmp_path / f"{name}.npz"
+        subprocess.run([sys.executable, "-c", TRAINING, str(path)], env=env, check=True,
+                       timeout=300)  # fmt: skip
+        runs.append(np.load(path))
+    for key in runs[0].files:
+        np.testing.assert_array_equal(runs[0][key], runs[1][key], err_msg=key)

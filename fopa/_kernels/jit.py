@@ -15,6 +15,20 @@ Every compiled function in fopa is built with :func:`jit`. Options:
 * ``nogil=True``: row blocks of the ascent run on Python threads
   (:mod:`fopa._parallel`).
 
+:func:`jit_exact` is the same without ``fastmath``: every operation rounds as IEEE
+754 says, whatever LLVM does around it. Fused multiply-adds (``contract``) and
+reciprocals (``arcp``) are each correct, but where LLVM applies them is a choice
+of the optimizer that can differ between two compiles of the same function, and
+was measured to: the Adam update of the compiled epoch
+(:func:`fopa._kernels.training_epoch.update_part`, which calls a helper) fused its
+second-moment multiply-add differently in the machine code numba stored in its
+cache than in the code it had compiled in the process that stored it, so a
+process with a cold cache and one with a warm cache trained to networks that
+differed in the last bit. Kernels whose results a later step compares or selects
+on (optimizer updates, where one ulp grows over epochs) use :func:`jit_exact`;
+they are elementwise and memory-bound, so the flags bought no speed there.
+``tests/test_reproducibility.py`` compares a cold-cache and a warm-cache process.
+
 Kernels are serial: their matrix products call BLAS, which has threads of its
 own, and a numba thread pool beside it makes the two compete for the cores.
 Small helpers called from kernels are compiled the same way (LLVM inlines them).
@@ -30,6 +44,12 @@ FASTMATH = frozenset({"contract", "nsz", "arcp"})
 def jit(func):
     """Compile ``func`` with fopa's numba options."""
     return numba.njit(cache=True, fastmath=set(FASTMATH), nogil=True, error_model="numpy")(func)
+
+
+def jit_exact(func):
+    """Compile ``func`` with fopa's numba options but without ``fastmath``: its
+    floating-point results do not depend on how LLVM schedules it (see above)."""
+    return numba.njit(cache=True, fastmath=False, nogil=True, error_model="numpy")(func)
 
 
 def cache_is_warm(dispatcher):

@@ -11,7 +11,10 @@ batch, each split into ``P`` parts that share nothing they write
    contiguous share of the batch's rows;
 3. :func:`update_part`: the optimizer step of a contiguous share of the hidden
    units, written to the other of two parameter buffers, with a flag that says
-   whether everything it wrote (and the losses of its rows) is finite.
+   whether everything it wrote (and the losses of its rows) is finite. It is
+   compiled without ``fastmath`` (:func:`fopa._kernels.jit.jit_exact`), so a
+   process that loads it from numba's cache computes the bits of the process that
+   compiled it.
 
 The caller (:mod:`fopa._training_epoch`) runs the parts of a phase on worker
 threads (every kernel is ``nogil``; BLAS single-threaded inside) or one after
@@ -26,7 +29,7 @@ import math
 import numpy as np
 
 from .attacks import pgd_run
-from .jit import jit
+from .jit import jit, jit_exact
 from .linalg import dot, product_into
 from .network import NetView, preactivations, row_coefficients
 from .training import pgd_gram
@@ -104,7 +107,7 @@ def pgd_part(W, a, b, c, b0, act, critical, K, loss, X, Y, order, i0, i1, D0, ep
     product_into(BT, P, gW)
 
 
-@jit
+@jit_exact
 def update_part(optimizer, W, a, b, b0, Wn, an, bn, b0n, gW, ga, gb, gb0, rows, r0, r1,
                 rates, moments, adam, c1, c2, values, i0, i1):  # fmt: skip
     """The optimizer step of hidden units ``r0:r1`` (and of b0 when ``r0 == 0``),
@@ -153,7 +156,7 @@ def update_part(optimizer, W, a, b, b0, Wn, an, bn, b0n, gW, ga, gb, gb0, rows, 
     return finite
 
 
-@jit
+@jit_exact
 def _step_row(optimizer, old, new, g, rate, m1, m2, adam, c1, c2):
     """``new = old - step(g)`` elementwise; returns whether ``new`` is finite."""
     b1, b2, epsilon = adam
