@@ -129,6 +129,7 @@ class _Point:
         self.view = net.kernel_view
         Q, S1, S2, L1, L2 = kernels.gradient_coefficients(self.view, code, self.p, self.y)
         self.grad = (Q @ net.W)[0]
+        self.s1 = S1[0]
         self.grad_f = (S1 @ net.W)[0]
         self.weights = np.append(L1[0] * S2[0], L2[0])  # hess L = V diag(weights) V^T
         on_boundary, u, mu, gamma = sphere_kkt(delta, self.grad, eps)
@@ -146,29 +147,37 @@ class _Point:
 
 
 def _spectrum_lowrank(pt):
-    """(all tangent eigenvalues, alpha) from ``hess L = V C V^T``, V = [W^T, grad f].
+    """(all tangent eigenvalues, alpha) from ``hess L`` in the row space of W.
 
-    rank <= m + 1: with a thin QR of (the projection of) V, the nonzero part of
-    the spectrum is that of a (m+1) x (m+1) matrix; the rest is ``-mu``.
+    ``W = U S V^T`` (cached on the network), ``F = U S``, so ``W^T = V F^T`` and
+    ``grad f = W^T s1 = V F^T s1``: ``hess L = V M V^T`` with the k-square
+    (k = min(m, d)) ``M = F^T diag(l' c a s2) F + l'' (F^T s1)(F^T s1)^T``. On the
+    sphere, ``P V`` (``P = I - u u^T``) has Gram matrix ``I - z z^T``, ``z = V^T u``,
+    whose square root is ``G = I - (1 - s) z z^T / ||z||^2`` with ``s = ||u - V z||``
+    (the part of u outside the row space, computed directly, not as
+    ``sqrt(1 - ||z||^2)``): the nonzero tangent spectrum is that of ``G M G``, and
+    the other ``d - 1 - k`` tangent eigenvalues equal ``-mu`` (docs/certify.md).
     """
-    V = np.column_stack([pt.net.W.T, pt.grad_f])
-    C = pt.weights
-    d, k = V.shape
-
-    def small_spectrum(M):
-        Qm, R = np.linalg.qr(M)
-        core = (R * C) @ R.T
-        return eigvalsh(0.5 * (core + core.T)), Qm.shape[1]
-
-    eig_H, rank = small_spectrum(V)
-    zeros_H = d - rank
-    full_H = np.concatenate([eig_H, np.zeros(zeros_H)])
+    net = pt.net
+    Ft, Vt = net.row_space_factor, net.row_space_basis
+    k, d = Vt.shape
+    core = Ft @ pt.s1
+    M = (Ft * pt.weights[:-1]) @ Ft.T + pt.weights[-1] * np.outer(core, core)
+    eig_H = eigvalsh(0.5 * (M + M.T))
+    full_H = np.concatenate([eig_H, np.zeros(d - k)])
     if not pt.on_boundary:
         return np.sort(full_H), float(np.max(np.abs(full_H)))
     alpha = float(np.max(np.abs(full_H - pt.mu)))
-    PV = V - np.outer(pt.u, pt.u @ V)
-    eig_T, rank_T = small_spectrum(PV)
-    rest = (d - 1) - rank_T
+    z = Vt @ pt.u
+    outside = float(norm2(pt.u - Vt.T @ z))
+    size = float(norm2(z))
+    T = M
+    if size > 0:
+        zhat = z / size
+        G = np.eye(k) - (1.0 - min(outside, 1.0)) * np.outer(zhat, zhat)
+        T = G @ M @ G
+    eig_T = eigvalsh(0.5 * (T + T.T))
+    rest = (d - 1) - k
     return np.sort(np.concatenate([eig_T - pt.mu, np.full(rest, -pt.mu)])), alpha
 
 

@@ -97,9 +97,10 @@ class TwoLayerNet:
 
     @cached_property
     def _singular(self):
-        """``(s, F^T)`` from one SVD ``W = U S V^T``: singular values and ``F = U S``."""
-        U, s, _ = np.linalg.svd(self.W, full_matrices=False)
-        return s, _frozen((U * s).T)
+        """``(s, F^T, V^T)`` from one SVD ``W = U S V^T``: singular values, ``F = U S``
+        and the orthonormal rows ``V^T`` (shape (min(m, d), d)) of W's row space."""
+        U, s, Vt = np.linalg.svd(self.W, full_matrices=False)
+        return s, _frozen((U * s).T), _frozen(Vt)
 
     @property
     def weight_norm(self) -> float:
@@ -115,6 +116,13 @@ class TwoLayerNet:
         Read-only, computed once.
         """
         return self._singular[1]
+
+    @property
+    def row_space_basis(self) -> np.ndarray:
+        """``V^T`` from the SVD ``W = U S V^T``, shape (min(m, d), d): orthonormal rows
+        spanning the row space of W, with ``W^T = V F^T`` (:attr:`row_space_factor`).
+        Read-only, computed once."""
+        return self._singular[2]
 
     @cached_property
     def row_norms(self) -> np.ndarray:

@@ -399,3 +399,55 @@ def test_bounds_that_overflow_are_refused_alike_for_one_point_and_a_batch():
     for X, D in ((x, delta), (np.tile(x, (2, 1)), np.tile(delta, (2, 1)))):
         with pytest.raises(ValueError, match="bounds over the ball overflow"):
             fopa.certify(net, X, 0.0, D, 1.0)
+
+
+@given(
+    d=st.integers(12, 90),
+    m=st.integers(1, 5),
+    act=st.sampled_from(["tanh", "gelu", "softplus", "quadratic"]),
+    lossname=st.sampled_from(["quadratic", "logistic"]),
+    where=st.sampled_from(["ascent", "sphere", "inside", "row_space", "orthogonal", "mixed"]),
+    scale=st.floats(-3, 2).map(lambda t: 10.0**t),
+    seed=st.integers(0, 2**32 - 1),
+)
+@settings(max_examples=40, deadline=None)
+def test_lowrank_route_agrees_with_the_eigendecomposition(d, m, act, lossname, where, scale, seed):
+    # The row-space route (docs/certify.md): every tangent eigenvalue, including points
+    # whose normal u lies in W's row space (s = 0), outside it (s = 1) or nearly in it.
+    gen = np.random.default_rng(seed)
+    net = fopa.TwoLayerNet.random(d, m, activation=act, rng=gen)
+    x = scale * gen.standard_normal(d) / np.sqrt(d)
+    y = float(gen.choice([-1.0, 1.0])) if lossname == "logistic" else float(gen.standard_normal())
+    eps = 0.5 * scale
+    basis = scipy.linalg.orth(net.W.T)  # (d, rank)
+    if where == "ascent":
+        delta = _ascend(net, x, y, eps, tol=1e-10, max_iter=20_000, loss=lossname).delta
+    else:
+        delta = gen.standard_normal(d)
+        if where == "row_space":
+            delta = basis @ (basis.T @ delta)
+        elif where == "orthogonal":
+            delta -= basis @ (basis.T @ delta)
+        elif where == "mixed":  # almost in the row space
+            delta = basis @ (basis.T @ delta) + 1e-9 * (delta - basis @ (basis.T @ delta))
+        delta *= eps * (0.5 if where == "inside" else 1.0) / np.linalg.norm(delta)
+    dense = fopa.certify(net, x, y, delta, eps, method="dense", loss=lossname)
+    low = fopa.certify(net, x, y, delta, eps, method="lowrank", loss=lossname)
+    assert low.method == "lowrank"
+    want = (
+        fopa.tangent_spectrum(net, x, y, delta, eps, loss=lossname)
+        if dense.on_boundary
+        else np.linalg.eigvalsh(ref.hessian(net, x + delta, y, lossname))
+    )
+    top = max(np.max(np.abs(want)), 1e-300)
+    assert low.max_tangent_eigenvalue == pytest.approx(want[-1], abs=1e-10 * top)
+    assert low.min_tangent_eigenvalue == pytest.approx(want[0], abs=1e-10 * top)
+    # alpha = ||hess L - mu I||_2, exact here (the dense route's is an upper bound)
+    hess = ref.hessian(net, x + delta, y, lossname)
+    mu = dense.multiplier if dense.on_boundary else 0.0
+    exact = np.max(np.abs(np.linalg.eigvalsh(hess - mu * np.eye(d))))
+    assert low.alpha == pytest.approx(exact, abs=1e-10 * max(exact, 1e-300))
+    assert low.on_boundary == dense.on_boundary
+    # mu = u . grad L / eps: 0 up to rounding when u is orthogonal to the row space
+    noise = 1e-12 * np.linalg.norm(ref.gradient(net, x + delta, y, lossname)) / eps
+    assert low.multiplier == pytest.approx(dense.multiplier, rel=1e-9, abs=noise + 1e-300)

@@ -123,7 +123,7 @@ def test_jobs_do_not_change_results(tiny, tmp_path):
     )
     # Against the default --jobs 1 run (BLAS on every core) the products round
     # differently: every number agrees to 1e-9 relative, every count and label exactly.
-    pairs = list(zip(_leaves(other["experiments"]), _leaves(payload["experiments"])))
+    pairs = list(zip(_leaves(other["experiments"]), _leaves(payload["experiments"]), strict=True))
     assert len(pairs) > 1000
     for (path, a), (path_b, b) in pairs:
         assert path == path_b
