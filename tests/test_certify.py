@@ -302,6 +302,15 @@ def test_tangent_hessian_needs_a_sphere_point():
         fopa.local_rate("cert", 0.1)
 
 
+def _drawn_case(d, m, act, lossname, scale, seed):
+    """A network, an input of norm ~ scale, a label for the loss and eps = scale / 2."""
+    gen = np.random.default_rng(seed)
+    net = fopa.TwoLayerNet.random(d, m, activation=act, rng=gen)
+    x = scale * gen.standard_normal(d) / np.sqrt(d)
+    y = float(gen.choice([-1.0, 1.0])) if lossname == "logistic" else float(gen.standard_normal())
+    return gen, net, x, y, 0.5 * scale
+
+
 @given(
     d=st.integers(66, 130),
     m=st.integers(1, 300),
@@ -313,11 +322,7 @@ def test_tangent_hessian_needs_a_sphere_point():
 )
 @settings(max_examples=25, deadline=None)
 def test_factor_route_agrees_with_the_eigendecomposition(d, m, act, lossname, where, scale, seed):
-    gen = np.random.default_rng(seed)
-    net = fopa.TwoLayerNet.random(d, m, activation=act, rng=gen)
-    x = scale * gen.standard_normal(d) / np.sqrt(d)
-    y = float(gen.choice([-1.0, 1.0])) if lossname == "logistic" else float(gen.standard_normal())
-    eps = 0.5 * scale
+    gen, net, x, y, eps = _drawn_case(d, m, act, lossname, scale, seed)
     if where == "ascent":
         delta = _ascend(net, x, y, eps, tol=1e-10, max_iter=20_000, loss=lossname).delta
     else:
@@ -414,11 +419,7 @@ def test_bounds_that_overflow_are_refused_alike_for_one_point_and_a_batch():
 def test_lowrank_route_agrees_with_the_eigendecomposition(d, m, act, lossname, where, scale, seed):
     # The row-space route (docs/certify.md): every tangent eigenvalue, including points
     # whose normal u lies in W's row space (s = 0), outside it (s = 1) or nearly in it.
-    gen = np.random.default_rng(seed)
-    net = fopa.TwoLayerNet.random(d, m, activation=act, rng=gen)
-    x = scale * gen.standard_normal(d) / np.sqrt(d)
-    y = float(gen.choice([-1.0, 1.0])) if lossname == "logistic" else float(gen.standard_normal())
-    eps = 0.5 * scale
+    gen, net, x, y, eps = _drawn_case(d, m, act, lossname, scale, seed)
     basis = scipy.linalg.orth(net.W.T)  # (d, rank)
     if where == "ascent":
         delta = _ascend(net, x, y, eps, tol=1e-10, max_iter=20_000, loss=lossname).delta
