@@ -217,7 +217,8 @@ def _reproduce(args) -> int:
     if args.quick and args.config not in (None, "quick"):
         raise ValueError(f"--quick and --config {args.config} conflict: give one of them")
     config = "quick" if args.quick else (args.config or "full")
-    payload = reproduce(args.out, config=config, seed=args.seed, jobs=args.jobs)
+    payload = reproduce(args.out, config=config, seed=args.seed, jobs=args.jobs,
+                        studies=args.study)  # fmt: skip
     print(
         f"wrote {os.path.join(args.out, 'report.md')}, results.json and "
         f"{len(payload['figures'])} figures in {payload['meta']['seconds']:.0f} s"
@@ -329,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default="fopa-report", help="output directory")
     rep.add_argument("--seed", type=int, default=0, help="the root seed of every study")
     rep.add_argument("--jobs", type=_positive_int, default=1, help="worker processes")
+    rep.add_argument(
+        "--study", action="append", default=None, metavar="NAME",
+        help="run only this study (repeatable; default: all); its seed and numbers are "
+        "those it has in the whole report",
+    )  # fmt: skip
     rep.set_defaults(run=_reproduce)
     sweep = sub.add_parser(
         "sweep", help="run a grid of experiment cells into a resumable SQLite store"

@@ -135,9 +135,28 @@ def test_jobs_do_not_change_results(tiny, tmp_path):
             assert b != b, (path, a, b)  # not measured in both
 
 
-def test_cli(tmp_path, capsys):
-    assert main(["reproduce", "--config", "tiny", "--out", str(tmp_path / "r")]) == 0
+def test_cli(tiny, tmp_path, capsys):
+    _, payload = tiny
+    chosen = ["training_protocols", "polynomial_iterations"]
+    argv = ["reproduce", "--config", "tiny", "--seed", "3", "--out", str(tmp_path / "r")]
+    assert main(argv + [arg for name in chosen for arg in ("--study", name)]) == 0
     assert "report.md" in capsys.readouterr().out
+    part = json.loads((tmp_path / "r" / "results.json").read_text())
+    # registry order, each study with the seed and the numbers of the whole run
+    assert list(part["experiments"]) == ["polynomial_iterations", "training_protocols"]
+    for name in chosen:
+        assert part["seeds"][name] == payload["seeds"][name]
+        assert json.dumps(part["experiments"][name], sort_keys=True) == json.dumps(
+            payload["experiments"][name], sort_keys=True
+        )
+    assert part["meta"]["studies"] == ["polynomial_iterations", "training_protocols"]
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert f"2 of the {len(payload['experiments'])} studies" in text
+    assert {row["experiment"].split(" ")[0].rstrip(":") for row in part["claims"]} <= set(chosen)
+    assert main(argv + ["--study", "no_such_study"]) == 2
+    assert "studies: unknown 'no_such_study'; expected names among" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="studies: none given"):
+        reproduce(str(tmp_path), config="tiny", studies=[])
     with pytest.raises(SystemExit) as exc:
         main(["reproduce", "--jobs", "0"])
     assert exc.value.code == 2

@@ -43,6 +43,20 @@ def _bar(total, stream):
     return tqdm(total=total, file=stream, unit="study", dynamic_ncols=True, mininterval=0.2)
 
 
+def _chosen_studies(studies, every):
+    """The names to run, in registry order; a clear error for anything else."""
+    if studies is None:
+        return list(every)
+    if isinstance(studies, str):
+        studies = [studies]
+    chosen = list(studies)
+    unknown = [name for name in chosen if name not in every]
+    if unknown or not chosen:
+        what = f"unknown {', '.join(map(repr, unknown))}" if unknown else "none given"
+        raise ValueError(f"studies: {what}; expected names among {', '.join(every)}")
+    return [name for name in every if name in chosen]
+
+
 def write_report(out, results, meta, *, seeds=None):
     """Write the figures, ``results.json`` and ``report.md`` of ``results`` into ``out``.
 
@@ -77,8 +91,9 @@ def write_report(out, results, meta, *, seeds=None):
     return payload
 
 
-def reproduce(out="fopa-report", *, config="quick", seed=0, jobs=1, stream=None) -> dict:
-    """Run all studies and write ``report.md``, ``results.json`` and PNG figures.
+def reproduce(out="fopa-report", *, config="quick", seed=0, jobs=1, stream=None,
+              studies=None) -> dict:  # fmt: skip
+    """Run the studies and write ``report.md``, ``results.json`` and PNG figures.
 
     Parameters
     ----------
@@ -90,6 +105,10 @@ def reproduce(out="fopa-report", *, config="quick", seed=0, jobs=1, stream=None)
         Worker processes (1: run here).
     stream : file, optional
         Where the progress bar goes (default stderr).
+    studies : sequence of str, optional
+        Run only these studies (names of :data:`fopa.experiments.registry.STUDIES`;
+        default: all). Each study's seed is the one it gets in a run of all of them,
+        so its numbers are those of the whole report's (under the same threads).
 
     Returns
     -------
@@ -100,9 +119,12 @@ def reproduce(out="fopa-report", *, config="quick", seed=0, jobs=1, stream=None)
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1; got {jobs!r}")
     stream = sys.stderr if stream is None else stream
+    every = list(params)
+    names = _chosen_studies(studies, every)
     os.makedirs(out, exist_ok=True)
-    names = list(params)
-    seeds = [int(s.generate_state(1)[0]) for s in np.random.SeedSequence(seed).spawn(len(names))]
+    spawned = np.random.SeedSequence(seed).spawn(len(every))
+    seed_of = {name: int(s.generate_state(1)[0]) for name, s in zip(every, spawned, strict=True)}
+    seeds = [seed_of[name] for name in names]
     start = time.perf_counter()
     results = {}
     bar = _bar(len(names), stream)
@@ -137,6 +159,9 @@ def reproduce(out="fopa-report", *, config="quick", seed=0, jobs=1, stream=None)
             pool.shutdown(wait=True, cancel_futures=True)
         results = {name: results[name] for name in names}  # the order of the studies
     seconds = time.perf_counter() - start
+    source = f"config `{config}`, seed {seed}"
+    if len(names) < len(every):
+        source += f", {len(names)} of the {len(every)} studies: {', '.join(names)}"
     meta = dict(version=__version__, config=config, seed=seed, jobs=jobs, seconds=seconds,
-                source=f"config `{config}`, seed {seed}")  # fmt: skip
+                source=source, studies=names)  # fmt: skip
     return write_report(out, results, meta, seeds=dict(zip(names, seeds, strict=True)))
