@@ -21,8 +21,8 @@ held-out robust loss and accuracy per epoch under the training attack and at the
 end under a strong attack (restarts from the sphere, fopa's ascent with the
 backtracking step to a certified maximum), the epochs to an absolute target of
 the robust training loss (censored at the budget), and at probe epochs the inner
-maximization's cost: the first iteration at which fopa's ascent (tight ``1/beta`` step) is certified at a
-strict local maximum on probe points.
+maximization's cost: the first iteration at which fopa's ascent (tight ``1/beta``
+step) is certified at a strict local maximum on probe points.
 """
 
 from __future__ import annotations
