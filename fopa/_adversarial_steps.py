@@ -153,8 +153,12 @@ class CertifiedPGA:
 
     Parameters
     ----------
-    step_size : float, "lipschitz", "backtracking", "relative" or ("relative", f)
-        As for the ascent; ``"lipschitz"`` is ``1/beta`` with the tight ``beta``.
+    step_size : float, "backtracking", "lipschitz", "relative" or ("relative", f)
+        As for the ascent. The default is the backtracking step: after training has
+        started the tight ``1/beta`` (``"lipschitz"``) is far below the local
+        curvature's and, within a budget, makes a weak attack (measured in
+        ``docs/experiments/4-adversarial-training.md``); ask for ``"lipschitz"`` to
+        measure the theory's step.
     max_iter : int
         The budget per point, >= 1.
     tol : float
@@ -168,7 +172,7 @@ class CertifiedPGA:
         Random starts per point (init "sphere" or "ball"), the best by loss kept.
     """
 
-    step_size: object = "lipschitz"
+    step_size: object = "backtracking"
     max_iter: int = 1000
     tol: float = 1e-8
     certify: bool = True

@@ -239,7 +239,7 @@ def adversarial_training(
     attack : "pgd", "pga", NormalizedPGD or CertifiedPGA
         The inner maximization: ``"pgd"`` is ``NormalizedPGD()`` (10 normalized
         steps of 0.25 eps from zero), ``"pga"`` is ``CertifiedPGA()`` (fopa's ascent
-        with the tight ``1/beta`` step to a certified maximum, budget 1000).
+        with the backtracking step to a certified maximum, budget 1000).
     loss : "quadratic" or "logistic"
     rng : None, int or numpy.random.Generator
         Shuffling and random starts.

@@ -171,6 +171,7 @@ def test_certified_pga_inner_statistics():
     res = adversarial_training(net, X, y, 0.5, epochs=2, learning_rate=0.1,
                                attack=CertifiedPGA(max_iter=300), rng=0)  # fmt: skip
     direct = fopa.projected_gradient_ascent(net, X, y, 0.5, max_iter=300, tol=1e-8,
+                                            step_size="backtracking",
                                             certify_every="auto")  # fmt: skip
     assert res.inner.iterations_mean[0] == pytest.approx(np.mean(direct.iterations))
     first = res.inner.first_certified[0]

@@ -142,7 +142,7 @@ def training_protocols(
     inner = NormalizedPGD(steps=pga_steps, step_factor=step_factor)
     strong = CertifiedPGA(step_size=strong_step, init="sphere", n_restarts=eval_restarts,
                           max_iter=probe_budget)  # fmt: skip
-    prober = CertifiedPGA(max_iter=probe_budget)
+    prober = CertifiedPGA(step_size="lipschitz", max_iter=probe_budget)
 
     unmeasured = []
 
