@@ -22,6 +22,7 @@ from .audit import BoundAudit, audit_ball_constants
 from .bounds import BallConstants, IterationBound, ball_constants, iteration_bound
 from .certify import Certificate, certify, local_rate, tangent_hessian, tangent_spectrum
 from .compare import AttackComparison, compare_attacks
+from .critical import CriticalPoints, critical_points
 from .derivatives import (
     hessian_vector_product,
     input_gradient,
@@ -86,6 +87,8 @@ __all__ = [
     "Landscape",
     "LocalMaximum",
     "local_maxima",
+    "CriticalPoints",
+    "critical_points",
     "taylor_model_maximum",
     "adversarial_training",
     "robust_evaluation",

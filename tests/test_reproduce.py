@@ -34,6 +34,8 @@ PANELS = {
     "logistic_training_checkpoints": 4,
     "tail_rates_across_scales": 1,
     "logistic_tail_rates": 1,
+    "saddle_escape": 2,
+    "logistic_saddle_escape": 2,
 }
 
 

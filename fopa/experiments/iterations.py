@@ -29,7 +29,10 @@ from .common import (
 )
 from .verdicts import iteration_verdict
 
-__all__ = ["IterationStudy", "pga_outcome", "polynomial_iterations", "iteration_study"]
+#: Claim 1, as the claims table words it.
+CLAIM = "1. PGA reaches a certified local maximum in polynomially many iterations"
+
+__all__ = ["CLAIM", "IterationStudy", "pga_outcome", "polynomial_iterations", "iteration_study"]
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,7 @@ def iteration_claims(name, study):
     n_runs = study.first_certified.shape[-1]
     censored = int(np.sum(study.first_certified < 0))
     return [claims_row(
-        claim="1. PGA reaches a certified local maximum in polynomially many iterations",
+        claim=CLAIM,
         experiment=name,
         statistic=(f"share certified within {study.settings['max_iter']} iterations "
                    f"{np.min(study.share_certified):.2f} to {np.max(study.share_certified):.2f} "

@@ -22,6 +22,7 @@ from . import (
     iterations,
     protocols,
     regularity,
+    saddles,
     scale_speed,
     tail_rates,
     tolerance,
@@ -32,12 +33,13 @@ __all__ = ["CLAIMS", "CONFIG_NAMES", "STUDIES", "Study", "configuration", "study
 
 #: The paper's claims, in the order of the claims table.
 CLAIMS = (
-    "1. PGA reaches a certified local maximum in polynomially many iterations",
+    iterations.CLAIM,
     "2. smaller input scale, faster convergence of PGA",
     "2. smaller input scale, more regular landscape",
     "2. smaller input scale, faster adversarial training",
     tolerance.CLAIM,
     scale_speed.CONTROL_CLAIM,
+    saddles.ESCAPE_CLAIM,
 )
 
 #: Configurations: "quick" (under 3 minutes on 2 cores), "full" (the default, under 30
@@ -187,6 +189,15 @@ def _entries():
         "full": dict(taus=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0), n_runs=50),
     }
 
+    saddle = dict(run=saddles.saddle_escape, claim=CLAIMS[0], claims=saddles.saddle_claims,
+                  figure=saddles.saddle_figure)  # fmt: skip
+    saddle_configs = {
+        "tiny": dict(taus=(3.0,), d=4, m=8, n_runs=3, n_directions=2, radii=(1e-8, 1e-6, 1e-4),
+                     newton_starts=16, max_iter=5_000),
+        "quick": dict(taus=(3.0,), n_runs=20, max_iter=20_000),
+        "full": dict(taus=(3.0, 10.0), n_runs=30, max_iter=50_000),
+    }  # fmt: skip
+
     def with_loss(configs, loss):
         return {name: dict(params, loss=loss) for name, params in configs.items()}
 
@@ -320,7 +331,10 @@ def _entries():
             claims=protocols.protocol_claims,
             figure=protocols.protocol_figure,
         ),
-    )
+        *(Study(name, configs=with_loss(saddle_configs, loss), **saddle)
+          for name, loss in (("saddle_escape", "quadratic"),
+                             ("logistic_saddle_escape", "logistic"))),
+    )  # fmt: skip
 
 
 #: Every study, in the order the reproduction runs them.
