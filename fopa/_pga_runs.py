@@ -124,18 +124,20 @@ _STACK_GRAM = (0, 0, 0, 0, None, None, 0, 0, 0, 0)
 
 
 def run_kernel(method, net, loss, rows, scalars, pert, seeds, record, target, store):
-    """Run the compiled ascent on ``rows = (X, Y, eta, D0, scale, streak)``, block by block.
+    """Run the compiled ascent on ``rows = (X, Y, eta, D0, scale, streak, safe)``, block by block.
 
     ``method`` is ``"plain"``, ``"gram"`` or ``"backtracking"``; ``loss`` the loss
     code; ``scalars`` are (eps, max_iter, tol, constraint code); ``streak`` the
-    backtracking step's count of easy acceptances (zeros for a new run). Returns,
+    backtracking step's count of easy acceptances (zeros for a new run) and ``safe``
+    its rows' ``1/beta`` (steps it accepts without a test where the loss test is
+    blind). Returns,
     for the whole batch, ``D, grads, fstats, istats, hist, iterates, evaluations,
     min_step, last_step, streak`` (see :func:`fopa._kernels.pga.pga_plain` and
     :func:`fopa._kernels.backtracking.pga_backtracking`); the Gram kernel's
     history slots are None. For a fixed step, ``evaluations`` is ``iterations + 1``,
     both steps are eta and the streak is unchanged.
     """
-    X, Y, eta, D0, scale, streak = rows
+    X, Y, eta, D0, scale, streak, safe = rows
     eps, max_iter, tol, cons = scalars
     view = net.kernel_view
 
@@ -146,32 +148,32 @@ def run_kernel(method, net, loss, rows, scalars, pert, seeds, record, target, st
     if method == "gram":
         gram = net.gram
 
-        def run(X, Y, eta, D0, scale, streak, seeds, target):
+        def run(X, Y, eta, D0, scale, streak, safe, seeds, target):
             common = (loss, X, Y, eps, eta, D0, max_iter, tol, scale, cons)
             out = (*K.pga_gram(view, gram, *common), None, None)
             return fixed_step_extras(out, eta, streak)
 
     elif method == "backtracking":
 
-        def run(X, Y, eta, D0, scale, streak, seeds, target):
+        def run(X, Y, eta, D0, scale, streak, safe, seeds, target):
             common = (loss, X, Y, eps, eta, D0, max_iter, tol, scale, cons)
-            return BT.pga_backtracking(view, *common, record, target, store, streak)
+            return BT.pga_backtracking(view, *common, record, target, store, streak, safe)
 
     else:
 
-        def run(X, Y, eta, D0, scale, streak, seeds, target):
+        def run(X, Y, eta, D0, scale, streak, safe, seeds, target):
             common = (loss, X, Y, eps, eta, D0, max_iter, tol, scale, cons)
             out = K.pga_plain(view, *common, pert, seeds, record, target, store)
             return fixed_step_extras(out, eta, streak)
 
     blocks = row_blocks(X.shape[0], X.shape[1], net.m)
     if len(blocks) == 1:
-        return run(X, Y, eta, D0, scale, streak, seeds, target)
+        return run(X, Y, eta, D0, scale, streak, safe, seeds, target)
 
     def run_block(a, b):
         part = target[a:b] if record else target
-        return run(X[a:b], Y[a:b], eta[a:b], D0[a:b], scale[a:b], streak[a:b], seeds[a:b],
-                   part)  # fmt: skip
+        return run(X[a:b], Y[a:b], eta[a:b], D0[a:b], scale[a:b], streak[a:b], safe[a:b],
+                   seeds[a:b], part)  # fmt: skip
 
     return run_blocks(run_block, blocks, _STACK_GRAM if method == "gram" else _STACK)
 

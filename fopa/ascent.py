@@ -311,7 +311,7 @@ def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify,
     None (then computed for a row when it is first certified). ``tick(done, running)``
     is told after every piece the iterations done and the rows still running.
     """
-    X, Y, eta, D0, scale, streak = rows
+    X, Y, eta, D0, scale, streak, safe = rows
     eps, max_iter, tol, cons = scalars
     N, d = D0.shape
     first = np.full(N, -1, np.int64)
@@ -330,7 +330,7 @@ def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify,
         done = int(total[running].max())  # every running row has done as many
         chunk = int(min(_chunk_length(every, done), max_iter - done))
         part = (X[running], Y[running], step[running], D[running], scale[running],
-                streak[running])  # fmt: skip
+                streak[running], safe[running])  # fmt: skip
         res = run_kernel(method, net, code, part, (eps, chunk, tol, cons), _NO_PERTURBATION,
                          seeds[running], 0, _NO_TARGET, 0)  # fmt: skip
         Dp, Gp, fs, ist, _, _, ev, mn, last, st = res
@@ -520,10 +520,9 @@ def projected_gradient_ascent(
         known = None if known is None else np.repeat(known, R, axis=1)
     cons = CONSTRAINTS.index(constraint)
     pert = perturbation.as_array() if perturbation else _NO_PERTURBATION
-    streak = np.zeros(Xr.shape[0], np.int64)
-    rows, scalars = (Xr, Yr, etar, D0, scaler, streak), (eps, max_iter, tol, cons)
-    first_certified = None
-    hist = iterates = None
+    streak = np.zeros(Xr.shape[0], np.int64)  # and 1/beta: what backtracking may take untested
+    rows, scalars = (Xr, Yr, etar, D0, scaler, streak, etar.copy()), (eps, max_iter, tol, cons)
+    first_certified = hist = iterates = None
     bar = iteration_bar(progress, max_iter, Xr.shape[0], "ascent")
     with deferred_sigint() as pending, bar:  # Ctrl-C: noticed between pieces, raised on exit
         if perturbation is None and not record_history:

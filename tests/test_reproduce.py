@@ -34,8 +34,10 @@ PANELS = {
     "logistic_training_checkpoints": 4,
     "tail_rates_across_scales": 1,
     "logistic_tail_rates": 1,
-    "saddle_escape": 2,
-    "logistic_saddle_escape": 2,
+    "saddle_escape": 3,
+    "logistic_saddle_escape": 3,
+    "saddle_escape_backtracking": 2,
+    "logistic_saddle_escape_backtracking": 2,
 }
 
 

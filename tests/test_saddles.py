@@ -94,3 +94,31 @@ def test_a_small_run_holds_its_runs():
     assert np.all(study.index >= 1)
     # from the saddle itself, with tol 1e-8: PGA stops there, and the certificate says so
     assert np.all(study.exact_stuck)
+
+
+def test_the_backtracking_step_leaves_a_saddle_where_its_loss_test_is_blind():
+    """Regression: within 1e-10 eps of a saddle the loss gain of a step is below the
+    rounding of the losses; the backtracking step used to demand that the KKT residual
+    fall there too (leaving a saddle makes it grow), halved its step to nothing and
+    never left. A step of at most 1/beta needs no test (the descent lemma)."""
+    from fopa.experiments.common import random_instance
+
+    left = 0
+    for seed in range(8):
+        gen = np.random.default_rng(seed)
+        net, x_hat, y = random_instance(5, 20, "tanh", gen)
+        x = 3.0 * x_hat
+        eps = 0.5 * float(np.linalg.norm(x))
+        cp = fopa.critical_points(net, x, y, eps, n_starts=64, rng=seed)
+        for k in cp.of_kind("saddle")[:1]:
+            z = gen.standard_normal(5)
+            start = cp.points[k] + 1e-10 * eps * z / np.linalg.norm(z)
+            start *= min(1.0, eps / np.linalg.norm(start))
+            res = fopa.projected_gradient_ascent(net, x, y, eps, init=start, tol=0.0,
+                                                 step_size="backtracking", max_iter=20_000,
+                                                 certify_every="auto")  # fmt: skip
+            assert res.first_certified_iteration >= 0, (seed, res.stopping_criterion)
+            assert np.linalg.norm(res.delta - cp.points[k]) > 1e-2 * eps
+            assert res.loss > cp.loss[k]
+            left += 1
+    assert left >= 3

@@ -10,7 +10,9 @@ otherwise eta is halved and the trial repeated from the same point. After
 ``GROW_AFTER`` consecutive iterations whose first trial was accepted, eta is
 doubled (``docs/solver.md``, "Step sizes"). Near convergence the required gain
 ``||C - delta||^2 / (2 eta)`` falls below the rounding allowance and the loss test
-can no longer tell a good step from a bad one; there a trial is accepted only if
+can no longer tell a good step from a bad one; there a trial of at most ``1/beta``
+is accepted (the descent lemma proves its sufficient ascent: ``1/eta - beta/2 >=
+1/(2 eta)``), and a longer one only if
 the sufficient-ascent inequality with the gain measured by the gradients,
 ``(grad L(delta) + grad L(C)) . (C - delta) / 2`` (the trapezoidal rule: exact
 for quadratics, with no cancellation of the losses' kind; up to its rounding,
@@ -73,14 +75,16 @@ STEP_UNDERFLOW = 3
 @jit
 def pga_backtracking(
     net, loss, X, Y, eps, eta0, D0, max_iter, tol, scale, constraint, record, target,
-    store_iterates, streak0,
+    store_iterates, streak0, safe,
 ):  # fmt: skip
     """Projected gradient ascent with a backtracking step size (l2 ball or sphere).
 
     Parameters are those of :func:`fopa._kernels.pga.pga_plain` without the
     perturbation, ``eta0`` (N,) being the first trial step of each row and
     ``streak0`` (N,) its count of easy acceptances so far (0 for a new run; a run
-    continued in pieces passes the count back in).
+    continued in pieces passes the count back in), and ``safe`` (N,) each row's
+    ``1/beta`` (beta the rigorous smoothness bound over the ball), a step the
+    sufficient-ascent inequality holds for without a test.
 
     Returns
     -------
@@ -152,7 +156,10 @@ def pga_backtracking(
                     # (measured: eta 2000 x 1/beta, a 2-cycle at residual 1.5e-7)
                     _, _, _, res_c = kkt_terms(C[i], G[k], eps, constraint)
                     stalled = res_c >= RD[i] and res_c > GRADIENT_SLACK * scale[i]
-                    short = gain < need - allowance or stalled
+                    # A step at most 1/beta gains at least ||C - delta||^2 / (2 eta) by
+                    # the descent lemma (no test needed, and none asked of the residual:
+                    # leaving a saddle makes it grow)
+                    short = eta[i] > safe[i] and (gain < need - allowance or stalled)
                 else:
                     short = vals[k] < LD[i] + need - slack
                 if short:  # not enough ascent (or too much curvature): halve and retry

@@ -331,9 +331,11 @@ def _entries():
             claims=protocols.protocol_claims,
             figure=protocols.protocol_figure,
         ),
-        *(Study(name, configs=with_loss(saddle_configs, loss), **saddle)
-          for name, loss in (("saddle_escape", "quadratic"),
-                             ("logistic_saddle_escape", "logistic"))),
+        *(Study(prefix + suffix, configs={k: dict(v, step_policy=policy) for k, v in
+                                          with_loss(saddle_configs, loss).items()}, **saddle)
+          for prefix, loss in (("saddle_escape", "quadratic"),
+                               ("logistic_saddle_escape", "logistic"))
+          for suffix, policy in (("", "lipschitz"), ("_backtracking", "backtracking"))),
     )  # fmt: skip
 
 

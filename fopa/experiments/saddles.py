@@ -53,6 +53,10 @@ ESCAPE_CLAIM = (
 
 #: Radii up to this (as a fraction of eps) are in the linear regime of the escape fit.
 LINEAR_RADIUS = 1e-4
+#: A run whose end is farther than this (x eps) from the saddle has left it.
+LEFT_DISTANCE = 1e-2
+#: The step policies a saddle study runs (the escape prediction needs the fixed 1/beta).
+SADDLE_POLICIES = ("lipschitz", "backtracking")
 
 SADDLE_RULE = (
     "per radius r > 0, the share of runs started at distance r eps from a certified "
@@ -85,14 +89,24 @@ class SaddleStudy(StudyResult):
     the first certified iteration (-1: not within ``max_iter``; censored) from
     ``saddle + radii[k] eps z_j`` (projected), a fixed budget (tol = 0); the same
     direction ``z_j`` at every radius. ``stops_at_saddle[s, k, j]``: the same start
-    with the default tol 1e-8 stopped at a point that is not a strict local maximum.
+    with the default tol 1e-8 stopped at a point that is not a strict local maximum;
+    ``left_saddle[s, k, j]``: the fixed-budget run ended farther than
+    :data:`LEFT_DISTANCE` eps from the saddle.
     From the saddle itself: ``exact_stuck[s]`` (default tol: stopped at once, end not a
     strict maximum), ``exact_first_certified[s]`` (tol = 0: rounding alone),
-    ``perturbed_certified[s]`` (perturbed ascent: end certified a strict maximum) and
-    ``perturbed_iterations[s]``. ``slope_ratio[s]``: the measured escape slope times ln
-    q (-1: not measured). ``share[k]``: ``(share, low, high)`` certified within budget
-    per radius; ``ratio``: ``(median, low, high)`` of ``slope_ratio`` (None: fewer than
-    2). Instances per tau with a saddle: ``instances_with_saddles``.
+    ``perturbed_certified[s]`` (perturbed ascent, :class:`fopa.Perturbation` of radius
+    ``1e-3 eps``, threshold ``1e-7`` x the gradient scale, interval ``max_iter / 4``:
+    1 if its end is certified a strict maximum, 0 if not, -1 not run: the backtracking
+    step has no perturbed variant) and ``perturbed_iterations[s]`` (-1: not run).
+    ``slope_ratio[s]``: the measured escape slope times ln q (-1: not measured).
+    ``share[k]``: ``(share, low, high)`` certified within budget per radius; ``ratio``:
+    ``(median, low, high)`` of ``slope_ratio`` (None: fewer than 2). Instances per tau
+    with a saddle: ``instances_with_saddles``; per tau,
+    ``by_tau[t]``: ``runs`` (from near its saddles, every radius), ``certified`` (the
+    share within the budget), ``censored`` and ``censored_left`` (censored runs that
+    had left the saddle: slow at the maximum, not stuck). ``step`` is the run's
+    ``step_size`` (1/beta for ``"lipschitz"``; the first trial step for
+    ``"backtracking"``, whose ``escape_factor`` is -1: no prediction).
     """
 
     radii: tuple
@@ -107,6 +121,7 @@ class SaddleStudy(StudyResult):
     escape_factor: np.ndarray
     first_certified: np.ndarray
     stops_at_saddle: np.ndarray
+    left_saddle: np.ndarray
     exact_stuck: np.ndarray
     exact_first_certified: np.ndarray
     perturbed_certified: np.ndarray
@@ -115,6 +130,7 @@ class SaddleStudy(StudyResult):
     share: tuple
     ratio: tuple | None
     instances_with_saddles: tuple
+    by_tau: tuple
     verdict: dict
     escape: dict
     settings: dict
@@ -126,52 +142,59 @@ def _start(saddle, offset, eps):
     return start * (eps / norm) if norm > eps else start
 
 
-def _saddle_runs(net, x, y, eps, saddle, cert, radii, directions, max_iter, loss):
-    """Every run from one saddle, as a dict of its outputs."""
+def _saddle_runs(net, x, y, eps, saddle, cert, radii, directions, max_iter, loss, step):
+    """Every run from one saddle with the step policy ``step``, as a dict of outputs."""
 
     def run(init, tol, **kw):
-        return projected_gradient_ascent(net, x, y, eps, init=init, tol=tol,
+        return projected_gradient_ascent(net, x, y, eps, init=init, tol=tol, step_size=step,
                                          max_iter=max_iter, loss=loss, **kw)  # fmt: skip
 
     exact = run(saddle, 1e-8)
     end = certify(net, x, y, exact.delta, eps, loss=loss)
     budget = run(saddle, 0.0, certify_every="auto")
-    scale = float(ball_constants(net, x, y, eps, loss=loss, method="fast").gradient_bound)
-    noise = Perturbation(radius=1e-3 * eps, threshold=1e-7 * scale, interval=max(1, max_iter // 4))
-    perturbed = run(saddle, 1e-8, perturbation=noise, rng=0)
-    p_end = certify(net, x, y, perturbed.delta, eps, loss=loss)
+    perturbed_certified, perturbed_iterations = -1, -1  # not run: backtracking has none
+    if step == "lipschitz":
+        scale = float(ball_constants(net, x, y, eps, loss=loss, method="fast").gradient_bound)
+        noise = Perturbation(radius=1e-3 * eps, threshold=1e-7 * scale,
+                             interval=max(1, max_iter // 4))  # fmt: skip
+        perturbed = run(saddle, 1e-8, perturbation=noise, rng=0)
+        p_end = certify(net, x, y, perturbed.delta, eps, loss=loss)
+        perturbed_certified = int(p_end.kind == "strict_local_max")
+        perturbed_iterations = int(perturbed.iterations)
     first = np.full((len(radii), len(directions)), -1, np.int64)
     stops = np.zeros((len(radii), len(directions)), bool)
+    left = np.zeros((len(radii), len(directions)), bool)
     for k, r in enumerate(radii):
         starts = np.array([_start(saddle, r * eps * z, eps) for z in directions])
         X = np.tile(x, (len(directions), 1))
         Y = np.full(len(directions), y)
-        fixed = projected_gradient_ascent(net, X, Y, eps, init=starts, tol=0.0,
+        fixed = projected_gradient_ascent(net, X, Y, eps, init=starts, tol=0.0, step_size=step,
                                           max_iter=max_iter, loss=loss,
                                           certify_every="auto")  # fmt: skip
         first[k] = fixed.first_certified_iteration
-        tolled = projected_gradient_ascent(net, X, Y, eps, init=starts, tol=1e-8,
+        left[k] = np.linalg.norm(fixed.delta - saddle, axis=1) > LEFT_DISTANCE * eps
+        tolled = projected_gradient_ascent(net, X, Y, eps, init=starts, tol=1e-8, step_size=step,
                                            max_iter=max_iter, loss=loss)  # fmt: skip
         kinds = certify(net, X, Y, tolled.delta, eps, loss=loss).kind
         stops[k] = np.asarray(kinds) != "strict_local_max"
-    eta = float(exact.step_size)
+    eta = float(exact.step_size)  # 1/beta for "lipschitz"; the escape needs a fixed step
+    factor = float(local_rate(cert, eta)) if step == "lipschitz" else -1.0
     spectrum = tangent_spectrum(net, x, y, saddle, eps, loss=loss) if cert.on_boundary else (
         np.linalg.eigvalsh(input_hessian(net, x + saddle, y, loss=loss)))  # fmt: skip
     return dict(
         index=int(np.sum(spectrum > 1e-7 * cert.curvature_scale)),
         unstable=float(cert.max_tangent_eigenvalue), multiplier=float(cert.multiplier),
-        step=eta, escape_factor=float(local_rate(cert, eta)), first=first, stops=stops,
+        step=eta, escape_factor=factor, first=first, stops=stops, left=left,
         exact_stuck=bool(end.kind != "strict_local_max"),
         exact_first=int(budget.first_certified_iteration),
-        perturbed_certified=bool(p_end.kind == "strict_local_max"),
-        perturbed_iterations=int(perturbed.iterations),
+        perturbed_certified=perturbed_certified, perturbed_iterations=perturbed_iterations,
     )  # fmt: skip
 
 
 def saddle_escape(
     taus=(3.0, 10.0), *, d=5, m=20, ratio=0.5, n_runs=10, saddles_per_instance=2,
     n_directions=5, radii=(1e-10, 1e-8, 1e-6, 1e-4, 1e-2), newton_starts=64,
-    max_iter=20_000, activation="tanh", loss="quadratic", rng=0,
+    max_iter=20_000, step_policy="lipschitz", activation="tanh", loss="quadratic", rng=0,
 ) -> SaddleStudy:  # fmt: skip
     """Find the saddles of ``n_runs`` instances at each tau (``x = tau x_hat``, ``eps =
     ratio ||x||``) by :func:`fopa.critical_points` (``newton_starts`` starts), keep up to
@@ -180,6 +203,9 @@ def saddle_escape(
     eps`` (directions drawn from ``rng``, the same at every radius)."""
     gen = as_rng(rng)
     loss_code(loss)
+    if step_policy not in SADDLE_POLICIES:
+        raise ValueError(f"step_policy must be one of {', '.join(SADDLE_POLICIES)}; got "
+                         f"{step_policy!r}")  # fmt: skip
     n_runs = as_int("n_runs", n_runs, minimum=1)
     taus = tuple(as_positive_scalar("tau", float(t)) for t in taus)
     radii = tuple(as_positive_scalar("radius", float(r)) for r in radii)
@@ -199,12 +225,12 @@ def saddle_escape(
                 directions /= np.linalg.norm(directions, axis=1)[:, None]
                 cert = certify(net, x, y, cp.points[s], eps, loss=loss)
                 out = _saddle_runs(net, x, y, eps, cp.points[s], cert, radii, directions,
-                                   max_iter, loss)  # fmt: skip
+                                   max_iter, loss, step_policy)  # fmt: skip
                 rows.append(dict(out, instance=i, tau=t, loss=float(cp.loss[s])))
         found.append(with_saddle)
     settings = dict(d=d, m=m, ratio=ratio, n_runs=n_runs, saddles_per_instance=saddles_per_instance,
                     n_directions=n_directions, newton_starts=newton_starts, max_iter=max_iter,
-                    activation=activation, loss=loss)  # fmt: skip
+                    step_policy=step_policy, activation=activation, loss=loss)  # fmt: skip
     return saddle_study(taus, radii, rows, found, settings, rng=gen)
 
 
@@ -244,6 +270,7 @@ def saddle_study(taus, radii, rows, found, settings, *, rng=None):
 
     first = np.array([r["first"] for r in rows], np.int64).reshape(n, K, J)
     stops = np.array([r["stops"] for r in rows], bool).reshape(n, K, J)
+    left = np.array([r["left"] for r in rows], bool).reshape(n, K, J)
     factor = column("escape_factor")
     instance = column("instance", np.int64)
     tau_index = column("tau", np.int64)
@@ -259,13 +286,16 @@ def saddle_study(taus, radii, rows, found, settings, *, rng=None):
         radii=tuple(radii), taus=tuple(taus), instance=instance, tau=tau_index,
         saddle_loss=column("loss"), index=column("index", np.int64), unstable=column("unstable"),
         multiplier=column("multiplier"), step=column("step"), escape_factor=factor,
-        first_certified=first, stops_at_saddle=stops, exact_stuck=column("exact_stuck", bool),
+        first_certified=first, stops_at_saddle=stops, left_saddle=left,
+        exact_stuck=column("exact_stuck", bool),
         exact_first_certified=column("exact_first", np.int64),
-        perturbed_certified=column("perturbed_certified", bool),
+        perturbed_certified=column("perturbed_certified", np.int64),
         perturbed_iterations=column("perturbed_iterations", np.int64), slope_ratio=ratios,
         share=tuple(share), ratio=ratio, instances_with_saddles=tuple(found),
+        by_tau=tuple(_tau_summary(t, tau_index, first, left) for t in range(len(taus))),
         verdict=saddle_verdict(radii, share).to_dict(),
-        escape=escape_verdict(ratio).to_dict(), settings=dict(settings),
+        escape=escape_verdict(ratio, settings.get("step_policy", "lipschitz")).to_dict(),
+        settings=dict(settings),
     )  # fmt: skip
 
 
@@ -282,8 +312,21 @@ def saddle_verdict(radii, share) -> Verdict:
     return Verdict("inconclusive", SADDLE_RULE, text)
 
 
-def escape_verdict(ratio) -> Verdict:
+def _tau_summary(t, tau_index, first, left):
+    """At one tau: runs from near its saddles (every radius), the share certified within
+    the budget, and how many of the censored runs had left their saddle."""
+    runs = first[tau_index == t]
+    censored = runs < 0
+    return dict(runs=int(runs.size), certified=float(np.mean(~censored)) if runs.size else None,
+                censored=int(censored.sum()),
+                censored_left=int(np.sum(censored & left[tau_index == t])))  # fmt: skip
+
+
+def escape_verdict(ratio, step_policy="lipschitz") -> Verdict:
     """:data:`ESCAPE_RULE` on ``(median, low, high)`` of the slope ratios (None: < 2)."""
+    if step_policy != "lipschitz":
+        return Verdict("not tested", ESCAPE_RULE, f"the {step_policy} step is not one fixed "
+                       "step, so ln q has no single value to predict the slope")  # fmt: skip
     if ratio is None:
         return Verdict("not tested", ESCAPE_RULE, "fewer than 2 saddles with a measured slope")
     text = f"median slope x ln q {ratio[0]:.3f} [{ratio[1]:.3f}, {ratio[2]:.3f}]"
@@ -295,92 +338,145 @@ def escape_verdict(ratio) -> Verdict:
     return Verdict("inconclusive", ESCAPE_RULE, text)
 
 
+STEP_NAMES = {"lipschitz": "step 1/beta", "backtracking": "backtracking step"}
+
+
 def saddle_claims(name, study):
     """The claims-table rows of a :class:`SaddleStudy`: claim 1 from near saddles, and
-    the escape time against the linear theory."""
+    (with the fixed step 1/beta) the escape time against the linear theory."""
     st = study.settings
+    policy = st.get("step_policy", "lipschitz")
     n = len(study.saddle_loss)
     per_tau = ", ".join(f"tau {t:g}: {k} of {st['n_runs']}" for t, k in
                         zip(study.taus, study.instances_with_saddles, strict=True))  # fmt: skip
-    settings = (f"{st['loss']} loss, step 1/beta, d={st['d']}, m={st['m']}, "
+    settings = (f"{st['loss']} loss, {STEP_NAMES[policy]}, d={st['d']}, m={st['m']}, "
                 f"eps/||x||={st['ratio']:g}, tau in {json_ready(list(study.taus))}, "
                 f"budget {st['max_iter']}")  # fmt: skip
+    ran = study.perturbed_certified >= 0
+    perturbed = (f"perturbed ascent certified {int(study.perturbed_certified[ran].sum())} of "
+                 f"{int(ran.sum())}" if ran.any() else "perturbed ascent not run (no "
+                 "perturbed variant of this step)")  # fmt: skip
     exact = (f"from the saddle itself: with tol 1e-8 {int(study.exact_stuck.sum())} of {n} "
-             f"stop at once (not a maximum); perturbed ascent certified "
-             f"{int(study.perturbed_certified.sum())} of {n}")  # fmt: skip
+             f"stop at once (not a maximum); {perturbed}")  # fmt: skip
     shares = "; ".join(
         f"r {r:g}: {s[0]:.2f}" if s else f"r {r:g}: n/a" for r, s in zip(study.radii, study.share,
                                                                        strict=True))  # fmt: skip
     stop_share = "; ".join(f"r {r:g}: {v:.2f}" for r, v in zip(
         study.radii, study.stops_at_saddle.mean(axis=(0, 2)) if n else [0.0] * len(study.radii),
         strict=True))  # fmt: skip
+    tau_text = "; ".join(
+        f"tau {t:g}: {b['certified']:.2f} of {b['runs']} runs ({b['censored_left']} of "
+        f"{b['censored']} censored runs had left the saddle)"
+        for t, b in zip(study.taus, study.by_tau, strict=True) if b["runs"]
+    )  # fmt: skip
     size = f"{n} saddles ({per_tau} instances with one), {st['n_directions']} directions each"
-    return [
+    rows = [
         claims_row(
             claim=CLAIM, experiment=name,
-            statistic=(f"share certified within the budget from distance r eps: {shares}; "
-                       f"with tol 1e-8 instead, share that stop short of a maximum: "
-                       f"{stop_share}; {exact}"),
+            statistic=(f"share certified within the budget from distance r eps: {shares}; per "
+                       f"tau (radii pooled): {tau_text or 'no runs'}; with tol 1e-8 instead, "
+                       f"share that stop short of a maximum: {stop_share}; {exact}"),
             verdict=study.verdict, n=size, settings=settings,
         ),
-        claims_row(
+    ]  # fmt: skip
+    if policy == "lipschitz":
+        rows.append(claims_row(
             claim=ESCAPE_CLAIM, experiment=name,
             statistic=("escape slope (first certified iteration per unit ln(1/r)) x ln q: "
                        + (f"median {study.ratio[0]:.3f}" if study.ratio else "n/a")
                        + f" over {int(np.sum(study.slope_ratio >= 0))} saddles"),
             verdict=study.escape, n=size, settings=settings,
-        ),
-    ]  # fmt: skip
+        ))  # fmt: skip
+    return rows
 
 
-def saddle_figure(study):
-    """Left: the first certified iteration against ln(1/r), per saddle, in units of the
-    predicted slope (``N ln q``, shifted to 0 at the largest linear radius): the theory
-    is the line of slope 1. Right: the measured slope over the predicted per saddle."""
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    fig = Figure(figsize=(9, 4), layout="constrained")
-    left, right = fig.subplots(1, 2)
+def _escape_panel(ax, study):
     radii = np.array(study.radii)
     use = radii <= LINEAR_RADIUS
     s_axis = np.log(1.0 / radii)
-    base = s_axis[use].min() if use.any() else 0.0
+    predicted = bool(np.any(study.escape_factor > 1))
     unreached = 0
     for s in range(len(study.saddle_loss)):
         first = study.first_certified[s].astype(float)
         first[first < 0] = np.inf  # censored: more than the budget, kept in the median
         med = np.median(first, axis=1)
         unreached += int(np.sum(~np.isfinite(med)))
-        if study.escape_factor[s] <= 1 or not np.isfinite(med[use]).all() or not use.any():
-            continue
-        scaled = med * math.log(study.escape_factor[s])
-        ref = scaled[use][np.argmin(s_axis[use])]
-        left.plot(s_axis, scaled - ref, "o-", lw=0.8, ms=3, alpha=0.6, color="tab:blue")
-    left.plot(s_axis, s_axis - base, "k--", label="theory: slope 1")
+        if predicted:
+            if study.escape_factor[s] <= 1 or not use.any() or not np.isfinite(med[use]).all():
+                continue
+            scaled = med * math.log(study.escape_factor[s])
+            scaled = scaled - scaled[use][np.argmin(s_axis[use])]
+        else:
+            scaled = med
+        ax.plot(s_axis, scaled, "o-", lw=0.8, ms=3, alpha=0.6, color="tab:blue")
+    if predicted:
+        base = s_axis[use].min() if use.any() else 0.0
+        ax.plot(s_axis, s_axis - base, "k--", label="theory: slope 1")
+        ax.set_ylabel("(median first certified iteration) x ln q, shifted")
+    else:
+        ax.set_yscale("log")
+        ax.set_ylabel("median first certified iteration")
     if unreached:
-        left.plot([], [], " ", label=f"{unreached} medians not reached in the budget: not drawn")
-    left.set_xticks(s_axis)
-    left.set_xticklabels([f"{r:g}" for r in radii], fontsize=8)
-    left.set(xlabel="start distance r (x eps), ln(1/r) axis",
-             ylabel="(median first certified iteration) x ln q, shifted")  # fmt: skip
-    left.legend(fontsize=8)
-    left.grid(True, alpha=0.3)
-    ok = study.slope_ratio >= 0
-    right.plot(np.flatnonzero(ok), study.slope_ratio[ok], "o", color="tab:blue",
-               label="per saddle")  # fmt: skip
-    if study.ratio:
-        right.axhline(study.ratio[0], color="tab:red",
-                      label=f"median {study.ratio[0]:.3f} [{study.ratio[1]:.3f}, "
-                            f"{study.ratio[2]:.3f}]")  # fmt: skip
-        right.axhspan(study.ratio[1], study.ratio[2], color="tab:red", alpha=0.15)
-    right.axhspan(*RATE_BAND, color="0.5", alpha=0.1, label=f"band {list(RATE_BAND)}")
-    right.set(xlabel="saddle (in the order found)", ylabel="measured / predicted escape slope")
-    right.xaxis.set_major_locator(MaxNLocator(integer=True))
-    right.legend(fontsize=8)
-    right.grid(True, alpha=0.3)
+        ax.plot([], [], " ", label=f"{unreached} medians not reached in the budget: not drawn")
+    ax.set_xticks(s_axis)
+    ax.set_xticklabels([f"{r:g}" for r in radii], fontsize=8)
+    ax.set_xlabel("start distance r (x eps), ln(1/r) axis")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    ax.grid(True, alpha=0.3)
+
+
+def _share_panel(ax, study):
+    radii = np.array(study.radii)
+    shown = [k for k, v in enumerate(study.share) if v is not None]
+    if shown:
+        est = np.array([study.share[k][0] for k in shown])
+        low = np.array([study.share[k][1] for k in shown])
+        high = np.array([study.share[k][2] for k in shown])
+        ax.errorbar(radii[shown], est, yerr=[est - low, high - est], marker="o", capsize=3,
+                    label="certified within the budget (95 % cluster bootstrap)")  # fmt: skip
+    ax.axhline(HIGH_PROBABILITY, color="0.5", ls=":", label=f"{HIGH_PROBABILITY}")
+    ax.set_xscale("log")
+    ax.set_xticks(radii)
+    ax.set_xticklabels([f"{r:g}" for r in radii], fontsize=8)
+    ax.minorticks_off()
+    ax.set_ylim(0, 1.05)
+    ax.set(xlabel="start distance r (x eps)", ylabel="share of runs")
+    ax.legend(fontsize=8, loc="lower left")
+    ax.grid(True, alpha=0.3)
+
+
+def saddle_figure(study):
+    """The first certified iteration against ln(1/r) per saddle (with the step 1/beta in
+    units of the predicted slope, ``N ln q`` shifted to 0 at the largest linear radius,
+    where the theory is the line of slope 1), the share certified within the budget per
+    radius, and (1/beta) the measured over the predicted slope per saddle."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    predicted = bool(np.any(study.escape_factor > 1))
+    fig = Figure(figsize=(13 if predicted else 9, 4), layout="constrained")
+    axes = fig.subplots(1, 3 if predicted else 2)
+    _escape_panel(axes[0], study)
+    _share_panel(axes[1], study)
+    if predicted:
+        right = axes[2]
+        ok = study.slope_ratio >= 0
+        right.plot(np.flatnonzero(ok), study.slope_ratio[ok], "o", color="tab:blue",
+                   label="per saddle")  # fmt: skip
+        if study.ratio:
+            right.axhline(study.ratio[0], color="tab:red",
+                          label=f"median {study.ratio[0]:.3f} [{study.ratio[1]:.3f}, "
+                                f"{study.ratio[2]:.3f}]")  # fmt: skip
+            right.axhspan(study.ratio[1], study.ratio[2], color="tab:red", alpha=0.15)
+        right.axhspan(*RATE_BAND, color="0.5", alpha=0.1, label=f"band {list(RATE_BAND)}")
+        right.set(xlabel="saddle (in the order found)", ylabel="measured / predicted escape slope")
+        right.xaxis.set_major_locator(MaxNLocator(integer=True))
+        right.legend(fontsize=8)
+        right.grid(True, alpha=0.3)
     st = study.settings
-    fig.suptitle(f"{st['loss']} loss, step 1/beta, d={st['d']}, m={st['m']}, eps = "
-                 f"{st['ratio']:g} ||x||: PGA from near {len(study.saddle_loss)} saddles",
+    fig.suptitle(f"{st['loss']} loss, {STEP_NAMES[st.get('step_policy', 'lipschitz')]}, "
+                 f"d={st['d']}, m={st['m']}, eps = {st['ratio']:g} ||x||: PGA from near "
+                 f"{len(study.saddle_loss)} saddles (n = {st['n_directions']} directions each)",
                  fontsize=9)  # fmt: skip
     return fig
