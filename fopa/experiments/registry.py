@@ -194,7 +194,7 @@ def _entries():
     saddle_configs = {
         "tiny": dict(taus=(3.0,), d=4, m=8, n_runs=3, n_directions=2, radii=(1e-8, 1e-6, 1e-4),
                      newton_starts=16, max_iter=5_000),
-        "quick": dict(taus=(3.0,), n_runs=20, max_iter=20_000),
+        "quick": dict(taus=(3.0,), n_runs=12, max_iter=20_000),
         "full": dict(taus=(3.0, 10.0), n_runs=30, max_iter=50_000),
     }  # fmt: skip
 

@@ -411,8 +411,16 @@ def _escape_panel(ax, study):
         ax.plot(s_axis, scaled, "o-", lw=0.8, ms=3, alpha=0.6, color="tab:blue")
     if predicted:
         base = s_axis[use].min() if use.any() else 0.0
-        ax.plot(s_axis, s_axis - base, "k--", label="theory: slope 1")
+        theory = s_axis - base
+        ax.plot(s_axis, theory, "k--", label="theory: slope 1")
         ax.set_ylabel("(median first certified iteration) x ln q, shifted")
+        span = theory.max() - theory.min()
+        low, high = theory.min() - span / 2, theory.max() + span / 2
+        ax.set_ylim(low, high)  # lines that leave it (index-2 saddles, another maximum)
+        outside = sum(bool(np.any((ln.get_ydata() < low) | (ln.get_ydata() > high)))
+                      for ln in ax.get_lines()[:-1])  # fmt: skip
+        if outside:
+            ax.plot([], [], " ", label=f"{outside} saddles leave the axis range")
     else:
         ax.set_yscale("log")
         ax.set_ylabel("median first certified iteration")
@@ -470,6 +478,10 @@ def saddle_figure(study):
                                 f"{study.ratio[2]:.3f}]")  # fmt: skip
             right.axhspan(study.ratio[1], study.ratio[2], color="tab:red", alpha=0.15)
         right.axhspan(*RATE_BAND, color="0.5", alpha=0.1, label=f"band {list(RATE_BAND)}")
+        above = int(np.sum(study.slope_ratio[ok] > 2.0))
+        right.set_ylim(0.0, 2.0)
+        if above:
+            right.plot([], [], " ", label=f"{above} saddles above 2 (not shown)")
         right.set(xlabel="saddle (in the order found)", ylabel="measured / predicted escape slope")
         right.xaxis.set_major_locator(MaxNLocator(integer=True))
         right.legend(fontsize=8)
