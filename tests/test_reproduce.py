@@ -38,6 +38,11 @@ PANELS = {
     "logistic_saddle_escape": 3,
     "saddle_escape_backtracking": 2,
     "logistic_saddle_escape_backtracking": 2,
+    **{
+        f"{p}_d{d}": 3
+        for p in ("input_scale_regularity", "logistic_regularity")
+        for d in (100, 784)
+    },
 }
 
 

@@ -125,6 +125,22 @@ def _iteration_studies():
     return out
 
 
+#: The regularity study at larger d (256 starts per instance; at d = 784 fewer instances
+#: and scales: one instance at tau = 3 took 52 s there, with no maximum certified).
+WIDE_REGULARITY = {
+    100: {
+        "tiny": dict(taus=(0.1, 3.0), d=12, m=12, n_runs=2, n_starts=16),
+        "quick": dict(taus=(0.1, 3.0), d=100, m=100, n_runs=3, n_starts=256),
+        "full": dict(taus=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0), d=100, m=100, n_runs=30,
+                     n_starts=256),
+    },
+    784: {
+        "tiny": dict(taus=(0.1, 1.0), d=16, m=8, n_runs=2, n_starts=16),
+        "quick": dict(taus=(0.1, 1.0), d=784, m=64, n_runs=2, n_starts=64),
+        "full": dict(taus=(0.01, 0.1, 0.3, 1.0), d=784, m=64, n_runs=8, n_starts=256),
+    },
+}  # fmt: skip
+
 #: The speed study's radii: eps / ||x|| (the paper's setting, one study each), and
 #: the control at a fixed absolute radius (``absolute_eps * sqrt(d)`` at every tau).
 SPEED_RATIOS = (0.5, 0.01, 0.1, 1.0)
@@ -336,6 +352,11 @@ def _entries():
           for prefix, loss in (("saddle_escape", "quadratic"),
                                ("logistic_saddle_escape", "logistic"))
           for suffix, policy in (("", "lipschitz"), ("_backtracking", "backtracking"))),
+        *(Study(f"{prefix}_d{d}", configs=with_loss(configs, loss),
+                **{**regular, "cell": None, "from_cells": None})
+          for d, configs in WIDE_REGULARITY.items()
+          for prefix, loss in (("input_scale_regularity", "quadratic"),
+                               ("logistic_regularity", "logistic"))),
     )  # fmt: skip
 
 

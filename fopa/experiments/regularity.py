@@ -242,6 +242,8 @@ def regularity_claims(name, study):
     """The claims-table row of a :class:`ScaleRegularityStudy`."""
     maxima, basin = study.mean_maxima, study.mean_best_basin
     taus, dist = study.taus, study.median_taylor_distance
+    chao = np.asarray(study.chao1, dtype=float).mean(axis=1)
+    saddles = np.asarray(study.share_saddles, dtype=float).mean(axis=1)
     slope = "n/a" if study.slope is None else (
         f"{study.slope:.3g} [{study.slope_interval[0]:.3g}, {study.slope_interval[1]:.3g}]"
     )  # fmt: skip
@@ -251,7 +253,9 @@ def regularity_claims(name, study):
         statistic=(f"mean distinct certified maxima {maxima[0]:.2f} at tau={taus[0]} vs "
                    f"{maxima[-1]:.2f} at tau={taus[-1]} (slope vs log tau {slope}); best "
                    f"basin {basin[0]:.2f} vs {basin[-1]:.2f}; distance to Taylor maximizer "
-                   f"/ eps {dist[0]:.3g} vs {dist[-1]:.3g}{_threshold_text(study.threshold)}"),
+                   f"/ eps {dist[0]:.3g} vs {dist[-1]:.3g}; Chao1 (maxima seen and unseen) "
+                   f"mean {chao[0]:.3g} vs {chao[-1]:.3g}; share of starts at a saddle "
+                   f"{saddles[0]:.2f} vs {saddles[-1]:.2f}{_threshold_text(study.threshold)}"),
         verdict=study.verdict,
         n=(f"{study.n_maxima.shape[1]} instances, paired across tau, "
            f"{study.settings['n_starts']} starts each"),
