@@ -60,6 +60,15 @@ SCRIPT = textwrap.dedent(
 )
 
 
+def _sigint_as_at_a_terminal():
+    """In the child before exec: SIGINT to its default (Python's KeyboardInterrupt).
+
+    A shell without job control starts background commands with SIGINT ignored and
+    children inherit that; fopa rightly leaves an ignored SIGINT alone, so a test
+    run started in the background (``pytest &``) would never see the interrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(proc, wait):
     """Send SIGINT to ``proc`` once ``wait()`` returns; (stdout, stderr, seconds to exit)."""
     try:
@@ -80,7 +89,7 @@ def _interrupt(proc, wait):
 def test_ctrl_c_raises_keyboard_interrupt_promptly(kind):
     proc = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, kind], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
+        text=True, preexec_fn=_sigint_as_at_a_terminal,
     )  # fmt: skip
 
     def ready_then_a_second():
@@ -107,7 +116,8 @@ def test_the_command_line_says_interrupted_and_exits_130(tmp_path):
     start = time.perf_counter()  # a short run first: compiled kernels cached, start-up timed
     subprocess.run([*cmd[:-4], "--max-iter", "1"], check=True, capture_output=True, timeout=300)
     startup = time.perf_counter() - start
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_sigint_as_at_a_terminal)  # fmt: skip
     out, err, waited = _interrupt(proc, lambda: time.sleep(startup + 2.0))  # into the run
     assert proc.returncode == 130, (proc.returncode, err)
     assert "interrupted" in err and out == ""
@@ -123,7 +133,8 @@ def test_reproduce_with_workers_stops_promptly_and_leaves_no_process(tmp_path):
     cmd = [sys.executable, "-m", "fopa", "reproduce", "--quick", "--jobs", "2", "--out",
            str(tmp_path / "out")]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)  # fmt: skip
+                            start_new_session=True,
+                            preexec_fn=_sigint_as_at_a_terminal)  # fmt: skip
     try:
         time.sleep(8.0)  # the workers are in their first studies
         assert proc.poll() is None, proc.communicate()
@@ -154,7 +165,8 @@ def _sweep_runner(tmp_path):
     cmd = [sys.executable, "-m", "fopa", "sweep", str(spec), "--store",
            str(tmp_path / "h.sqlite"), "--jobs", "2", "--quiet"]  # fmt: skip
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, start_new_session=True)  # fmt: skip
+                            env=env, start_new_session=True,
+                            preexec_fn=_sigint_as_at_a_terminal)  # fmt: skip
 
 
 def _group_alive(pgid):
