@@ -29,7 +29,14 @@ from .experiments.registry import CONFIG_NAMES
 from .losses import LOSSES
 from .network import TwoLayerNet
 from .report import reproduce
-from .sweeps import ResultStore, export_results, load_spec, report_from_stores, run_sweep
+from .sweeps import (
+    ResultStore,
+    export_results,
+    load_spec,
+    report_from_stores,
+    run_paper,
+    run_sweep,
+)
 from .sweeps.runner import CELL_TIME_LIMIT
 
 
@@ -217,11 +224,31 @@ def _reproduce(args) -> int:
     if args.quick and args.config not in (None, "quick"):
         raise ValueError(f"--quick and --config {args.config} conflict: give one of them")
     config = "quick" if args.quick else (args.config or "full")
+    if config == "paper":
+        return _reproduce_paper(args)
+    if args.scheduler is not None:
+        raise ValueError("--scheduler runs only with --config paper (its cells are sweeps)")
     payload = reproduce(args.out, config=config, seed=args.seed, jobs=args.jobs,
                         studies=args.study)  # fmt: skip
     print(
         f"wrote {os.path.join(args.out, 'report.md')}, results.json and "
         f"{len(payload['figures'])} figures in {payload['meta']['seconds']:.0f} s"
+    )
+    for row in payload["claims"]:
+        print(f"  {row['verdict']:<12s} {row['claim']} [{row['experiment']}: {row['settings']}]")
+    return 0
+
+
+def _reproduce_paper(args) -> int:
+    if args.study or args.seed != 0:
+        raise ValueError("--config paper runs its fixed specs (seeds from 0): no --study, "
+                         "no --seed; run one of them with fopa sweep")  # fmt: skip
+    if args.scheduler is not None and args.jobs != 1:
+        raise ValueError("give either --jobs (a local pool) or --scheduler, not both")
+    payload = run_paper(args.out, jobs=args.jobs, scheduler=args.scheduler)
+    print(
+        f"wrote {os.path.join(args.out, 'report.md')} from the stores in "
+        f"{os.path.join(args.out, 'stores')} ({payload['meta']['seconds']:.0f} cell seconds)"
     )
     for row in payload["claims"]:
         print(f"  {row['verdict']:<12s} {row['claim']} [{row['experiment']}: {row['settings']}]")
@@ -324,8 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="run the experiments on the paper's claims")
     rep.add_argument("--quick", action="store_true", help="the quick configuration (minutes)")
     rep.add_argument(
-        "--config", choices=CONFIG_NAMES, default=None,
-        help="the configuration (default: full; --quick is --config quick)",
+        "--config", choices=(*CONFIG_NAMES, "paper"), default=None,
+        help="the configuration (default: full; --quick is --config quick; paper: the "
+        "research-scale grids as resumable sweeps, stores in OUT/stores: rerun to resume)",
     )  # fmt: skip
     rep.add_argument("--out", default="fopa-report", help="output directory")
     rep.add_argument("--seed", type=int, default=0, help="the root seed of every study")
@@ -334,6 +362,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--study", action="append", default=None, metavar="NAME",
         help="run only this study (repeatable; default: all); its seed and numbers are "
         "those it has in the whole report",
+    )  # fmt: skip
+    rep.add_argument(
+        "--scheduler", default=None,
+        help="with --config paper: run the cells on a Dask scheduler (tcp://host:8786)",
     )  # fmt: skip
     rep.set_defaults(run=_reproduce)
     sweep = sub.add_parser(

@@ -41,6 +41,11 @@ def report_markdown(claims, figures, meta):
     for row in claims:
         lines.append(f"- **{row['experiment']}** ({row['settings']}): **{row['verdict']}**. "
                      f"Measured: {row['reason']}. Rule: {row['rule']}.")  # fmt: skip
+    if meta.get("parts"):  # a report built from sweep stores: what each one holds
+        lines += ["", "## Sweep stores", "", "| store | cells | cell seconds (summed) |",
+                  "|---|---|---|"]  # fmt: skip
+        for store, part in meta["parts"].items():
+            lines.append(f"| `{store}` | {part['cells']} | {part['cell_seconds']:.0f} |")
     lines += ["", "## Figures", ""]
     for name, info in figures.items():
         lines.append(f"![{name}]({info['file']})")

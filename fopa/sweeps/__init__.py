@@ -6,10 +6,13 @@
   Dask cluster; the calling process writes each result to the store.
 - :class:`ResultStore`: the SQLite store (status, rows); :func:`export_results`
   to CSV/JSON; :func:`report_from_stores` for the reproduction report.
+- :func:`run_paper` / :func:`paper_specs`: ``fopa reproduce --config paper``, the
+  research-scale grids as sweeps.
 
 See ``docs/sweeps.md``.
 """
 
+from .paper import PAPER_SIZES, paper_specs, run_paper
 from .results import export_results, report_from_stores, studies_from_stores
 from .runner import SweepSummary, run_cell, run_sweep
 from .spec import BUILTIN_EXPERIMENTS, Cell, SweepSpec, load_spec, resolve_experiment
@@ -17,6 +20,7 @@ from .store import ResultStore, StoreError, StoreStatus
 
 __all__ = [
     "BUILTIN_EXPERIMENTS",
+    "PAPER_SIZES",
     "Cell",
     "ResultStore",
     "StoreError",
@@ -25,9 +29,11 @@ __all__ = [
     "SweepSummary",
     "export_results",
     "load_spec",
+    "paper_specs",
     "report_from_stores",
     "resolve_experiment",
     "run_cell",
+    "run_paper",
     "run_sweep",
     "studies_from_stores",
 ]

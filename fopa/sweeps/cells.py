@@ -52,7 +52,7 @@ def pga(
     *, d: int, m: int, seed: int, scale: float = 1.0, ratio: float = 0.5,
     step_policy: str = "lipschitz", fixed_step: float = 0.5,
     relative_factor: float = RELATIVE_FACTOR, tol: float = 1e-8, max_iter: int = 20_000,
-    certify_every: int = 10,
+    certify_every: int | str = 10,
     activation: str = "tanh", loss: str = "quadratic", init: str = "zero",
 ) -> dict:  # fmt: skip
     """One certified ascent on a random instance (the unit of experiments 1, 2 and 5).
@@ -62,7 +62,9 @@ def pga(
     seed after the instance) with the step policy (``"fixed"``: ``fixed_step``;
     ``"relative"``: ``relative_factor * eps``; ``"lipschitz"``: ``1/beta``;
     ``"backtracking"``: the backtracking step from ``1/beta``),
-    certified every ``certify_every`` iterations. Returns the dict of
+    certified every ``certify_every`` iterations (an integer, or ``"auto"``: every
+    iteration up to 100, then every ``ceil(t / 100)``, as the reproduction's own
+    studies do). Returns the dict of
     :func:`fopa.experiments.pga_outcome`.
     """
     gen = np.random.default_rng(seed)
@@ -78,7 +80,10 @@ def pga(
 def _check_pga(params):
     _positive(params, "d", "m", integer=True)
     _positive(params, "scale", "ratio", "fixed_step", "relative_factor")
-    _non_negative(params, "tol", "max_iter", "certify_every")
+    _non_negative(params, "tol", "max_iter")
+    every = params["certify_every"]
+    if every != "auto" and (isinstance(every, bool) or not isinstance(every, int) or every < 1):
+        raise ValueError(f"certify_every must be an integer >= 1 or 'auto'; got {every!r}")
     _choice(params, "step_policy", POLICIES)
     _choice(params, "activation", ACTIVATIONS)
     _choice(params, "loss", LOSSES)

@@ -141,21 +141,28 @@ def studies_from_stores(stores) -> dict:
     return {name: study.to_dict() for name, study in _study_results(stores).items()}
 
 
-def report_from_stores(stores, out="fopa-report") -> dict:
+def report_from_stores(stores, out="fopa-report", *, extra_meta=None) -> dict:
     """``report.md``, ``results.json`` and figures of ``fopa reproduce``, built from stores.
 
-    Only the studies the stores hold appear in the claims table. Returns the
-    content of ``results.json``.
+    Only the studies the stores hold appear in the claims table. ``meta["parts"]``
+    (also a table in ``report.md``) gives per store its cells and their summed
+    seconds; ``extra_meta`` (a dict) is merged into ``meta``. Returns the content of
+    ``results.json``.
     """
     if isinstance(stores, (str, os.PathLike)):
         stores = [stores]
     results = _study_results(stores)
     seconds = 0.0
-    fingerprints = {}
+    fingerprints, parts = {}, {}
     for path in stores:
         with ResultStore(path) as store:
-            seconds += store.status().cell_seconds
+            status = store.status()
+            seconds += status.cell_seconds
             fingerprints[os.fspath(path)] = store.spec.fingerprint
+            parts[os.path.basename(os.fspath(path))] = dict(
+                cells=status.done, cell_seconds=status.cell_seconds
+            )
     source = "sweep store(s) " + ", ".join(f"`{os.path.basename(p)}`" for p in fingerprints)
-    meta = dict(version=__version__, source=source, seconds=seconds, stores=fingerprints)
+    meta = dict(version=__version__, source=source, seconds=seconds, stores=fingerprints,
+                parts=parts, **(extra_meta or {}))  # fmt: skip
     return write_report(out, results, meta)

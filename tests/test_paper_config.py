@@ -1,0 +1,89 @@
+"""``fopa reproduce --config paper``: specs, resumable sweeps, the report from the stores."""
+
+import json
+
+import numpy as np
+import pytest
+
+from fopa.cli import main
+from fopa.experiments.common import random_instance
+from fopa.experiments.iterations import pga_outcome
+from fopa.experiments.registry import STUDIES
+from fopa.sweeps import ResultStore, SweepSpec, paper_specs, run_paper
+from fopa.sweeps.cells import pga
+
+
+def test_every_paper_spec_is_valid_and_builds_the_study_it_is_named_after():
+    for size, count in (("paper", 18), ("tiny", 14)):  # 8 iteration arms, 2 x radii, 2
+        specs = paper_specs(size)
+        names = [spec["name"] for spec in specs]
+        assert len(names) == len(set(names)) == count
+        for spec in specs:
+            assert spec["name"] in STUDIES
+            assert SweepSpec.from_dict(spec).n_cells > 0
+    grid = {s["name"]: s for s in paper_specs("paper")}["logistic_iterations_backtracking"]
+    assert grid["grid"] == dict(d=[8, 16, 32, 64, 128, 256, 512, 784],
+                                m=[16, 64, 256, 1024, 4096])  # fmt: skip
+    assert grid["seeds"]["count"] >= 100
+    with pytest.raises(ValueError, match="unknown size 'huge'"):
+        paper_specs("huge")
+
+
+def test_the_cell_certifies_on_the_auto_schedule_as_the_studies_do():
+    out = pga(d=6, m=8, seed=3, certify_every="auto", step_policy="fixed")
+    gen = np.random.default_rng(3)
+    want = pga_outcome(*random_instance(6, 8, "tanh", gen), scale=1.0, ratio=0.5,
+                       step_size=0.5, tol=1e-8, max_iter=20_000, certify_every="auto",
+                       loss="quadratic", init="zero")  # fmt: skip
+    assert out == want
+    # "auto" resolves the first certified iteration exactly below 100; every 10 may not
+    assert out["first_certified"] <= pga(d=6, m=8, seed=3, step_policy="fixed")["first_certified"]
+    with pytest.raises(ValueError, match="certify_every must be an integer >= 1 or 'auto'"):
+        SweepSpec.from_dict(dict(experiment="pga", seeds=[0],
+                                 fixed=dict(d=3, m=4, certify_every="often")))  # fmt: skip
+
+
+def test_run_paper_writes_every_study_resumes_and_rebuilds_the_same_report(tmp_path):
+    pytest.importorskip("matplotlib")
+    first = run_paper(tmp_path / "r", size="tiny", progress=False)
+    names = {spec["name"] for spec in paper_specs("tiny")}
+    assert set(first["experiments"]) == names
+    stores = sorted(p.name for p in (tmp_path / "r" / "stores").glob("*.sqlite"))
+    assert stores == sorted(f"{n}.sqlite" for n in names)
+    assert all(part["ran"] > 0 for part in first["meta"]["sweeps"].values())
+    assert first["meta"]["config"] == "paper (tiny)"
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "## Sweep stores" in report and "`logistic_regularity.sqlite`" in report
+    # a rerun runs nothing and gives the same numbers
+    again = run_paper(tmp_path / "r", size="tiny", progress=False)
+    assert all(part["ran"] == 0 for part in again["meta"]["sweeps"].values())
+    assert json.dumps(again["experiments"]) == json.dumps(first["experiments"])
+    assert again["claims"] == first["claims"]
+
+
+def test_an_interrupted_paper_run_resumes_where_it_stopped(tmp_path):
+    pytest.importorskip("matplotlib")
+    spec = paper_specs("tiny")[0]
+    store = tmp_path / "r" / "stores" / f"{spec['name']}.sqlite"
+    store.parent.mkdir(parents=True)
+    # as if a run had stopped after two cells of the first sweep
+    from fopa.sweeps import run_cell
+
+    cells = SweepSpec.from_dict(spec).cells()
+    with ResultStore(store, SweepSpec.from_dict(spec)) as results:
+        for cell in cells[:2]:
+            out = run_cell("pga", cell.params, cell.seed)
+            results.record(cell, out)
+    payload = run_paper(tmp_path / "r", size="tiny", progress=False)
+    assert payload["meta"]["sweeps"][spec["name"]]["ran"] == len(cells) - 2
+
+
+def test_cli_paper_config_refuses_what_it_cannot_honour(tmp_path, capsys):
+    out = str(tmp_path / "x")
+    for extra, match in ((["--seed", "3"], "no --seed"), (["--study", "input_scale_speed"],
+                         "no --study"), (["--jobs", "2", "--scheduler", "tcp://h:1"],
+                         "not both")):  # fmt: skip
+        assert main(["reproduce", "--config", "paper", "--out", out, *extra]) == 2
+        assert match in capsys.readouterr().err
+    assert main(["reproduce", "--quick", "--scheduler", "tcp://h:1", "--out", out]) == 2
+    assert "--scheduler runs only with --config paper" in capsys.readouterr().err
