@@ -17,6 +17,7 @@ against 10 PGA iterations (plain iteration, fixed step, tol = 0) at the same
 shape, interleaved rounds (see _timing.py).
 
     python benchmarks/bench_bounds.py [--quick] [--json FILE] [--markdown FILE]
+                                      [--no-cost | --no-audit]
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ MS = (16, 64, 256, 1024, 4096)
 TAUS = (0.01, 0.1, 1.0)
 RATIOS = (0.01, 0.1, 0.5, 1.0)
 BOUNDS = ("gradient_bound", "beta", "rho", "loss_max")
+#: Shapes of the cost rounds: two where the tight form also forms the center tensor
+#: (r = min(m, d) <= 8), and three above.
+COST_SHAPES = ((4, 4096), (8, 1024), (16, 256), (100, 512), (784, 1024))
 
 
 def cells(quick):
@@ -171,10 +175,11 @@ def main(argv=None):
     parser.add_argument("--json", default=None, help="write every cell here")
     parser.add_argument("--markdown", default=None, help="write the tables here")
     parser.add_argument("--no-cost", action="store_true", help="skip the cost rounds")
+    parser.add_argument("--no-audit", action="store_true", help="only the cost rounds")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     rows = []
-    grid = cells(args.quick)
+    grid = [] if args.no_audit else cells(args.quick)
     for k, cell in enumerate(grid):
         rows.append(audit_cell(*cell, seed=k))
         if k % 50 == 0:
@@ -183,7 +188,7 @@ def main(argv=None):
     summary = summarize(rows)
     costs = {}
     if not args.no_cost:
-        for d, m in ((16, 256), (100, 512), (784, 1024)):
+        for d, m in COST_SHAPES:
             costs[(d, m)] = cost(d, m)
     text = markdown(summary, costs, len(rows), seconds)
     print(text)

@@ -181,7 +181,9 @@ def ball_constants(net, x, y, eps, *, loss="quadratic", method="tight") -> BallC
         matrices per input (``r = min(m, d)``; eigendecompositions up to r = 64,
         above that both ends proved by Lanczos and Cholesky factorizations,
         ``docs/certify.md``, "Proofs by factorization") and a product of ``r^2 m``
-        multiply-adds (half of it above r = 64). ``"fast"``: the same
+        multiply-adds (half of it above r = 64); up to r = 8 it also bounds the
+        third derivative from its tensor at x, signs kept (``r^3 m / 2`` more).
+        ``"fast"``: the same
         without the Hessian norms at x (no eigenproblem, O(md) per input), looser
         where the curvature at x matters. ``"row_sum"``: the earlier bounds, sums
         over hidden units of per-unit sups (O(md) per input, loose by a factor that

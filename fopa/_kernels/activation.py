@@ -284,6 +284,9 @@ def sup_abs_intervals(code, critical, lo, hi, out):
     The sup of |sigma^(k)| over an interval is attained at an end or at a critical
     point of sigma^(k) inside it (``critical[k]``, padded with inf). The ends are
     evaluated in two vectorised loops, and |sigma^(k)| at each critical point once.
+    When ``out`` has six rows, rows 4 and 5 receive the smallest and the largest
+    value of sigma^(3) over the interval (from the same points: its extrema are at
+    an end or at a critical point of sigma^(3)).
     """
     n = lo.shape[0]
     at_lo = np.empty((4, n))
@@ -302,6 +305,20 @@ def sup_abs_intervals(code, critical, lo, hi, out):
             for i in range(n):
                 if lo[i] < c and c < hi[i]:
                     out[k, i] = max(out[k, i], peak[k, j])
+    if out.shape[0] < 6:
+        return
+    for i in range(n):
+        out[4, i] = min(at_lo[3, i], at_hi[3, i])
+        out[5, i] = max(at_lo[3, i], at_hi[3, i])
+    for j in range(critical.shape[1]):
+        c = critical[3, j]
+        if not math.isfinite(c):
+            continue
+        value = derivatives_at(code, c)[3]
+        for i in range(n):
+            if lo[i] < c and c < hi[i]:
+                out[4, i] = min(out[4, i], value)
+                out[5, i] = max(out[5, i], value)
 
 
 @jit

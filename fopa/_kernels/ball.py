@@ -27,6 +27,7 @@ from .jit import jit
 from .linalg import dot, norm2, product_into
 from .loss import loss_bounds, loss_derivatives, loss_range_bounds
 from .spectral import SMALL_ORDER, UNIT, eigen_bounds, weighted_gram
+from .tensor import TENSOR_MAX_RANK, center_third_norm, weighted_gram_norm
 from .tolerances import ON_BOUNDARY, SAFETY_FLOOR, SAFETY_MARGIN, TINY
 
 #: Constraint codes: the l2 ball, the sphere ||delta|| = eps, the l-infinity ball.
@@ -318,6 +319,43 @@ def _center_terms(net, FT, w2, loss, z0, y, s0, s1, s2, s3, P, spectral, g_norm)
 
 
 @jit
+def _third_from_center(net, FT, sups, s3, osc):
+    """``sup ||D^3 f||`` over the ball for a small row space (r <= TENSOR_MAX_RANK):
+    the center tensor's norm (signs kept,
+    :func:`fopa._kernels.tensor.center_third_norm`) plus the largest change of each
+    row's third derivative over its interval, bounded without signs (the smaller of
+    the weighted-Gram and the row-sum form), or the sign-less sup with each row
+    weighted by its own ``|ca_r| S_3,r ||w_r||``, whichever is smaller
+    (``docs/derivatives.md``, "The third derivative at the center"). ``s3`` holds
+    sigma^(3) at the center's pre-activations; it is overwritten with the
+    coefficients ``c a_r sigma^(3)``.
+    """
+    a, c, row_norms = net.a, net.c, net.row_norms
+    m = a.shape[0]
+    t_sum = 0.0
+    for r in range(m):
+        # sup of |sigma^(3)(z) - sigma^(3)(z_r)| over the interval (rows 4, 5 of sups:
+        # the range of sigma^(3)), plus 8 ulp of the values for their rounding
+        low, high, mid = sups[4, r], sups[5, r], s3[r]
+        change = max(high - mid, mid - low, 0.0) + 8.0 * UNIT * sups[3, r]
+        ca = c * a[r]
+        s3[r] *= ca
+        osc[r] = change * abs(ca) * row_norms[r]
+        t_sum += osc[r] * row_norms[r] * row_norms[r]
+    change = min(t_sum, weighted_gram_norm(FT, osc))
+    centered = center_third_norm(FT, s3, row_norms) + change
+    # the sign-less sup with the rows weighted one by one (not by the largest); its
+    # Gram's trace / r is a lower bound of it: below that, the eigenproblem is skipped
+    trace = 0.0
+    for r in range(m):
+        osc[r] = net.abs_ca[r] * sups[3, r] * row_norms[r]
+        trace += osc[r] * row_norms[r] * row_norms[r]
+    if centered <= trace / FT.shape[0]:
+        return centered
+    return min(centered, weighted_gram_norm(FT, osc))
+
+
+@jit
 def _center_gradient_norms(net, X, center):
     """``||grad f(x_i)||`` for every row, with one product ``Q W`` for the batch
     (``center`` holds ``X W^T``, without the bias)."""
@@ -366,11 +404,13 @@ def ball_bounds(net, weight_norm, FT, loss, X, Y, eps, mode):
     lo = np.empty(m)
     hi = np.empty(m)
     z0 = np.empty(m)
-    sups = np.empty((4, m))
+    with_tensor = (mode == 1 or mode == 3) and FT.shape[0] <= TENSOR_MAX_RANK
+    sups = np.empty((6 if with_tensor else 4, m))
     s0, s1, s2, s3 = np.empty(m), np.empty(m), np.empty(m), np.empty(m)
     P = np.empty((m, FT.shape[0] if mode == 1 else 0))
     grow = 1.0 + SAFETY_MARGIN
     w2 = weight_norm * weight_norm
+    osc = np.empty(m)
     for i in range(n):
         for r in range(m):
             rad = eps * row_norms[r]
@@ -403,6 +443,8 @@ def ball_bounds(net, weight_norm, FT, loss, X, Y, eps, mode):
                 net, FT, w2, loss, z0, Y[i], s0, s1, s2, s3, P, mode if mode != 2 else 0,
                 g_norms[i],
             )  # fmt: skip
+            if with_tensor:
+                T = min(T, _third_from_center(net, FT, sups, s3, osc))
             # mean-value remainders from the center: each derivative moves by at most
             # eps times the bound of the next one
             H = min(H, h0 + eps * T)
