@@ -30,6 +30,7 @@ from .losses import LOSSES
 from .network import TwoLayerNet
 from .report import reproduce
 from .sweeps import (
+    PAPER_CONFIG,
     ResultStore,
     export_results,
     load_spec,
@@ -224,7 +225,7 @@ def _reproduce(args) -> int:
     if args.quick and args.config not in (None, "quick"):
         raise ValueError(f"--quick and --config {args.config} conflict: give one of them")
     config = "quick" if args.quick else (args.config or "full")
-    if config == "paper":
+    if config == PAPER_CONFIG:
         return _reproduce_paper(args)
     if args.scheduler is not None:
         raise ValueError("--scheduler runs only with --config paper (its cells are sweeps)")
@@ -351,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("reproduce", help="run the experiments on the paper's claims")
     rep.add_argument("--quick", action="store_true", help="the quick configuration (minutes)")
     rep.add_argument(
-        "--config", choices=(*CONFIG_NAMES, "paper"), default=None,
+        "--config", choices=(*CONFIG_NAMES, PAPER_CONFIG), default=None,
         help="the configuration (default: full; --quick is --config quick; paper: the "
         "research-scale grids as resumable sweeps, stores in OUT/stores: rerun to resume)",
     )  # fmt: skip

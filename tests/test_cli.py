@@ -107,6 +107,7 @@ def test_python_dash_m_fopa_is_the_command_line():
 def test_cli_choices_come_from_their_owners():
     from fopa.cli import build_parser
     from fopa.experiments.registry import CONFIG_NAMES
+    from fopa.sweeps import PAPER_CONFIG
 
     sub = build_parser()._subparsers._group_actions[0].choices
     choices = {a.dest: a.choices for p in sub.values() for a in p._actions if a.choices}
@@ -114,7 +115,8 @@ def test_cli_choices_come_from_their_owners():
     certify = importlib.import_module("fopa.certify")  # (fopa.certify is the function)
     assert tuple(sub["ascend"]._option_string_actions["--init"].choices) == ascent.INITS
     assert tuple(sub["certify"]._option_string_actions["--method"].choices) == certify.METHODS
-    assert tuple(sub["reproduce"]._option_string_actions["--config"].choices) == CONFIG_NAMES
+    configs = sub["reproduce"]._option_string_actions["--config"].choices
+    assert tuple(configs) == (*CONFIG_NAMES, PAPER_CONFIG)
     assert tuple(choices["activation"]) == fopa.ACTIVATIONS
 
 

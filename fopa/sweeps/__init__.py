@@ -12,7 +12,7 @@
 See ``docs/sweeps.md``.
 """
 
-from .paper import PAPER_SIZES, paper_specs, run_paper
+from .paper import PAPER_CONFIG, PAPER_SIZES, paper_specs, run_paper
 from .results import export_results, report_from_stores, studies_from_stores
 from .runner import SweepSummary, run_cell, run_sweep
 from .spec import BUILTIN_EXPERIMENTS, Cell, SweepSpec, load_spec, resolve_experiment
@@ -20,6 +20,7 @@ from .store import ResultStore, StoreError, StoreStatus
 
 __all__ = [
     "BUILTIN_EXPERIMENTS",
+    "PAPER_CONFIG",
     "PAPER_SIZES",
     "Cell",
     "ResultStore",

@@ -27,7 +27,11 @@ from ..experiments.scale_speed import POLICIES
 from .results import report_from_stores
 from .runner import CELL_TIME_LIMIT, run_sweep
 
-__all__ = ["PAPER_SIZES", "paper_specs", "run_paper"]
+__all__ = ["PAPER_CONFIG", "PAPER_SIZES", "paper_specs", "run_paper"]
+
+#: The name of the configuration ``fopa reproduce --config paper`` runs through
+#: :func:`run_paper` (the other configurations are the registry's ``CONFIG_NAMES``).
+PAPER_CONFIG = "paper"
 
 #: The grids and instance counts of the paper configuration ("paper"), and a small
 #: copy with the same structure for tests ("tiny"). ``iteration_seeds``: instances per
