@@ -42,6 +42,7 @@ from ._inputs import problem_arrays
 from ._interrupts import PIECE_WORK, deferred_sigint
 from ._kernels.ball import BOUND_NAMES, ball_bounds
 from ._kernels.network import loss_values
+from ._kernels.tensor import TENSOR_MAX_RANK
 from ._kernels.tolerances import TINY
 from ._parallel import row_blocks, run_blocks
 from ._validate import as_float_array, as_positive_scalar
@@ -91,6 +92,13 @@ _MODES = {"row_sum": 0, "tight": 1, "fast": 2, "certificate": 3}
 _NO_FACTOR = np.zeros((0, 0))
 
 
+def _tensor_work(r, m):
+    """Multiply-adds per input of the center tensor the tight bounds form for r <= 8
+    (its r(r+1)/2 rows of m entries, their product with F, two weighted Grams), so
+    that the pieces between Ctrl-C checks keep their length."""
+    return (r * (r + 1) // 2) * m * (2 + r) + 4 * r * m if r <= TENSOR_MAX_RANK else 0
+
+
 def ball_constant_arrays(net, X, Y, eps, code, method="tight"):
     """All bounds for validated arrays X (n, d), Y (n,) and loss ``code``, by name,
     each of shape (n,). Large batches of tight bounds run in pieces of rows (each
@@ -100,7 +108,9 @@ def ball_constant_arrays(net, X, Y, eps, code, method="tight"):
     view, norm = net.kernel_view, net.weight_norm
     n = X.shape[0]
     r = min(net.m, net.d)
-    per_row = (r * r * net.m + 3 * r**3) if mode in (1, 3) else net.m * net.d
+    per_row = (
+        (r * r * net.m + 3 * r**3 + _tensor_work(r, net.m)) if mode in (1, 3) else net.m * net.d
+    )
     rows = max(1, int(PIECE_WORK / max(per_row, 1)))
     if rows >= n:
         out = ball_bounds(view, norm, factor, code, X, Y, float(eps), mode)
@@ -137,7 +147,7 @@ def certificate_bounds(net, X, Y, eps, code, pending=None):
     back = np.ravel(back)
     Xu, Yu = X[first], Y[first]
     r = min(net.m, net.d)
-    piece = max(1, int(PIECE_WORK / (r * r * net.m / 2 + 2 * r**3 / 3)))
+    piece = max(1, int(PIECE_WORK / (r * r * net.m / 2 + 2 * r**3 / 3 + _tensor_work(r, net.m))))
     rho = np.full(Xu.shape[0], np.nan)
     for a in range(0, Xu.shape[0], piece):
         if pending is not None and pending():
