@@ -1,5 +1,6 @@
 """``fopa reproduce --config paper``: specs, resumable sweeps, the report from the stores."""
 
+import io
 import json
 
 import numpy as np
@@ -8,8 +9,9 @@ import pytest
 from fopa.cli import main
 from fopa.experiments.common import random_instance
 from fopa.experiments.iterations import pga_outcome
-from fopa.experiments.registry import STUDIES
-from fopa.sweeps import ResultStore, SweepSpec, paper_specs, run_paper
+from fopa.experiments.registry import STUDIES, configuration
+from fopa.report.reproduce import reproduce, study_seeds
+from fopa.sweeps import ResultStore, SweepSpec, paper_outside_studies, paper_specs, run_paper
 from fopa.sweeps.cells import pga
 
 
@@ -27,6 +29,19 @@ def test_every_paper_spec_is_valid_and_builds_the_study_it_is_named_after():
     assert grid["seeds"]["count"] >= 100
     with pytest.raises(ValueError, match="unknown size 'huge'"):
         paper_specs("huge")
+
+
+def test_the_paper_configuration_runs_every_study_of_the_reproduction():
+    for size, config in (("paper", "full"), ("tiny", "tiny")):
+        swept = [spec["name"] for spec in paper_specs(size)]
+        outside = paper_outside_studies(size)
+        assert not set(swept) & set(outside)
+        assert set(swept) | set(outside) == set(STUDIES)
+        # the studies outside the sweeps take the sizes of their configuration
+        full = configuration(config)
+        assert all(outside[name] == full[name] for name in outside)
+    assert "training_protocols" in paper_outside_studies("paper")
+    assert "input_scale_regularity_d784" in paper_outside_studies("paper")
 
 
 def test_the_cell_certifies_on_the_auto_schedule_as_the_studies_do():
@@ -47,22 +62,47 @@ def test_run_paper_writes_every_study_resumes_and_rebuilds_the_same_report(tmp_p
     pytest.importorskip("matplotlib")
     first = run_paper(tmp_path / "r", size="tiny", progress=False)
     names = {spec["name"] for spec in paper_specs("tiny")}
-    assert set(first["experiments"]) == names
+    assert set(first["experiments"]) == set(STUDIES)  # every study, in registry order
+    assert list(first["experiments"]) == list(STUDIES)
+    outside = first["meta"]["outside"]
+    assert set(outside) == set(STUDIES) - names and all(p["ran"] for p in outside.values())
+    seeds = study_seeds("tiny", 0)
+    assert all(part["seed"] == seeds[name] for name, part in outside.items())
     stores = sorted(p.name for p in (tmp_path / "r" / "stores").glob("*.sqlite"))
     assert stores == sorted(f"{n}.sqlite" for n in names)
     assert all(part["ran"] > 0 for part in first["meta"]["sweeps"].values())
     assert first["meta"]["config"] == "paper (tiny)"
     report = (tmp_path / "r" / "report.md").read_text()
     assert "## Sweep stores" in report and "`logistic_regularity.sqlite`" in report
+    assert "## Studies outside the sweeps" in report and "| training_protocols | tiny |" in report
     # a rerun runs nothing and gives the same numbers
     again = run_paper(tmp_path / "r", size="tiny", progress=False)
     assert all(part["ran"] == 0 for part in again["meta"]["sweeps"].values())
+    assert not any(part["ran"] for part in again["meta"]["outside"].values())
     assert json.dumps(again["experiments"]) == json.dumps(first["experiments"])
     assert again["claims"] == first["claims"]
+    # a study outside the sweeps has the numbers it has in fopa reproduce (same seed)
+    alone = reproduce(tmp_path / "alone", config="tiny", studies=["tail_rates_across_scales"],
+                      stream=io.StringIO())  # fmt: skip
+    name = "tail_rates_across_scales"
+    assert json.dumps(alone["experiments"][name]) == json.dumps(first["experiments"][name])
+    # a damaged saved study (or one from other parameters) is run again, the rest loaded
+    (tmp_path / "r" / "studies" / f"{name}.pickle").write_bytes(b"half a pickle")
+    third = run_paper(tmp_path / "r", size="tiny", progress=False)
+    ran = [n for n, part in third["meta"]["outside"].items() if part["ran"]]
+    assert ran == [name]
+    assert json.dumps(third["experiments"]) == json.dumps(first["experiments"])
+    assert not list((tmp_path / "r" / "studies").glob("*.tmp"))
 
 
-def test_an_interrupted_paper_run_resumes_where_it_stopped(tmp_path):
+def test_an_interrupted_paper_run_resumes_where_it_stopped(tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")
+    import fopa.sweeps.paper as paper
+
+    # one study outside the sweeps is enough here (the test above runs them all)
+    every = paper.paper_outside_studies
+    monkeypatch.setattr(paper, "paper_outside_studies", lambda size: {
+        k: v for k, v in every(size).items() if k == "tail_rates_across_scales"})  # fmt: skip
     spec = paper_specs("tiny")[0]
     store = tmp_path / "r" / "stores" / f"{spec['name']}.sqlite"
     store.parent.mkdir(parents=True)

@@ -46,6 +46,15 @@ def report_markdown(claims, figures, meta):
                   "|---|---|---|"]  # fmt: skip
         for store, part in meta["parts"].items():
             lines.append(f"| `{store}` | {part['cells']} | {part['cell_seconds']:.0f} |")
+    if meta.get("parts") and meta.get("study_seconds"):  # studies run beside the stores
+        outside = meta.get("outside", {})
+        lines += ["", "## Studies outside the sweeps", "",
+                  "| study | configuration | seed | seconds |", "|---|---|---|---|"]  # fmt: skip
+        for name, secs in meta["study_seconds"].items():
+            part = outside.get(name, {})
+            when = "n/a" if secs is None else f"{secs:.0f}"
+            lines.append(f"| {name} | {part.get('config', 'n/a')} | {part.get('seed', 'n/a')} "
+                         f"| {when} |")  # fmt: skip
     lines += ["", "## Figures", ""]
     for name, info in figures.items():
         lines.append(f"![{name}]({info['file']})")

@@ -28,19 +28,22 @@ from .claims import claims_table
 from .figures import write_figures
 from .markdown import report_markdown
 
-__all__ = ["reproduce", "write_report"]
+__all__ = ["reproduce", "run_studies", "study_seeds", "write_report"]
 
 
 def _run(name, params, seed):
-    """One study (in a worker process or here): its result object."""
-    return STUDIES[name].run(rng=seed, **params)
+    """One study (in a worker process or here): its result object and its seconds."""
+    tick = time.perf_counter()
+    result = STUDIES[name].run(rng=seed, **params)
+    return result, time.perf_counter() - tick
 
 
-def _bar(total, stream):
+def _bar(total, stream, progress=True):
     """A tqdm bar of the studies on ``stream``, the current study as its description."""
     from tqdm import tqdm
 
-    return tqdm(total=total, file=stream, unit="study", dynamic_ncols=True, mininterval=0.2)
+    return tqdm(total=total, file=stream, unit="study", dynamic_ncols=True, mininterval=0.2,
+                disable=not progress)  # fmt: skip
 
 
 def _chosen_studies(studies, every):
@@ -55,6 +58,76 @@ def _chosen_studies(studies, every):
         what = f"unknown {', '.join(map(repr, unknown))}" if unknown else "none given"
         raise ValueError(f"studies: {what}; expected names among {', '.join(every)}")
     return [name for name in every if name in chosen]
+
+
+def study_seeds(config, seed) -> dict:
+    """``{study name: seed}`` of a run of configuration ``config`` with ``seed``.
+
+    Each study's seed is spawned from ``seed`` by its position in the registry
+    (:data:`fopa.experiments.registry.STUDIES`), so it does not depend on which
+    studies run or in which order.
+    """
+    every = list(configuration(config))
+    spawned = np.random.SeedSequence(seed).spawn(len(every))
+    return {name: int(s.generate_state(1)[0]) for name, s in zip(every, spawned, strict=True)}
+
+
+def run_studies(params, seeds, *, jobs=1, stream=None, progress=True):
+    """Run studies, yielding ``(name, result, seconds)`` as each finishes.
+
+    Parameters
+    ----------
+    params : dict
+        ``{study name: parameters}``, run in this order (as ``jobs`` allows).
+    seeds : dict
+        ``{study name: seed}`` (at least the names of ``params``).
+    jobs : int
+        Worker processes (1: run here, in order). Each worker's BLAS runs on
+        ``cpu_count // jobs`` threads; at most one study per worker is in flight,
+        so on Ctrl-C nothing is queued behind the interrupted studies.
+    stream : file, optional
+        Where the progress bar goes (default stderr).
+    progress : bool
+        Show the bar.
+
+    Yields
+    ------
+    (str, object, float)
+        A study's name, its result and its wall-clock seconds (in its process), in
+        the order they finish.
+    """
+    stream = sys.stderr if stream is None else stream
+    names = list(params)
+    bar = _bar(len(names), stream, progress)
+    if jobs == 1:
+        with bar:
+            for name in names:
+                bar.set_description_str(name)
+                result, seconds = _run(name, params[name], seeds[name])
+                bar.update(1)
+                yield name, result, seconds
+            bar.set_description_str("done")
+        return
+    queue = iter(names)
+    running = {}
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=share_blas_between_workers,
+                               initargs=(jobs,))  # fmt: skip
+    try:
+        while True:
+            for name in itertools.islice(queue, jobs - len(running)):
+                running[pool.submit(_run, name, params[name], seeds[name])] = name
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                name = running.pop(future)
+                result, seconds = future.result()
+                bar.set_description_str(name)
+                bar.update(1)
+                yield name, result, seconds
+    finally:  # interrupted: drop what is not running, do not start it
+        bar.close()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def write_report(out, results, meta, *, seeds=None):
@@ -122,46 +195,19 @@ def reproduce(out="fopa-report", *, config="quick", seed=0, jobs=1, stream=None,
     every = list(params)
     names = _chosen_studies(studies, every)
     os.makedirs(out, exist_ok=True)
-    spawned = np.random.SeedSequence(seed).spawn(len(every))
-    seed_of = {name: int(s.generate_state(1)[0]) for name, s in zip(every, spawned, strict=True)}
+    seed_of = study_seeds(config, seed)
     seeds = [seed_of[name] for name in names]
     start = time.perf_counter()
-    results = {}
-    bar = _bar(len(names), stream)
-    if jobs == 1:
-        with bar:
-            for k, name in enumerate(names):
-                bar.set_description_str(name)
-                results[name] = _run(name, params[name], seeds[k])
-                bar.update(1)
-            bar.set_description_str("done")
-    else:
-        # at most one study per worker in flight: on Ctrl-C (which reaches the workers
-        # too) nothing is queued behind the interrupted studies
-        queue = iter(enumerate(names))
-        running = {}
-        pool = ProcessPoolExecutor(max_workers=jobs, initializer=share_blas_between_workers,
-                                   initargs=(jobs,))  # fmt: skip
-        try:
-            while True:
-                for k, name in itertools.islice(queue, jobs - len(running)):
-                    running[pool.submit(_run, name, params[name], seeds[k])] = name
-                if not running:
-                    break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    name = running.pop(future)
-                    results[name] = future.result()
-                    bar.set_description_str(name)
-                    bar.update(1)
-        finally:  # interrupted: drop what is not running, do not start it
-            bar.close()
-            pool.shutdown(wait=True, cancel_futures=True)
-        results = {name: results[name] for name in names}  # the order of the studies
+    results, study_seconds = {}, {}
+    for name, result, secs in run_studies({name: params[name] for name in names}, seed_of,
+                                          jobs=jobs, stream=stream):  # fmt: skip
+        results[name], study_seconds[name] = result, secs
+    results = {name: results[name] for name in names}  # the order of the studies
     seconds = time.perf_counter() - start
     source = f"config `{config}`, seed {seed}"
     if len(names) < len(every):
         source += f", {len(names)} of the {len(every)} studies: {', '.join(names)}"
     meta = dict(version=__version__, config=config, seed=seed, jobs=jobs, seconds=seconds,
-                source=source, studies=names)  # fmt: skip
+                source=source, studies=names,
+                study_seconds={name: study_seconds[name] for name in names})  # fmt: skip
     return write_report(out, results, meta, seeds=dict(zip(names, seeds, strict=True)))

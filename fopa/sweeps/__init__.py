@@ -12,7 +12,7 @@
 See ``docs/sweeps.md``.
 """
 
-from .paper import PAPER_CONFIG, PAPER_SIZES, paper_specs, run_paper
+from .paper import PAPER_CONFIG, PAPER_SIZES, paper_outside_studies, paper_specs, run_paper
 from .results import export_results, report_from_stores, studies_from_stores
 from .runner import SweepSummary, run_cell, run_sweep
 from .spec import BUILTIN_EXPERIMENTS, Cell, SweepSpec, load_spec, resolve_experiment
@@ -30,6 +30,7 @@ __all__ = [
     "SweepSummary",
     "export_results",
     "load_spec",
+    "paper_outside_studies",
     "paper_specs",
     "report_from_stores",
     "resolve_experiment",

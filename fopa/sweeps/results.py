@@ -28,7 +28,7 @@ import numpy as np
 
 from .._version import __version__
 from ..experiments.common import cell_axis
-from ..experiments.registry import study_for_cells
+from ..experiments.registry import STUDIES, study_for_cells
 from ..report.reproduce import write_report
 from .store import ResultStore
 
@@ -141,17 +141,36 @@ def studies_from_stores(stores) -> dict:
     return {name: study.to_dict() for name, study in _study_results(stores).items()}
 
 
-def report_from_stores(stores, out="fopa-report", *, extra_meta=None) -> dict:
+def report_from_stores(stores, out="fopa-report", *, studies=None, study_seconds=None,
+                       extra_meta=None) -> dict:  # fmt: skip
     """``report.md``, ``results.json`` and figures of ``fopa reproduce``, built from stores.
 
-    Only the studies the stores hold appear in the claims table. ``meta["parts"]``
-    (also a table in ``report.md``) gives per store its cells and their summed
-    seconds; ``extra_meta`` (a dict) is merged into ``meta``. Returns the content of
-    ``results.json``.
+    Only the studies the stores hold (and ``studies``) appear in the claims table,
+    in registry order. ``meta["parts"]`` (also a table in ``report.md``) gives per
+    store its cells and their summed seconds; ``extra_meta`` (a dict) is merged into
+    ``meta``. Returns the content of ``results.json``.
+
+    Parameters
+    ----------
+    stores : str, path or sequence of them
+        Complete stores of built-in cells.
+    out : str or path
+    studies : dict, optional
+        ``{name: study result}`` computed outside the stores, reported beside theirs;
+        a name the stores also give is an error.
+    study_seconds : dict, optional
+        ``{name: seconds}`` of ``studies``, added to the report's seconds and listed
+        in ``meta["study_seconds"]`` (a table in ``report.md``).
+    extra_meta : dict, optional
     """
     if isinstance(stores, (str, os.PathLike)):
         stores = [stores]
     results = _study_results(stores)
+    for name, study in (studies or {}).items():
+        if name in results:
+            raise ValueError(f"the study {name!r} is in a store and in studies; give it once")
+        results[name] = study
+    results = {name: results[name] for name in STUDIES if name in results}
     seconds = 0.0
     fingerprints, parts = {}, {}
     for path in stores:
@@ -164,5 +183,11 @@ def report_from_stores(stores, out="fopa-report", *, extra_meta=None) -> dict:
             )
     source = "sweep store(s) " + ", ".join(f"`{os.path.basename(p)}`" for p in fingerprints)
     meta = dict(version=__version__, source=source, seconds=seconds, stores=fingerprints,
-                parts=parts, **(extra_meta or {}))  # fmt: skip
+                parts=parts)  # fmt: skip
+    if studies:
+        study_seconds = dict(study_seconds or {})
+        meta["source"] += f" and {len(studies)} studies run outside them"
+        meta["seconds"] += sum(study_seconds.values())
+        meta["study_seconds"] = {name: study_seconds.get(name) for name in studies}
+    meta.update(extra_meta or {})
     return write_report(out, results, meta)
