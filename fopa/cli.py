@@ -354,7 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--config", choices=(*CONFIG_NAMES, PAPER_CONFIG), default=None,
         help="the configuration (default: full; --quick is --config quick; paper: the "
-        "research-scale grids as resumable sweeps, stores in OUT/stores: rerun to resume)",
+        "research-scale grids as resumable sweeps (stores in OUT/stores) and the other studies "
+        "at full size (saved in OUT/studies): rerun to resume)",
     )  # fmt: skip
     rep.add_argument("--out", default="fopa-report", help="output directory")
     rep.add_argument("--seed", type=int, default=0, help="the root seed of every study")
