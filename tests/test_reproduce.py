@@ -30,6 +30,7 @@ PANELS = {
     "adversarial_training": 2,
     "training_protocols": 5,
     "logistic_training_protocols": 5,
+    "training_protocols_even_odd": 5,
     "training_checkpoints": 4,
     "logistic_training_checkpoints": 4,
     "tail_rates_across_scales": 1,

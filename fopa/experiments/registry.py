@@ -357,6 +357,23 @@ def _entries():
           for d, configs in WIDE_REGULARITY.items()
           for prefix, loss in (("input_scale_regularity", "quadratic"),
                                ("logistic_regularity", "logistic"))),
+        # the second MNIST task, with the design of training_protocols (same target,
+        # epochs and seeds); 5x the training digits, about 1.8x its time
+        Study(
+            "training_protocols_even_odd",
+            run=protocols.training_protocols,
+            configs={
+                "tiny": dict(protocol_study.configs["tiny"], dataset="mnist_even_odd",
+                             taus=(0.3, 1.0), m=4, epochs=1, probe_epochs=(0, 1),
+                             probe_points=2, probe_budget=50, eval_points=4),
+                "quick": dict(protocol_study.configs["quick"], dataset="mnist_even_odd",
+                              epochs=5, n_seeds=2, probe_epochs=(0, 5)),
+                "full": dict(protocol_study.configs["full"], dataset="mnist_even_odd"),
+            },
+            claim=CLAIMS[3],
+            claims=protocols.protocol_claims,
+            figure=protocols.protocol_figure,
+        ),
     )  # fmt: skip
 
 
