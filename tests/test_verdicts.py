@@ -202,3 +202,19 @@ def test_protocol_rule_censoring_and_p1():
     verdict, _ = protocol_verdict("P3", TAUS, first, 1000, rng=1)
     assert verdict.outcome == "inconclusive" and "lower bound [-inf" in verdict.reason
     assert protocol_verdict("P4", TAUS, np.full((3, 20), -1), 100)[0].outcome == "not tested"
+
+
+def test_a_median_at_the_budget_counts_as_capped_and_the_reason_says_so():
+    # every seed reaches the target exactly at the last epoch at the smallest tau, never
+    # elsewhere: the Kaplan-Meier median there is the budget, which the rule cannot tell
+    # from a capped one (the reason must not claim that nothing was reached)
+    from fopa.experiments.verdicts import protocol_verdict
+
+    first = np.full((3, 10), -1)
+    first[0] = 20
+    verdict, interval = protocol_verdict("P2", TAUS, first, 20, rng=0)
+    assert verdict.outcome == "not tested" and interval is None
+    assert "no median below the budget" in verdict.reason
+    assert "a median at the budget counts as capped" in verdict.rule
+    first[0] = 19  # one epoch earlier: below the budget, so the rule can decide a side
+    assert protocol_verdict("P2", TAUS, first, 20, rng=0)[0].outcome != "not tested"

@@ -59,7 +59,8 @@ ITERATION_RULE = (
 
 #: How both slope rules treat a median that is not reached within the budget.
 CENSORED_SLOPE = (
-    "medians are Kaplan-Meier medians capped at the budget; a capped median is only "
+    "medians are Kaplan-Meier medians capped at the budget (a median at the budget counts "
+    "as capped); a capped median is only "
     "known to be at least the budget, so capping lowers the slope when it happens above "
     "the mean log tau and raises it below: agrees needs the interval of the slope's lower "
     "bound (a replicate with a capped median below the mean log tau has none: -inf) above "
@@ -72,7 +73,7 @@ SPEED_RULE = (
     "every tau) of the least-squares slope of log median first certified iteration "
     "against log tau is above 0 (fewer iterations at smaller tau), disagrees if below 0, "
     f"else inconclusive; {CENSORED_SLOPE}; not tested with fewer than 2 scales or no "
-    "median reached"
+    "median below the budget"
 )
 
 REGULARITY_RULE = (
@@ -111,7 +112,7 @@ PROTOCOL_RULE = (
     "paired-bootstrap interval (seeds resampled, the same initial network at every tau) "
     "of the least-squares slope of log median N against log tau is above 0 (fewer "
     f"epochs at smaller tau), disagrees if below 0, else inconclusive; {CENSORED_SLOPE}; "
-    "not tested with fewer than 2 scales or no median reached"
+    "not tested with fewer than 2 scales or no median below the budget"
 )
 
 #: What stands next to P1's verdict: the protocol decides that answer.
@@ -259,7 +260,10 @@ def _slope_verdict(taus, first, budget, rule, *, rng, n_boot):
     side = np.sign(log_tau - log_tau.mean())  # +1 above the mean log tau: capping lowers
     medians = np.array([_capped_median(row, budget) for row in first])
     if not np.any(medians < budget):
-        reason = "no median reached within the budget at any tau"
+        reason = (
+            "no median below the budget at any tau (a median at the budget is "
+            "indistinguishable from a capped one)"
+        )
         return Verdict("not tested", rule, reason), None
     capped_where = set()  # the sides of the mean log tau where some replicate capped
 
