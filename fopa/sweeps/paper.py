@@ -19,7 +19,9 @@ configuration, each with the seed it gets in ``fopa reproduce --config full``
 result is saved to ``<out>/studies/<name>.pickle`` as it finishes (written to a
 temporary file, then renamed); a rerun loads the saved ones whose name, parameters,
 seed and fopa version match and runs the rest, so the claims table holds every
-study of the reproduction.
+study of the reproduction. As with the stores, a saved result is not tied to the
+code beyond the version string: after changing fopa's code, delete
+``<out>/studies`` (and the stores) to measure the new code.
 """
 
 from __future__ import annotations
