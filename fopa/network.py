@@ -22,6 +22,24 @@ __all__ = ["TwoLayerNet"]
 FORMAT_VERSION = 2
 
 
+def _row_norms(W):
+    """Euclidean norms of the rows of W, exact in range: the plain sum of squares
+    where it neither overflows nor underflows (the bits of ``np.linalg.norm``), and
+    elsewhere the norm of the row scaled by a power of two (exact scaling, so the
+    result is that of the plain formula in exact range)."""
+    with np.errstate(over="ignore", under="ignore"):
+        out = np.linalg.norm(W, axis=1)
+    biggest = np.max(np.abs(W), axis=1) if W.shape[1] else np.zeros(W.shape[0])
+    redo = np.flatnonzero(~np.isfinite(out) | ((out == 0) & (biggest > 0))
+                          | ((out < 1e-150) & (biggest > 0)))  # fmt: skip
+    for r in redo:
+        if not np.isfinite(biggest[r]):
+            continue  # an inf or NaN entry: the plain result says so
+        scale = np.ldexp(1.0, int(np.frexp(biggest[r])[1]))
+        out[r] = scale * np.linalg.norm(W[r] / scale)
+    return out
+
+
 def _frozen(arr: np.ndarray) -> np.ndarray:
     arr = np.array(arr, dtype=np.float64, order="C", copy=True)
     arr.flags.writeable = False
@@ -126,10 +144,10 @@ class TwoLayerNet:
 
     @cached_property
     def row_norms(self) -> np.ndarray:
-        """``||w_r||_2`` for every row, shape (m,)."""
-        out = np.linalg.norm(self.W, axis=1)
-        out.flags.writeable = False
-        return out
+        """``||w_r||_2`` for every row, shape (m,), read-only. Rows whose sum of squares
+        overflows or underflows float64 are rescaled by a power of two first, so
+        a finite nonzero row never gets an infinite or zero norm."""
+        return _frozen(_row_norms(self.W))
 
     @cached_property
     def abs_output_weights(self) -> np.ndarray:

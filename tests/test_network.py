@@ -178,3 +178,17 @@ def test_random_rejects_bad_sizes(args, error):
 def test_random_rejects_bad_rng():
     with pytest.raises(TypeError, match="rng"):
         fopa.TwoLayerNet.random(3, 3, rng="seed")
+
+
+def test_row_norms_are_right_over_the_whole_float_range():
+    mpmath = pytest.importorskip("mpmath")
+    W = np.array([[1e200, -1e200, 3e199], [3e-200, 4e-200, 0.0], [0.3, -1.2, 2.5],
+                  [0.0, 0.0, 0.0], [1e300, 1e300, 1e300]])  # fmt: skip
+    net = fopa.TwoLayerNet(W, np.ones(5))
+    norms = net.row_norms
+    for row, got in zip(W, norms, strict=True):
+        exact = float(mpmath.sqrt(mpmath.fsum(mpmath.mpf(v) ** 2 for v in row)))
+        assert got == pytest.approx(exact, rel=4e-16, abs=0.0)
+    # in range, the bits of the plain formula (no rescaling where none is needed)
+    assert norms[2] == np.linalg.norm(W[2])
+    assert not norms.flags.writeable
