@@ -12,6 +12,7 @@ written next to it; it never assumes the answer.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -95,6 +96,11 @@ def run_studies(params, seeds, *, jobs=1, stream=None, progress=True):
     (str, object, float)
         A study's name, its result and its wall-clock seconds (in its process), in
         the order they finish.
+
+    Notes
+    -----
+    A caller that may stop early (an exception in its loop) should close the
+    generator (``contextlib.closing``), which shuts the pool down at once.
     """
     stream = sys.stderr if stream is None else stream
     names = list(params)
@@ -199,9 +205,11 @@ def reproduce(out="fopa-report", *, config="quick", seed=0, jobs=1, stream=None,
     seeds = [seed_of[name] for name in names]
     start = time.perf_counter()
     results, study_seconds = {}, {}
-    for name, result, secs in run_studies({name: params[name] for name in names}, seed_of,
-                                          jobs=jobs, stream=stream):  # fmt: skip
-        results[name], study_seconds[name] = result, secs
+    runs = run_studies({name: params[name] for name in names}, seed_of, jobs=jobs,
+                       stream=stream)  # fmt: skip
+    with contextlib.closing(runs):  # an exception here shuts the pool down at once
+        for name, result, secs in runs:
+            results[name], study_seconds[name] = result, secs
     results = {name: results[name] for name in names}  # the order of the studies
     seconds = time.perf_counter() - start
     source = f"config `{config}`, seed {seed}"

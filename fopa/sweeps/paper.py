@@ -26,6 +26,7 @@ code beyond the version string: after changing fopa's code, delete
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import sys
@@ -192,11 +193,12 @@ def _run_outside_studies(size, folder, jobs, stream, progress):
     todo = {name: p for name, p in params.items() if name not in results}
     if progress and todo:
         print(f"{len(todo)} studies outside the sweeps ({len(results)} saved)", file=stream)
-    for name, result, seconds in run_studies(todo, seeds, jobs=jobs, stream=stream,
-                                             progress=progress):  # fmt: skip
-        _save_study(path[name], keys[name], result, seconds)
-        results[name] = result
-        parts[name] = dict(config=config, seed=seeds[name], seconds=seconds, ran=True)
+    runs = run_studies(todo, seeds, jobs=jobs, stream=stream, progress=progress)
+    with contextlib.closing(runs):  # an exception here shuts the pool down at once
+        for name, result, seconds in runs:
+            _save_study(path[name], keys[name], result, seconds)
+            results[name] = result
+            parts[name] = dict(config=config, seed=seeds[name], seconds=seconds, ran=True)
     order = list(params)
     return ({name: results[name] for name in order}, {name: parts[name] for name in order})
 
