@@ -381,4 +381,8 @@ def protocol_figure(r):
            xticks=probes)  # fmt: skip
     ax.title.set_fontsize(9)
     ax.legend(fontsize=7)
+    st = r.settings
+    fig.suptitle(f"{st.get('loss', 'quadratic')} loss, {r.dataset} ({st['n_train']} training "
+                 f"points), m={st['m']}, eps = {st['ratio']} ||x||; curves: mean over "
+                 f"{st['n_seeds']} seeds, bands: 95 % interval", fontsize=10)  # fmt: skip
     return fig
