@@ -29,9 +29,9 @@ def _row_norms(W):
     result is that of the plain formula in exact range)."""
     with np.errstate(over="ignore", under="ignore"):
         out = np.linalg.norm(W, axis=1)
-    biggest = np.max(np.abs(W), axis=1) if W.shape[1] else np.zeros(W.shape[0])
-    redo = np.flatnonzero(~np.isfinite(out) | ((out == 0) & (biggest > 0))
-                          | ((out < 1e-150) & (biggest > 0)))  # fmt: skip
+    biggest = np.max(np.abs(W), axis=1)  # W has at least one column (validated)
+    # overflowed, or small enough that the squares lost bits (or underflowed to 0)
+    redo = np.flatnonzero(~np.isfinite(out) | ((out < 1e-150) & (biggest > 0)))
     for r in redo:
         if not np.isfinite(biggest[r]):
             continue  # an inf or NaN entry: the plain result says so

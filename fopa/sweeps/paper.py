@@ -154,9 +154,7 @@ def _saved_study(path, key):
     try:
         with open(path, "rb") as fh:
             saved = pickle.load(fh)
-    except FileNotFoundError:
-        return None
-    except Exception:  # unreadable or from other code: run the study again
+    except Exception:  # missing, unreadable or from other code: run the study again
         return None
     if not isinstance(saved, dict) or saved.get("key") != key:
         return None
