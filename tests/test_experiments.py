@@ -35,6 +35,25 @@ def test_polynomial_iterations_numbers_match_their_raw_data():
     assert back["first_certified"] == r.first_certified.tolist()
 
 
+def test_iteration_tails_runs_the_ascents_of_the_iteration_study():
+    kw = dict(ds=(3, 6), ms=(6,), n_runs=12, rng=4)
+    tails, grid = E.iteration_tails(**kw), E.polynomial_iterations(**kw)
+    np.testing.assert_array_equal(tails.first_certified, grid.first_certified)
+    assert tails.quantiles == (0.5, 0.9, 0.99) and tails.quantile.shape == (2, 1, 3)
+    for i in range(2):
+        km = kaplan_meier(*censored_times(tails.first_certified[i, 0], 20_000))
+        for k, p in enumerate(tails.quantiles):
+            q = km.quantile(p)
+            assert (tails.quantile[i, 0, k], tails.quantile_low[i, 0, k],
+                    tails.quantile_high[i, 0, k]) == (q.estimate, q.low, q.high)  # fmt: skip
+        assert tails.share_certified[i, 0] == grid.share_certified[i, 0]
+    assert tails.quantile[0, 0, 0] == grid.median[0, 0]
+    assert tails.quantile[0, 0, 2] == grid.p99[0, 0]
+    assert tails.verdict["outcome"] == "not tested"  # two sizes: no growth to fit
+    back = json.loads(json.dumps(tails.to_dict()))
+    assert back["first_certified"] == tails.first_certified.tolist()
+
+
 def test_input_scale_speed_is_paired_and_reproducible():
     kw = dict(taus=(0.05, 0.5), d=4, m=8, n_runs=3, rng=2)
     a = E.input_scale_speed(**kw)

@@ -16,7 +16,8 @@ from fopa.sweeps.cells import pga
 
 
 def test_every_paper_spec_is_valid_and_builds_the_study_it_is_named_after():
-    for size, count in (("paper", 18), ("tiny", 14)):  # 8 iteration arms, 2 x radii, 2
+    # 8 iteration arms, the tail, 2 x radii, 2 regularity
+    for size, count in (("paper", 19), ("tiny", 15)):
         specs = paper_specs(size)
         names = [spec["name"] for spec in specs]
         assert len(names) == len(set(names)) == count
@@ -27,6 +28,8 @@ def test_every_paper_spec_is_valid_and_builds_the_study_it_is_named_after():
     assert grid["grid"] == dict(d=[8, 16, 32, 64, 128, 256, 512, 784],
                                 m=[16, 64, 256, 1024, 4096])  # fmt: skip
     assert grid["seeds"]["count"] >= 100
+    tail = {s["name"]: s for s in paper_specs("paper")}["polynomial_iterations_tail"]
+    assert tail["seeds"]["count"] >= 5 * grid["seeds"]["count"]
     with pytest.raises(ValueError, match="unknown size 'huge'"):
         paper_specs("huge")
 
@@ -72,6 +75,16 @@ def test_run_paper_writes_every_study_resumes_and_rebuilds_the_same_report(tmp_p
     assert stores == sorted(f"{n}.sqlite" for n in names)
     assert all(part["ran"] > 0 for part in first["meta"]["sweeps"].values())
     assert first["meta"]["config"] == "paper (tiny)"
+    # the tail store gives the tail study; its first instances are the iteration grid's
+    tail = first["experiments"]["polynomial_iterations_tail"]
+    grid = first["experiments"]["polynomial_iterations"]
+    assert set(tail) >= {"quantile", "quantile_low", "quantile_high", "growth_d"}
+    n_grid = len(grid["first_certified"][0][0])
+    assert len(tail["first_certified"][0][0]) > n_grid
+    for i, d in enumerate(tail["ds"]):
+        for j, m in enumerate(tail["ms"]):
+            same = grid["first_certified"][grid["ds"].index(d)][grid["ms"].index(m)]
+            assert tail["first_certified"][i][j][:n_grid] == same
     report = (tmp_path / "r" / "report.md").read_text()
     assert "## Sweep stores" in report and "`logistic_regularity.sqlite`" in report
     assert "## Studies outside the sweeps" in report and "| training_protocols | tiny |" in report

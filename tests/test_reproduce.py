@@ -31,6 +31,7 @@ PANELS = {
     "training_protocols": 5,
     "logistic_training_protocols": 5,
     "training_protocols_even_odd": 5,
+    "polynomial_iterations_tail": 2,
     "training_checkpoints": 4,
     "logistic_training_checkpoints": 4,
     "tail_rates_across_scales": 1,

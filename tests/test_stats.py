@@ -249,6 +249,43 @@ def test_censored_counts_are_kept_not_dropped():
     assert fit.model == "inconclusive" and "not reached" in fit.reason
 
 
+def test_a_tail_quantile_is_fitted_when_asked():
+    # 96 % of the runs follow 3 d^1.5, 4 % a slow mode 2 exp(d/16) + 3 d^1.5 (heavy tail):
+    # the median grows polynomially, the 0.99 quantile exponentially
+    gen = np.random.default_rng(14)
+    n = 1000
+
+    def mixture(d):
+        slow = gen.random(n) < 0.04
+        base = 3.0 * d**1.5 * np.exp(0.2 * gen.standard_normal(n))
+        return np.where(slow, base + 2.0 * np.exp(d / 16) * np.exp(0.2 * gen.standard_normal(n)),
+                        base)  # fmt: skip
+
+    samples = [mixture(d) for d in DS]
+    median = growth_fit(DS, samples, n_boot=200, rng=0)
+    tail = growth_fit(DS, samples, quantile=0.99, n_boot=200, rng=0)
+    assert median.model == "polynomial" and median.quantile == 0.5, median.reason
+    assert median.quantiles == median.medians
+    assert median.exponent_interval[0] <= 1.5 <= median.exponent_interval[1]
+    assert tail.model == "exponential" and tail.quantile == 0.99, tail.reason
+    assert tail.medians == median.medians
+    for d, got, s in zip(DS, tail.quantiles, samples, strict=True):
+        assert got == np.sort(s)[int(np.ceil(0.99 * n)) - 1], d  # the plain order statistic
+    # a polynomial tail: counts drawn from 3 d^1.5 lognormal, every quantile grows like d^1.5
+    poly = growth_fit(DS, _counts(lambda d: 3.0 * d**1.5, gen, n=500), quantile=0.99,
+                      n_boot=200, rng=0)  # fmt: skip
+    assert poly.model == "polynomial", poly.reason
+    assert poly.exponent_interval[0] <= 1.5 <= poly.exponent_interval[1]
+    # a quantile beyond the runs that finished is not reached: nothing to fit
+    counts = _counts(lambda d: 3.0 * d**1.5, gen, n=200)
+    budget = np.quantile(counts[-1], 0.95)
+    fit = growth_fit(DS, [np.minimum(c, budget) for c in counts],
+                     censored=[c > budget for c in counts], quantile=0.99, rng=0)  # fmt: skip
+    assert fit.model == "inconclusive" and "0.99 quantile count is not reached" in fit.reason
+    with pytest.raises(ValueError, match="quantile must be in"):
+        growth_fit(DS, counts, quantile=1.0)
+
+
 def test_growth_fit_errors():
     with pytest.raises(ValueError, match="strictly increasing"):
         growth_fit([4, 2, 8], [[1, 2]] * 3)

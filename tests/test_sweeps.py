@@ -482,6 +482,21 @@ def test_a_store_maps_to_the_study_of_its_fixed_parameters():
         "logistic_iterations_sphere_start"
     )
     assert study_for_cells("pga", {"d", "m"}, "quadratic").name == "polynomial_iterations"
+    # a spec named after a study those cells build gives it; a name they cannot build
+    # (another loss, another step policy) falls back to the rule above
+    params = {"step_policy": "lipschitz", "init": "zero", "loss": "quadratic"}
+    tail = "polynomial_iterations_tail"
+    assert study_for_cells("pga", {"d", "m"}, "quadratic", params, name=tail).name == tail
+    assert study_for_cells("pga", {"d", "m"}, "quadratic", params, name="x").name == (
+        "polynomial_iterations"
+    )
+    assert study_for_cells("pga", {"d", "m"}, "logistic", params, name=tail).name == (
+        "logistic_iterations"
+    )
+    params = {"step_policy": "backtracking", "init": "zero", "loss": "quadratic"}
+    assert study_for_cells("pga", {"d", "m"}, "quadratic", params, name=tail).name == (
+        "polynomial_iterations_backtracking"
+    )
 
 
 def test_a_speed_store_maps_to_the_study_of_its_ratio():

@@ -5,10 +5,12 @@ import pytest
 
 from fopa.experiments.verdicts import (
     ITERATION_RULE,
+    TAIL_RULE,
     censored_cell,
     iteration_verdict,
     regularity_verdict,
     speed_verdict,
+    tail_verdict,
     training_verdict,
 )
 
@@ -58,6 +60,49 @@ def test_iteration_rule_is_inconclusive_on_flat_counts_and_untested_on_a_small_g
     small = np.full((2, 2, 5), 100, np.int64)
     verdict, fits = iteration_verdict((3, 6), (6, 12), small, BUDGET, rng=1)
     assert verdict.outcome == "not tested" and fits["d"] == [] and fits["m"] == []
+
+
+def _mixture_grid(slow_law, gen, n=600, share_slow=0.04, ds=(8, 16, 32, 64, 128, 256), ms=(16, 64)):
+    """Counts whose bulk grows like 3 d^1.2 m^0.3 and whose slowest 4 % grow by ``slow_law``:
+    the median is polynomial whatever the tail does."""
+    first = np.empty((len(ds), len(ms), n), np.int64)
+    for i, d in enumerate(ds):
+        for j, m in enumerate(ms):
+            bulk = 3.0 * d**1.2 * m**0.3 * np.exp(0.15 * gen.standard_normal(n))
+            slow = gen.random(n) < share_slow
+            tail = slow_law(d, m) * np.exp(0.15 * gen.standard_normal(n))
+            first[i, j] = np.round(np.where(slow, bulk + tail, bulk))
+    return ds, ms, first
+
+
+@pytest.mark.parametrize(
+    ("slow_law", "outcome"),
+    [
+        (lambda d, m: 20.0 * d**1.5, "agrees"),
+        (lambda d, m: 5.0 * np.exp(d / 24), "disagrees"),
+    ],
+)
+def test_tail_rule_decides_on_the_p99_not_on_the_median(slow_law, outcome):
+    ds, ms, first = _mixture_grid(slow_law, np.random.default_rng(5))
+    verdict, fits = tail_verdict(ds, ms, first, BUDGET, rng=1, n_boot=200)
+    assert verdict.outcome == outcome, verdict.reason
+    assert verdict.rule == TAIL_RULE and len(fits["d"]) == len(ms) and fits["m"] == []
+    assert all(f.quantile == 0.99 for f in fits["d"])
+    # the median rule on the same counts calls them polynomial either way
+    median, median_fits = iteration_verdict(ds, ms, first, BUDGET, rng=1, n_boot=200)
+    assert all(f.model == "polynomial" for f in median_fits["d"]), median.reason
+
+
+def test_tail_rule_is_inconclusive_beyond_the_budget_and_untested_on_a_small_grid():
+    ds, ms, first = _mixture_grid(lambda d, m: 20.0 * d**1.5, np.random.default_rng(6))
+    first[-1, 0, :12] = -1  # 2 % of one cell censored: its p99 is beyond the budget
+    verdict, fits = tail_verdict(ds, ms, first, BUDGET, rng=1, n_boot=200)
+    assert verdict.outcome == "inconclusive", verdict.reason
+    assert "beyond the budget in 1 of 12 cells" in verdict.reason
+    assert fits["d"][0].model == "inconclusive" and "not reached" in fits["d"][0].reason
+    small = np.full((2, 1, 50), 100, np.int64)
+    verdict, fits = tail_verdict((3, 6), (6,), small, BUDGET, rng=1)
+    assert verdict.outcome == "not tested" and fits == {"d": [], "m": []}
 
 
 def test_censored_cell_keeps_unfinished_runs():

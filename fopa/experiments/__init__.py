@@ -1,8 +1,8 @@
 """Experiments that put the paper's claims to the test.
 
-One module per study (:mod:`.iterations`, :mod:`.scale_speed`, :mod:`.regularity`,
-:mod:`.training`, :mod:`.protocols`, :mod:`.checkpoints`, :mod:`.tolerance`,
-:mod:`.tail_rates`), the helpers they share
+One module per study (:mod:`.iterations`, :mod:`.iteration_quantiles`, :mod:`.scale_speed`,
+:mod:`.regularity`, :mod:`.training`, :mod:`.protocols`, :mod:`.checkpoints`,
+:mod:`.tolerance`, :mod:`.tail_rates`), the helpers they share
 (:mod:`.common`), the data sets (:mod:`.datasets`) and the table of studies that the
 report and the sweeps read (:mod:`.registry`). Each experiment is a function with its
 parameters, drawing everything from one ``rng``, and returns a frozen result whose
@@ -14,6 +14,7 @@ show.
 from .checkpoints import CheckpointStudy, training_checkpoints
 from .common import random_instance
 from .datasets import DATASETS, MNIST_TASKS, load_binary_dataset, load_training_split
+from .iteration_quantiles import TailStudy, iteration_tails, tail_study
 from .iterations import IterationStudy, iteration_study, pga_outcome, polynomial_iterations
 from .protocols import PROTOCOLS, ProtocolStudy, training_protocols
 from .regularity import (
@@ -66,4 +67,7 @@ __all__ = [
     "tail_rates_against_scale",
     "ToleranceStudy",
     "iterations_against_tolerance",
+    "TailStudy",
+    "iteration_tails",
+    "tail_study",
 ]

@@ -32,7 +32,10 @@ from .verdicts import iteration_verdict
 #: Claim 1, as the claims table words it.
 CLAIM = "1. PGA reaches a certified local maximum in polynomially many iterations"
 
-__all__ = ["CLAIM", "IterationStudy", "pga_outcome", "polynomial_iterations", "iteration_study"]
+__all__ = [
+    "CLAIM", "IterationStudy", "pga_outcome", "polynomial_iterations", "iteration_counts",
+    "iteration_study",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,22 @@ def polynomial_iterations(
     ``n_runs`` >= 2 (a median needs an interval).
     """
     gen = as_rng(rng)
+    counts, settings = iteration_counts(
+        ds, ms, n_runs=n_runs, scale=scale, ratio=ratio, tol=tol, max_iter=max_iter,
+        certify_every=certify_every, step_policy=step_policy, fixed_step=fixed_step,
+        relative_factor=relative_factor, init=init, activation=activation, loss=loss, rng=gen,
+    )  # fmt: skip
+    return iteration_study(ds, ms, *counts, settings, rng=gen)
+
+
+def iteration_counts(
+    ds, ms, *, n_runs, scale, ratio, tol, max_iter, certify_every, step_policy, fixed_step,
+    relative_factor, init, activation, loss, rng,
+):  # fmt: skip
+    """The raw counts of :func:`polynomial_iterations` (its arguments; ``rng`` a
+    Generator): ``((first_certified, first_stationary, first_gradient_mapping,
+    bound), settings)``, arrays of shape (len(ds), len(ms), n_runs), instances drawn
+    cell by cell in that order."""
     loss_code(loss)
     n_runs = as_int("n_runs", n_runs, minimum=2)
     step_size = policy_step(step_policy, fixed_step, relative_factor)
@@ -153,11 +172,11 @@ def polynomial_iterations(
     for i, d in enumerate(ds):
         for j, m in enumerate(ms):
             for r in range(n_runs):
-                instance = random_instance(d, m, activation, gen)
+                instance = random_instance(d, m, activation, rng)
                 out = pga_outcome(
                     *instance, scale=scale, ratio=ratio, step_size=step_size, tol=tol,
                     max_iter=max_iter, certify_every=certify_every, loss=loss, init=init,
-                    rng=gen if init != "zero" else None,
+                    rng=rng if init != "zero" else None,
                 )  # fmt: skip
                 first_cert[i, j, r] = out["first_certified"]
                 first_stat[i, j, r] = out["first_stationary"]
@@ -167,7 +186,7 @@ def polynomial_iterations(
                     certify_every=certify_every, step_policy=step_policy,
                     fixed_step=fixed_step, relative_factor=relative_factor, init=init,
                     activation=activation, loss=loss)  # fmt: skip
-    return iteration_study(ds, ms, first_cert, first_stat, first_gmap, bound, settings, rng=gen)
+    return (first_cert, first_stat, first_gmap, bound), settings
 
 
 def iteration_study(ds, ms, first_cert, first_stat, first_gmap, bound, settings, *, rng=None):
@@ -197,7 +216,8 @@ def iteration_study(ds, ms, first_cert, first_stat, first_gmap, bound, settings,
     )  # fmt: skip
 
 
-def _growth_text(fits, axis):
+def growth_text(fits, axis):
+    """``GrowthFit`` dicts along an axis, in words: the models and the exponents' span."""
     if not fits:
         return f"along {axis}: not tested"
     exps = [f["exponent"] for f in fits if f["exponent"] is not None]
@@ -234,18 +254,19 @@ def iteration_claims(name, study):
         statistic=(f"share certified within {study.settings['max_iter']} iterations "
                    f"{np.min(study.share_certified):.2f} to {np.max(study.share_certified):.2f} "
                    f"per cell ({censored} censored runs of {study.first_certified.size}); "
-                   f"growth of the Kaplan-Meier median {_growth_text(study.growth_d, 'd')}, "
-                   f"{_growth_text(study.growth_m, 'm')}; {_joint_text(study.joint_fit)}; "
+                   f"growth of the Kaplan-Meier median {growth_text(study.growth_d, 'd')}, "
+                   f"{growth_text(study.growth_m, 'm')}; {_joint_text(study.joint_fit)}; "
                    f"all within the sufficient-ascent "
                    f"bound: {study.all_within_bound} (median bound / count {looseness})"),
         verdict=study.verdict, n=f"{n_runs} runs per cell",
-        settings=(f"{loss} loss, step {_policy_text(study.settings)}, start "
+        settings=(f"{loss} loss, step {policy_text(study.settings)}, start "
                   f"{study.settings.get('init', 'zero')}, d in {jsonable(study.ds)}, m in "
                   f"{jsonable(study.ms)}"),
     )]  # fmt: skip
 
 
-def _policy_text(settings):
+def policy_text(settings):
+    """The step policy of a study's settings, as the tables and titles word it."""
     policy = settings.get("step_policy", "lipschitz")
     if policy == "fixed":
         return f"fixed {settings['fixed_step']:g}"
@@ -262,7 +283,7 @@ def iteration_figure(study):
 
     from .figures import count_axis, median_with_interval, shifts
 
-    title = (f"{study.settings['loss']} loss, step {_policy_text(study.settings)}, "
+    title = (f"{study.settings['loss']} loss, step {policy_text(study.settings)}, "
              f"start {study.settings.get('init', 'zero')}")  # fmt: skip
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax_d, ax_m = fig.subplots(1, 2)
@@ -286,13 +307,16 @@ def iteration_figure(study):
     return fig
 
 
+#: The parameters of a ``pga`` cell that an iteration study's settings hold.
+ITERATION_SETTINGS = ("scale", "ratio", "tol", "max_iter", "certify_every", "step_policy",
+                      "fixed_step", "relative_factor", "init", "activation", "loss")  # fmt: skip
+
+
 def iteration_study_from_cells(seeds, rows, *, rng):
     """The :class:`IterationStudy` of ``pga`` cells that sweep d and m (one loss, one
     step policy and start: its settings say which)."""
     axes = [("d", cell_axis(rows, "d")), ("m", cell_axis(rows, "m"))]
-    names = ("scale", "ratio", "tol", "max_iter", "certify_every", "step_policy", "fixed_step",
-             "relative_factor", "init", "activation", "loss")  # fmt: skip
-    settings = constant_settings(rows, names)
+    settings = constant_settings(rows, ITERATION_SETTINGS)
     return iteration_study(
         axes[0][1], axes[1][1], cell_array(rows, axes, seeds, "first_certified", np.int64, -1),
         cell_array(rows, axes, seeds, "first_stationary", np.int64, -1),

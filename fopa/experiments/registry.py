@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from . import (
     checkpoints,
+    iteration_quantiles,
     iterations,
     protocols,
     regularity,
@@ -101,6 +102,15 @@ ITERATION_GRIDS = {
     "tiny": dict(ds=(3, 6), ms=(6, 12), n_runs=3),
     "quick": dict(ds=(4, 8, 16, 32, 64), ms=(16, 32, 64, 128, 256), n_runs=10),
     "full": dict(ds=(4, 8, 16, 32, 64, 128), ms=(16, 32, 64, 128, 256, 512, 1024), n_runs=30),
+}
+
+
+#: The tail study's grids: enough runs per cell for a 0.99 quantile with an interval,
+#: and an axis of 4 sizes spanning a factor of at least 4 for its growth (tiny: none).
+TAIL_GRIDS = {
+    "tiny": dict(ds=(3, 6), ms=(6,), n_runs=4),
+    "quick": dict(ds=(4, 8, 16, 32), ms=(16,), n_runs=200),
+    "full": dict(ds=(4, 8, 16, 32, 64), ms=(16, 256), n_runs=1000),
 }
 
 
@@ -374,6 +384,19 @@ def _entries():
             claims=protocols.protocol_claims,
             figure=protocols.protocol_figure,
         ),
+        # the tail of polynomial_iterations' counts: the same ascents, many runs per cell
+        Study(
+            "polynomial_iterations_tail",
+            run=iteration_quantiles.iteration_tails,
+            configs={
+                name: dict(grid, step_policy="lipschitz", init="zero", loss="quadratic")
+                for name, grid in TAIL_GRIDS.items()
+            },
+            claim=CLAIMS[0], claims=iteration_quantiles.tail_claims,
+            figure=iteration_quantiles.tail_figure, cell="pga", cell_axes=frozenset({"d", "m"}),
+            cell_loss="quadratic", cell_fixed={"step_policy": "lipschitz", "init": "zero"},
+            from_cells=iteration_quantiles.tail_study_from_cells,
+        ),
     )  # fmt: skip
 
 
@@ -388,10 +411,15 @@ def configuration(name):
     return {study.name: study.configs[name] for study in STUDIES.values()}
 
 
-def study_for_cells(cell, swept, loss, params=None):
+def study_for_cells(cell, swept, loss, params=None, *, name=None):
     """The study that a store of ``cell`` cells sweeping ``swept`` gives for ``loss``
     (the loss of the rows at hand; None for cells without one) and ``params`` (one
     cell's parameters, matched against each study's ``cell_fixed``).
+
+    A store whose spec is ``name``d after a study that such cells build gives that
+    study (``polynomial_iterations_tail`` reads the same cells as
+    ``polynomial_iterations``, with more runs); otherwise the most specific study
+    such cells build, the first in :data:`STUDIES` order among equals.
 
     Raises
     ------
@@ -404,13 +432,17 @@ def study_for_cells(cell, swept, loss, params=None):
                         key=lambda s: -len(s.cell_fixed))  # fmt: skip
     if not candidates:
         raise ValueError(f"no reproduction study is built from experiment {cell!r}")
-    for study in candidates:
+
+    def fits(study):
         # a study for one loss takes the rows of that loss from a store that sweeps it
         axes = study.cell_axes | ({"loss"} if study.cell_loss else set())
         fixed = all(
             (params or {}).get(k, v) == v for k, v in study.cell_fixed.items() if k not in swept
         )
-        if swept <= axes and study.cell_loss in (None, loss) and fixed:
+        return swept <= axes and study.cell_loss in (None, loss) and fixed
+
+    for study in [s for s in candidates if s.name == name] + candidates:
+        if fits(study):
             return study
     axes = "; ".join(f"{s.name} sweeps {sorted(s.cell_axes)}" for s in candidates)
     raise ValueError(f"no study sweeps {sorted(swept)} with {cell} cells ({axes})")

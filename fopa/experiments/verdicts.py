@@ -27,6 +27,8 @@ from ..stats import (
 
 __all__ = [
     "ITERATION_RULE",
+    "TAIL_RULE",
+    "TAIL_QUANTILE",
     "SPEED_RULE",
     "CENSORED_SLOPE",
     "REGULARITY_RULE",
@@ -34,6 +36,7 @@ __all__ = [
     "TRAINING_RULE",
     "censored_cell",
     "iteration_verdict",
+    "tail_verdict",
     "speed_verdict",
     "regularity_verdict",
     "tolerance_verdict",
@@ -55,6 +58,20 @@ ITERATION_RULE = (
     f"{HIGH_PROBABILITY}); disagrees if along some axis most lines are exponential, or a "
     f"cell's share is significantly below {MAJORITY}; not tested if neither axis has such "
     "sizes; else inconclusive"
+)
+
+#: The quantile of the first certified iteration whose growth the tail rule fits.
+TAIL_QUANTILE = 0.99
+
+TAIL_RULE = (
+    f"growth_fit of the Kaplan-Meier {TAIL_QUANTILE:g} quantile (p99) of the first certified "
+    "iteration along d at each m and along m at each d (an axis with at least "
+    f"{MIN_SIZES} sizes spanning a factor {MIN_SPAN:g}; runs resampled within each cell): "
+    "agrees if along every tested axis most lines are polynomial and none exponential, "
+    "and the p99 is reached within the budget in every cell; disagrees if along some axis "
+    "most lines are exponential; not tested if neither axis has such sizes; else "
+    "inconclusive (a p99 beyond the budget leaves its line inconclusive: the budget is "
+    "fixed, so it cannot show exponential growth by itself)"
 )
 
 #: How both slope rules treat a median that is not reached within the budget.
@@ -203,9 +220,6 @@ def iteration_verdict(ds, ms, first, budget, *, rng=None, n_boot=1000):
     below_high = [c for c in flat if c["share_high"] < HIGH_PROBABILITY]
     axes = [[f.model for f in fits[a]] for a in ("d", "m") if fits[a]]
 
-    def most(models, name):
-        return 2 * sum(mo == name for mo in models) > len(models)
-
     summary = (
         f"growth along d: {_tally(fits['d'])}; along m: {_tally(fits['m'])}; share certified "
         f"per cell {min(c['share'] for c in flat):.2f} to {max(c['share'] for c in flat):.2f} "
@@ -213,12 +227,59 @@ def iteration_verdict(ds, ms, first, budget, *, rng=None, n_boot=1000):
     )
     if not all_fits:
         return Verdict("not tested", ITERATION_RULE, f"no axis can be tested: {summary}"), fits
-    if any(most(models, "exponential") for models in axes) or low_share:
+    if any(_most(models, "exponential") for models in axes) or low_share:
         return Verdict("disagrees", ITERATION_RULE, summary), fits
-    polynomial = all(most(ms_, "polynomial") and "exponential" not in ms_ for ms_ in axes)
+    polynomial = all(_most(ms_, "polynomial") and "exponential" not in ms_ for ms_ in axes)
     if polynomial and not below_high:
         return Verdict("agrees", ITERATION_RULE, summary), fits
     return Verdict("inconclusive", ITERATION_RULE, summary), fits
+
+
+def tail_verdict(ds, ms, first, budget, *, quantile=TAIL_QUANTILE, rng=None, n_boot=1000):
+    """Claim 1's "with high probability" on ``first[i, j, r]`` (d = ds[i], m = ms[j], run
+    r; -1: censored at ``budget``): does the ``quantile`` of the first certified
+    iteration grow polynomially? (:data:`TAIL_RULE`)
+
+    Returns
+    -------
+    verdict : Verdict
+    fits : dict
+        ``{"d": [GrowthFit of the quantile per m], "m": [per d]}`` (empty lists for an
+        axis that cannot be tested).
+    """
+    first = np.asarray(first)
+    fits = {"d": [], "m": []}
+    for axis, sizes in (("d", ds), ("m", ms)):
+        if not growth_decidable(sizes):
+            continue
+        for k in range(len(ms) if axis == "d" else len(ds)):
+            counts = first[:, k] if axis == "d" else first[k, :]
+            pairs = [censored_times(row, budget) for row in counts]
+            fits[axis].append(growth_fit(
+                sizes, [t for t, _ in pairs], censored=[~o for _, o in pairs],
+                quantile=quantile, n_boot=n_boot, rng=rng,
+            ))  # fmt: skip
+    reached = np.array([[km_quantile(*censored_times(first[i, j], budget), quantile)
+                         for j in range(len(ms))] for i in range(len(ds))])  # fmt: skip
+    n_beyond = int(np.sum(~np.isfinite(reached)))
+    summary = (f"growth of the {quantile:g} quantile along d: {_tally(fits['d'])}; along m: "
+               f"{_tally(fits['m'])}; quantile beyond the budget in {n_beyond} of "
+               f"{reached.size} cells (n = {first.shape[-1]} per cell)")  # fmt: skip
+    axes = [[f.model for f in fits[a]] for a in ("d", "m") if fits[a]]
+
+    if not axes:
+        return Verdict("not tested", TAIL_RULE, f"no axis can be tested: {summary}"), fits
+    if any(_most(models, "exponential") for models in axes):
+        return Verdict("disagrees", TAIL_RULE, summary), fits
+    polynomial = all(_most(mo, "polynomial") and "exponential" not in mo for mo in axes)
+    if polynomial and n_beyond == 0:
+        return Verdict("agrees", TAIL_RULE, summary), fits
+    return Verdict("inconclusive", TAIL_RULE, summary), fits
+
+
+def _most(models, name):
+    """Whether most of ``models`` are ``name``."""
+    return 2 * sum(mo == name for mo in models) > len(models)
 
 
 def _tally(fits):

@@ -23,7 +23,8 @@ MIN_SIZES, MIN_SPAN = 4, 4.0
 
 @dataclass(frozen=True)
 class GrowthFit:
-    """The growth of a median count with a size, and which model describes it.
+    """The growth of a median (or another quantile of a) count with a size, and which
+    model describes it.
 
     Attributes
     ----------
@@ -55,6 +56,11 @@ class GrowthFit:
         the first in at least ``1 - (1 - level)/2`` of the replicates).
     sizes, medians : tuple
         The sizes and the Kaplan-Meier median count at each (``inf``: not reached).
+    quantile : float
+        The quantile of the counts that was fitted (0.5: the median).
+    quantiles : tuple
+        The Kaplan-Meier ``quantile`` count at each size (``inf``: not reached): what
+        the models are fitted to (``medians`` again when ``quantile`` is 0.5).
     n_samples, n_censored : tuple of int
         Runs and censored runs per size.
     level : float
@@ -75,6 +81,8 @@ class GrowthFit:
     n_censored: tuple
     level: float
     n_boot: int
+    quantile: float = 0.5
+    quantiles: tuple = ()
 
     def to_dict(self) -> dict:
         """JSON-ready fields (infinities as strings, NaN as None)."""
@@ -95,9 +103,9 @@ def _fit_line(x, y):
     return float(b), float(resid @ resid)
 
 
-def _medians(groups):
-    """Kaplan-Meier median of each ``(times, observed)`` group (inf: not reached)."""
-    return np.array([km_quantile(t, o) for t, o in groups])
+def _quantiles(groups, p=0.5):
+    """Kaplan-Meier ``p`` quantile of each ``(times, observed)`` group (inf: not reached)."""
+    return np.array([km_quantile(t, o, p) for t, o in groups])
 
 
 #: Grids of the offset models' shape parameter: the exponent b of ``a + C s^b`` and
@@ -171,8 +179,11 @@ def _groups(sizes, samples, censored):
     return sizes, groups
 
 
-def growth_fit(sizes, samples, *, censored=None, level=0.95, n_boot=1000, rng=None) -> GrowthFit:
-    """Decide whether a median count grows polynomially or exponentially with a size.
+def growth_fit(
+    sizes, samples, *, censored=None, quantile=0.5, level=0.95, n_boot=1000, rng=None,
+) -> GrowthFit:  # fmt: skip
+    """Decide whether a median count (or another quantile) grows polynomially or
+    exponentially with a size.
 
     At each size the median of the counts is the Kaplan-Meier median (censored runs
     kept as "more than their budget"). A power law ``log med = a + b log s`` and an
@@ -192,6 +203,11 @@ def growth_fit(sizes, samples, *, censored=None, level=0.95, n_boot=1000, rng=No
     4 sizes, or largest / smallest size below 4: two doublings), or when a median is
     not reached on the data.
 
+    With ``quantile`` other than 0.5 the same is done with the Kaplan-Meier
+    ``quantile`` count in place of the median (0.99: does the tail of the counts grow
+    polynomially too?); the bootstrap then resamples the tail the quantile reads, so it
+    needs enough runs per size that ``(1 - quantile) n`` of them lie beyond it.
+
     Parameters
     ----------
     sizes : array_like, shape (k,)
@@ -200,6 +216,8 @@ def growth_fit(sizes, samples, *, censored=None, level=0.95, n_boot=1000, rng=No
         The counts at each size (>= 0; a censored count is the budget it reached).
     censored : sequence of k boolean arrays, optional
         True where a run did not finish (its count is a lower bound).
+    quantile : float
+        In (0, 1): the quantile of the counts whose growth is fitted.
     level : float
     n_boot : int
     rng : None, int or Generator
@@ -212,16 +230,22 @@ def growth_fit(sizes, samples, *, censored=None, level=0.95, n_boot=1000, rng=No
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1); got {level!r}")
     n_boot = as_int("n_boot", n_boot, minimum=10)
+    quantile = float(quantile)
+    if not 0.0 < quantile < 1.0:
+        raise ValueError(f"quantile must be in (0, 1); got {quantile!r}")
     gen = as_rng(rng)
     sizes, groups = _groups(sizes, samples, censored)
     log_sizes = np.log(sizes)
-    medians = _medians(groups)
+    medians = _quantiles(groups)
+    fitted = medians if quantile == 0.5 else _quantiles(groups, quantile)
+    what = "median" if quantile == 0.5 else f"{quantile:g} quantile"
     tail = (1.0 - level) / 2
     nan2 = (math.nan, math.nan)
     common = dict(
         sizes=tuple(float(s) for s in sizes), medians=tuple(float(v) for v in medians),
         n_samples=tuple(int(t.size) for t, _ in groups),
         n_censored=tuple(int((~o).sum()) for _, o in groups), level=level, n_boot=n_boot,
+        quantile=quantile, quantiles=tuple(float(v) for v in fitted),
     )  # fmt: skip
 
     def inconclusive(reason, **fit):
@@ -230,10 +254,10 @@ def growth_fit(sizes, samples, *, censored=None, level=0.95, n_boot=1000, rng=No
         base.update(fit)
         return GrowthFit(model="inconclusive", reason=reason, **base, **common)
 
-    point = _compare(log_sizes, sizes, medians)
+    point = _compare(log_sizes, sizes, fitted)
     if point is None:
-        bad = [f"{s:g}" for s, v in zip(sizes, medians, strict=True) if not 0 < v < math.inf]
-        return inconclusive(f"the median count is not reached (or is 0) at size {', '.join(bad)}")
+        bad = [f"{s:g}" for s, v in zip(sizes, fitted, strict=True) if not 0 < v < math.inf]
+        return inconclusive(f"the {what} count is not reached (or is 0) at size {', '.join(bad)}")
     b, r, rss_p, rss_e, rss_po, rss_eo = point
     # bootstrap: resample runs within each size
     boots = np.full((n_boot, 6), np.nan)
@@ -243,7 +267,7 @@ def growth_fit(sizes, samples, *, censored=None, level=0.95, n_boot=1000, rng=No
         for t, o in groups:
             index = gen.integers(0, t.size, t.size)
             resampled.append((t[index], o[index]))
-        med = _medians(resampled)
+        med = _quantiles(resampled, quantile)
         out = _compare(log_sizes, sizes, med)
         if out is not None:
             boots[k] = out
@@ -263,7 +287,7 @@ def growth_fit(sizes, samples, *, censored=None, level=0.95, n_boot=1000, rng=No
         values = values[~np.isnan(values)]
         return tuple(float(v) for v in np.quantile(values, q)) if values.size else nan2
 
-    slopes_local = np.diff(np.log(medians)) / np.diff(log_sizes)
+    slopes_local = np.diff(np.log(fitted)) / np.diff(log_sizes)
     local_slopes = tuple(
         dict(low=float(sizes[i]), high=float(sizes[i + 1]), slope=float(slopes_local[i]),
              interval=interval(local[:, i]))
@@ -285,7 +309,7 @@ def growth_fit(sizes, samples, *, censored=None, level=0.95, n_boot=1000, rng=No
     )  # fmt: skip
     if k_sizes >= 3:
         head = slice(0, k_sizes - 1)
-        lm = np.log(medians)
+        lm = np.log(fitted)
         bp, ap = np.polyfit(log_sizes[head], lm[head], 1)
         be, ae = np.polyfit(sizes[head], lm[head], 1)
         evidence["holdout_error_power"] = float(abs(ap + bp * log_sizes[-1] - lm[-1]))

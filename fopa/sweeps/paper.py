@@ -49,7 +49,9 @@ PAPER_CONFIG = "paper"
 #: copy with the same structure for tests ("tiny"). ``iteration_seeds``: instances per
 #: (d, m) cell and arm; ``speed_seeds``: per (tau, policy) cell and radius;
 #: ``regularity_seeds``: per tau, each with ``n_starts`` starts; ``studies_config``: the
-#: configuration whose sizes and seeds the studies outside the sweeps take.
+#: configuration whose sizes and seeds the studies outside the sweeps take;
+#: ``tail_*``: the sub-grid and instances per cell of the tail of the iteration counts
+#: (the first ``iteration_seeds`` of them are the iteration grid's instances there).
 PAPER_SIZES = {
     "paper": dict(
         ds=[8, 16, 32, 64, 128, 256, 512, 784], ms=[16, 64, 256, 1024, 4096],
@@ -58,12 +60,13 @@ PAPER_SIZES = {
         speed_d=10, speed_m=50, speed_seeds=100,
         regularity_taus=[0.01, 0.03, 0.1, 0.3, 1.0, 3.0], regularity_d=5, regularity_m=20,
         n_starts=256, regularity_seeds=100, studies_config="full",
+        tail_ds=[8, 32, 128, 512], tail_ms=[64, 1024], tail_seeds=1000,
     ),
     "tiny": dict(
         ds=[3, 6], ms=[4, 8], iteration_seeds=3, iteration_max_iter=2_000,
         taus=[0.1, 1.0], ratios=[0.5, 1.0], speed_d=4, speed_m=6, speed_seeds=2,
         regularity_taus=[0.1, 1.0], regularity_d=3, regularity_m=4, n_starts=8,
-        regularity_seeds=2, studies_config="tiny",
+        regularity_seeds=2, studies_config="tiny", tail_ds=[3, 6], tail_ms=[4], tail_seeds=6,
     ),
 }  # fmt: skip
 
@@ -108,6 +111,16 @@ def paper_specs(size="paper") -> list[dict]:
                 fixed=dict(scale=1.0, ratio=0.5, step_policy=policy, init=init, loss=loss,
                            certify_every="auto", max_iter=g["iteration_max_iter"]),
                 grid=dict(d=g["ds"], m=g["ms"]),
+            ))  # fmt: skip
+        if loss == "quadratic":
+            specs.append(dict(
+                name="polynomial_iterations_tail", experiment="pga",
+                description="claim 1 with high probability: quantiles of the first certified "
+                            "iteration, 1/beta step, start zero, quadratic loss",
+                seeds={"count": g["tail_seeds"]},
+                fixed=dict(scale=1.0, ratio=0.5, step_policy="lipschitz", init="zero",
+                           loss=loss, certify_every="auto", max_iter=g["iteration_max_iter"]),
+                grid=dict(d=g["tail_ds"], m=g["tail_ms"]),
             ))  # fmt: skip
         for ratio in g["ratios"]:
             specs.append(dict(

@@ -104,7 +104,7 @@ def _studies_of_store(spec, rows):
     for loss in losses:
         part = rows if loss is None else [r for r in rows if r["params"]["loss"] == loss]
         study = study_for_cells(spec.experiment, spec.swept, loss,
-                                part[0]["params"] if part else None)  # fmt: skip
+                                part[0]["params"] if part else None, name=spec.name)  # fmt: skip
         out[study.name] = study.from_cells(seeds, part, rng=gen)
     return out
 
