@@ -89,7 +89,10 @@ class BallConstants:
 #: tight one without eigenproblems) or the row-sum form.
 METHODS = ("tight", "fast", "row_sum")
 _MODES = {"row_sum": 0, "tight": 1, "fast": 2, "certificate": 3}
+# read-only like ``net.row_space_factor``: one compiled signature of ``ball_bounds``
+# serves every mode (a writable array is another numba type: another compilation)
 _NO_FACTOR = np.zeros((0, 0))
+_NO_FACTOR.flags.writeable = False
 
 
 def _tensor_work(r, m):
