@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._json import jsonable
 from .._validate import as_rng
 from ..stats import censored_times, kaplan_meier
 from .common import (
@@ -25,7 +24,14 @@ from .common import (
     claims_row,
     constant_settings,
 )
-from .iterations import CLAIM, ITERATION_SETTINGS, growth_text, iteration_counts, policy_text
+from .iterations import (
+    CLAIM,
+    ITERATION_SETTINGS,
+    grid_settings_text,
+    growth_text,
+    iteration_counts,
+    policy_text,
+)
 from .verdicts import TAIL_QUANTILE, tail_verdict
 
 __all__ = ["TAIL_QUANTILES", "TailStudy", "iteration_tails", "tail_study"]
@@ -139,9 +145,7 @@ def tail_claims(name, study):
                    f"{growth_text(study.growth_d, 'd')}, {growth_text(study.growth_m, 'm')}; "
                    f"{censored} censored runs of {study.first_certified.size}"),
         verdict=study.verdict, n=f"{n_runs} runs per cell",
-        settings=(f"{study.settings['loss']} loss, step {policy_text(study.settings)}, start "
-                  f"{study.settings.get('init', 'zero')}, d in {jsonable(study.ds)}, m in "
-                  f"{jsonable(study.ms)}"),
+        settings=grid_settings_text(study),
     )]  # fmt: skip
 
 

@@ -242,7 +242,6 @@ def _joint_text(joint):
 
 def iteration_claims(name, study):
     """The claims-table row of an :class:`IterationStudy` (experiment ``name``)."""
-    loss = study.settings["loss"]
     reached = (study.first_gradient_mapping > 0) & (study.bound >= 0)
     ratio = study.bound[reached] / study.first_gradient_mapping[reached]
     looseness = f"{float(np.median(ratio)):.2g}" if ratio.size else "n/a"
@@ -259,10 +258,15 @@ def iteration_claims(name, study):
                    f"all within the sufficient-ascent "
                    f"bound: {study.all_within_bound} (median bound / count {looseness})"),
         verdict=study.verdict, n=f"{n_runs} runs per cell",
-        settings=(f"{loss} loss, step {policy_text(study.settings)}, start "
-                  f"{study.settings.get('init', 'zero')}, d in {jsonable(study.ds)}, m in "
-                  f"{jsonable(study.ms)}"),
+        settings=grid_settings_text(study),
     )]  # fmt: skip
+
+
+def grid_settings_text(study):
+    """The settings column of a study over a (d, m) grid: loss, step, start, grid."""
+    return (f"{study.settings['loss']} loss, step {policy_text(study.settings)}, start "
+            f"{study.settings.get('init', 'zero')}, d in {jsonable(study.ds)}, m in "
+            f"{jsonable(study.ms)}")  # fmt: skip
 
 
 def policy_text(settings):
