@@ -32,6 +32,7 @@ PANELS = {
     "logistic_training_protocols": 5,
     "training_protocols_even_odd": 5,
     "polynomial_iterations_tail": 2,
+    "logistic_training_protocols_even_odd": 5,
     "training_checkpoints": 4,
     "logistic_training_checkpoints": 4,
     "tail_rates_across_scales": 1,

@@ -271,6 +271,14 @@ def _entries():
         figure=protocols.protocol_figure,
     )
 
+    even_odd = {
+        "tiny": dict(protocol_study.configs["tiny"], dataset="mnist_even_odd",
+                     taus=(0.3, 1.0), m=4, epochs=1, probe_epochs=(0, 1),
+                     probe_points=2, probe_budget=50, eval_points=4),
+        "quick": dict(protocol_study.configs["quick"], dataset="mnist_even_odd",
+                      epochs=5, n_seeds=2, probe_epochs=(0, 5)),
+        "full": dict(protocol_study.configs["full"], dataset="mnist_even_odd"),
+    }  # fmt: skip
     checkpoint_study = Study(
         "training_checkpoints",
         run=checkpoints.training_checkpoints,
@@ -372,14 +380,7 @@ def _entries():
         Study(
             "training_protocols_even_odd",
             run=protocols.training_protocols,
-            configs={
-                "tiny": dict(protocol_study.configs["tiny"], dataset="mnist_even_odd",
-                             taus=(0.3, 1.0), m=4, epochs=1, probe_epochs=(0, 1),
-                             probe_points=2, probe_budget=50, eval_points=4),
-                "quick": dict(protocol_study.configs["quick"], dataset="mnist_even_odd",
-                              epochs=5, n_seeds=2, probe_epochs=(0, 5)),
-                "full": dict(protocol_study.configs["full"], dataset="mnist_even_odd"),
-            },
+            configs=even_odd,
             claim=CLAIMS[3],
             claims=protocols.protocol_claims,
             figure=protocols.protocol_figure,
@@ -396,6 +397,14 @@ def _entries():
             figure=iteration_quantiles.tail_figure, cell="pga", cell_axes=frozenset({"d", "m"}),
             cell_loss="quadratic", cell_fixed={"step_policy": "lipschitz", "init": "zero"},
             from_cells=iteration_quantiles.tail_study_from_cells,
+        ),
+        Study(
+            "logistic_training_protocols_even_odd",
+            run=protocols.training_protocols,
+            configs=with_loss(even_odd, "logistic"),
+            claim=CLAIMS[3],
+            claims=protocols.protocol_claims,
+            figure=protocols.protocol_figure,
         ),
     )  # fmt: skip
 
