@@ -162,13 +162,12 @@ def tail_figure(study):
     fig = Figure(figsize=(11, 4.2), layout="constrained")
     ax_s, ax_q = fig.subplots(1, 2)
     styles = ("-", "--", ":", "-.")
-    colors = [f"C{i}" for i in range(10)]
     for j, m in enumerate(study.ms):
         for i, d in enumerate(study.ds):
             km = kaplan_meier(*censored_times(study.first_certified[i, j], budget))
             t = np.concatenate([[max(km.times[0], 1.0)], km.times]) if km.times.size else [1.0]
             s = np.concatenate([[1.0], km.survival]) if km.times.size else [1.0]
-            ax_s.step(t, np.maximum(s, 0.5 / n), where="post", color=colors[i % 10],
+            ax_s.step(t, np.maximum(s, 0.5 / n), where="post", color=f"C{i % 10}",
                       linestyle=styles[j % 4], linewidth=1.1,
                       label=f"d={d}, m={m}")  # fmt: skip
     for level, text in ((0.1, "p90"), (0.01, "p99")):

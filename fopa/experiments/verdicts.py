@@ -201,19 +201,8 @@ def iteration_verdict(ds, ms, first, budget, *, rng=None, n_boot=1000):
     """
     first = np.asarray(first)
     cells = [[censored_cell(first[i, j], budget) for j in range(len(ms))] for i in range(len(ds))]
-    fits = {"d": [], "m": [], "cells": cells}
-    for axis, sizes in (("d", ds), ("m", ms)):
-        if not growth_decidable(sizes):
-            continue
-        lines = range(len(ms)) if axis == "d" else range(len(ds))
-        for k in lines:
-            counts = first[:, k] if axis == "d" else first[k, :]
-            samples, censored = [], []
-            for row in counts:
-                times, observed = censored_times(row, budget)
-                samples.append(times)
-                censored.append(~observed)
-            fits[axis].append(growth_fit(sizes, samples, censored=censored, n_boot=n_boot, rng=rng))
+    fits = dict(_line_fits(ds, ms, first, budget, quantile=0.5, rng=rng, n_boot=n_boot),
+                cells=cells)  # fmt: skip
     all_fits = fits["d"] + fits["m"]
     flat = [c for row in cells for c in row]
     low_share = [c for c in flat if c["share_high"] < MAJORITY]
@@ -248,17 +237,7 @@ def tail_verdict(ds, ms, first, budget, *, quantile=TAIL_QUANTILE, rng=None, n_b
         axis that cannot be tested).
     """
     first = np.asarray(first)
-    fits = {"d": [], "m": []}
-    for axis, sizes in (("d", ds), ("m", ms)):
-        if not growth_decidable(sizes):
-            continue
-        for k in range(len(ms) if axis == "d" else len(ds)):
-            counts = first[:, k] if axis == "d" else first[k, :]
-            pairs = [censored_times(row, budget) for row in counts]
-            fits[axis].append(growth_fit(
-                sizes, [t for t, _ in pairs], censored=[~o for _, o in pairs],
-                quantile=quantile, n_boot=n_boot, rng=rng,
-            ))  # fmt: skip
+    fits = _line_fits(ds, ms, first, budget, quantile=quantile, rng=rng, n_boot=n_boot)
     reached = np.array([[km_quantile(*censored_times(first[i, j], budget), quantile)
                          for j in range(len(ms))] for i in range(len(ds))])  # fmt: skip
     n_beyond = int(np.sum(~np.isfinite(reached)))
@@ -275,6 +254,24 @@ def tail_verdict(ds, ms, first, budget, *, quantile=TAIL_QUANTILE, rng=None, n_b
     if polynomial and n_beyond == 0:
         return Verdict("agrees", TAIL_RULE, summary), fits
     return Verdict("inconclusive", TAIL_RULE, summary), fits
+
+
+def _line_fits(ds, ms, first, budget, *, quantile, rng, n_boot):
+    """``{"d": [GrowthFit per m], "m": [GrowthFit per d]}`` of the Kaplan-Meier
+    ``quantile`` of ``first[i, j, r]`` (censored at ``budget``), lines along d first;
+    an axis :func:`fopa.stats.growth_decidable` rejects gets an empty list."""
+    fits = {"d": [], "m": []}
+    for axis, sizes in (("d", ds), ("m", ms)):
+        if not growth_decidable(sizes):
+            continue
+        for k in range(len(ms) if axis == "d" else len(ds)):
+            counts = first[:, k] if axis == "d" else first[k, :]
+            pairs = [censored_times(row, budget) for row in counts]
+            fits[axis].append(growth_fit(
+                sizes, [t for t, _ in pairs], censored=[~o for _, o in pairs],
+                quantile=quantile, n_boot=n_boot, rng=rng,
+            ))  # fmt: skip
+    return fits
 
 
 def _most(models, name):

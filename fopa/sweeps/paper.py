@@ -101,6 +101,11 @@ def paper_specs(size="paper") -> list[dict]:
         raise ValueError(f"unknown size {size!r}; expected one of {', '.join(PAPER_SIZES)}")
     g = PAPER_SIZES[size]
     specs = []
+
+    def iteration_fixed(policy, init, loss):  # the iteration arms' and the tail's cells
+        return dict(scale=1.0, ratio=0.5, step_policy=policy, init=init, loss=loss,
+                    certify_every="auto", max_iter=g["iteration_max_iter"])  # fmt: skip
+
     for loss in ("quadratic", "logistic"):
         for suffix, policy, init in ITERATION_ARMS:
             specs.append(dict(
@@ -108,9 +113,7 @@ def paper_specs(size="paper") -> list[dict]:
                 description=f"claim 1: iterations to a certified maximum, {policy} step, "
                             f"start {init}, {loss} loss",
                 seeds={"count": g["iteration_seeds"]},
-                fixed=dict(scale=1.0, ratio=0.5, step_policy=policy, init=init, loss=loss,
-                           certify_every="auto", max_iter=g["iteration_max_iter"]),
-                grid=dict(d=g["ds"], m=g["ms"]),
+                fixed=iteration_fixed(policy, init, loss), grid=dict(d=g["ds"], m=g["ms"]),
             ))  # fmt: skip
         if loss == "quadratic":
             specs.append(dict(
@@ -118,8 +121,7 @@ def paper_specs(size="paper") -> list[dict]:
                 description="claim 1 with high probability: quantiles of the first certified "
                             "iteration, 1/beta step, start zero, quadratic loss",
                 seeds={"count": g["tail_seeds"]},
-                fixed=dict(scale=1.0, ratio=0.5, step_policy="lipschitz", init="zero",
-                           loss=loss, certify_every="auto", max_iter=g["iteration_max_iter"]),
+                fixed=iteration_fixed("lipschitz", "zero", loss),
                 grid=dict(d=g["tail_ds"], m=g["tail_ms"]),
             ))  # fmt: skip
         for ratio in g["ratios"]:
