@@ -6,15 +6,18 @@ from ..experiments.registry import CLAIMS, STUDIES
 from ..stats import VERDICTS
 
 
-def claims_table(results):
+def claims_table(results, *, computed=None):
     """Rows ``{claim, experiment, statistic, verdict, rule, reason, n, settings}`` for
     the studies in ``results`` (``{name: result}``), in the order of :data:`CLAIMS`.
 
     ``verdict`` is one of :data:`fopa.stats.VERDICTS`, ``rule`` the rule that decided
-    it, ``reason`` what it saw and ``n`` the samples behind it."""
+    it, ``reason`` what it saw and ``n`` the samples behind it. ``computed`` holds
+    ``{name: rows}`` of studies whose rows were already made (by their registry
+    ``claims``, in the process that ran the study); they are not made again."""
+    computed = {} if computed is None else computed
     rows = []
     for name, result in results.items():
-        rows += STUDIES[name].claims(name, result)
+        rows += computed[name] if name in computed else STUDIES[name].claims(name, result)
     for row in rows:
         if row["verdict"] not in VERDICTS:
             raise ValueError(f"{row['experiment']}: verdict {row['verdict']!r} is not one of "

@@ -26,17 +26,24 @@ from .._parallel import share_blas_between_workers
 from .._version import __version__
 from ..experiments.registry import STUDIES, configuration
 from .claims import claims_table
-from .figures import write_figures
+from .figures import write_figure, write_figures
 from .markdown import report_markdown
 
 __all__ = ["reproduce", "run_studies", "study_seeds", "write_report"]
 
 
-def _run(name, params, seed):
-    """One study (in a worker process or here): its result object and its seconds."""
+def _run(name, params, seed, out=None):
+    """One study (in a worker process or here): its result object, its seconds and,
+    when ``out`` is given, what the report needs of it, made right here: its figure
+    written into ``out`` and its claims rows, ``{"figure": entry, "claims": rows}``
+    (else None). Drawing in the worker spreads the figures over the workers."""
     tick = time.perf_counter()
     result = STUDIES[name].run(rng=seed, **params)
-    return result, time.perf_counter() - tick
+    seconds = time.perf_counter() - tick
+    if out is None:
+        return result, seconds, None
+    made = dict(figure=write_figure(name, result, out), claims=STUDIES[name].claims(name, result))
+    return result, seconds, made
 
 
 def _bar(total, stream, progress=True):
@@ -73,8 +80,8 @@ def study_seeds(config, seed) -> dict:
     return {name: int(s.generate_state(1)[0]) for name, s in zip(every, spawned, strict=True)}
 
 
-def run_studies(params, seeds, *, jobs=1, stream=None, progress=True):
-    """Run studies, yielding ``(name, result, seconds)`` as each finishes.
+def run_studies(params, seeds, *, jobs=1, stream=None, progress=True, out=None):
+    """Run studies, yielding ``(name, result, seconds, made)`` as each finishes.
 
     Parameters
     ----------
@@ -90,12 +97,18 @@ def run_studies(params, seeds, *, jobs=1, stream=None, progress=True):
         Where the progress bar goes (default stderr).
     progress : bool
         Show the bar.
+    out : str or path, optional
+        A report directory (existing): each study's figure is written there and its
+        claims rows made, in the process that ran it, right after it (so that the
+        report's figures are drawn in parallel too).
 
     Yields
     ------
-    (str, object, float)
-        A study's name, its result and its wall-clock seconds (in its process), in
-        the order they finish.
+    (str, object, float, dict or None)
+        A study's name, its result, its wall-clock seconds (in its process, without
+        the figure) and, with ``out``, ``{"figure": its entry in results.json,
+        "claims": its rows of the claims table}`` (else None), in the order they
+        finish.
 
     Notes
     -----
@@ -109,9 +122,9 @@ def run_studies(params, seeds, *, jobs=1, stream=None, progress=True):
         with bar:
             for name in names:
                 bar.set_description_str(name)
-                result, seconds = _run(name, params[name], seeds[name])
+                result, seconds, made = _run(name, params[name], seeds[name], out)
                 bar.update(1)
-                yield name, result, seconds
+                yield name, result, seconds, made
             bar.set_description_str("done")
         return
     queue = iter(names)
@@ -121,22 +134,22 @@ def run_studies(params, seeds, *, jobs=1, stream=None, progress=True):
     try:
         while True:
             for name in itertools.islice(queue, jobs - len(running)):
-                running[pool.submit(_run, name, params[name], seeds[name])] = name
+                running[pool.submit(_run, name, params[name], seeds[name], out)] = name
             if not running:
                 break
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 name = running.pop(future)
-                result, seconds = future.result()
+                result, seconds, made = future.result()
                 bar.set_description_str(name)
                 bar.update(1)
-                yield name, result, seconds
+                yield name, result, seconds, made
     finally:  # interrupted: drop what is not running, do not start it
         bar.close()
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def write_report(out, results, meta, *, seeds=None):
+def write_report(out, results, meta, *, seeds=None, made=None):
     """Write the figures, ``results.json`` and ``report.md`` of ``results`` into ``out``.
 
     Parameters
@@ -149,6 +162,10 @@ def write_report(out, results, meta, *, seeds=None):
         Run metadata: ``version``, ``source`` and ``seconds`` at least.
     seeds : dict, optional
         The seed of each study (written after ``meta``).
+    made : dict, optional
+        ``{name: {"figure": entry, "claims": rows}}`` of studies whose figure is
+        already in ``out`` and whose rows are made (from :func:`run_studies` with
+        ``out``); the others are drawn and made here.
 
     Returns
     -------
@@ -156,8 +173,9 @@ def write_report(out, results, meta, *, seeds=None):
         The content of ``results.json``.
     """
     os.makedirs(out, exist_ok=True)
-    figures = write_figures(results, out)
-    claims = claims_table(results)
+    made = {} if made is None else made
+    figures = write_figures(results, out, drawn={k: v["figure"] for k, v in made.items()})
+    claims = claims_table(results, computed={k: v["claims"] for k, v in made.items()})
     payload = dict(meta=meta)
     if seeds is not None:
         payload["seeds"] = seeds
@@ -204,12 +222,12 @@ def reproduce(out="fopa-report", *, config="quick", seed=0, jobs=1, stream=None,
     seed_of = study_seeds(config, seed)
     seeds = [seed_of[name] for name in names]
     start = time.perf_counter()
-    results, study_seconds = {}, {}
+    results, study_seconds, made = {}, {}, {}
     runs = run_studies({name: params[name] for name in names}, seed_of, jobs=jobs,
-                       stream=stream)  # fmt: skip
+                       stream=stream, out=out)  # fmt: skip
     with contextlib.closing(runs):  # an exception here shuts the pool down at once
-        for name, result, secs in runs:
-            results[name], study_seconds[name] = result, secs
+        for name, result, secs, figure_and_rows in runs:
+            results[name], study_seconds[name], made[name] = result, secs, figure_and_rows
     results = {name: results[name] for name in names}  # the order of the studies
     seconds = time.perf_counter() - start
     source = f"config `{config}`, seed {seed}"
@@ -218,4 +236,5 @@ def reproduce(out="fopa-report", *, config="quick", seed=0, jobs=1, stream=None,
     meta = dict(version=__version__, config=config, seed=seed, jobs=jobs, seconds=seconds,
                 source=source, studies=names,
                 study_seconds={name: study_seconds[name] for name in names})  # fmt: skip
-    return write_report(out, results, meta, seeds=dict(zip(names, seeds, strict=True)))
+    return write_report(out, results, meta, seeds=dict(zip(names, seeds, strict=True)),
+                        made=made)  # fmt: skip

@@ -208,7 +208,7 @@ def _run_outside_studies(size, folder, jobs, stream, progress):
         print(f"{len(todo)} studies outside the sweeps ({len(results)} saved)", file=stream)
     runs = run_studies(todo, seeds, jobs=jobs, stream=stream, progress=progress)
     with contextlib.closing(runs):  # an exception here shuts the pool down at once
-        for name, result, seconds in runs:
+        for name, result, seconds, _ in runs:
             _save_study(path[name], keys[name], result, seconds)
             results[name] = result
             parts[name] = dict(config=config, seed=seeds[name], seconds=seconds, ran=True)
