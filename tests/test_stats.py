@@ -436,3 +436,30 @@ def test_joint_power_fit_errors():
         joint_power_fit(ds, ms, np.where(ok, np.nan, 0), ok)
     single = joint_power_fit(ds[:1], ms, times[:1], ok[:1])
     assert not single.fitted and "2 sizes" in single.reason
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=hs.integers(1, 40),
+    n_boot=hs.integers(1, 30),
+    distinct=hs.integers(1, 8),
+    censor_share=hs.sampled_from([0.0, 0.3, 1.0]),
+    p=hs.sampled_from([0.1, 0.5, 0.9, 0.99]),
+    seed=hs.integers(0, 2**32 - 1),
+)
+def test_resampled_quantiles_are_km_quantile_of_each_resample_to_the_bit(
+    n, n_boot, distinct, censor_share, p, seed
+):
+    # growth_fit's bootstrap reads every resample's Kaplan-Meier quantile at once; each
+    # must be the number km_quantile gives for that resample alone (ties, censoring,
+    # quantiles not reached included)
+    from fopa.stats._growth import _resampled_quantiles
+    from fopa.stats._survival import km_quantile
+
+    gen = np.random.default_rng(seed)
+    t = gen.integers(0, distinct, n).astype(float) * 7.0
+    obs = gen.random(n) >= censor_share
+    index = gen.integers(0, n, (n_boot, n))
+    got = _resampled_quantiles(t, obs, index, p)
+    want = np.array([km_quantile(t[i], obs[i], p) for i in index])
+    np.testing.assert_array_equal(got, want)

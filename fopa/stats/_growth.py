@@ -131,20 +131,54 @@ def _offset_rss(basis, y, log_y):
     return float(rss.min())
 
 
-def _compare(log_sizes, sizes, medians):
+def _bases(sizes):
+    """The offset models' bases over ``sizes``: ``(power, expo)``, shapes (G, k)."""
+    scaled = sizes / sizes[-1]
+    power = scaled[None, :] ** EXPONENTS[:, None]
+    span = sizes[-1] - sizes[0]
+    expo = np.exp(RATE_SPANS[:, None] * ((sizes - sizes[-1]) / span)[None, :])
+    return power, expo
+
+
+def _compare(log_sizes, sizes, medians, bases=None):
     """``(exponent, rate, rss_power, rss_exponential, rss_power_offset,
-    rss_exponential_offset)`` or None when a median is unusable."""
+    rss_exponential_offset)`` or None when a median is unusable; ``bases`` is
+    ``_bases(sizes)`` (made here when not given)."""
     if not np.all(np.isfinite(medians)) or np.any(medians <= 0):
         return None
     log_med = np.log(medians)
     b, rss_p = _fit_line(log_sizes, log_med)
     r, rss_e = _fit_line(sizes, log_med)
-    scaled = sizes / sizes[-1]
-    power = scaled[None, :] ** EXPONENTS[:, None]
-    span = sizes[-1] - sizes[0]
-    expo = np.exp(RATE_SPANS[:, None] * ((sizes - sizes[-1]) / span)[None, :])
+    power, expo = _bases(sizes) if bases is None else bases
     return (b, r, rss_p, rss_e, _offset_rss(power, medians, log_med),
             _offset_rss(expo, medians, log_med))  # fmt: skip
+
+
+def _resampled_quantiles(t, obs, index, p):
+    """The Kaplan-Meier ``p`` quantile of each resample ``t[index[k]]``, ``obs[index[k]]``
+    (``index`` of shape (B, n)), as :func:`fopa.stats.km_quantile` gives it for each.
+
+    The product runs over the distinct times of ``t`` in order; at a time with no
+    event in a resample its factor is exactly 1, so each survival value is the same
+    floating-point product (same divisions, same order) that the one-resample
+    computation forms over that resample's event times.
+    """
+    n_boot, n = index.shape
+    times, which = np.unique(t, return_inverse=True)
+    n_times = times.size
+    # how often each distinct time is drawn, as an event and in all, per resample
+    key = (np.arange(n_boot)[:, None] * n_times + which[index]).ravel()
+    drawn = np.bincount(key, minlength=n_boot * n_times).reshape(n_boot, n_times)
+    events = np.bincount(key, weights=obs[index].ravel().astype(float),
+                         minlength=n_boot * n_times).reshape(n_boot, n_times)  # fmt: skip
+    at_risk = n - np.cumsum(drawn, axis=1) + drawn  # units with time >= each time
+    factor = np.ones((n_boot, n_times))
+    has_event = events > 0
+    factor[has_event] = 1.0 - events[has_event] / at_risk[has_event]
+    survival = np.cumprod(factor, axis=1)
+    hit = has_event & (survival <= 1.0 - p + 1e-12)
+    first = np.argmax(hit, axis=1)
+    return np.where(hit.any(axis=1), times[first], math.inf)
 
 
 def _groups(sizes, samples, censored):
@@ -262,13 +296,16 @@ def growth_fit(
     # bootstrap: resample runs within each size
     boots = np.full((n_boot, 6), np.nan)
     local = np.full((n_boot, sizes.size - 1), np.nan)
+    index = [np.empty((n_boot, t.size), dtype=np.int64) for t, _ in groups]
+    for k in range(n_boot):  # the draws in the order of one resample at a time
+        for j, (t, _) in enumerate(groups):
+            index[j][k] = gen.integers(0, t.size, t.size)
+    boot_quantiles = np.column_stack([_resampled_quantiles(t, o, index[j], quantile)
+                                      for j, (t, o) in enumerate(groups)])  # fmt: skip
+    bases = _bases(sizes)
     for k in range(n_boot):
-        resampled = []
-        for t, o in groups:
-            index = gen.integers(0, t.size, t.size)
-            resampled.append((t[index], o[index]))
-        med = _quantiles(resampled, quantile)
-        out = _compare(log_sizes, sizes, med)
+        med = boot_quantiles[k]
+        out = _compare(log_sizes, sizes, med, bases)
         if out is not None:
             boots[k] = out
             local[k] = np.diff(np.log(med)) / np.diff(log_sizes)
