@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from .ball import ball_bounds, householder_complement, sphere_kkt
+from .ball import MODE_FAST, MODE_RHO, MODE_TIGHT, ball_bounds, householder_complement, sphere_kkt
 from .jit import jit
 from .linalg import all_finite, dot, eigvalsh, norm2, product_into
 from .network import point_coefficients, point_derivatives
@@ -50,8 +50,8 @@ def dense_point(net, weight_norm, FT, loss, x, y, delta, eps):
     """
     d = x.shape[0]
     X, Y = x.reshape(1, d), np.full(1, y)
-    rho = ball_bounds(net, weight_norm, FT, loss, X, Y, eps, 1)[2, 0]  # tight
-    fast = ball_bounds(net, weight_norm, FT, loss, X, Y, eps, 2)  # the tolerance's units
+    rho = ball_bounds(net, weight_norm, FT, loss, X, Y, eps, MODE_TIGHT)[2, 0]
+    fast = ball_bounds(net, weight_norm, FT, loss, X, Y, eps, MODE_FAST)  # the tolerance's units
     scale, curvature = max(fast[0, 0], TINY), fast[1, 0]
     grad, H, value = point_derivatives(net, loss, x + delta, y)
     on_boundary, u, mu, gamma = sphere_kkt(delta, grad, eps)
@@ -207,8 +207,8 @@ def certify_rows(net, weight_norm, FT, loss, X, Y, D, eps):
     If any bound overflows (as :func:`fopa.bounds.ball_constant_arrays` refuses),
     every entry is NaN and nothing is factored."""
     n = X.shape[0]
-    tight = ball_bounds(net, weight_norm, FT, loss, X, Y, eps, 3)
-    fast = ball_bounds(net, weight_norm, FT, loss, X, Y, eps, 2)
+    tight = ball_bounds(net, weight_norm, FT, loss, X, Y, eps, MODE_RHO)
+    fast = ball_bounds(net, weight_norm, FT, loss, X, Y, eps, MODE_FAST)
     if not (all_finite(tight.ravel()) and all_finite(fast.ravel())):
         return np.full((n, 15), np.nan)  # the bounds overflow: the caller says so
     bounds = np.empty((3, n))
