@@ -118,10 +118,17 @@ def _leaves(tree, path=""):
         yield path, tree
 
 
-def test_jobs_do_not_change_results(tiny, tmp_path):
+def test_jobs_do_not_change_results(tiny, tmp_path, monkeypatch):
     from threadpoolctl import threadpool_limits
 
+    from fopa.experiments import study_seconds
+
     _, payload = tiny
+    # the workers start the studies in reverse registry order (as if the last took
+    # longest): the results and their order in the report do not move
+    names = list(payload["experiments"])
+    monkeypatch.setitem(study_seconds.SECONDS, "tiny",
+                        {name: float(k) for k, name in enumerate(names)})  # fmt: skip
     other = reproduce(str(tmp_path / "two"), config="tiny", seed=3, jobs=2,
                       stream=open(os.devnull, "w"))  # fmt: skip
     # Each of the two workers holds BLAS to cpu_count // 2 threads: a --jobs 1 run under
@@ -133,6 +140,7 @@ def test_jobs_do_not_change_results(tiny, tmp_path):
     assert json.dumps(other["experiments"], sort_keys=True) == json.dumps(
         same_blas["experiments"], sort_keys=True
     )
+    assert list(other["experiments"]) == names == list(same_blas["experiments"])
     # The figures and claims rows, made in the workers that ran the studies, are those
     # made in one process (to the byte), and no temporary file is left
     assert other["claims"] == same_blas["claims"]
@@ -240,3 +248,21 @@ def test_a_report_does_not_redraw_what_the_workers_made(tiny, tmp_path, monkeypa
     written = module.write_report(str(tmp_path), {name: result}, meta, made={name: made})
     assert written["figures"] == {name: made["figure"]}
     assert written["claims"] == made["claims"]
+
+
+def test_the_longest_studies_start_first_and_every_study_has_a_measured_time():
+    from fopa.experiments.registry import configuration
+    from fopa.experiments.study_seconds import SECONDS
+    from fopa.report.reproduce import longest_first
+
+    for config in ("quick", "full"):
+        assert set(SECONDS[config]) == set(configuration(config))
+        assert all(v > 0 for v in SECONDS[config].values())
+        order = longest_first(list(configuration(config)), config)
+        assert [SECONDS[config][n] for n in order] == sorted(SECONDS[config].values(), reverse=True)
+    SECONDS["test"] = {"a": 1.0, "b": 3.0}
+    try:  # unmeasured studies first, in their given order, then the longest
+        assert longest_first(["a", "x", "b", "y"], "test") == ["x", "y", "b", "a"]
+        assert longest_first(["a", "b"], "unknown") == ["a", "b"]
+    finally:
+        del SECONDS["test"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import os
 import sys
 import time
@@ -25,11 +26,12 @@ import numpy as np
 from .._parallel import share_blas_between_workers
 from .._version import __version__
 from ..experiments.registry import STUDIES, configuration
+from ..experiments.study_seconds import SECONDS
 from .claims import claims_table
 from .figures import write_figure, write_figures
 from .markdown import report_markdown
 
-__all__ = ["reproduce", "run_studies", "study_seeds", "write_report"]
+__all__ = ["longest_first", "reproduce", "run_studies", "study_seeds", "write_report"]
 
 
 def _run(name, params, seed, out=None):
@@ -78,6 +80,15 @@ def study_seeds(config, seed) -> dict:
     every = list(configuration(config))
     spawned = np.random.SeedSequence(seed).spawn(len(every))
     return {name: int(s.generate_state(1)[0]) for name, s in zip(every, spawned, strict=True)}
+
+
+def longest_first(names, config):
+    """``names`` with the studies that took longest in a measured run of ``config``
+    first (:data:`fopa.experiments.study_seconds.SECONDS`; unmeasured ones first of
+    all, in the given order): the order in which a pool of workers should start them,
+    so that no long study starts last and runs alone."""
+    seconds = SECONDS.get(config, {})
+    return sorted(names, key=lambda name: -seconds.get(name, math.inf))
 
 
 def run_studies(params, seeds, *, jobs=1, stream=None, progress=True, out=None):
@@ -223,7 +234,8 @@ def reproduce(out="fopa-report", *, config="quick", seed=0, jobs=1, stream=None,
     seeds = [seed_of[name] for name in names]
     start = time.perf_counter()
     results, study_seconds, made = {}, {}, {}
-    runs = run_studies({name: params[name] for name in names}, seed_of, jobs=jobs,
+    start_order = longest_first(names, config) if jobs > 1 else names
+    runs = run_studies({name: params[name] for name in start_order}, seed_of, jobs=jobs,
                        stream=stream, out=out)  # fmt: skip
     with contextlib.closing(runs):  # an exception here shuts the pool down at once
         for name, result, secs, figure_and_rows in runs:
