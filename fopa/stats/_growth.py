@@ -140,16 +140,16 @@ def _bases(sizes):
     return power, expo
 
 
-def _compare(log_sizes, sizes, medians, bases=None):
+def _compare(log_sizes, sizes, medians, bases):
     """``(exponent, rate, rss_power, rss_exponential, rss_power_offset,
     rss_exponential_offset)`` or None when a median is unusable; ``bases`` is
-    ``_bases(sizes)`` (made here when not given)."""
+    ``_bases(sizes)``."""
     if not np.all(np.isfinite(medians)) or np.any(medians <= 0):
         return None
     log_med = np.log(medians)
     b, rss_p = _fit_line(log_sizes, log_med)
     r, rss_e = _fit_line(sizes, log_med)
-    power, expo = _bases(sizes) if bases is None else bases
+    power, expo = bases
     return (b, r, rss_p, rss_e, _offset_rss(power, medians, log_med),
             _offset_rss(expo, medians, log_med))  # fmt: skip
 
@@ -288,7 +288,8 @@ def growth_fit(
         base.update(fit)
         return GrowthFit(model="inconclusive", reason=reason, **base, **common)
 
-    point = _compare(log_sizes, sizes, fitted)
+    bases = _bases(sizes)
+    point = _compare(log_sizes, sizes, fitted, bases)
     if point is None:
         bad = [f"{s:g}" for s, v in zip(sizes, fitted, strict=True) if not 0 < v < math.inf]
         return inconclusive(f"the {what} count is not reached (or is 0) at size {', '.join(bad)}")
@@ -302,7 +303,6 @@ def growth_fit(
             index[j][k] = gen.integers(0, t.size, t.size)
     boot_quantiles = np.column_stack([_resampled_quantiles(t, o, index[j], quantile)
                                       for j, (t, o) in enumerate(groups)])  # fmt: skip
-    bases = _bases(sizes)
     for k in range(n_boot):
         med = boot_quantiles[k]
         out = _compare(log_sizes, sizes, med, bases)
