@@ -28,6 +28,7 @@ from .compare import DEFAULT_ATTACKS, compare_attacks
 from .experiments.registry import CONFIG_NAMES
 from .losses import LOSSES
 from .network import TwoLayerNet
+from .precompile import PART_SECONDS
 from .report import reproduce
 from .sweeps import (
     PAPER_CONFIG,
@@ -240,6 +241,19 @@ def _reproduce(args) -> int:
     return 0
 
 
+def _precompile(args) -> int:
+    from .precompile import precompile
+
+    done = precompile(args.jobs, parts=args.part, only_cold=not args.force)
+    if not done.parts:
+        print("every kernel asked for is in numba's cache already (--force compiles anyway)")
+        return 0
+    for group, seconds in zip(done.parts, done.part_seconds, strict=True):
+        print(f"  {', '.join(group)}: {seconds:.1f} s")
+    print(f"compiled {done.kernels} kernel signatures in {done.seconds:.1f} s")
+    return 0
+
+
 def _reproduce_paper(args) -> int:
     if args.study or args.seed != 0:
         raise ValueError("--config paper runs its fixed specs (seeds from 0): no --study, "
@@ -370,6 +384,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --config paper: run the cells on a Dask scheduler (tcp://host:8786)",
     )  # fmt: skip
     rep.set_defaults(run=_reproduce)
+    pre = sub.add_parser(
+        "precompile", help="compile the numba kernels into the cache, in parallel",
+        description="Compile fopa's numba kernels into numba's cache (NUMBA_CACHE_DIR if "
+        "set) before a first run, each part in its own process. Nothing runs, so no result "
+        "depends on it.",
+    )  # fmt: skip
+    pre.add_argument("--jobs", type=_positive_int, default=1, help="processes")
+    pre.add_argument(
+        "--part", action="append", default=None, choices=tuple(PART_SECONDS),
+        help="only this part (repeatable; default: all)",
+    )  # fmt: skip
+    pre.add_argument(
+        "--force", action="store_true", help="also the parts the cache holds (loads them)"
+    )
+    pre.set_defaults(run=_precompile)
     sweep = sub.add_parser(
         "sweep", help="run a grid of experiment cells into a resumable SQLite store"
     )
@@ -472,7 +501,8 @@ def _compile_notice() -> None:
 
     if cache_is_warm(predict) is False:
         print(
-            "fopa: compiling the numba kernels on first use (10-40 s; cached for later runs)",
+            "fopa: compiling the numba kernels on first use (about a minute of one core; "
+            "cached for later runs; 'fopa precompile --jobs N' does it ahead, in parallel)",
             file=sys.stderr,
             flush=True,
         )
@@ -481,7 +511,8 @@ def _compile_notice() -> None:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _compile_notice()
+    if args.command != "precompile":
+        _compile_notice()
     try:
         return args.run(args)
     except BrokenPipeError:  # the reader went away (fopa ... | head): quiet, as Unix tools

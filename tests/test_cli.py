@@ -229,3 +229,14 @@ def test_demo_scale_is_the_norm_of_the_input(capsys):
     # found by a new user: --scale 2 ("the norm of the input") gave ||x|| = 1.3
     assert main(["demo", "--d", "4", "--m", "6", "--scale", "2"]) == 0
     assert "||x||=2," in capsys.readouterr().out
+
+
+def test_precompile_command(capsys):
+    assert main(["precompile", "--part", "network"]) == 0  # warm: says so, compiles nothing
+    assert "in numba's cache already" in capsys.readouterr().out
+    assert main(["precompile", "--part", "network", "--force"]) == 0
+    out = capsys.readouterr().out
+    assert "network:" in out and "kernel signatures" in out
+    with pytest.raises(SystemExit):
+        main(["precompile", "--part", "nope"])
+    assert "invalid choice" in capsys.readouterr().err

@@ -62,3 +62,17 @@ def cache_is_warm(dispatcher):
         return bool(os.path.exists(dispatcher._cache._cache_file._index_path))
     except (AttributeError, TypeError, OSError):
         return None
+
+
+def cache_holds(dispatcher, args):
+    """Whether numba's cache holds machine code of ``dispatcher`` (compiled by
+    :func:`jit`) for the argument types ``args`` (a tuple of numba types), for this
+    machine and the function's current source: True, False, or None when it cannot
+    tell (numba's cache layout is private and read defensively)."""
+    try:
+        cache = dispatcher._cache
+        key = cache._index_key(tuple(args), dispatcher.targetctx.codegen())
+        return key in cache._cache_file._load_index()
+    except Exception:  # noqa: BLE001 -- any change of numba's internals: cannot tell
+        return None
+
