@@ -36,6 +36,7 @@ from .global_max import GlobalBound, global_maximum
 from .landscape import Landscape, LocalMaximum, local_maxima, taylor_model_maximum
 from .losses import LOSSES
 from .network import TwoLayerNet
+from .precompile import Precompiled, precompile
 from .sweeps import (
     ResultStore,
     StoreError,
@@ -110,4 +111,6 @@ __all__ = [
     "StoreError",
     "export_results",
     "report_from_stores",
+    "Precompiled",
+    "precompile",
 ]

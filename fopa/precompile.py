@@ -24,7 +24,14 @@ from dataclasses import dataclass
 
 from ._kernels.jit import cache_holds
 
-__all__ = ["PART_SECONDS", "REPRODUCTION_PARTS", "Precompiled", "cold_parts", "precompile"]
+__all__ = [
+    "PART_SECONDS",
+    "REPRODUCTION_PARTS",
+    "Precompiled",
+    "cold_parts",
+    "compile_first",
+    "precompile",
+]
 
 # Argument type codes: V the network's kernel view; F float64, I int64, B bool;
 # A1/A2/A3 writable C-ordered float64 arrays of 1/2/3 dimensions, R2 a read-only
@@ -243,3 +250,17 @@ def precompile(jobs=1, *, parts=None, only_cold=False) -> Precompiled:
         parts=tuple(groups), part_seconds=tuple(s for _, s in done),
         kernels=sum(n for n, _ in done), seconds=time.perf_counter() - tick,
     )  # fmt: skip
+
+
+def compile_first(jobs, stream, parts=REPRODUCTION_PARTS):
+    """Before a pool of ``jobs`` workers starts: the kernels of ``parts`` that numba's
+    cache does not hold yet, compiled in up to ``jobs`` processes, each a different
+    part (:func:`precompile`), so that the workers do not all compile the same
+    kernels at the same time. Says so on ``stream``; nothing when the cache is warm.
+    Returns the :class:`Precompiled` or None."""
+    cold = cold_parts(parts)
+    if not cold:
+        return None
+    print(f"compiling the kernels into numba's cache first ({', '.join(cold)}; "
+          f"{min(jobs, len(cold))} processes)", file=stream, flush=True)  # fmt: skip
+    return precompile(jobs, parts=cold)

@@ -27,13 +27,12 @@ from .._parallel import share_blas_between_workers
 from .._version import __version__
 from ..experiments.registry import STUDIES, configuration
 from ..experiments.study_seconds import SECONDS
-from ..precompile import REPRODUCTION_PARTS, cold_parts, precompile
+from ..precompile import compile_first
 from .claims import claims_table
 from .figures import write_figure, write_figures
 from .markdown import report_markdown
 
 __all__ = [
-    "compile_first",
     "longest_first",
     "reproduce",
     "run_studies",
@@ -99,20 +98,6 @@ def longest_first(names, config):
     return sorted(names, key=lambda name: -seconds.get(name, math.inf))
 
 
-def compile_first(jobs, stream):
-    """Before a pool of ``jobs`` workers starts: the studies' kernels that numba's cache
-    does not hold yet, compiled in up to ``jobs`` processes, each a different part
-    (:func:`fopa.precompile.precompile`), so that the workers do not all compile the
-    same kernels at the same time. Says so on ``stream``; nothing when the cache is
-    warm. Returns the :class:`fopa.precompile.Precompiled` or None."""
-    cold = cold_parts(REPRODUCTION_PARTS)
-    if not cold:
-        return None
-    print(f"compiling the kernels into numba's cache first ({', '.join(cold)}; "
-          f"{min(jobs, len(cold))} processes)", file=stream, flush=True)  # fmt: skip
-    return precompile(jobs, parts=cold)
-
-
 def run_studies(params, seeds, *, jobs=1, stream=None, progress=True, out=None):
     """Run studies, yielding ``(name, result, seconds, made)`` as each finishes.
 
@@ -127,7 +112,7 @@ def run_studies(params, seeds, *, jobs=1, stream=None, progress=True, out=None):
         ``cpu_count // jobs`` threads; at most one study per worker is in flight,
         so on Ctrl-C nothing is queued behind the interrupted studies. On an
         empty numba cache the kernels are first compiled in parallel
-        (:func:`compile_first`).
+        (:func:`fopa.precompile.compile_first`).
     stream : file, optional
         Where the progress bar goes (default stderr).
     progress : bool

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from .._json import jsonable
 from .._validate import as_positive_scalar
 from .._version import __version__
+from ..precompile import compile_first
 from .pool import failed_record, grace, pool_results
 from .spec import SweepSpec, canonical_json, load_spec, resolve_experiment
 from .store import ResultStore, StoreError
@@ -371,7 +372,10 @@ def run_sweep(
         sweep, refused (:class:`fopa.sweeps.StoreError`) if it holds another one
         or is corrupt, or busy (another runner holds ``<store>.lock``).
     jobs : int
-        1: run cells in this process; more: a local pool of that many processes.
+        1: run cells in this process; more: a local pool of that many processes
+        (on an empty numba cache the kernels are first compiled in parallel,
+        :func:`fopa.precompile.compile_first`, so that no cell's time limit pays
+        for compilation and the workers do not all compile the same kernels).
     scheduler : str or distributed.Client, optional
         Run cells on a Dask cluster (``"tcp://host:port"`` or a client); results
         still come back here to be written. Exclusive with ``jobs > 1``.
@@ -418,6 +422,8 @@ def run_sweep(
         done = sum(1 for _, s in stored.values() if s == "done")
         failed = 0 if retry_failed else len(stored) - done
         stream = sys.stderr if stream is None else stream
+        if pending and scheduler is None and jobs > 1:
+            compile_first(jobs, stream)  # not the same kernels in every worker at once
         bar = _Progress(spec.n_cells, done, failed, pending, stream, progress)
         bar.update()
         ran_done = ran_failed = 0
