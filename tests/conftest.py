@@ -24,3 +24,14 @@ settings.load_profile(os.environ.get("FOPA_HYPOTHESIS_PROFILE", "fopa"))
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+def pytest_sessionstart(session):
+    """On an empty numba cache (a fresh CI machine) compile fopa's kernels first, one
+    part per core (``fopa.precompile``), instead of one after another inside the first
+    tests that call them; a warm cache costs only the check."""
+    from fopa.precompile import precompile
+
+    jobs = min(os.cpu_count() or 1, 4)
+    if jobs > 1:
+        precompile(jobs, only_cold=True)
