@@ -156,6 +156,12 @@ def signatures(parts=None):
     return out
 
 
+def _compiled(kernel):
+    """Whether ``kernel`` is a numba dispatcher (with ``NUMBA_DISABLE_JIT=1`` the
+    kernels are plain Python functions: nothing to compile)."""
+    return hasattr(kernel, "compile")
+
+
 def _ignore_sigint():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -164,7 +170,7 @@ def compile_parts(parts):
     """Compile (or load from numba's cache) the kernels of ``parts`` here; returns
     ``(number of signatures, seconds)``."""
     tick = time.perf_counter()
-    chosen = signatures(parts)
+    chosen = [(kernel, args) for kernel, args in signatures(parts) if _compiled(kernel)]
     for kernel, args in chosen:
         kernel.compile(args)
     return len(chosen), time.perf_counter() - tick
@@ -186,7 +192,8 @@ def cold_parts(parts=None):
     as cold)."""
     parts = _check_parts(parts)
     chosen = zip(_chosen(parts), signatures(parts), strict=True)
-    cold = {row[0] for row, (kernel, args) in chosen if cache_holds(kernel, args) is not True}
+    cold = {row[0] for row, (kernel, args) in chosen
+            if _compiled(kernel) and cache_holds(kernel, args) is not True}  # fmt: skip
     return tuple(p for p in parts if p in cold)
 
 

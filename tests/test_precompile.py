@@ -151,3 +151,15 @@ def test_every_part_is_cold_in_an_empty_cache(tmp_path):
                           timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.replace("'", '"')) == list(PART_SECONDS)
+
+
+def test_nothing_to_compile_with_the_jit_disabled():
+    # NUMBA_DISABLE_JIT=1 makes every kernel a plain function: no part is cold and
+    # precompile compiles nothing instead of failing (reproduce calls it)
+    code = ("from fopa.precompile import cold_parts, precompile; "
+            "print(len(cold_parts()), precompile(2).kernels)")  # fmt: skip
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["0", "0"]
