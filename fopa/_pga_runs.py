@@ -209,3 +209,75 @@ def choose_method(method, gram_ok, m, d, eps, step_lengths):
     if method == "auto":
         return "gram" if gram_ok and in_range and m < 2 * d else "plain"
     return method
+
+
+class RunArrays:
+    """The whole run's per-row outputs (N rows), filled as rows stop."""
+
+    def __init__(self, N, d, grads, fstats, istats):
+        self.D = np.empty((N, d))
+        self.grads = np.empty((N, *grads.shape[1:]))
+        self.fstats = np.empty((N, *fstats.shape[1:]))
+        self.istats = np.empty((N, *istats.shape[1:]), istats.dtype)
+        self.step, self.min_step = np.empty(N), np.empty(N)
+        self.streak = np.empty(N, np.int64)
+        self.total, self.evals = np.empty(N, np.int64), np.empty(N, np.int64)
+        self.firsts = {K.I_FIRST_STAT: np.empty(N, np.int64), K.I_FIRST_GMAP: np.empty(N, np.int64)}
+
+
+class LiveRows:
+    """The state of the rows still running in :func:`fopa.ascent._chunked_runs`, packed: their
+    global ``index``, the kernel's inputs (own copies) and the run's tallies."""
+
+    def __init__(self, X, Y, eta, D0, scale, streak, safe, seeds):
+        n = X.shape[0]
+        self.index = np.arange(n)
+        self.X, self.Y, self.scale, self.safe = X.copy(), Y.copy(), scale.copy(), safe.copy()
+        self.seeds = seeds.copy()
+        self.step, self.D, self.streak = eta.copy(), D0.copy(), streak.copy()
+        self.total, self.evals = np.zeros(n, np.int64), np.zeros(n, np.int64)
+        self.min_step = np.full(n, np.inf)
+        self.firsts = {K.I_FIRST_STAT: np.full(n, -1, np.int64),
+                       K.I_FIRST_GMAP: np.full(n, -1, np.int64)}  # fmt: skip
+        self.grads = self.fstats = self.istats = None
+
+    @property
+    def size(self):
+        return self.index.size
+
+    def inputs(self):
+        """The rows argument of :func:`fopa._pga_runs.run_kernel` for these rows."""
+        return (self.X, self.Y, self.step, self.D, self.scale, self.streak, self.safe)
+
+    def record(self, D, grads, fstats, istats, evaluations, min_step, last, streak):
+        """Take a piece's outputs: the points, steps and streaks to continue from, the
+        first iterations the kernel flagged (offset by the iterations before), the
+        evaluations (a continued piece evaluates its start again: not a new one),
+        iterations and smallest steps."""
+        for column, seen in self.firsts.items():
+            flagged = istats[:, column]
+            new = (seen < 0) & (flagged >= 0)
+            seen[new] = self.total[new] + flagged[new]
+        self.evals += evaluations - (self.total > 0)
+        self.total += istats[:, K.I_ITERS]
+        np.minimum(self.min_step, min_step, out=self.min_step)
+        self.D, self.step, self.streak = D, last, streak
+        self.grads, self.fstats, self.istats = grads, fstats, istats
+
+    def retire(self, stop, whole):
+        """Write the rows where ``stop`` into ``whole`` (a :class:`RunArrays`) and keep
+        the others."""
+        rows = self.index[stop]
+        whole.D[rows], whole.step[rows], whole.streak[rows] = self.D[stop], self.step[stop], \
+            self.streak[stop]  # fmt: skip
+        whole.total[rows], whole.evals[rows] = self.total[stop], self.evals[stop]
+        whole.min_step[rows] = self.min_step[stop]
+        whole.grads[rows], whole.fstats[rows] = self.grads[stop], self.fstats[stop]
+        whole.istats[rows] = self.istats[stop]
+        for column, seen in self.firsts.items():
+            whole.firsts[column][rows] = seen[stop]
+        keep = ~stop
+        for name in ("index", "X", "Y", "scale", "safe", "seeds", "step", "D", "streak", "total",
+                     "evals", "min_step", "grads", "fstats", "istats"):  # fmt: skip
+            setattr(self, name, getattr(self, name)[keep])
+        self.firsts = {column: seen[keep] for column, seen in self.firsts.items()}

@@ -28,7 +28,15 @@ from ._kernels import pga as K
 from ._kernels.ball import CONSTRAINTS
 from ._pga_runs import INITS as INITS  # re-exported: the words the CLI offers
 from ._pga_runs import STEP_POLICIES as STEP_POLICIES
-from ._pga_runs import choice, choose_method, run_kernel, starts, steps_and_scales
+from ._pga_runs import (
+    LiveRows,
+    RunArrays,
+    choice,
+    choose_method,
+    run_kernel,
+    starts,
+    steps_and_scales,
+)
 from ._progress import iteration_bar
 from ._validate import (
     as_int,
@@ -315,48 +323,34 @@ def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify,
     eps, max_iter, tol, cons = scalars
     N, d = D0.shape
     first = np.full(N, -1, np.int64)
-    total = np.zeros(N, np.int64)
-    evals = np.zeros(N, np.int64)
-    min_step = np.full(N, np.inf)
-    firsts = {K.I_FIRST_STAT: np.full(N, -1, np.int64), K.I_FIRST_GMAP: np.full(N, -1, np.int64)}
-    step, streak = eta.copy(), streak.copy()
     cert_method = pick_method("auto", net, d)
     # rho and the tolerance scales per row: from the step's tight bounds, or when needed
     cert_bounds = np.full((3, N), np.nan) if known is None else known.copy()
-    D = D0.copy()  # the current point of every row: the output's points at the end
-    out = None
-    running = np.arange(N)
-    while running.size and not pending():
-        done = int(total[running].max())  # every running row has done as many
+    # The state of the rows still running, packed (own copies, C-contiguous, as the
+    # kernel gets them), in :class:`LiveRows`; a row that stops is written into
+    # the whole-run arrays once. Per piece only the packed arrays are touched.
+    live = LiveRows(X, Y, eta, D0, scale, streak, safe, seeds)
+    whole = None  # the whole-run arrays, made from the first piece's outputs
+    initial = None
+    left_max = 0  # the most iterations of a row that stopped
+    while live.size and not pending():
+        done = int(live.total.max())  # every running row has done as many
         chunk = int(min(_chunk_length(every, done), max_iter - done))
-        part = (X[running], Y[running], step[running], D[running], scale[running],
-                streak[running], safe[running])  # fmt: skip
-        res = run_kernel(method, net, code, part, (eps, chunk, tol, cons), _NO_PERTURBATION,
-                         seeds[running], 0, _NO_TARGET, 0)  # fmt: skip
+        res = run_kernel(method, net, code, live.inputs(), (eps, chunk, tol, cons),
+                         _NO_PERTURBATION, live.seeds, 0, _NO_TARGET, 0)  # fmt: skip
         Dp, Gp, fs, ist, _, _, ev, mn, last, st = res
-        if out is None:
-            out = [Gp.copy(), fs.copy(), ist.copy()]
+        if whole is None:
+            whole = RunArrays(N, d, Gp, fs, ist)
             initial = fs[:, K.F_INITIAL].copy()
-        else:
-            out[0][running], out[1][running], out[2][running] = Gp, fs, ist
-        for column, seen in firsts.items():
-            seen[running] = np.where(
-                (seen[running] < 0) & (ist[:, column] >= 0), total[running] + ist[:, column],
-                seen[running],
-            )  # fmt: skip
-        # a continued piece evaluates its start again: not a new evaluation of the run
-        evals[running] += ev - (total[running] > 0)
-        total[running] += ist[:, K.I_ITERS]
-        min_step[running] = np.minimum(min_step[running], mn)
-        D[running], step[running], streak[running] = Dp, last, st
+        live.record(Dp, Gp, fs, ist, ev, mn, last, st)
         if certify:
             # a point whose KKT residual is well above the certificate's tolerance is
             # not critical for it: no certificate is computed there. The others are
             # certified as one batch; each row's bounds (its center's) once per run
-            hopeful = fs[:, K.F_TANGENT] <= 2.0 * CERTIFY_TOL * scale[running]
-            ks = np.flatnonzero(hopeful & (first[running] < 0))
+            hopeful = fs[:, K.F_TANGENT] <= 2.0 * CERTIFY_TOL * live.scale
+            ks = np.flatnonzero(hopeful & (first[live.index] < 0))
             if ks.size:
-                rows_now = running[ks]
+                rows_now = live.index[ks]
                 if cert_method == "factor":
                     fresh = rows_now[np.isnan(cert_bounds[0, rows_now])]
                     if fresh.size:
@@ -367,21 +361,24 @@ def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify,
                     bounds = None
                 certs = certify_arrays(net, X[rows_now], Y[rows_now], Dp[ks], eps, CERTIFY_TOL,
                                        code, cert_method, bounds, pending)  # fmt: skip
-                for i, cert in zip(rows_now, certs, strict=False):
+                for k, cert in zip(ks, certs, strict=False):  # fewer after an interrupt
                     if cert[0] == "strict_local_max":
-                        first[i] = total[i]
-        status = ist[:, K.I_STATUS]
-        running = running[(status == K.MAX_ITER) & (total[running] < max_iter)]
+                        first[live.index[k]] = live.total[k]
+        keep = (ist[:, K.I_STATUS] == K.MAX_ITER) & (live.total < max_iter)
+        if not keep.all():
+            left_max = max(left_max, int(live.total[~keep].max()))
+            live.retire(~keep, whole)
         if tick is not None:
-            tick(int(total.max()), running.size)
-    if out is None:  # interrupted before the first piece
+            tick(max(left_max, int(live.total.max()) if live.size else 0), live.size)
+    if whole is None:  # interrupted before the first piece
         return None, first
-    grads, fstats, istats = out
-    fstats[:, K.F_INITIAL] = initial
-    istats[:, K.I_ITERS] = total
-    for column, seen in firsts.items():
-        istats[:, column] = seen
-    return (D, grads, fstats, istats, None, None, evals, min_step, step, streak), first
+    live.retire(np.ones(live.size, bool), whole)  # the rows an interrupt stopped
+    whole.fstats[:, K.F_INITIAL] = initial
+    whole.istats[:, K.I_ITERS] = whole.total
+    for column, seen in whole.firsts.items():
+        whole.istats[:, column] = seen
+    return (whole.D, whole.grads, whole.fstats, whole.istats, None, None, whole.evals,
+            whole.min_step, whole.step, whole.streak), first  # fmt: skip
 
 
 def projected_gradient_ascent(
