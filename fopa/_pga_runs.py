@@ -264,20 +264,20 @@ class LiveRows:
         self.D, self.step, self.streak = D, last, streak
         self.grads, self.fstats, self.istats = grads, fstats, istats
 
+    #: the per-row arrays a stopped row leaves in the run's arrays, and those that
+    #: only the running rows need
+    _OUTPUTS = ("D", "step", "streak", "total", "evals", "min_step", "grads", "fstats", "istats")
+    _INPUTS = ("index", "X", "Y", "scale", "safe", "seeds")
+
     def retire(self, stop, whole):
         """Write the rows where ``stop`` into ``whole`` (a :class:`RunArrays`) and keep
         the others."""
         rows = self.index[stop]
-        whole.D[rows], whole.step[rows], whole.streak[rows] = self.D[stop], self.step[stop], \
-            self.streak[stop]  # fmt: skip
-        whole.total[rows], whole.evals[rows] = self.total[stop], self.evals[stop]
-        whole.min_step[rows] = self.min_step[stop]
-        whole.grads[rows], whole.fstats[rows] = self.grads[stop], self.fstats[stop]
-        whole.istats[rows] = self.istats[stop]
+        for name in self._OUTPUTS:
+            getattr(whole, name)[rows] = getattr(self, name)[stop]
         for column, seen in self.firsts.items():
             whole.firsts[column][rows] = seen[stop]
         keep = ~stop
-        for name in ("index", "X", "Y", "scale", "safe", "seeds", "step", "D", "streak", "total",
-                     "evals", "min_step", "grads", "fstats", "istats"):  # fmt: skip
+        for name in self._OUTPUTS + self._INPUTS:
             setattr(self, name, getattr(self, name)[keep])
         self.firsts = {column: seen[keep] for column, seen in self.firsts.items()}

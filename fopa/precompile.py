@@ -1,17 +1,18 @@
 """Compile fopa's numba kernels ahead of use, spread over processes.
 
-The first run on a machine compiles every kernel it calls (about a minute of one
-core, ``docs/architecture.md``). Worker processes that start on an empty cache
-all compile the same kernels at the same time, so a pool of two spends two
-cores on one core's work. :func:`precompile` instead compiles disjoint parts of
-the kernels in different processes; each writes its machine code to numba's
-cache, where every later process (and every later run) loads it.
+The first run on a machine compiles every kernel it calls (about 100 s of one
+core for all of them, ``docs/api.md``, "Compiling ahead"). Worker processes that
+start on an empty cache all compile the same kernels at the same time, so a pool
+of two spends two cores on one core's work. :func:`precompile` instead compiles
+disjoint parts of the kernels in different processes; each writes its machine
+code to numba's cache, where every later process (and every later run) loads it.
 
 Only types are compiled, nothing runs: each kernel gets the one signature that
 fopa's public functions call it with (``_SIGNATURES``, written out from the
-types of the arguments they build). ``tests/test_precompile.py`` runs the tiny
-reproduction after :func:`precompile` in a fresh process and fails if any kernel
-is compiled with a signature missing here, or if a signature here is not used.
+types of the arguments they build). ``tests/test_precompile.py`` calls the public
+functions on every path to a kernel, and a study of each kind, in a fresh process,
+and fails if a kernel was called with a signature missing here or if a signature
+here was not called.
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ import signal
 import time
 from dataclasses import dataclass
 
+import numpy as np
+from numba import typeof, types
+
 from ._kernels.jit import cache_holds
+from .network import TwoLayerNet
 
 __all__ = [
     "PART_SECONDS",
@@ -123,11 +128,6 @@ class Precompiled:
 
 def _types():
     """The numba type of each argument code."""
-    import numpy as np
-    from numba import typeof, types
-
-    from .network import TwoLayerNet
-
     f8, i8 = types.float64, types.int64
     array = types.Array
     return {

@@ -426,3 +426,29 @@ def test_one_relative_factor_for_api_experiments_and_sweeps():
     for func in (cells.pga, input_scale_speed, polynomial_iterations, iterations_against_tolerance):
         default = inspect.signature(func).parameters["relative_factor"].default
         assert default == RELATIVE_FACTOR, func.__name__
+
+
+@pytest.mark.parametrize("step_size", [0.05, "lipschitz", "backtracking"])
+@pytest.mark.parametrize("lossname", ["quadratic", "logistic"])
+def test_a_run_in_one_iteration_pieces_is_the_run_in_one_piece(step_size, lossname):
+    # with certify_every=1 the run goes one iteration per piece and only the rows
+    # still running are carried between pieces (rows stop at different iterations
+    # here): the points, counts, steps and statistics are those of one piece
+    net, X, Y = _problem("softplus", lossname, n=7, d=5, m=11, seed=3)
+    eps = 0.5
+    kw = dict(step_size=step_size, max_iter=400, tol=1e-9, init="sphere", n_restarts=2, rng=5)
+    if step_size != "backtracking":
+        kw["method"] = "plain"
+    whole = fopa.projected_gradient_ascent(net, X, Y, eps, **kw)
+    pieces = fopa.projected_gradient_ascent(net, X, Y, eps, certify_every=1, **kw)
+    assert len(set(whole.iterations.tolist())) > 2  # the rows stop at different times
+    for name in ("delta", "loss", "initial_loss", "iterations", "converged",
+                 "stopping_criterion", "grad_mapping_norm", "tangent_gradient_norm",
+                 "kkt_residual", "gradient_scale", "multiplier", "step_size", "min_step_size",
+                 "gradient_evaluations", "first_stationary_iteration",
+                 "first_gradient_mapping_iteration", "message"):  # fmt: skip
+        a, b = getattr(whole, name), getattr(pieces, name)
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)
+    assert np.all(whole.first_certified_iteration == -1)  # not asked for
+    certified = pieces.first_certified_iteration
+    assert np.all((certified == -1) | ((certified >= 0) & (certified <= pieces.iterations)))
