@@ -75,4 +75,3 @@ def cache_holds(dispatcher, args):
         return key in cache._cache_file._load_index()
     except Exception:  # noqa: BLE001 -- any change of numba's internals: cannot tell
         return None
-
