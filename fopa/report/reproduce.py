@@ -32,13 +32,7 @@ from .claims import claims_table
 from .figures import write_figure, write_figures
 from .markdown import report_markdown
 
-__all__ = [
-    "longest_first",
-    "reproduce",
-    "run_studies",
-    "study_seeds",
-    "write_report",
-]
+__all__ = ["longest_first", "reproduce", "run_studies", "study_seeds", "write_report"]
 
 
 def _run(name, params, seed, out=None):
