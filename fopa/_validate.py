@@ -113,6 +113,13 @@ def as_int(name: str, value, *, minimum: int, maximum: int = MAX_COUNT) -> int:
     return value
 
 
+def check_jobs(jobs) -> None:
+    """Raise ``ValueError`` unless ``jobs`` (a number of worker processes) is an
+    integer >= 1 (a bool is not)."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be an integer >= 1; got {jobs!r}")
+
+
 def check_rng(rng) -> None:
     """Raise unless ``rng`` is None, an int seed or a Generator (without building one)."""
     if rng is None or isinstance(rng, np.random.Generator):

@@ -28,7 +28,7 @@ from .compare import DEFAULT_ATTACKS, compare_attacks
 from .experiments.registry import CONFIG_NAMES
 from .losses import LOSSES
 from .network import TwoLayerNet
-from .precompile import PART_SECONDS
+from .precompile import PART_SECONDS, precompile
 from .report import reproduce
 from .sweeps import (
     PAPER_CONFIG,
@@ -242,8 +242,6 @@ def _reproduce(args) -> int:
 
 
 def _precompile(args) -> int:
-    from .precompile import precompile
-
     done = precompile(args.jobs, parts=args.part, only_cold=not args.force)
     if not done.parts:
         print("every kernel asked for is in numba's cache already (--force compiles anyway)")

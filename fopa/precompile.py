@@ -27,6 +27,7 @@ import numpy as np
 from numba import typeof, types
 
 from ._kernels.jit import cache_holds
+from ._validate import check_jobs
 from .network import TwoLayerNet
 
 __all__ = [
@@ -141,19 +142,22 @@ def _types():
     }  # fmt: skip
 
 
-def _chosen(parts):
-    return [row for row in _SIGNATURES if parts is None or row[0] in parts]
+def _kernel_rows(parts):
+    """``[(part, dispatcher, argument types)]`` of the kernels of ``parts`` (None: all),
+    in compilation order."""
+    codes = _types()
+    return [
+        (part, getattr(importlib.import_module(f"fopa._kernels.{module}"), name),
+         tuple(codes[a] for a in args))
+        for part, module, name, args in _SIGNATURES
+        if parts is None or part in parts
+    ]  # fmt: skip
 
 
 def signatures(parts=None):
     """``[(dispatcher, argument types)]`` of the kernels of ``parts`` (default: all),
     in compilation order."""
-    codes = _types()
-    out = []
-    for _, module, name, args in _chosen(parts):
-        kernel = getattr(importlib.import_module(f"fopa._kernels.{module}"), name)
-        out.append((kernel, tuple(codes[a] for a in args)))
-    return out
+    return [(kernel, args) for _, kernel, args in _kernel_rows(parts)]
 
 
 def _compiled(kernel):
@@ -191,8 +195,7 @@ def cold_parts(parts=None):
     (:func:`fopa._kernels.jit.cache_holds`; a part whose cache cannot be read counts
     as cold)."""
     parts = _check_parts(parts)
-    chosen = zip(_chosen(parts), signatures(parts), strict=True)
-    cold = {row[0] for row, (kernel, args) in chosen
+    cold = {part for part, kernel, args in _kernel_rows(parts)
             if _compiled(kernel) and cache_holds(kernel, args) is not True}  # fmt: skip
     return tuple(p for p in parts if p in cold)
 
@@ -237,8 +240,7 @@ def precompile(jobs=1, *, parts=None, only_cold=False) -> Precompiled:
     (``tests/test_reproducibility.py`` compares the results of a cold and a warm
     cache). Where the cache already holds a kernel, compiling it only loads it.
     """
-    if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
-        raise ValueError(f"jobs must be an integer >= 1; got {jobs!r}")
+    check_jobs(jobs)
     tick = time.perf_counter()
     parts = cold_parts(parts) if only_cold else _check_parts(parts)
     if not parts:

@@ -20,7 +20,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 from .._json import jsonable
-from .._validate import as_positive_scalar
+from .._validate import as_positive_scalar, check_jobs
 from .._version import __version__
 from ..precompile import compile_first
 from .pool import failed_record, grace, pool_results
@@ -401,8 +401,7 @@ def run_sweep(
     -------
     SweepSummary
     """
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be an integer >= 1; got {jobs!r}")
+    check_jobs(jobs)
     if scheduler is not None and jobs != 1:
         raise ValueError("give either jobs (a local pool) or scheduler (a Dask cluster), not both")
     spec = _as_spec(spec)
