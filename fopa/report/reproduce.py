@@ -92,13 +92,16 @@ def longest_first(names, config):
     return sorted(names, key=lambda name: -seconds.get(name, math.inf))
 
 
-def run_studies(params, seeds, *, jobs=1, stream=None, progress=True, out=None):
+def run_studies(params, seeds, *, jobs=1, stream=None, progress=True, out=None,
+                config=None):  # fmt: skip
     """Run studies, yielding ``(name, result, seconds, made)`` as each finishes.
 
     Parameters
     ----------
     params : dict
-        ``{study name: parameters}``, run in this order (as ``jobs`` allows).
+        ``{study name: parameters}``, run in this order (as ``jobs`` allows; with
+        ``jobs > 1`` and ``config``, the longest of a measured run of ``config``
+        first, :func:`longest_first`).
     seeds : dict
         ``{study name: seed}`` (at least the names of ``params``).
     jobs : int
@@ -115,6 +118,8 @@ def run_studies(params, seeds, *, jobs=1, stream=None, progress=True, out=None):
         A report directory (existing): each study's figure is written there and its
         claims rows made, in the process that ran it, right after it (so that the
         report's figures are drawn in parallel too).
+    config : str, optional
+        The configuration the parameters come from: the start order of a pool.
 
     Yields
     ------
@@ -133,6 +138,8 @@ def run_studies(params, seeds, *, jobs=1, stream=None, progress=True, out=None):
     names = list(params)
     if jobs > 1:
         compile_first(jobs, stream)
+        if config is not None:  # so that no long study starts last and runs alone
+            names = longest_first(names, config)
     bar = _bar(len(names), stream, progress)
     if jobs == 1:
         with bar:
@@ -239,9 +246,8 @@ def reproduce(out="fopa-report", *, config="quick", seed=0, jobs=1, stream=None,
     seeds = [seed_of[name] for name in names]
     start = time.perf_counter()
     results, study_seconds, made = {}, {}, {}
-    start_order = longest_first(names, config) if jobs > 1 else names
-    runs = run_studies({name: params[name] for name in start_order}, seed_of, jobs=jobs,
-                       stream=stream, out=out)  # fmt: skip
+    runs = run_studies({name: params[name] for name in names}, seed_of, jobs=jobs,
+                       stream=stream, out=out, config=config)  # fmt: skip
     with contextlib.closing(runs):  # an exception here shuts the pool down at once
         for name, result, secs, figure_and_rows in runs:
             results[name], study_seconds[name], made[name] = result, secs, figure_and_rows

@@ -35,7 +35,7 @@ import time
 from .._version import __version__
 from ..experiments.registry import ITERATION_ARMS, configuration
 from ..experiments.scale_speed import POLICIES
-from ..report.reproduce import longest_first, run_studies, study_seeds
+from ..report.reproduce import run_studies, study_seeds
 from .results import report_from_stores
 from .runner import CELL_TIME_LIMIT, run_sweep
 
@@ -204,11 +204,10 @@ def _run_outside_studies(size, folder, jobs, stream, progress):
             results[name] = saved[0]
             parts[name] = dict(config=config, seed=seeds[name], seconds=saved[1], ran=False)
     todo = {name: p for name, p in params.items() if name not in results}
-    if jobs > 1:  # the longest first, so that none starts last and runs alone
-        todo = {name: todo[name] for name in longest_first(list(todo), config)}
     if progress and todo:
         print(f"{len(todo)} studies outside the sweeps ({len(results)} saved)", file=stream)
-    runs = run_studies(todo, seeds, jobs=jobs, stream=stream, progress=progress)
+    runs = run_studies(todo, seeds, jobs=jobs, stream=stream, progress=progress,
+                       config=config)  # fmt: skip
     with contextlib.closing(runs):  # an exception here shuts the pool down at once
         for name, result, seconds, _ in runs:
             _save_study(path[name], keys[name], result, seconds)
