@@ -225,3 +225,32 @@ def test_killing_only_the_runner_ends_its_workers(tmp_path):
     finally:
         if _group_alive(proc.pid):
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_precompile_in_processes_stops_promptly_and_leaves_no_process(tmp_path):
+    # Ctrl-C while the processes of `fopa precompile --jobs 2` compile (an empty
+    # cache): the pool is terminated, not waited for (a compilation takes tens of
+    # seconds), and the workers print no traceback of their own
+    import os
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    cmd = [sys.executable, "-m", "fopa", "precompile", "--jobs", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True,
+                            preexec_fn=_sigint_as_at_a_terminal)  # fmt: skip
+    try:
+        time.sleep(6.0)  # the two processes are compiling
+        assert proc.poll() is None, proc.communicate()
+        sent = time.perf_counter()
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        waited = time.perf_counter() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert "interrupted" in err and "Traceback" not in err and "Process" not in err
+    assert waited < 5.0, waited
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):  # no worker left in the group
+        os.killpg(proc.pid, 0)
