@@ -124,6 +124,28 @@ def test_the_command_line_says_interrupted_and_exits_130(tmp_path):
     assert waited < 3.0, waited
 
 
+def _ctrl_c_at_a_terminal(cmd, after, env=None):
+    """Start ``cmd`` in a process group of its own, send SIGINT to the whole group
+    (as Ctrl-C at a terminal does) ``after`` seconds later, and return the finished
+    process, its stderr and the seconds it took to end after the signal."""
+    import os
+
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True,
+                            preexec_fn=_sigint_as_at_a_terminal)  # fmt: skip
+    try:
+        time.sleep(after)
+        assert proc.poll() is None, proc.communicate()
+        sent = time.perf_counter()
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        waited = time.perf_counter() - sent
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    return proc, err, waited
+
+
 def test_reproduce_with_workers_stops_promptly_and_leaves_no_process(tmp_path):
     # Ctrl-C at a terminal reaches the whole process group. The pool used to wait for
     # every queued study after the interrupt (23 in the quick configuration: tens of
@@ -132,19 +154,7 @@ def test_reproduce_with_workers_stops_promptly_and_leaves_no_process(tmp_path):
 
     cmd = [sys.executable, "-m", "fopa", "reproduce", "--quick", "--jobs", "2", "--out",
            str(tmp_path / "out")]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True,
-                            preexec_fn=_sigint_as_at_a_terminal)  # fmt: skip
-    try:
-        time.sleep(8.0)  # the workers are in their first studies
-        assert proc.poll() is None, proc.communicate()
-        sent = time.perf_counter()
-        os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        waited = time.perf_counter() - sent
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    proc, err, waited = _ctrl_c_at_a_terminal(cmd, 8.0)  # the workers in their first studies
     assert proc.returncode == 130, (proc.returncode, err)
     assert "interrupted" in err
     assert waited < 10.0, waited
@@ -235,19 +245,7 @@ def test_precompile_in_processes_stops_promptly_and_leaves_no_process(tmp_path):
 
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
     cmd = [sys.executable, "-m", "fopa", "precompile", "--jobs", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, start_new_session=True,
-                            preexec_fn=_sigint_as_at_a_terminal)  # fmt: skip
-    try:
-        time.sleep(6.0)  # the two processes are compiling
-        assert proc.poll() is None, proc.communicate()
-        sent = time.perf_counter()
-        os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        waited = time.perf_counter() - sent
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+    proc, err, waited = _ctrl_c_at_a_terminal(cmd, 6.0, env)  # the two are compiling
     assert proc.returncode == 130, (proc.returncode, err)
     assert "interrupted" in err and "Traceback" not in err and "Process" not in err
     assert waited < 5.0, waited
