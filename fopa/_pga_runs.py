@@ -118,19 +118,23 @@ def starts(init, seeds, n, R, d, eps, constraint, single):
     return start
 
 
+_NO_WATCH = np.empty(0)  # no checkpoints: no row is watched
+
 # axis along which each kernel output is stacked over row blocks (None: not per row)
 _STACK = (0, 0, 0, 0, 1, 0, 0, 0, 0, 0)
 _STACK_GRAM = (0, 0, 0, 0, None, None, 0, 0, 0, 0)
 
 
-def run_kernel(method, net, loss, rows, scalars, pert, seeds, record, target, store):
+def run_kernel(method, net, loss, rows, scalars, pert, seeds, record, target, store,
+               schedule=None):  # fmt: skip
     """Run the compiled ascent on ``rows = (X, Y, eta, D0, scale, streak, safe)``, block by block.
 
     ``method`` is ``"plain"``, ``"gram"`` or ``"backtracking"``; ``loss`` the loss
     code; ``scalars`` are (eps, max_iter, tol, constraint code); ``streak`` the
     backtracking step's count of easy acceptances (zeros for a new run) and ``safe``
     its rows' ``1/beta`` (steps it accepts without a test where the loss test is
-    blind). Returns,
+    blind). ``schedule``: the plain kernel's checkpoints ``(done0, every, at_least,
+    watch)`` (:func:`fopa._kernels.pga.pga_plain`; None: none). Returns,
     for the whole batch, ``D, grads, fstats, istats, hist, iterates, evaluations,
     min_step, last_step, streak`` (see :func:`fopa._kernels.pga.pga_plain` and
     :func:`fopa._kernels.backtracking.pga_backtracking`); the Gram kernel's
@@ -140,6 +144,9 @@ def run_kernel(method, net, loss, rows, scalars, pert, seeds, record, target, st
     X, Y, eta, D0, scale, streak, safe = rows
     eps, max_iter, tol, cons = scalars
     view = net.kernel_view
+    if schedule is None:
+        schedule = (0, K.NO_CHECKPOINTS, 0, _NO_WATCH)
+    done0, every, at_least, watch = schedule
 
     def fixed_step_extras(out, eta, streak):
         evaluations = out[3][:, K.I_ITERS] + 1
@@ -148,32 +155,34 @@ def run_kernel(method, net, loss, rows, scalars, pert, seeds, record, target, st
     if method == "gram":
         gram = net.gram
 
-        def run(X, Y, eta, D0, scale, streak, safe, seeds, target):
+        def run(X, Y, eta, D0, scale, streak, safe, seeds, target, watch):
             common = (loss, X, Y, eps, eta, D0, max_iter, tol, scale, cons)
             out = (*K.pga_gram(view, gram, *common), None, None)
             return fixed_step_extras(out, eta, streak)
 
     elif method == "backtracking":
 
-        def run(X, Y, eta, D0, scale, streak, safe, seeds, target):
+        def run(X, Y, eta, D0, scale, streak, safe, seeds, target, watch):
             common = (loss, X, Y, eps, eta, D0, max_iter, tol, scale, cons)
             return BT.pga_backtracking(view, *common, record, target, store, streak, safe)
 
     else:
 
-        def run(X, Y, eta, D0, scale, streak, safe, seeds, target):
+        def run(X, Y, eta, D0, scale, streak, safe, seeds, target, watch):
             common = (loss, X, Y, eps, eta, D0, max_iter, tol, scale, cons)
-            out = K.pga_plain(view, *common, pert, seeds, record, target, store)
+            watch = watch if watch.size else np.full(X.shape[0], -1.0)
+            out = K.pga_plain(view, *common, pert, seeds, record, target, store, done0, every,
+                              at_least, watch)  # fmt: skip
             return fixed_step_extras(out, eta, streak)
 
     blocks = row_blocks(X.shape[0], X.shape[1], net.m)
     if len(blocks) == 1:
-        return run(X, Y, eta, D0, scale, streak, safe, seeds, target)
+        return run(X, Y, eta, D0, scale, streak, safe, seeds, target, watch)
 
     def run_block(a, b):
         part = target[a:b] if record else target
         return run(X[a:b], Y[a:b], eta[a:b], D0[a:b], scale[a:b], streak[a:b], safe[a:b],
-                   seeds[a:b], part)  # fmt: skip
+                   seeds[a:b], part, watch[a:b] if watch.size else watch)  # fmt: skip
 
     return run_blocks(run_block, blocks, _STACK_GRAM if method == "gram" else _STACK)
 

@@ -26,6 +26,7 @@ from ._interrupts import PIECE_WORK, deferred_sigint
 from ._kernels import backtracking as BT
 from ._kernels import pga as K
 from ._kernels.ball import CONSTRAINTS
+from ._parallel import row_blocks
 from ._pga_runs import INITS as INITS  # re-exported: the words the CLI offers
 from ._pga_runs import STEP_POLICIES as STEP_POLICIES
 from ._pga_runs import (
@@ -292,32 +293,40 @@ def _piece_length(rows, d, m):
 
 #: ``certify_every="auto"`` certifies every iteration up to this one, then every
 #: ``ceil(t / AUTO_CERTIFY_EXACT)`` iterations at iteration t (a 1 % resolution).
-AUTO_CERTIFY_EXACT = 100
+AUTO_CERTIFY_EXACT = K.AUTO_CERTIFY_EXACT
 
-
-def _chunk_length(every, done):
-    """Iterations of the next piece after ``done``: ``every``, or the "auto" schedule."""
-    if every == "auto":
-        return max(1, -(-done // AUTO_CERTIFY_EXACT))
-    return every
+#: A row is certified at a checkpoint when its KKT residual is at most this factor
+#: times the certificate's tolerance (times its gradient scale): well above it, the
+#: point is not critical for the certificate and none is computed.
+HOPEFUL = 2.0
+#: The kernel's test for "hopeful" is this much wider (relative), so that it ends a
+#: piece wherever the test here could pass whatever the last bit of the residual.
+_HOPEFUL_WIDER = 1.0 + 1e-6
 
 
 def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify, pending, known,
                   tick=None):  # fmt: skip
-    """The ascent in pieces of ``every`` iterations, each continuing where the previous
-    one ended with the step in use (and, for backtracking, its count of easy
-    acceptances), so the iterates are those of one run (the row-space iteration
-    starts its coordinates afresh at each piece: the same iterates up to rounding).
+    """The ascent in pieces that end at checkpoints (every ``every`` iterations, or
+    the "auto" schedule of :func:`fopa._kernels.pga.next_checkpoint`), each
+    continuing where the previous one ended with the step in use (and, for
+    backtracking, its count of easy acceptances), so the iterates are those of one
+    run (the row-space iteration starts its coordinates afresh at each piece: the
+    same iterates up to rounding).
 
-    With ``certify``, each row's point is certified after every piece (and where it
-    stops) until it is a strict local maximum; only the current points are kept
-    (memory O(rows x d)). Between pieces ``pending()`` is asked whether Ctrl-C
-    arrived; if so the run ends early (its caller then raises KeyboardInterrupt).
-    ``loss`` is the loss's name, ``code`` its code. Returns the kernel outputs of the
-    whole run and the first certified iteration per row (-1: none). ``known``: each
-    row's certificate bounds (3, rows) when the step's tight bounds gave them, else
-    None (then computed for a row when it is first certified). ``tick(done, running)``
-    is told after every piece the iterations done and the rows still running.
+    With ``certify``, each row's point is certified at every checkpoint (and where
+    it stops) until it is a strict local maximum; only the current points are kept
+    (memory O(rows x d)). A point is certified only where it is "hopeful" (KKT
+    residual at most ``HOPEFUL`` times the certificate's tolerance); the plain
+    ascent's kernel runs on over checkpoints with no hopeful row
+    (:func:`fopa._kernels.pga.pga_plain`), with the same iterates as pieces that
+    end at every checkpoint, and the backtracking one ends at every checkpoint.
+    Between pieces ``pending()`` is asked whether Ctrl-C arrived; if so the run ends
+    early (its caller then raises KeyboardInterrupt). ``loss`` is the loss's name,
+    ``code`` its code. Returns the kernel outputs of the whole run and the first
+    certified iteration per row (-1: none). ``known``: each row's certificate bounds (3,
+    rows) when the step's tight bounds gave them, else None (then computed for a row
+    when it is first certified). ``tick(done, running)`` is told after every piece the
+    iterations done and the rows still running.
     """
     X, Y, eta, D0, scale, streak, safe = rows
     eps, max_iter, tol, cons = scalars
@@ -333,11 +342,25 @@ def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify,
     whole = None  # the whole-run arrays, made from the first piece's outputs
     initial = None
     left_max = 0  # the most iterations of a row that stopped
+    every_code = K.AUTO_SCHEDULE if every == "auto" else int(every)
     while live.size and not pending():
         done = int(live.total.max())  # every running row has done as many
-        chunk = int(min(_chunk_length(every, done), max_iter - done))
-        res = run_kernel(method, net, code, live.inputs(), (eps, chunk, tol, cons),
-                         _NO_PERTURBATION, live.seeds, 0, _NO_TARGET, 0)  # fmt: skip
+        if method == "plain":
+            # one call runs from checkpoint to checkpoint until a row is to be
+            # certified (the same iterates as a call per checkpoint, fewer calls);
+            # in row blocks it ends at every checkpoint (blocks change as rows stop)
+            one_block = certify and len(row_blocks(live.size, d, net.m)) == 1
+            at_least = _piece_length(live.size, d, net.m) if one_block else 1
+            watch = np.full(live.size, -1.0)
+            if certify:
+                unsure = first[live.index] < 0
+                watch[unsure] = HOPEFUL * _HOPEFUL_WIDER * CERTIFY_TOL * live.scale[unsure]
+            budget, schedule = max_iter - done, (done, every_code, at_least, watch)
+        else:
+            budget = int(min(K.next_checkpoint(done, every_code), max_iter) - done)
+            schedule = None
+        res = run_kernel(method, net, code, live.inputs(), (eps, budget, tol, cons),
+                         _NO_PERTURBATION, live.seeds, 0, _NO_TARGET, 0, schedule)  # fmt: skip
         Dp, Gp, fs, ist, _, _, ev, mn, last, st = res
         if whole is None:
             whole = RunArrays(N, d, Gp, fs, ist)
@@ -347,7 +370,7 @@ def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify,
             # a point whose KKT residual is well above the certificate's tolerance is
             # not critical for it: no certificate is computed there. The others are
             # certified as one batch; each row's bounds (its center's) once per run
-            hopeful = fs[:, K.F_TANGENT] <= 2.0 * CERTIFY_TOL * live.scale
+            hopeful = fs[:, K.F_TANGENT] <= HOPEFUL * CERTIFY_TOL * live.scale
             ks = np.flatnonzero(hopeful & (first[live.index] < 0))
             if ks.size:
                 rows_now = live.index[ks]

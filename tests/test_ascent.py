@@ -452,3 +452,39 @@ def test_a_run_in_one_iteration_pieces_is_the_run_in_one_piece(step_size, lossna
     assert np.all(whole.first_certified_iteration == -1)  # not asked for
     certified = pieces.first_certified_iteration
     assert np.all((certified == -1) | ((certified >= 0) & (certified <= pieces.iterations)))
+
+
+@pytest.mark.parametrize("every", ["auto", 3])
+@pytest.mark.parametrize("lossname", ["quadratic", "logistic"])
+def test_the_plain_kernel_runs_on_over_checkpoints_with_nothing_to_certify(
+    monkeypatch, every, lossname
+):
+    # the plain kernel ends a call only at a checkpoint where a row is to be certified
+    # (or a row stopped): the run, its statistics and its first certified iterations
+    # are those of calls ended at every checkpoint, in fewer calls
+    import fopa.ascent as A
+
+    calls = []
+    real = A.run_kernel
+
+    def counting(*args):
+        calls.append(args[4][1])
+        return real(*args)
+
+    net, X, Y = _problem("tanh", lossname, n=9, d=6, m=20, seed=7)
+    kw = dict(step_size=0.05, max_iter=3000, tol=1e-10, init="sphere", rng=2, method="plain",
+              certify_every=every)  # fmt: skip
+    monkeypatch.setattr(A, "run_kernel", counting)
+    fewer = fopa.projected_gradient_ascent(net, X, Y, 0.5, **kw)
+    n_fewer = len(calls)
+    monkeypatch.setattr(A, "_piece_length", lambda rows, d, m: 1)  # end at every checkpoint
+    calls.clear()
+    every_checkpoint = fopa.projected_gradient_ascent(net, X, Y, 0.5, **kw)
+    assert len(set(fewer.iterations.tolist())) > 2  # the rows stop at different times
+    assert np.all(fewer.first_certified_iteration > 0)
+    assert n_fewer < len(calls) / 3
+    for name in ("delta", "loss", "iterations", "converged", "grad_mapping_norm",
+                 "kkt_residual", "gradient_evaluations", "first_stationary_iteration",
+                 "first_gradient_mapping_iteration", "first_certified_iteration"):  # fmt: skip
+        a, b = getattr(fewer, name), getattr(every_checkpoint, name)
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)

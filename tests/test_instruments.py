@@ -288,14 +288,18 @@ def test_certify_every_keeps_only_the_current_points(monkeypatch):
     calls = []
     real = A.run_kernel
 
-    def counting(method, net, loss, rows, scalars, pert, seeds, record, target, store):
-        calls.append((scalars[1], record, store))
-        return real(method, net, loss, rows, scalars, pert, seeds, record, target, store)
+    def counting(method, net, loss, rows, scalars, pert, seeds, record, target, store,
+                 schedule=None):  # fmt: skip
+        calls.append((record, store, schedule))
+        return real(method, net, loss, rows, scalars, pert, seeds, record, target, store,
+                    schedule)  # fmt: skip
 
     monkeypatch.setattr(A, "run_kernel", counting)
     net, x, y, eps = _instance(6, 12, seed=4)
     res = fopa.projected_gradient_ascent(net, x, y, eps, certify_every=10, max_iter=5000)
-    assert all(record == 0 and store == 0 and chunk <= 10 for chunk, record, store in calls)
+    # no history, no iterates kept; the kernel's checkpoints every 10 iterations
+    assert calls and all(record == 0 and store == 0 for record, store, _ in calls)
+    assert all(schedule is not None and schedule[1] == 10 for _, _, schedule in calls)
     monkeypatch.setattr(A, "run_kernel", real)
     whole = fopa.projected_gradient_ascent(net, x, y, eps, max_iter=5000)
     np.testing.assert_array_equal(res.delta, whole.delta)

@@ -48,6 +48,24 @@ def _row_outputs(N):
     return fstats, istats
 
 
+#: ``certify_every="auto"``: a checkpoint after every iteration up to this one, then
+#: every ``ceil(t / AUTO_CERTIFY_EXACT)`` iterations at iteration t (a 1 % resolution).
+AUTO_CERTIFY_EXACT = 100
+#: ``every`` codes of :func:`next_checkpoint` besides a fixed interval (> 0): the
+#: "auto" schedule, and no checkpoints (a run stops only at ``max_iter``).
+AUTO_SCHEDULE, NO_CHECKPOINTS = 0, -1
+
+
+@jit
+def next_checkpoint(done, every):
+    """The checkpoint after ``done`` iterations of a run: ``done + every``, or with
+    ``every == AUTO_SCHEDULE`` ``done + max(1, ceil(done / AUTO_CERTIFY_EXACT))``
+    (every iteration up to 100, then within 1 %)."""
+    if every == AUTO_SCHEDULE:
+        return done + max(1, -(-done // AUTO_CERTIFY_EXACT))
+    return done + every
+
+
 #: Rows of the recorded history: loss, gradient-mapping norm, distance to the final
 #: point, relative KKT residual, step size.
 HIST_ROWS = 5
@@ -169,7 +187,7 @@ def _gradient_step(Di, Gi, h, eps, constraint, step, moved):
 @jit
 def pga_plain(
     net, loss, X, Y, eps, eta, D0, max_iter, tol, scale, constraint, pert, seeds, record,
-    target, store_iterates,
+    target, store_iterates, done0, every, at_least, watch,
 ):  # fmt: skip
     """Projected gradient ascent on delta.
 
@@ -184,6 +202,17 @@ def pga_plain(
     seeds : (N,) uint64 noise seeds. record : 1 to record history.
     target : (N, d) point to measure distances to (record only).
     store_iterates : 1 to keep every iterate (record only).
+    done0, every, at_least, watch : checkpoints of a run continued in calls (no
+        perturbation): the run has done ``done0`` iterations before this call; its
+        checkpoints are those of :func:`next_checkpoint` with ``every``
+        (``NO_CHECKPOINTS``: none). The call ends at the first checkpoint where a
+        row is "hopeful" (its KKT residual at most ``watch[i]``; negative: never),
+        where a row stops (a call that ended there would continue the others from
+        a new evaluation of a smaller block), after a hopeful row stopped since the
+        previous checkpoint, or at least ``at_least`` iterations into the call
+        (1: at the first checkpoint); the rows still running then get status
+        ``MAX_ITER`` as at ``max_iter``. So the iterates are those of calls ended at
+        every checkpoint, and the call ends wherever its caller has rows to certify.
 
     Returns
     -------
@@ -222,9 +251,14 @@ def pga_plain(
     done = np.zeros(N, np.bool_)
     Pbuf, Zbuf, Qbuf, Gbuf, vals, S0 = row_buffers(N, d, m)
     na = N
+    checkpoint = next_checkpoint(done0, every) if every != NO_CHECKPOINTS else -1
+    stash = np.empty((N if every != NO_CHECKPOINTS else 0, d))  # steps held at a checkpoint
+    hopeful_stopped = False  # a watched row stopped hopeful since the last checkpoint
     for t in range(max_iter + 1):
         if na == 0:
             break
+        at_checkpoint = done0 + t == checkpoint
+        end_here = False
         G = Gbuf[:na]
         evaluate_rows(net, loss, X, Y, D, active, na, Pbuf, Zbuf, Qbuf, Gbuf, vals, S0)
         for k in range(na):
@@ -281,14 +315,35 @@ def pga_plain(
                 status[i] = TOL
                 done[k] = True
                 grads[i, :] = G[k, :]
+                if at_checkpoint:
+                    end_here = True
+                elif 0.0 <= watch[i] and residual <= watch[i]:
+                    hopeful_stopped = True
                 continue
             if t == max_iter:
                 status[i] = MAX_ITER
                 done[k] = True
                 grads[i, :] = G[k, :]
                 continue
+            if at_checkpoint:  # the step waits until the call is known to go on
+                if 0.0 <= watch[i] and residual <= watch[i]:
+                    end_here = True
+                stash[k, :] = step
+                continue
             for j in range(d):
                 D[i, j] = step[j]
+        if at_checkpoint:
+            end_here = end_here or hopeful_stopped or t >= at_least
+            for k in range(na):
+                if not done[k]:
+                    i = active[k]
+                    if end_here:
+                        status[i] = MAX_ITER
+                        done[k] = True
+                        grads[i, :] = G[k, :]
+                    else:
+                        D[i, :] = stash[k, :]
+            checkpoint = next_checkpoint(checkpoint, every)
         na = _compact(active, na, done)
     kkt_rows(grads, D, eps, constraint, fstats)
     return D, grads, fstats, istats, hist, iterates
