@@ -96,11 +96,25 @@ def growth_decidable(sizes) -> bool:
     return bool(sizes.size >= MIN_SIZES and sizes[-1] / sizes[0] >= MIN_SPAN)
 
 
-def _fit_line(x, y):
-    """Least squares ``y = a + b x``: ``(b, residual sum of squares)``."""
-    b, a = np.polyfit(x, y, 1)
-    resid = y - (a + b * x)
-    return float(b), float(resid @ resid)
+class _Line:
+    """Least squares ``y = a + b x`` over fixed ``x``, by the operations of
+    ``np.polyfit(x, y, 1)`` (its scaled Vandermonde matrix formed once for the
+    many ``y`` of a bootstrap: the same numbers, less work per fit)."""
+
+    def __init__(self, x):
+        self.x = np.asarray(x, dtype=float) + 0.0
+        lhs = np.vander(self.x, 2)
+        self.scale = np.sqrt((lhs * lhs).sum(axis=0))
+        lhs /= self.scale
+        self.lhs = lhs
+        self.rcond = len(self.x) * np.finfo(self.x.dtype).eps
+
+    def fit(self, y):
+        """``(b, residual sum of squares)``."""
+        c = np.linalg.lstsq(self.lhs, y, self.rcond)[0]
+        b, a = c / self.scale
+        resid = y - (a + b * self.x)
+        return float(b), float(resid @ resid)
 
 
 def _quantiles(groups, p=0.5):
@@ -115,11 +129,12 @@ EXPONENTS = np.linspace(-3.0, 6.0, 360)
 RATE_SPANS = np.linspace(0.05, 30.0, 360)
 
 
-def _offset_rss(basis, y, log_y):
+def _offset_rss(basis, squares, y, log_y):
     """Best log-space residual of ``y ~ a + C u`` over the rows ``u`` of ``basis``
-    (shape (G, k)); each row fitted by least squares with relative weights ``1/y^2``."""
+    (shape (G, k); ``squares`` is ``basis * basis``); each row fitted by least
+    squares with relative weights ``1/y^2``."""
     w = 1.0 / (y * y)
-    sw, swu, swuu = w.sum(), basis @ w, (basis * basis) @ w
+    sw, swu, swuu = w.sum(), basis @ w, squares @ w
     swy, swuy = w @ y, basis @ (w * y)
     det = sw * swuu - swu * swu
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -132,26 +147,28 @@ def _offset_rss(basis, y, log_y):
 
 
 def _bases(sizes):
-    """The offset models' bases over ``sizes``: ``(power, expo)``, shapes (G, k)."""
+    """What the fits over ``sizes`` share: the lines against log size and size
+    (:class:`_Line`), and the offset models' bases and their squares ``(power,
+    power^2, expo, expo^2)``, shapes (G, k)."""
     scaled = sizes / sizes[-1]
     power = scaled[None, :] ** EXPONENTS[:, None]
     span = sizes[-1] - sizes[0]
     expo = np.exp(RATE_SPANS[:, None] * ((sizes - sizes[-1]) / span)[None, :])
-    return power, expo
+    return _Line(np.log(sizes)), _Line(sizes), (power, power * power, expo, expo * expo)
 
 
-def _compare(log_sizes, sizes, medians, bases):
+def _compare(medians, bases):
     """``(exponent, rate, rss_power, rss_exponential, rss_power_offset,
     rss_exponential_offset)`` or None when a median is unusable; ``bases`` is
     ``_bases(sizes)``."""
     if not np.all(np.isfinite(medians)) or np.any(medians <= 0):
         return None
     log_med = np.log(medians)
-    b, rss_p = _fit_line(log_sizes, log_med)
-    r, rss_e = _fit_line(sizes, log_med)
-    power, expo = bases
-    return (b, r, rss_p, rss_e, _offset_rss(power, medians, log_med),
-            _offset_rss(expo, medians, log_med))  # fmt: skip
+    against_log, against_size, (power, power2, expo, expo2) = bases
+    b, rss_p = against_log.fit(log_med)
+    r, rss_e = against_size.fit(log_med)
+    return (b, r, rss_p, rss_e, _offset_rss(power, power2, medians, log_med),
+            _offset_rss(expo, expo2, medians, log_med))  # fmt: skip
 
 
 def _resampled_quantiles(t, obs, index, p):
@@ -289,7 +306,7 @@ def growth_fit(
         return GrowthFit(model="inconclusive", reason=reason, **base, **common)
 
     bases = _bases(sizes)
-    point = _compare(log_sizes, sizes, fitted, bases)
+    point = _compare(fitted, bases)
     if point is None:
         bad = [f"{s:g}" for s, v in zip(sizes, fitted, strict=True) if not 0 < v < math.inf]
         return inconclusive(f"the {what} count is not reached (or is 0) at size {', '.join(bad)}")
@@ -305,7 +322,7 @@ def growth_fit(
                                       for j, (t, o) in enumerate(groups)])  # fmt: skip
     for k in range(n_boot):
         med = boot_quantiles[k]
-        out = _compare(log_sizes, sizes, med, bases)
+        out = _compare(med, bases)
         if out is not None:
             boots[k] = out
             local[k] = np.diff(np.log(med)) / np.diff(log_sizes)
