@@ -15,10 +15,11 @@ time)``, each thread taking parts ``t, t + T, ...``. So the bits depend on ``P``
 only: the same with one thread or two. With ``P > 1`` BLAS is held to one thread
 during the epoch (its pool and the team would compete for the cores).
 
-Ctrl-C: inside :func:`fopa._interrupts.deferred_sigint` the calling thread (part
-of the team) looks for a pending interrupt before each barrier; every thread
-reads the stop flag after it, so all leave at the same barrier, and
-``KeyboardInterrupt`` is raised when the epoch's buffers are dropped.
+Ctrl-C: inside :func:`fopa._interrupts.deferred_sigint` each barrier's action (run
+while every thread of the team waits there) looks for a pending interrupt and sets
+the stop flag; every thread reads the flag after the barrier, so all leave at the
+same barrier, and ``KeyboardInterrupt`` is raised when the epoch's buffers are
+dropped.
 """
 
 from __future__ import annotations
@@ -132,11 +133,16 @@ class EpochTeam:
         flags = np.ones(self.parts, dtype=bool)
         stop = np.zeros(1, np.int64)
         threads = min(self.parts, thread_count())
-        barrier = threading.Barrier(threads)
+
+        def look_for_ctrl_c():  # run by the last thread to reach each barrier
+            if pending():
+                stop[0] = 1
+
+        barrier = threading.Barrier(threads, action=look_for_ctrl_c)
         failure = []
         state = dict(current=self.current, diverged=None, done=0)
 
-        def phases(t, pending):
+        def phases(t):
             current = self.current
             mine = range(t, self.parts, threads)
             for k, s in enumerate(starts):
@@ -146,7 +152,7 @@ class EpochTeam:
                 if self.gram:
                     for p in mine:
                         gram_part(W, self.K, self.gram_blocks[p], self.gram_edges)
-                    if self._wait(barrier, pending, stop):
+                    if self._wait(barrier, stop):
                         return
                 rows = _edges(e - s, self.parts) + s
                 for p in mine:
@@ -156,7 +162,7 @@ class EpochTeam:
                              self.eps, self.alpha, self.steps, self.guard, self.gram, stop,
                              values, F, self.gW[p], self.ga[p], self.gb[p],
                              self.gb0[p])  # fmt: skip
-                if self._wait(barrier, pending, stop):
+                if self._wait(barrier, stop):
                     return
                 for p in mine:
                     flags[p] = update_part(
@@ -166,7 +172,7 @@ class EpochTeam:
                         corrections[1][k],
                         values, rows[p], rows[p + 1],
                     )  # fmt: skip
-                if self._wait(barrier, pending, stop):
+                if self._wait(barrier, stop):
                     return
                 if not flags.all():
                     if t == 0:
@@ -178,7 +184,7 @@ class EpochTeam:
 
         def worker(t):
             try:
-                phases(t, None)
+                phases(t)
             except BaseException as exc:  # noqa: BLE001 (handed to the calling thread)
                 failure.append(exc)
                 barrier.abort()
@@ -188,7 +194,7 @@ class EpochTeam:
             if threads > 1:
                 helpers = [worker_pool(threads - 1).submit(worker, t) for t in range(1, threads)]
             try:
-                phases(0, pending)
+                phases(0)
             except threading.BrokenBarrierError:
                 pass
             except BaseException:
@@ -206,10 +212,16 @@ class EpochTeam:
         return values, F, state["diverged"]
 
     @staticmethod
-    def _wait(barrier, pending, stop):
-        """Barrier between phases; True when the team is to stop (Ctrl-C seen by the
-        calling thread before the barrier)."""
-        if pending is not None and pending():
-            stop[0] = 1
+    def _wait(barrier, stop):
+        """Barrier between phases; True when the team is to stop.
+
+        Ctrl-C is looked for in the barrier's action, which runs while every thread
+        waits, so all of them read the same ``stop`` after it. (The calling thread
+        used to look before its wait: released from one barrier, it could reach the
+        next, see the interrupt and set ``stop`` before a slower thread had read it
+        for the first, which then left the epoch while the calling thread waited for
+        it at the next barrier for ever: ``fopa reproduce --jobs 2`` hung after
+        Ctrl-C, about one interrupt in five during a training study.)
+        """
         barrier.wait()
         return bool(stop[0])

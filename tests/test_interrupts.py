@@ -252,3 +252,56 @@ def test_precompile_in_processes_stops_promptly_and_leaves_no_process(tmp_path):
     time.sleep(0.5)
     with pytest.raises(ProcessLookupError):  # no worker left in the group
         os.killpg(proc.pid, 0)
+
+
+TEAM_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, threading, time
+    import numpy as np
+    import fopa
+    import fopa._training_epoch as team
+
+    class SlowToLeave(threading.Barrier):
+        # the helper threads read the stop flag late after each barrier: the calling
+        # thread reaches the next barrier first, as it can by chance
+        def wait(self, timeout=None):
+            out = super().wait(timeout)
+            if threading.current_thread() is not threading.main_thread():
+                time.sleep(0.02)
+            return out
+
+    threading.Barrier = SlowToLeave
+    gen = np.random.default_rng(0)
+    net = fopa.TwoLayerNet.random(100, 200, rng=gen)
+    X, y = gen.standard_normal((640, 100)), np.sign(gen.standard_normal(640))
+    assert team.part_count(64, 100, 200) >= 2 and team.thread_count() >= 2
+    kw = dict(learning_rate=1e-3, batch_size=64, attack=fopa.NormalizedPGD(steps=4))
+    fopa.adversarial_training(net, X, y, 4.0, epochs=1, **kw)  # compile
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+    try:
+        fopa.adversarial_training(net, X, y, 4.0, epochs=10**6, **kw)
+        print("finished", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", flush=True)
+    """
+)
+
+
+def test_ctrl_c_stops_every_thread_of_a_training_epoch_at_the_same_barrier():
+    # the calling thread used to look for Ctrl-C before its barrier wait: released
+    # from one barrier it could set the stop flag before a helper thread had read it
+    # for that barrier, and the helper left while the caller waited at the next one
+    # for ever (fopa reproduce --jobs 2 hung after about one Ctrl-C in five)
+    import os
+
+    env = dict(os.environ, NUMBA_NUM_THREADS="2")
+    proc = subprocess.Popen([sys.executable, "-c", TEAM_SCRIPT], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=_sigint_as_at_a_terminal)  # fmt: skip
+    try:
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert out.strip() == "interrupted", (out, err)
