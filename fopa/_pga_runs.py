@@ -133,8 +133,9 @@ def run_kernel(method, net, loss, rows, scalars, pert, seeds, record, target, st
     code; ``scalars`` are (eps, max_iter, tol, constraint code); ``streak`` the
     backtracking step's count of easy acceptances (zeros for a new run) and ``safe``
     its rows' ``1/beta`` (steps it accepts without a test where the loss test is
-    blind). ``schedule``: the plain kernel's checkpoints ``(done0, every, at_least,
-    watch)`` (:func:`fopa._kernels.pga.pga_plain`; None: none). Returns,
+    blind). ``schedule``: the checkpoints ``(done0, every, at_least, watch)`` of the
+    plain and backtracking kernels (:func:`fopa._kernels.pga.pga_plain`; None: none).
+    Returns,
     for the whole batch, ``D, grads, fstats, istats, hist, iterates, evaluations,
     min_step, last_step, streak`` (see :func:`fopa._kernels.pga.pga_plain` and
     :func:`fopa._kernels.backtracking.pga_backtracking`); the Gram kernel's
@@ -164,7 +165,9 @@ def run_kernel(method, net, loss, rows, scalars, pert, seeds, record, target, st
 
         def run(X, Y, eta, D0, scale, streak, safe, seeds, target, watch):
             common = (loss, X, Y, eps, eta, D0, max_iter, tol, scale, cons)
-            return BT.pga_backtracking(view, *common, record, target, store, streak, safe)
+            watch = watch if watch.size else np.full(X.shape[0], -1.0)
+            return BT.pga_backtracking(view, *common, record, target, store, streak, safe,
+                                       done0, every, at_least, watch)  # fmt: skip
 
     else:
 

@@ -316,10 +316,9 @@ def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify,
     With ``certify``, each row's point is certified at every checkpoint (and where
     it stops) until it is a strict local maximum; only the current points are kept
     (memory O(rows x d)). A point is certified only where it is "hopeful" (KKT
-    residual at most ``HOPEFUL`` times the certificate's tolerance); the plain
-    ascent's kernel runs on over checkpoints with no hopeful row
-    (:func:`fopa._kernels.pga.pga_plain`), with the same iterates as pieces that
-    end at every checkpoint, and the backtracking one ends at every checkpoint.
+    residual at most ``HOPEFUL`` times the certificate's tolerance); the kernels run
+    on over checkpoints with no hopeful row (:func:`fopa._kernels.pga.pga_plain`),
+    with the same iterates as pieces that end at every checkpoint.
     Between pieces ``pending()`` is asked whether Ctrl-C arrived; if so the run ends
     early (its caller then raises KeyboardInterrupt). ``loss`` is the loss's name,
     ``code`` its code. Returns the kernel outputs of the whole run and the first
@@ -345,7 +344,7 @@ def _chunked_runs(net, loss, code, method, rows, scalars, seeds, every, certify,
     every_code = K.AUTO_SCHEDULE if every == "auto" else int(every)
     while live.size and not pending():
         done = int(live.total.max())  # every running row has done as many
-        if method == "plain":
+        if method != "gram":
             # one call runs from checkpoint to checkpoint until a row is to be
             # certified (the same iterates as a call per checkpoint, fewer calls);
             # in row blocks it ends at every checkpoint (blocks change as rows stop)

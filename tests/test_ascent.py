@@ -454,14 +454,15 @@ def test_a_run_in_one_iteration_pieces_is_the_run_in_one_piece(step_size, lossna
     assert np.all((certified == -1) | ((certified >= 0) & (certified <= pieces.iterations)))
 
 
+@pytest.mark.parametrize(("step_size", "eps", "seed"), [(0.05, 0.5, 7), ("backtracking", 5.0, 4)])
 @pytest.mark.parametrize("every", ["auto", 3])
 @pytest.mark.parametrize("lossname", ["quadratic", "logistic"])
-def test_the_plain_kernel_runs_on_over_checkpoints_with_nothing_to_certify(
-    monkeypatch, every, lossname
+def test_the_kernels_run_on_over_checkpoints_with_nothing_to_certify(
+    monkeypatch, step_size, eps, seed, every, lossname
 ):
-    # the plain kernel ends a call only at a checkpoint where a row is to be certified
-    # (or a row stopped): the run, its statistics and its first certified iterations
-    # are those of calls ended at every checkpoint, in fewer calls
+    # the kernels end a call only at a checkpoint where a row is to be certified (or,
+    # plain, a row stopped): the run, its statistics and its first certified
+    # iterations are those of calls ended at every checkpoint, in fewer calls
     import fopa.ascent as A
 
     calls = []
@@ -471,20 +472,21 @@ def test_the_plain_kernel_runs_on_over_checkpoints_with_nothing_to_certify(
         calls.append(args[4][1])
         return real(*args)
 
-    net, X, Y = _problem("tanh", lossname, n=9, d=6, m=20, seed=7)
-    kw = dict(step_size=0.05, max_iter=3000, tol=1e-10, init="sphere", rng=2, method="plain",
+    net, X, Y = _problem("tanh", lossname, n=9, d=6, m=20, seed=seed)
+    kw = dict(step_size=step_size, max_iter=3000, tol=1e-10, init="sphere", rng=2,
               certify_every=every)  # fmt: skip
     monkeypatch.setattr(A, "run_kernel", counting)
-    fewer = fopa.projected_gradient_ascent(net, X, Y, 0.5, **kw)
+    fewer = fopa.projected_gradient_ascent(net, X, Y, eps, **kw)
     n_fewer = len(calls)
     monkeypatch.setattr(A, "_piece_length", lambda rows, d, m: 1)  # end at every checkpoint
     calls.clear()
-    every_checkpoint = fopa.projected_gradient_ascent(net, X, Y, 0.5, **kw)
+    every_checkpoint = fopa.projected_gradient_ascent(net, X, Y, eps, **kw)
     assert len(set(fewer.iterations.tolist())) > 2  # the rows stop at different times
     assert np.all(fewer.first_certified_iteration > 0)
     assert n_fewer < len(calls) / 3
-    for name in ("delta", "loss", "iterations", "converged", "grad_mapping_norm",
-                 "kkt_residual", "gradient_evaluations", "first_stationary_iteration",
+    for name in ("delta", "loss", "initial_loss", "iterations", "converged",
+                 "grad_mapping_norm", "kkt_residual", "step_size", "min_step_size",
+                 "gradient_evaluations", "first_stationary_iteration",
                  "first_gradient_mapping_iteration", "first_certified_iteration"):  # fmt: skip
         a, b = getattr(fewer, name), getattr(every_checkpoint, name)
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=name)

@@ -47,6 +47,7 @@ from .pga import (
     I_ITERS,
     I_STATUS,
     MAX_ITER,
+    NO_CHECKPOINTS,
     TOL,
     _compact,
     _gradient_step,
@@ -54,6 +55,7 @@ from .pga import (
     _row_outputs,
     evaluate_rows,
     kkt_rows,
+    next_checkpoint,
     row_buffers,
 )
 
@@ -75,7 +77,7 @@ STEP_UNDERFLOW = 3
 @jit
 def pga_backtracking(
     net, loss, X, Y, eps, eta0, D0, max_iter, tol, scale, constraint, record, target,
-    store_iterates, streak0, safe,
+    store_iterates, streak0, safe, done0, every, at_least, watch,
 ):  # fmt: skip
     """Projected gradient ascent with a backtracking step size (l2 ball or sphere).
 
@@ -84,7 +86,12 @@ def pga_backtracking(
     ``streak0`` (N,) its count of easy acceptances so far (0 for a new run; a run
     continued in pieces passes the count back in), and ``safe`` (N,) each row's
     ``1/beta`` (beta the rigorous smoothness bound over the ball), a step the
-    sufficient-ascent inequality holds for without a test.
+    sufficient-ascent inequality holds for without a test. ``done0, every, at_least,
+    watch``: checkpoints, as in ``pga_plain``; here a row that reaches a checkpoint
+    waits there until every running row has, and the rows then go on as a new call
+    from the checkpoint would start them (the points evaluated again as one block,
+    the step and its count of easy acceptances carried), so the iterates, counts and
+    smallest steps are those of calls ended at every checkpoint.
 
     Returns
     -------
@@ -120,6 +127,10 @@ def pga_backtracking(
     done = np.zeros(N, np.bool_)
     Pbuf, Zbuf, Qbuf, Gbuf, vals, S0 = row_buffers(N, d, m)
     na = N
+    checkpoint = next_checkpoint(done0, every) if every != NO_CHECKPOINTS else -1
+    waiting = np.zeros(N, np.bool_)  # rows at the checkpoint, waiting for the others
+    earlier_min = np.full(N, np.inf)  # smallest steps of the pieces before the current one
+    hopeful_stopped = False  # a watched row stopped hopeful since the last checkpoint
     while na > 0:
         G = Gbuf[:na]
         evaluate_rows(net, loss, X, Y, C, active, na, Pbuf, Zbuf, Qbuf, Gbuf, vals, S0)
@@ -166,6 +177,8 @@ def pga_backtracking(
                     if tries[i] >= MAX_HALVINGS:
                         status[i] = STEP_UNDERFLOW
                         done[k] = True
+                        if 0.0 <= watch[i] and RD[i] <= watch[i]:
+                            hopeful_stopped = True
                         continue
                     eta[i] *= 0.5
                     tries[i] += 1
@@ -183,7 +196,8 @@ def pga_backtracking(
                 iters[i] += 1
             else:
                 started[i] = True
-                initial[i] = vals[k]
+                if iters[i] == 0:  # not a start again at a checkpoint
+                    initial[i] = vals[k]
             # C becomes the current point, with its loss and gradient
             for j in range(d):
                 D[i, j] = C[i, j]
@@ -207,17 +221,48 @@ def pga_backtracking(
             if tol > 0.0 and stationary:
                 status[i] = TOL
                 done[k] = True
+                if 0.0 <= watch[i] and residual <= watch[i]:
+                    hopeful_stopped = True
                 continue
             if t == max_iter:
                 status[i] = MAX_ITER
+                done[k] = True
+                continue
+            if done0 + t == checkpoint:
+                waiting[i] = True
                 done[k] = True
                 continue
             for j in range(d):
                 C[i, j] = step[j]
             tries[i] = 1
         na = _compact(active, na, done)
+        if na == 0 and checkpoint >= 0:  # every running row is at the checkpoint
+            end_here = hopeful_stopped or checkpoint - done0 >= at_least
+            for i in range(N):
+                if waiting[i] and 0.0 <= watch[i] and RD[i] <= watch[i]:
+                    end_here = True
+            for i in range(N):  # in order, as a new call would take them
+                if not waiting[i]:
+                    continue
+                waiting[i] = False
+                if end_here:
+                    status[i] = MAX_ITER
+                    continue
+                active[na] = i
+                na += 1
+                for j in range(d):
+                    C[i, j] = D[i, j]
+                started[i] = False
+                tries[i] = 0
+                evals[i] -= 1  # evaluated again, as a new call would: not a new point
+                if eta_min[i] == np.inf:  # the piece's smallest step, as a call's
+                    eta_min[i] = eta[i]
+                earlier_min[i] = min(earlier_min[i], eta_min[i])
+                eta_min[i] = np.inf
+            checkpoint = next_checkpoint(checkpoint, every)
     for i in range(N):
         if eta_min[i] == np.inf:  # no step accepted
             eta_min[i] = eta[i]
+        eta_min[i] = min(eta_min[i], earlier_min[i])
     kkt_rows(GD, D, eps, constraint, fstats)
     return D, GD, fstats, istats, hist, iterates, evals, eta_min, eta, streak
