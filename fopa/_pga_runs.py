@@ -11,6 +11,7 @@ import numpy as np
 from ._kernels import backtracking as BT
 from ._kernels import pga as K
 from ._kernels.linalg import row_norms
+from ._kernels.pga_gram import pga_gram
 from ._kernels.tolerances import ON_SPHERE_START, START_FEASIBLE, TINY
 from ._parallel import row_blocks, run_blocks
 from ._validate import as_float_array, as_positive_scalar
@@ -158,7 +159,7 @@ def run_kernel(method, net, loss, rows, scalars, pert, seeds, record, target, st
 
         def run(X, Y, eta, D0, scale, streak, safe, seeds, target, watch):
             common = (loss, X, Y, eps, eta, D0, max_iter, tol, scale, cons)
-            out = (*K.pga_gram(view, gram, *common), None, None)
+            out = (*pga_gram(view, gram, *common), None, None)
             return fixed_step_extras(out, eta, streak)
 
     elif method == "backtracking":
@@ -238,7 +239,7 @@ class RunArrays:
 
 
 class LiveRows:
-    """The state of the rows still running in :func:`fopa.ascent._chunked_runs`, packed: their
+    """The state of the rows still running in :func:`fopa._pga_pieces.runs_in_pieces`, packed: their
     global ``index``, the kernel's inputs (own copies) and the run's tallies."""
 
     def __init__(self, X, Y, eta, D0, scale, streak, safe, seeds):

@@ -61,7 +61,7 @@ _SIGNATURES = tuple(
         ("ascent", "backtracking", "pga_backtracking", "V {pga} I A2 I I1 A1 I I I A1"),
         ("ascent", "pga", "pga_plain", "V {pga} A1 U1 I A2 I I I I A1"),
         ("ascent", "pga", "next_checkpoint", "I I"),
-        ("ascent", "pga", "pga_gram", "V R2 {pga}"),
+        ("ascent", "pga_gram", "pga_gram", "V R2 {pga}"),
         ("ascent", "linalg", "gram_matrix", "R2 R2"),
         ("training", "training_epoch", "pgd_part",
          "A2 A1 A1 F A1 I A2 A2 I A2 A1 I1 I I A2 F F I F B I1 A1 A1 A2 A1 A1 A1"),

@@ -463,10 +463,10 @@ def test_the_kernels_run_on_over_checkpoints_with_nothing_to_certify(
     # the kernels end a call only at a checkpoint where a row is to be certified (or,
     # plain, a row stopped): the run, its statistics and its first certified
     # iterations are those of calls ended at every checkpoint, in fewer calls
-    import fopa.ascent as A
+    import fopa._pga_pieces as pieces
 
     calls = []
-    real = A.run_kernel
+    real = pieces.run_kernel
 
     def counting(*args):
         calls.append(args[4][1])
@@ -475,10 +475,10 @@ def test_the_kernels_run_on_over_checkpoints_with_nothing_to_certify(
     net, X, Y = _problem("tanh", lossname, n=9, d=6, m=20, seed=seed)
     kw = dict(step_size=step_size, max_iter=3000, tol=1e-10, init="sphere", rng=2,
               certify_every=every)  # fmt: skip
-    monkeypatch.setattr(A, "run_kernel", counting)
+    monkeypatch.setattr(pieces, "run_kernel", counting)
     fewer = fopa.projected_gradient_ascent(net, X, Y, eps, **kw)
     n_fewer = len(calls)
-    monkeypatch.setattr(A, "_piece_length", lambda rows, d, m: 1)  # end at every checkpoint
+    monkeypatch.setattr(pieces, "piece_length", lambda rows, d, m: 1)  # end at every checkpoint
     calls.clear()
     every_checkpoint = fopa.projected_gradient_ascent(net, X, Y, eps, **kw)
     assert len(set(fewer.iterations.tolist())) > 2  # the rows stop at different times

@@ -283,10 +283,10 @@ def test_a_result_says_how_many_runs_converged():
 def test_certify_every_keeps_only_the_current_points(monkeypatch):
     # certify_every used to rerun the ascent and keep every iterate (7.6 GB for
     # n = 200, d = 784, m = 64, 3000 iterations); now it runs in chunks
-    import fopa.ascent as A
+    import fopa._pga_pieces as pieces
 
     calls = []
-    real = A.run_kernel
+    real = pieces.run_kernel
 
     def counting(method, net, loss, rows, scalars, pert, seeds, record, target, store,
                  schedule=None):  # fmt: skip
@@ -294,13 +294,13 @@ def test_certify_every_keeps_only_the_current_points(monkeypatch):
         return real(method, net, loss, rows, scalars, pert, seeds, record, target, store,
                     schedule)  # fmt: skip
 
-    monkeypatch.setattr(A, "run_kernel", counting)
+    monkeypatch.setattr(pieces, "run_kernel", counting)
     net, x, y, eps = _instance(6, 12, seed=4)
     res = fopa.projected_gradient_ascent(net, x, y, eps, certify_every=10, max_iter=5000)
     # no history, no iterates kept; the kernel's checkpoints every 10 iterations
     assert calls and all(record == 0 and store == 0 for record, store, _ in calls)
     assert all(schedule is not None and schedule[1] == 10 for _, _, schedule in calls)
-    monkeypatch.setattr(A, "run_kernel", real)
+    monkeypatch.setattr(pieces, "run_kernel", real)
     whole = fopa.projected_gradient_ascent(net, x, y, eps, max_iter=5000)
     np.testing.assert_array_equal(res.delta, whole.delta)
     assert res.iterations == whole.iterations

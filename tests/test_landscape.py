@@ -119,7 +119,7 @@ def test_landscape_bad_input():
         fopa.taylor_model_maximum(net, np.ones(3), 0.0, -1.0)
 
 
-def test_progress_bars_show_the_run_and_change_nothing(capsys):
+def test_progress_bars_show_the_run_and_change_nothing(capsys, monkeypatch):
     net = fopa.TwoLayerNet.random(40, 64, rng=3)
     x = np.random.default_rng(4).standard_normal(40)
     eps = 0.5 * np.linalg.norm(x)
@@ -131,7 +131,11 @@ def test_progress_bars_show_the_run_and_change_nothing(capsys):
     assert "local_maxima: 6 starts" in err and "400/400" in err and "running" in err
     np.testing.assert_array_equal(quiet.ends, shown.ends)
     np.testing.assert_array_equal(quiet.labels, shown.labels)
-    # a run in pieces (here of certify_every iterations): the bar moves between them
+    # a run in pieces (here a piece ends at a checkpoint of certify_every iterations
+    # at least 50 iterations into it): the bar moves between them
+    import fopa._pga_pieces as pieces
+
+    monkeypatch.setattr(pieces, "piece_length", lambda rows, d, m: 50)
     res = fopa.projected_gradient_ascent(net, x, 1.0, eps, max_iter=250, tol=0.0,
                                          certify_every=50, progress="my run")  # fmt: skip
     err = capsys.readouterr().err

@@ -26,7 +26,7 @@ from .attacks import pgd_run
 from .jit import jit
 from .linalg import dot, product_into
 from .network import preactivations, row_coefficients
-from .pga import gram_start
+from .pga_gram import gram_start
 
 
 @jit
