@@ -44,7 +44,7 @@ _HOPEFUL_WIDER = 1.0 + 1e-6
 
 
 def runs_in_pieces(net, loss, code, method, rows, scalars, seeds, every, certify, pending, known,
-                  tick=None):  # fmt: skip
+                   tick=None):  # fmt: skip
     """The ascent in pieces that end at checkpoints (every ``every`` iterations, or
     the "auto" schedule of :func:`fopa._kernels.pga.next_checkpoint`), each
     continuing where the previous one ended with the step in use (and, for
