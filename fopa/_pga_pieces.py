@@ -30,10 +30,6 @@ def piece_length(rows, d, m):
     return max(PIECE_ITERS, int(PIECE_WORK / max(2.0 * rows * d * m, 1.0)))
 
 
-#: ``certify_every="auto"`` certifies every iteration up to this one, then every
-#: ``ceil(t / AUTO_CERTIFY_EXACT)`` iterations at iteration t (a 1 % resolution).
-AUTO_CERTIFY_EXACT = K.AUTO_CERTIFY_EXACT
-
 #: A row is certified at a checkpoint when its KKT residual is at most this factor
 #: times the certificate's tolerance (times its gradient scale): well above it, the
 #: point is not critical for the certificate and none is computed.

@@ -119,8 +119,6 @@ def starts(init, seeds, n, R, d, eps, constraint, single):
     return start
 
 
-_NO_WATCH = np.empty(0)  # no checkpoints: no row is watched
-
 # axis along which each kernel output is stacked over row blocks (None: not per row)
 _STACK = (0, 0, 0, 0, 1, 0, 0, 0, 0, 0)
 _STACK_GRAM = (0, 0, 0, 0, None, None, 0, 0, 0, 0)
@@ -146,8 +144,8 @@ def run_kernel(method, net, loss, rows, scalars, pert, seeds, record, target, st
     X, Y, eta, D0, scale, streak, safe = rows
     eps, max_iter, tol, cons = scalars
     view = net.kernel_view
-    if schedule is None:
-        schedule = (0, K.NO_CHECKPOINTS, 0, _NO_WATCH)
+    if schedule is None:  # no checkpoints: no row is watched
+        schedule = (0, K.NO_CHECKPOINTS, 0, np.full(X.shape[0], -1.0))
     done0, every, at_least, watch = schedule
 
     def fixed_step_extras(out, eta, streak):
@@ -166,7 +164,6 @@ def run_kernel(method, net, loss, rows, scalars, pert, seeds, record, target, st
 
         def run(X, Y, eta, D0, scale, streak, safe, seeds, target, watch):
             common = (loss, X, Y, eps, eta, D0, max_iter, tol, scale, cons)
-            watch = watch if watch.size else np.full(X.shape[0], -1.0)
             return BT.pga_backtracking(view, *common, record, target, store, streak, safe,
                                        done0, every, at_least, watch)  # fmt: skip
 
@@ -174,7 +171,6 @@ def run_kernel(method, net, loss, rows, scalars, pert, seeds, record, target, st
 
         def run(X, Y, eta, D0, scale, streak, safe, seeds, target, watch):
             common = (loss, X, Y, eps, eta, D0, max_iter, tol, scale, cons)
-            watch = watch if watch.size else np.full(X.shape[0], -1.0)
             out = K.pga_plain(view, *common, pert, seeds, record, target, store, done0, every,
                               at_least, watch)  # fmt: skip
             return fixed_step_extras(out, eta, streak)
@@ -186,7 +182,7 @@ def run_kernel(method, net, loss, rows, scalars, pert, seeds, record, target, st
     def run_block(a, b):
         part = target[a:b] if record else target
         return run(X[a:b], Y[a:b], eta[a:b], D0[a:b], scale[a:b], streak[a:b], safe[a:b],
-                   seeds[a:b], part, watch[a:b] if watch.size else watch)  # fmt: skip
+                   seeds[a:b], part, watch[a:b])  # fmt: skip
 
     return run_blocks(run_block, blocks, _STACK_GRAM if method == "gram" else _STACK)
 

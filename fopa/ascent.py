@@ -29,13 +29,7 @@ from ._kernels.ball import CONSTRAINTS
 from ._pga_pieces import NO_PERTURBATION, NO_TARGET, piece_length, runs_in_pieces
 from ._pga_runs import INITS as INITS  # re-exported: the words the CLI offers
 from ._pga_runs import STEP_POLICIES as STEP_POLICIES
-from ._pga_runs import (
-    choice,
-    choose_method,
-    run_kernel,
-    starts,
-    steps_and_scales,
-)
+from ._pga_runs import choice, choose_method, run_kernel, starts, steps_and_scales
 from ._progress import iteration_bar
 from ._validate import (
     as_int,

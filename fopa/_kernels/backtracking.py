@@ -177,7 +177,7 @@ def pga_backtracking(
                     if tries[i] >= MAX_HALVINGS:
                         status[i] = STEP_UNDERFLOW
                         done[k] = True
-                        if 0.0 <= watch[i] and RD[i] <= watch[i]:
+                        if RD[i] <= watch[i]:
                             hopeful_stopped = True
                         continue
                     eta[i] *= 0.5
@@ -221,7 +221,7 @@ def pga_backtracking(
             if tol > 0.0 and stationary:
                 status[i] = TOL
                 done[k] = True
-                if 0.0 <= watch[i] and residual <= watch[i]:
+                if residual <= watch[i]:
                     hopeful_stopped = True
                 continue
             if t == max_iter:
@@ -239,7 +239,7 @@ def pga_backtracking(
         if na == 0 and checkpoint >= 0:  # every running row is at the checkpoint
             end_here = hopeful_stopped or checkpoint - done0 >= at_least
             for i in range(N):
-                if waiting[i] and 0.0 <= watch[i] and RD[i] <= watch[i]:
+                if waiting[i] and RD[i] <= watch[i]:
                     end_here = True
             for i in range(N):  # in order, as a new call would take them
                 if not waiting[i]:

@@ -207,7 +207,7 @@ def pga_plain(
         perturbation): the run has done ``done0`` iterations before this call; its
         checkpoints are those of :func:`next_checkpoint` with ``every``
         (``NO_CHECKPOINTS``: none). The call ends at the first checkpoint where a
-        row is "hopeful" (its KKT residual at most ``watch[i]``; negative: never),
+        row is "hopeful" (its KKT residual, >= 0, at most ``watch[i]``; negative: never),
         where a row stops (a call that ended there would continue the others from
         a new evaluation of a smaller block), after a hopeful row stopped since the
         previous checkpoint, or at least ``at_least`` iterations into the call
@@ -318,7 +318,7 @@ def pga_plain(
                 grads[i, :] = G[k, :]
                 if at_checkpoint:
                     end_here = True
-                elif 0.0 <= watch[i] and residual <= watch[i]:
+                elif residual <= watch[i]:
                     hopeful_stopped = True
                 continue
             if t == max_iter:
@@ -327,7 +327,7 @@ def pga_plain(
                 grads[i, :] = G[k, :]
                 continue
             if at_checkpoint:  # the step waits until the call is known to go on
-                if 0.0 <= watch[i] and residual <= watch[i]:
+                if residual <= watch[i]:
                     end_here = True
                 stash[k, :] = step
                 continue
