@@ -9,9 +9,11 @@ import numpy as np
 
 from ._interrupts import PIECE_WORK
 from ._kernels import pga as K
+from ._kernels.certificate import norm_test_rows
+from ._kernels.tolerances import NORM_TEST_MARGIN
 from ._parallel import row_blocks
 from ._pga_runs import LiveRows, RunArrays, run_kernel
-from .bounds import certificate_bounds
+from .bounds import certificate_bounds, tolerance_scales
 from .certify import DEFAULT_TOL as CERTIFY_TOL
 from .certify import certify_arrays, pick_method
 
@@ -37,6 +39,35 @@ HOPEFUL = 2.0
 #: The kernel's test for "hopeful" is this much wider (relative), so that it ends a
 #: piece wherever the test here could pass whatever the last bit of the residual.
 _HOPEFUL_WIDER = 1.0 + 1e-6
+
+
+def strict_by_norms(net, code, X, Y, D, eps):
+    """What norms alone show of each row's point, in O(md) per row: two (n,) bool
+    arrays, ``strict`` and ``not_critical``.
+
+    :func:`fopa._kernels.certificate.norm_test_rows` gives the tangent gradient,
+    the multiplier and a bound of the largest eigenvalue of the tangent block. A
+    row is ``strict`` when all three pass the certificate's tests for a strict
+    maximum (:func:`fopa.certify`, default ``tol``), ``not_critical`` when the
+    tangent gradient or the multiplier fails them, each with the relative margin
+    ``NORM_TEST_MARGIN``: the full certificate classifies the first
+    ``strict_local_max`` and the second ``not_critical``. The other rows are left to
+    it (``docs/certify.md``, "Inside the ascent: a norm test first").
+    """
+    stats = norm_test_rows(net.kernel_view, code, X, Y, D, eps, net.weight_norm)
+    on_boundary, mu, gamma, top = stats.T
+    scale, curvature = tolerance_scales(net, X, Y, eps, code)
+    grad_tol = CERTIFY_TOL * scale
+    mu_tol = grad_tol / eps
+    wide, narrow = 1.0 + NORM_TEST_MARGIN, 1.0 - NORM_TEST_MARGIN
+    strict = (
+        (on_boundary == 1.0)
+        & (gamma * wide <= grad_tol)
+        & (mu > wide * mu_tol)
+        & (top < -wide * CERTIFY_TOL * curvature)
+    )
+    not_critical = (gamma * narrow > grad_tol) | ((on_boundary == 1.0) & (mu < -wide * mu_tol))
+    return strict, not_critical
 
 
 def runs_in_pieces(net, loss, code, method, rows, scalars, seeds, every, certify, pending, known,
@@ -106,6 +137,11 @@ def runs_in_pieces(net, loss, code, method, rows, scalars, seeds, every, certify
             # certified as one batch; each row's bounds (its center's) once per run
             hopeful = fs[:, K.F_TANGENT] <= HOPEFUL * CERTIFY_TOL * live.scale
             ks = np.flatnonzero(hopeful & (first[live.index] < 0))
+            if ks.size:  # most strict maxima are shown by norms alone, in O(md)
+                strict, not_critical = strict_by_norms(net, code, X[live.index[ks]],
+                                                       Y[live.index[ks]], Dp[ks], eps)  # fmt: skip
+                first[live.index[ks[strict]]] = live.total[ks[strict]]
+                ks = ks[~(strict | not_critical)]
             if ks.size:
                 rows_now = live.index[ks]
                 if cert_method == "factor":

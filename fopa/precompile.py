@@ -58,6 +58,7 @@ _SIGNATURES = tuple(
         ("bounds", "certificate", "factor_rows", "V I A2 A1 A2 F A2"),
         ("bounds", "certificate", "certify_rows", "V F R2 I A2 A1 A2 F"),
         ("bounds", "certificate", "radius", "B F F F F F F F"),
+        ("bounds", "certificate", "norm_test_rows", "V I A2 A1 A2 F F"),
         ("ascent", "backtracking", "pga_backtracking", "V {pga} I A2 I I1 A1 I I I A1"),
         ("ascent", "pga", "pga_plain", "V {pga} A1 U1 I A2 I I I I A1"),
         ("ascent", "pga", "next_checkpoint", "I I"),

@@ -21,7 +21,7 @@ from .jit import jit
 from .linalg import all_finite, dot, eigvalsh, norm2, product_into
 from .network import point_coefficients, point_derivatives
 from .spectral import eigen_bounds, weighted_gram
-from .tolerances import RADIUS_BISECTION, RADIUS_MARGIN, TINY
+from .tolerances import NORM_TEST_SLACK, RADIUS_BISECTION, RADIUS_MARGIN, TINY
 
 
 @jit
@@ -196,6 +196,51 @@ def factor_rows(net, loss, X, Y, D, eps, bounds):
         row[0], row[1], row[2], row[3], row[4] = rho, 1.0 if on_boundary else 0.0, mu, gamma, alpha
         row[5], row[6], row[7], row[8], row[9] = value, inner, outer, bounds[1, i], bounds[2, i]
         row[10], row[11], row[12], row[13], row[14] = est_max, est_min, high, low, nf
+    return out
+
+
+@jit
+def norm_test_rows(net, loss, X, Y, D, eps, weight_norm):
+    """The KKT terms and a bound of the tangent block's largest eigenvalue from norms
+    alone, O(md) per row (``docs/certify.md``, "Inside the ascent: a norm test first").
+
+    For a unit tangent vector t at a point on the sphere,
+    ``t^T (hess L - mu I) t = sum_r h_r (w_r.t)^2 + l'' (g_f.t)^2 - mu``
+    ``<= max(h, 0) ||W||_2^2 + max(l'', 0) ||P g_f||^2 - mu``, with P the projection
+    on the tangent space, so that number bounds ``lambda_max`` of the block that
+    :func:`factor_rows` forms (the same ``h``, ``l''``, ``g_f`` and ``mu``). It
+    gains :data:`~fopa._kernels.tolerances.NORM_TEST_SLACK` times the scale of the
+    terms for rounding. Returns shape (n, 4): ``on_boundary`` (1 or 0), ``mu``,
+    ``gamma`` (as :func:`factor_rows` computes them) and the bound (``inf`` inside
+    the ball, with no tangent direction, or when it is not finite).
+    """
+    n, d = X.shape
+    m = net.W.shape[0]
+    wn2 = weight_norm * weight_norm
+    out = np.empty((n, 4))
+    for i in range(n):
+        delta = D[i]
+        _, l1, l2, h, grad_f = point_coefficients(net, loss, X[i] + delta, Y[i])
+        on_boundary, u, mu, gamma = sphere_kkt(delta, l1 * grad_f, eps)
+        upper = math.inf
+        if on_boundary and d > 1:
+            h_top = 0.0
+            h_abs = 0.0
+            for r in range(m):
+                h_top = max(h_top, h[r])
+                h_abs = max(h_abs, abs(h[r]))
+            gu = dot(grad_f, u)
+            tangent2 = 0.0
+            for j in range(d):
+                e = grad_f[j] - gu * u[j]
+                tangent2 += e * e
+            g2 = dot(grad_f, grad_f)
+            slack = NORM_TEST_SLACK * (h_abs * wn2 + abs(l2) * g2 + abs(mu))
+            bound = h_top * wn2 + max(l2, 0.0) * tangent2 - mu + slack
+            if math.isfinite(bound) and math.isfinite(slack):
+                upper = bound
+        row = out[i]
+        row[0], row[1], row[2], row[3] = 1.0 if on_boundary else 0.0, mu, gamma, upper
     return out
 
 

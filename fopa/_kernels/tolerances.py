@@ -30,6 +30,15 @@ SAFETY_MARGIN = 1e-10
 #: (``G^2``, ``G^3``) can underflow to 0 while what they bound is still positive.
 SAFETY_FLOOR = 1e-290
 
+#: The norm test of a strict maximum inside the ascent
+#: (:func:`fopa._kernels.certificate.norm_test_rows`): its bound of the tangent
+#: block's largest eigenvalue gains this much of the scale of the terms it adds
+#: (rounding in forming them and in ``||W||_2``), and its three comparisons with the
+#: certificate's tolerances keep this relative margin, so that a point it passes is
+#: one the full certificate passes too whatever the last bits of each side.
+NORM_TEST_SLACK = 1e-9
+NORM_TEST_MARGIN = 1e-6
+
 #: Relative safety margin on the certified radii (inner grows, outer shrinks).
 RADIUS_MARGIN = 1e-6
 
