@@ -200,14 +200,47 @@ def factor_rows(net, loss, X, Y, D, eps, bounds):
 
 
 @jit
+def _positive_curvature(h, Wu, row_norms, wn2):
+    """An upper bound of ``sum_r max(h_r, 0) (w_r.t)^2`` over unit t orthogonal to u.
+
+    For any threshold ``theta >= 0``, ``max(h_r, 0) = min(h_r^+, theta) + (h_r^+ -
+    theta)^+``; the first part gives at most ``theta ||W t||^2 <= theta ||W||_2^2``
+    and the second at most ``sum_r (h_r^+ - theta)^+ ||P w_r||^2`` (``(w_r.t)^2 <=
+    ||P w_r||^2 = ||w_r||^2 - (w_r.u)^2``). The smallest over theta in {0} and the
+    positive h_r (the function is piecewise linear in theta with its kinks there):
+    ``theta = max h`` is ``max(h, 0) ||W||_2^2``, ``theta = 0`` the trace bound.
+    ``Wu`` holds ``W u``."""
+    m = h.shape[0]
+    order = np.argsort(-h)
+    best = math.inf
+    # above: sum over the units above theta of (h_r - theta) ||P w_r||^2, kept as a
+    # sum of nonnegative terms as theta falls (no cancellation); weight: their q_r
+    above = 0.0
+    weight = 0.0
+    previous = 0.0
+    for k in range(m + 1):
+        theta = max(h[order[k]], 0.0) if k < m else 0.0
+        above += (previous - theta) * weight
+        best = min(best, theta * wn2 + above)
+        if theta == 0.0:
+            break
+        r = order[k]
+        weight += max(row_norms[r] * row_norms[r] - Wu[r] * Wu[r], 0.0)
+        previous = theta
+    return best
+
+
+@jit
 def norm_test_rows(net, loss, X, Y, D, eps, weight_norm):
     """The KKT terms and a bound of the tangent block's largest eigenvalue from norms
     alone, O(md) per row (``docs/certify.md``, "Inside the ascent: a norm test first").
 
     For a unit tangent vector t at a point on the sphere,
     ``t^T (hess L - mu I) t = sum_r h_r (w_r.t)^2 + l'' (g_f.t)^2 - mu``
-    ``<= max(h, 0) ||W||_2^2 + max(l'', 0) ||P g_f||^2 - mu``, with P the projection
-    on the tangent space, so that number bounds ``lambda_max`` of the block that
+    ``<= c_+ + max(l'', 0) ||P g_f||^2 - mu``, with P the projection on the tangent
+    space and ``c_+`` the bound of the positive curvature of
+    :func:`_positive_curvature` (at most ``max(h, 0) ||W||_2^2``), so that number
+    bounds ``lambda_max`` of the block that
     :func:`factor_rows` forms (the same ``h``, ``l''``, ``g_f`` and ``mu``). It
     gains :data:`~fopa._kernels.tolerances.NORM_TEST_SLACK` times the scale of the
     terms for rounding. Returns shape (n, 4): ``on_boundary`` (1 or 0), ``mu``,
@@ -218,16 +251,15 @@ def norm_test_rows(net, loss, X, Y, D, eps, weight_norm):
     m = net.W.shape[0]
     wn2 = weight_norm * weight_norm
     out = np.empty((n, 4))
+    Wu = np.empty(m)
     for i in range(n):
         delta = D[i]
         _, l1, l2, h, grad_f = point_coefficients(net, loss, X[i] + delta, Y[i])
         on_boundary, u, mu, gamma = sphere_kkt(delta, l1 * grad_f, eps)
         upper = math.inf
         if on_boundary and d > 1:
-            h_top = 0.0
             h_abs = 0.0
             for r in range(m):
-                h_top = max(h_top, h[r])
                 h_abs = max(h_abs, abs(h[r]))
             gu = dot(grad_f, u)
             tangent2 = 0.0
@@ -236,7 +268,9 @@ def norm_test_rows(net, loss, X, Y, D, eps, weight_norm):
                 tangent2 += e * e
             g2 = dot(grad_f, grad_f)
             slack = NORM_TEST_SLACK * (h_abs * wn2 + abs(l2) * g2 + abs(mu))
-            bound = h_top * wn2 + max(l2, 0.0) * tangent2 - mu + slack
+            product_into(u.reshape(1, d), net.WT, Wu.reshape(1, m))
+            bound = _positive_curvature(h, Wu, net.row_norms, wn2)
+            bound += max(l2, 0.0) * tangent2 - mu + slack
             if math.isfinite(bound) and math.isfinite(slack):
                 upper = bound
         row = out[i]
