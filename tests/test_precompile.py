@@ -67,6 +67,10 @@ for act in ("tanh", "quadratic"):
         fopa.parameter_gradient(net, X, y, loss=loss)
         fopa.critical_points(net, x, yy, 0.5, loss=loss, n_starts=4, rng=0)
         fopa.taylor_model_maximum(net, x, yy, 0.5, loss=loss)
+narrow = fopa.TwoLayerNet.random(12, 3, rng=0)  # the low-rank route (radius in Python)
+x = rng.normal(size=12)
+r = fopa.projected_gradient_ascent(narrow, x, 0.3, 0.5)
+fopa.certify(narrow, x, 0.3, r.delta, 0.5, method="lowrank")
 used = set()
 for info in pkgutil.iter_modules(fopa._kernels.__path__):
     module = importlib.import_module("fopa._kernels." + info.name)
