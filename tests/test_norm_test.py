@@ -33,24 +33,26 @@ def _gradient_and_hessian(net, p, y, loss):
     return l1 * grad_f, hess
 
 
-def _case(d, m, act, loss, tau, seed):
+def _case(d, m, act, loss, tau, seed, n=3):
     gen = np.random.default_rng(seed)
     net = fopa.TwoLayerNet.random(d, m, activation=act, rng=gen)
-    X = tau * gen.standard_normal((3, d))
-    Y = np.sign(gen.standard_normal(3)) if loss == "logistic" else gen.standard_normal(3)
+    X = tau * gen.standard_normal((n, d))
+    Y = np.sign(gen.standard_normal(n)) if loss == "logistic" else gen.standard_normal(n)
     return net, X, Y, gen
 
 
-@given(
-    d=st.integers(2, 24),
-    m=st.integers(1, 48),
-    act=st.sampled_from(ACTIVATIONS),
-    loss=st.sampled_from(["quadratic", "logistic"]),
-    log_tau=st.floats(-3, 2),
-    ratio=st.sampled_from([0.01, 0.1, 0.5, 1.0]),
-    seed=st.integers(0, 2**31),
-)
-@settings(max_examples=400, deadline=None)
+def _problems(d_max, m_max, log_tau_max, ratios):
+    """Hypothesis strategies of a random problem's shape, activation, loss, input
+    scale tau = 10^log_tau (from 1e-3), radius eps / ||x|| and seed."""
+    return dict(
+        d=st.integers(2, d_max), m=st.integers(1, m_max), act=st.sampled_from(ACTIVATIONS),
+        loss=st.sampled_from(["quadratic", "logistic"]), log_tau=st.floats(-3, log_tau_max),
+        ratio=st.sampled_from(ratios), seed=st.integers(0, 2**31),
+    )  # fmt: skip
+
+
+@given(**_problems(24, 48, 2, [0.01, 0.1, 0.5, 1.0]))
+@settings(max_examples=60, deadline=None)
 def test_norm_bound_dominates_the_tangent_spectrum(d, m, act, loss, log_tau, ratio, seed):
     net, X, Y, gen = _case(d, m, act, loss, 10.0**log_tau, seed)
     eps = ratio * max(float(np.linalg.norm(X, axis=1).mean()), 1e-3)
@@ -77,26 +79,15 @@ def test_norm_bound_dominates_the_tangent_spectrum(d, m, act, loss, log_tau, rat
 
 
 def _converged_rows(d, m, act, loss, tau, ratio, seed, n=12):
-    gen = np.random.default_rng(seed)
-    net = fopa.TwoLayerNet.random(d, m, activation=act, rng=gen)
-    X = tau * gen.standard_normal((n, d))
-    Y = np.sign(gen.standard_normal(n)) if loss == "logistic" else gen.standard_normal(n)
+    net, X, Y, _ = _case(d, m, act, loss, tau, seed, n)
     eps = ratio * float(np.linalg.norm(X, axis=1).mean())
     res = fopa.projected_gradient_ascent(net, X, Y, eps, tol=1e-10, max_iter=20_000,
                                          init="sphere", rng=seed, loss=loss)  # fmt: skip
     return net, X, Y, eps, res.delta
 
 
-@given(
-    d=st.integers(2, 12),
-    m=st.integers(2, 40),
-    act=st.sampled_from(ACTIVATIONS),
-    loss=st.sampled_from(["quadratic", "logistic"]),
-    log_tau=st.floats(-3, 1.5),
-    ratio=st.sampled_from([0.05, 0.5, 1.0]),
-    seed=st.integers(0, 2**31),
-)
-@settings(max_examples=300, deadline=None)
+@given(**_problems(12, 40, 1.5, [0.05, 0.5, 1.0]))
+@settings(max_examples=40, deadline=None)
 def test_what_norms_show_the_full_certificate_confirms(d, m, act, loss, log_tau, ratio, seed):
     net, X, Y, eps, D = _converged_rows(d, m, act, loss, 10.0**log_tau, ratio, seed)
     # the ends of the ascent, and points off them by sizes over the certificate's
@@ -125,10 +116,7 @@ def test_norms_show_most_maxima_of_a_small_ball_and_the_runs_do_not_change(monke
     for act, loss, tau in [("tanh", "quadratic", 0.1), ("silu", "logistic", 0.3),
                            ("softplus", "quadratic", 1.0), ("sigmoid", "quadratic", 1.0),
                            ("linear", "quadratic", 1.0)]:  # fmt: skip
-        gen = np.random.default_rng(7)
-        net = fopa.TwoLayerNet.random(12, 48, activation=act, rng=gen)
-        X = tau * gen.standard_normal((30, 12))
-        Y = np.sign(gen.standard_normal(30)) if loss == "logistic" else gen.standard_normal(30)
+        net, X, Y, _ = _case(12, 48, act, loss, tau, seed=7, n=30)
         eps = 0.5 * float(np.linalg.norm(X, axis=1).mean())
         kw = dict(tol=1e-10, max_iter=5000, certify_every="auto", loss=loss)
         shown = []
