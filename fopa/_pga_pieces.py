@@ -41,7 +41,7 @@ HOPEFUL = 2.0
 _HOPEFUL_WIDER = 1.0 + 1e-6
 
 
-def strict_by_norms(net, code, X, Y, D, eps):
+def strict_by_norms(net, code, X, Y, D, eps, scales=None):
     """What norms alone show of each row's point, in O(md) per row: two (n,) bool
     arrays, ``strict`` and ``not_critical``.
 
@@ -52,11 +52,13 @@ def strict_by_norms(net, code, X, Y, D, eps):
     tangent gradient or the multiplier fails them, each with the relative margin
     ``NORM_TEST_MARGIN``: the full certificate classifies the first
     ``strict_local_max`` and the second ``not_critical``. The other rows are left to
-    it (``docs/certify.md``, "Inside the ascent: a norm test first").
+    it (``docs/certify.md``, "Inside the ascent: a norm test first"). ``scales``
+    (2, n): the rows' gradient and curvature scales
+    (:func:`fopa.bounds.tolerance_scales`), computed here when None.
     """
     stats = norm_test_rows(net.kernel_view, code, X, Y, D, eps, net.weight_norm)
     on_boundary, mu, gamma, top = stats.T
-    scale, curvature = tolerance_scales(net, X, Y, eps, code)
+    scale, curvature = tolerance_scales(net, X, Y, eps, code) if scales is None else scales
     grad_tol = CERTIFY_TOL * scale
     mu_tol = grad_tol / eps
     wide, narrow = 1.0 + NORM_TEST_MARGIN, 1.0 - NORM_TEST_MARGIN
@@ -89,9 +91,9 @@ def runs_in_pieces(net, loss, code, method, rows, scalars, seeds, every, certify
     early (its caller then raises KeyboardInterrupt). ``loss`` is the loss's name,
     ``code`` its code. Returns the kernel outputs of the whole run and the first
     certified iteration per row (-1: none). ``known``: each row's certificate bounds (3,
-    rows) when the step's tight bounds gave them, else None (then computed for a row
-    when it is first certified). ``tick(done, running)`` is told after every piece the
-    iterations done and the rows still running.
+    rows), ``rho`` NaN where the step's tight bounds did not give it, or None (then
+    computed for a row when it is first certified). ``tick(done, running)`` is told
+    after every piece the iterations done and the rows still running.
     """
     X, Y, eta, D0, scale, streak, safe = rows
     eps, max_iter, tol, cons = scalars
@@ -138,8 +140,12 @@ def runs_in_pieces(net, loss, code, method, rows, scalars, seeds, every, certify
             hopeful = fs[:, K.F_TANGENT] <= HOPEFUL * CERTIFY_TOL * live.scale
             ks = np.flatnonzero(hopeful & (first[live.index] < 0))
             if ks.size:  # most strict maxima are shown by norms alone, in O(md)
-                strict, not_critical = strict_by_norms(net, code, X[live.index[ks]],
-                                                       Y[live.index[ks]], Dp[ks], eps)  # fmt: skip
+                at = live.index[ks]
+                scales = cert_bounds[1:, at]
+                strict, not_critical = strict_by_norms(
+                    net, code, X[at], Y[at], Dp[ks], eps,
+                    None if np.isnan(scales).any() else scales,
+                )  # fmt: skip
                 first[live.index[ks[strict]]] = live.total[ks[strict]]
                 ks = ks[~(strict | not_critical)]
             if ks.size:

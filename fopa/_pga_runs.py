@@ -44,26 +44,30 @@ def steps_and_scales(step_size, net, X, Y, eps, code, constraint):
     residual that stops a run. Both bounds are over the l2 ball that contains the
     feasible set (radius ``eps sqrt(d)`` for the cube). ``certificate`` is what the
     certificate's factorization route needs per input, shape (3, n) (the tight
-    ``rho`` and the two tolerance scales, :func:`fopa.bounds.certificate_bounds`),
-    when the tight bounds were computed for the step over the l2 ball (they hold
-    ``rho``), else None.
+    ``rho`` and the two tolerance scales, :func:`fopa.bounds.certificate_bounds`)
+    over the l2 ball (None for the cube); ``rho`` is NaN unless the tight bounds were
+    computed for the step.
     """
     radius = eps * np.sqrt(X.shape[1]) if constraint == "linf" else eps
     scale, curvature = tolerance_scales(net, X, Y, radius, code)
     n = X.shape[0]
+    ball = constraint != "linf"
+    certificate = np.stack([np.full(n, np.nan), scale, curvature]) if ball else None
     if isinstance(step_size, bool):
         pass
     elif isinstance(step_size, numbers.Real):
-        return "fixed", np.full(n, as_positive_scalar("step_size", step_size)), scale, None
+        eta = as_positive_scalar("step_size", step_size)
+        return "fixed", np.full(n, eta), scale, certificate
     elif isinstance(step_size, tuple) and len(step_size) == 2 and step_size[0] == "relative":
         factor = as_positive_scalar("step_size factor", step_size[1])
-        return "relative", np.full(n, factor * eps), scale, None
+        return "relative", np.full(n, factor * eps), scale, certificate
     elif isinstance(step_size, str):
         policy = choice("step_size", step_size, STEP_POLICIES)
         if policy == "relative":
-            return policy, np.full(n, RELATIVE_FACTOR * eps), scale, None
+            return policy, np.full(n, RELATIVE_FACTOR * eps), scale, certificate
         tight = ball_constant_arrays(net, X, Y, radius, code)
-        certificate = None if constraint == "linf" else np.stack([tight["rho"], scale, curvature])
+        if ball:
+            certificate[0] = tight["rho"]
         return policy, 1.0 / np.maximum(tight["beta"], TINY), scale, certificate
     raise TypeError(
         "step_size must be a float > 0, 'lipschitz', 'backtracking', 'relative' or "

@@ -16,9 +16,11 @@ import math
 
 import numpy as np
 
+from .activation import all_derivatives
 from .ball import MODE_FAST, MODE_RHO, MODE_TIGHT, ball_bounds, householder_complement, sphere_kkt
 from .jit import jit
 from .linalg import all_finite, dot, eigvalsh, norm2, product_into
+from .loss import loss_derivatives
 from .network import point_coefficients, point_derivatives
 from .spectral import eigen_bounds, weighted_gram
 from .tolerances import NORM_TEST_SLACK, RADIUS_BISECTION, RADIUS_MARGIN, TINY
@@ -240,41 +242,66 @@ def norm_test_rows(net, loss, X, Y, D, eps, weight_norm):
     ``<= c_+ + max(l'', 0) ||P g_f||^2 - mu``, with P the projection on the tangent
     space and ``c_+`` the bound of the positive curvature of
     :func:`_positive_curvature` (at most ``max(h, 0) ||W||_2^2``), so that number
-    bounds ``lambda_max`` of the block that
-    :func:`factor_rows` forms (the same ``h``, ``l''``, ``g_f`` and ``mu``). It
-    gains :data:`~fopa._kernels.tolerances.NORM_TEST_SLACK` times the scale of the
-    terms for rounding. Returns shape (n, 4): ``on_boundary`` (1 or 0), ``mu``,
-    ``gamma`` (as :func:`factor_rows` computes them) and the bound (``inf`` inside
-    the ball, with no tangent direction, or when it is not finite).
+    bounds ``lambda_max`` of the tangent block (``h = l' c a sigma''(z)``, ``l''``,
+    ``g_f`` and ``mu`` by the formulas of :func:`factor_rows`, the products of all
+    rows at once). It gains :data:`~fopa._kernels.tolerances.NORM_TEST_SLACK` times
+    the scale of the terms for rounding. Returns shape (n, 4): ``on_boundary`` (1
+    or 0), ``mu``, ``gamma`` and the bound (``inf`` inside the ball, with no
+    tangent direction, or when it is not finite).
     """
+    W, a, b, c = net.W, net.a, net.b, net.c
     n, d = X.shape
-    m = net.W.shape[0]
+    m = W.shape[0]
     wn2 = weight_norm * weight_norm
-    out = np.empty((n, 4))
-    Wu = np.empty(m)
+    Z = np.empty((n, m))
+    product_into(X + D, net.WT, Z)  # z = W (x + delta) + b, for every row
+    S1 = np.empty((n, m))  # the weights of grad f
+    H = np.empty((n, m))
+    l1s, l2s = np.empty(n), np.empty(n)
+    s0, s2, s3 = np.empty(m), np.empty(m), np.empty(m)
     for i in range(n):
-        delta = D[i]
-        _, l1, l2, h, grad_f = point_coefficients(net, loss, X[i] + delta, Y[i])
-        on_boundary, u, mu, gamma = sphere_kkt(delta, l1 * grad_f, eps)
-        upper = math.inf
-        if on_boundary and d > 1:
-            h_abs = 0.0
-            for r in range(m):
-                h_abs = max(h_abs, abs(h[r]))
-            gu = dot(grad_f, u)
-            tangent2 = 0.0
-            for j in range(d):
-                e = grad_f[j] - gu * u[j]
-                tangent2 += e * e
-            g2 = dot(grad_f, grad_f)
-            slack = NORM_TEST_SLACK * (h_abs * wn2 + abs(l2) * g2 + abs(mu))
-            product_into(u.reshape(1, d), net.WT, Wu.reshape(1, m))
-            bound = _positive_curvature(h, Wu, net.row_norms, wn2)
-            bound += max(l2, 0.0) * tangent2 - mu + slack
-            if math.isfinite(bound) and math.isfinite(slack):
-                upper = bound
-        row = out[i]
-        row[0], row[1], row[2], row[3] = 1.0 if on_boundary else 0.0, mu, gamma, upper
+        z, s1 = Z[i], S1[i]
+        for r in range(m):
+            z[r] += b[r]
+        all_derivatives(net.act, z, s0, s1, s2, s3)
+        _, l1, l2, _ = loss_derivatives(loss, c * dot(a, s0) + net.b0, Y[i])
+        for r in range(m):
+            ca = c * a[r]
+            s1[r] *= ca
+            H[i, r] = l1 * ca * s2[r]
+        l1s[i], l2s[i] = l1, l2
+    GF = np.empty((n, d))
+    product_into(S1, W, GF)  # grad f, every row
+    U = np.zeros((n, d))
+    out = np.empty((n, 4))
+    for i in range(n):
+        grad_f = GF[i]
+        on_boundary, u, mu, gamma = sphere_kkt(D[i], l1s[i] * grad_f, eps)
+        U[i] = u
+        out[i, 0], out[i, 1] = 1.0 if on_boundary else 0.0, mu
+        out[i, 2], out[i, 3] = gamma, math.inf
+    if d == 1:
+        return out
+    WU = np.empty((n, m))
+    product_into(U, net.WT, WU)  # W u, every row
+    for i in range(n):
+        if out[i, 0] == 0.0:
+            continue
+        h, grad_f, u, l2, mu = H[i], GF[i], U[i], l2s[i], out[i, 1]
+        h_abs = 0.0
+        for r in range(m):
+            h_abs = max(h_abs, abs(h[r]))
+        gu = dot(grad_f, u)
+        tangent2 = 0.0
+        for j in range(d):
+            e = grad_f[j] - gu * u[j]
+            tangent2 += e * e
+        g2 = dot(grad_f, grad_f)
+        slack = NORM_TEST_SLACK * (h_abs * wn2 + abs(l2) * g2 + abs(mu))
+        bound = _positive_curvature(h, WU[i], net.row_norms, wn2)
+        bound += max(l2, 0.0) * tangent2 - mu + slack
+        if math.isfinite(bound) and math.isfinite(slack):
+            out[i, 3] = bound
     return out
 
 
