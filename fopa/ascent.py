@@ -332,7 +332,11 @@ def projected_gradient_ascent(
         If k > 0, certify (:func:`fopa.certify`) the iterate every k iterations and
         where the run stops, until it is a strict local maximum, and report the
         first such iteration as ``first_certified_iteration`` (-1 if none). The run
-        goes in chunks of k iterations and keeps only the current points.
+        goes in chunks of k iterations and keeps only the current points. A point
+        is certified only where its KKT residual is within twice the certificate's
+        tolerance, and a norm test in O(md) settles most strict maxima of small
+        balls before any certificate is formed (``docs/certify.md``, "Inside the
+        ascent: a norm test first"); the answer is that of :func:`fopa.certify`.
         ``"auto"``: every iteration up to iteration 100, then every ``ceil(t / 100)``
         iterations at iteration t, so the first certified iteration is exact up to
         100 and within 1 % above (:data:`fopa._kernels.pga.AUTO_CERTIFY_EXACT`).
