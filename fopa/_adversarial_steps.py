@@ -12,7 +12,7 @@ import numpy as np
 
 from ._kernels.training import gradient_at, pgd_batch_gradient
 from ._parallel import row_blocks, run_blocks
-from ._pga_runs import GRAM_LENGTHS, choice
+from ._pga_runs import GRAM_LENGTHS, choice, gram_weights_in_range
 from ._validate import as_int, as_nonnegative_scalar, as_positive_scalar
 from .ascent import projected_gradient_ascent
 from .certify import certify
@@ -111,7 +111,8 @@ class NormalizedPGD:
         if self.method != "auto":
             return self.method == "gram"
         lengths = (eps, self.step_factor * eps)
-        return net.m < net.d and all(GRAM_LENGTHS[0] <= v <= GRAM_LENGTHS[1] for v in lengths)
+        in_range = all(GRAM_LENGTHS[0] <= v <= GRAM_LENGTHS[1] for v in lengths)
+        return net.m < net.d and in_range and gram_weights_in_range(net)
 
     def epoch_starts(self, n, d, batch, eps, gen):
         """The starts of an epoch's batches by position, (n, d), drawn batch by batch

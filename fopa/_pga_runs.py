@@ -191,19 +191,31 @@ def run_kernel(method, net, loss, rows, scalars, pert, seeds, record, target, st
     return run_blocks(run_block, blocks, _STACK_GRAM if method == "gram" else _STACK)
 
 
-#: The Gram iteration runs only when eps and every step's length lie in this range.
+#: The Gram iteration runs only when eps, every step's length and every gradient
+#: scale lie in this range (a gradient of 1e263 overflowed ``Q K``, silently NaN),
 GRAM_LENGTHS = (1e-140, 1e140)
+#: and every nonzero row norm of W in this one: its coordinates are lengths divided
+#: by W's scale and ``K = W W^T`` holds its square (weights of 1e-120 gave points
+#: outside the ball: ``Q K`` underflowed).
+GRAM_WEIGHTS = (1e-60, 1e60)
 
 
-def choose_method(method, gram_ok, m, d, eps, step_lengths):
+def gram_weights_in_range(net):
+    """Whether every nonzero row norm of ``net.W`` lies in :data:`GRAM_WEIGHTS`."""
+    norms = net.row_norms[net.row_norms > 0]
+    return bool(np.all((norms >= GRAM_WEIGHTS[0]) & (norms <= GRAM_WEIGHTS[1])))
+
+
+def choose_method(method, gram_ok, m, d, eps, step_lengths, weights_ok=True):
     """The ascent loop to run: ``"plain"``, ``"gram"`` or ``"backtracking"``.
 
     ``gram_ok``: the run's options allow the row-space iteration (an l2
     constraint, no perturbation, no history, no certify_every). The Gram iteration
     measures lengths through squared forms (``a K a^T``), which under- or overflow
-    when eps or a step's length (``step_lengths``, per input) leaves
-    :data:`GRAM_LENGTHS`; the plain iteration's norms are scale-safe. ``"auto"``
-    picks gram for ``m < 2 d`` when it may run.
+    when eps or a length in ``step_lengths`` (each input's step length and gradient
+    scale) leaves :data:`GRAM_LENGTHS` or the weights' scale leaves :data:`GRAM_WEIGHTS`
+    (``weights_ok``: :func:`gram_weights_in_range`); the plain iteration's norms are
+    scale-safe. ``"auto"`` picks gram for ``m < 2 d`` when it may run.
     """
     if method == "backtracking":
         return method
@@ -216,9 +228,17 @@ def choose_method(method, gram_ok, m, d, eps, step_lengths):
     if method == "gram" and not in_range:
         raise ValueError(
             "method='gram' squares lengths, which leave float64's range at this scale "
-            f"(eps or a step's length outside [{GRAM_LENGTHS[0]:g}, {GRAM_LENGTHS[1]:g}]); "
+            "(eps, a step's length or a gradient scale outside "
+            f"[{GRAM_LENGTHS[0]:g}, {GRAM_LENGTHS[1]:g}]); "
             "use method='plain' or 'auto'"
         )
+    if method == "gram" and not weights_ok:
+        raise ValueError(
+            "method='gram' squares the weights, which leave float64's range at this scale "
+            f"(a row norm of W outside [{GRAM_WEIGHTS[0]:g}, {GRAM_WEIGHTS[1]:g}]); "
+            "use method='plain' or 'auto'"
+        )
+    in_range = in_range and weights_ok
     if method == "auto":
         return "gram" if gram_ok and in_range and m < 2 * d else "plain"
     return method

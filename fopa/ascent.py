@@ -29,7 +29,14 @@ from ._kernels.ball import CONSTRAINTS
 from ._pga_pieces import NO_PERTURBATION, NO_TARGET, piece_length, runs_in_pieces
 from ._pga_runs import INITS as INITS  # re-exported: the words the CLI offers
 from ._pga_runs import STEP_POLICIES as STEP_POLICIES
-from ._pga_runs import choice, choose_method, run_kernel, starts, steps_and_scales
+from ._pga_runs import (
+    choice,
+    choose_method,
+    gram_weights_in_range,
+    run_kernel,
+    starts,
+    steps_and_scales,
+)
 from ._progress import iteration_bar
 from ._validate import (
     as_int,
@@ -396,7 +403,9 @@ def projected_gradient_ascent(
             raise ValueError("step_size='backtracking' runs its own loop; use method='auto'")
         method = "backtracking"
     gram_ok = constraint != "linf" and perturbation is None and not record_history
-    method = choose_method(method, gram_ok and not certify_every, net.m, d, eps, eta * scale)
+    lengths = np.concatenate([eta * scale, scale])  # steps and gradients: squared in gram
+    method = choose_method(method, gram_ok and not certify_every, net.m, d, eps, lengths,
+                           gram_weights_in_range(net))  # fmt: skip
 
     if R == 1:
         Xr, Yr, etar, scaler = X, Y, eta, scale

@@ -123,17 +123,20 @@ def ball_constant_arrays(net, X, Y, eps, code, method="tight"):
     r = min(net.m, net.d)
     per_row = (r * r * net.m + 3 * r**3 + _tensor_work(r, net.m)) if with_factor else net.m * net.d
     rows = max(1, int(PIECE_WORK / max(per_row, 1)))
-    if rows >= n:
-        out = ball_bounds(view, norm, factor, code, X, Y, float(eps), mode)
-    else:
-        out = np.empty((len(BOUND_NAMES), n))
-        with deferred_sigint() as pending:
-            for a in range(0, n, rows):
-                if pending():
-                    break
-                b = min(a + rows, n)
-                out[:, a:b] = ball_bounds(view, norm, factor, code, X[a:b], Y[a:b], float(eps),
-                                          mode)  # fmt: skip
+    try:
+        if rows >= n:
+            out = ball_bounds(view, norm, factor, code, X, Y, float(eps), mode)
+        else:
+            out = np.empty((len(BOUND_NAMES), n))
+            with deferred_sigint() as pending:
+                for a in range(0, n, rows):
+                    if pending():
+                        break
+                    b = min(a + rows, n)
+                    out[:, a:b] = ball_bounds(view, norm, factor, code, X[a:b], Y[a:b],
+                                              float(eps), mode)  # fmt: skip
+    except np.linalg.LinAlgError:  # an eigenproblem of the tight form met inf or NaN
+        out = np.full((len(BOUND_NAMES), n), np.inf)
     if not np.all(np.isfinite(out)):
         raise ValueError(
             "the bounds over the ball overflow float64 for these inputs (weights, inputs, "

@@ -93,3 +93,51 @@ def test_outputs_that_overflow_get_a_clear_error():
     ):
         with pytest.raises(ValueError, match="overflows float64"):
             call()
+
+
+def _scaled(act, w_scale, bias_scale, seed):
+    base = fopa.TwoLayerNet.random(6, 8, activation=act, rng=seed)  # m < 2d: gram in reach
+    return fopa.TwoLayerNet(base.W * w_scale, base.a, base.b * bias_scale, act, 1.0)
+
+
+@pytest.mark.parametrize("act, w_scale", [("quadratic", 1e-120), ("softplus", 1e-160)])
+def test_tiny_weights_keep_the_ascent_in_the_ball(act, w_scale):
+    # found by hostile testing: with weights of 1e-120 the row-space iteration
+    # (chosen by "auto") returned points 21 % outside the ball (Q K underflowed)
+    net = _scaled(act, w_scale, 1.0, seed=1)
+    X = np.random.default_rng(0).standard_normal((4, 6))
+    eps = 0.3 * float(np.linalg.norm(X, axis=1).mean())
+    res = fopa.projected_gradient_ascent(net, X, np.zeros(4), eps, init="sphere", rng=0,
+                                         max_iter=200)  # fmt: skip
+    assert np.all(np.linalg.norm(res.delta, axis=1) <= eps * (1 + 1e-12))
+    with pytest.raises(ValueError, match="method='gram' squares"):
+        fopa.projected_gradient_ascent(net, X, np.zeros(4), eps, method="gram")
+    # weights of 1e-100 with inputs of 1e100: lengths and gradients in range, the
+    # weights' squares (in K = W W^T) not
+    net = _scaled("tanh", 1e-100, 1.0, seed=1)
+    X = 1e100 * np.random.default_rng(0).standard_normal((4, 6))
+    with pytest.raises(ValueError, match="squares the weights"):
+        fopa.projected_gradient_ascent(net, X, np.zeros(4), 1e99, method="gram")
+
+
+def test_huge_gradients_do_not_turn_the_ascent_into_nan():
+    # found by hostile testing: W = 1e50 and x = 1e20 (quadratic activation, gradients
+    # of 1e263): "auto" picked the row-space iteration and returned NaN points
+    net = _scaled("quadratic", 1e50, 1e70, seed=53)
+    X = 1e20 * np.random.default_rng(0).standard_normal((4, 6))
+    eps = 0.5 * float(np.linalg.norm(X, axis=1).mean())
+    res = fopa.projected_gradient_ascent(net, X, np.zeros(4), eps, init="sphere", rng=0,
+                                         max_iter=50)  # fmt: skip
+    assert np.isfinite(res.delta).all() and np.isfinite(res.loss).all()
+    assert np.all(np.linalg.norm(res.delta, axis=1) <= eps * (1 + 1e-12))
+    with pytest.raises(ValueError, match="gradient scale"):
+        fopa.projected_gradient_ascent(net, X, np.zeros(4), eps, method="gram")
+
+
+def test_tight_bounds_that_overflow_inside_an_eigenproblem_get_the_clear_error():
+    # found by hostile testing: W = 1e100 with x = 1e-150 raised numba's LinAlgError
+    # ("Array must not contain infs or NaNs") from the tight bounds' eigenproblem
+    net = _scaled("tanh", 1e100, 1.0, seed=1)
+    X = 1e-150 * np.random.default_rng(0).standard_normal((4, 6))
+    with pytest.raises(ValueError, match="overflow float64"):
+        fopa.projected_gradient_ascent(net, X, np.zeros(4), 1e-150, init="sphere", rng=0)
