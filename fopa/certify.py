@@ -297,9 +297,12 @@ def _certify_point(net, x, y, delta, eps, tol, code, method, bounds):
     annulus = None
     norm = float(norm2(delta))
     if method == "dense":  # one compiled call
-        stats, eig = dense_point(
-            net.kernel_view, net.weight_norm, net.row_space_factor, code, x, y, delta, eps
-        )
+        try:
+            stats, eig = dense_point(
+                net.kernel_view, net.weight_norm, net.row_space_factor, code, x, y, delta, eps
+            )
+        except np.linalg.LinAlgError:  # the tight bounds' eigenproblem met inf or NaN
+            raise ValueError(_OVERFLOW) from None
         rho, on_boundary, mu, gamma, alpha, value, lo, hi, scale, curvature = stats.tolist()
         annulus = (lo, hi)
     else:
@@ -350,7 +353,10 @@ def _factor_stats(net, X, Y, D, eps, code, bounds, pending):
     n, d = X.shape
     view = net.kernel_view
     if bounds is None:  # one point: bounds and certificate in one dispatch
-        out = certify_rows(view, net.weight_norm, net.row_space_factor, code, X, Y, D, eps)
+        try:
+            out = certify_rows(view, net.weight_norm, net.row_space_factor, code, X, Y, D, eps)
+        except np.linalg.LinAlgError:  # the tight bounds' eigenproblem met inf or NaN
+            raise ValueError(_OVERFLOW) from None
         if not np.isfinite(out[:, _BOUND_COLUMNS]).all():
             raise ValueError(_OVERFLOW)
         return out

@@ -141,3 +141,12 @@ def test_tight_bounds_that_overflow_inside_an_eigenproblem_get_the_clear_error()
     X = 1e-150 * np.random.default_rng(0).standard_normal((4, 6))
     with pytest.raises(ValueError, match="overflow float64"):
         fopa.projected_gradient_ascent(net, X, np.zeros(4), 1e-150, init="sphere", rng=0)
+
+
+@pytest.mark.parametrize("method", ["auto", "dense"])
+def test_a_certificate_whose_bounds_overflow_gets_the_clear_error(method):
+    # found by hostile testing: W = 1e150 gave "Array must not contain infs or NaNs."
+    net = _scaled("tanh", 1e150, 1.0, seed=1)
+    x = np.random.default_rng(0).standard_normal(6)
+    with pytest.raises(ValueError, match="overflow float64"):
+        fopa.certify(net, x, 0.0, np.full(6, 0.04), 0.2, method=method)
