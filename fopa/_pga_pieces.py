@@ -146,7 +146,7 @@ def runs_in_pieces(net, loss, code, method, rows, scalars, seeds, every, certify
                     net, code, X[at], Y[at], Dp[ks], eps,
                     None if np.isnan(scales).any() else scales,
                 )  # fmt: skip
-                first[live.index[ks[strict]]] = live.total[ks[strict]]
+                first[at[strict]] = live.total[ks[strict]]
                 ks = ks[~(strict | not_critical)]
             if ks.size:
                 rows_now = live.index[ks]
