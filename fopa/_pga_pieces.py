@@ -13,9 +13,9 @@ from ._kernels.certificate import norm_test_rows
 from ._kernels.tolerances import NORM_TEST_MARGIN
 from ._parallel import row_blocks
 from ._pga_runs import LiveRows, RunArrays, run_kernel
-from .bounds import certificate_bounds, tolerance_scales
+from .bounds import certificate_bounds
 from .certify import DEFAULT_TOL as CERTIFY_TOL
-from .certify import certify_arrays, pick_method
+from .certify import certify_arrays, pick_method, tolerance_units
 
 NO_PERTURBATION = np.zeros(5)  # radius 0: off (the kernels only read it)
 NO_TARGET = np.zeros((0, 0))  # no history: the kernels do not read it
@@ -41,7 +41,7 @@ HOPEFUL = 2.0
 _HOPEFUL_WIDER = 1.0 + 1e-6
 
 
-def strict_by_norms(net, code, X, Y, D, eps, scales=None):
+def strict_by_norms(net, code, X, Y, D, eps, scales):
     """What norms alone show of each row's point, in O(md) per row: two (n,) bool
     arrays, ``strict`` and ``not_critical``.
 
@@ -54,19 +54,17 @@ def strict_by_norms(net, code, X, Y, D, eps, scales=None):
     ``strict_local_max`` and the second ``not_critical``. The other rows are left to
     it (``docs/certify.md``, "Inside the ascent: a norm test first"). ``scales``
     (2, n): the rows' gradient and curvature scales
-    (:func:`fopa.bounds.tolerance_scales`), computed here when None.
+    (:func:`fopa.bounds.tolerance_scales`).
     """
     stats = norm_test_rows(net.kernel_view, code, X, Y, D, eps, net.weight_norm)
     on_boundary, mu, gamma, top = stats.T
-    scale, curvature = tolerance_scales(net, X, Y, eps, code) if scales is None else scales
-    grad_tol = CERTIFY_TOL * scale
-    mu_tol = grad_tol / eps
+    grad_tol, mu_tol, eig_tol = tolerance_units(CERTIFY_TOL, eps, *scales)
     wide, narrow = 1.0 + NORM_TEST_MARGIN, 1.0 - NORM_TEST_MARGIN
     strict = (
         (on_boundary == 1.0)
         & (gamma * wide <= grad_tol)
         & (mu > wide * mu_tol)
-        & (top < -wide * CERTIFY_TOL * curvature)
+        & (top < -wide * eig_tol)
     )
     not_critical = (gamma * narrow > grad_tol) | ((on_boundary == 1.0) & (mu < -wide * mu_tol))
     return strict, not_critical
@@ -141,11 +139,8 @@ def runs_in_pieces(net, loss, code, method, rows, scalars, seeds, every, certify
             ks = np.flatnonzero(hopeful & (first[live.index] < 0))
             if ks.size:  # most strict maxima are shown by norms alone, in O(md)
                 at = live.index[ks]
-                scales = cert_bounds[1:, at]
-                strict, not_critical = strict_by_norms(
-                    net, code, X[at], Y[at], Dp[ks], eps,
-                    None if np.isnan(scales).any() else scales,
-                )  # fmt: skip
+                strict, not_critical = strict_by_norms(net, code, X[at], Y[at], Dp[ks], eps,
+                                                       cert_bounds[1:, at])  # fmt: skip
                 first[at[strict]] = live.total[ks[strict]]
                 ks = ks[~(strict | not_critical)]
             if ks.size:

@@ -206,7 +206,7 @@ def gram_weights_in_range(net):
     return bool(np.all((norms >= GRAM_WEIGHTS[0]) & (norms <= GRAM_WEIGHTS[1])))
 
 
-def choose_method(method, gram_ok, m, d, eps, step_lengths, weights_ok=True):
+def choose_method(method, gram_ok, m, d, eps, step_lengths, weights_ok):
     """The ascent loop to run: ``"plain"``, ``"gram"`` or ``"backtracking"``.
 
     ``gram_ok``: the run's options allow the row-space iteration (an l2

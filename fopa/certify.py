@@ -244,6 +244,14 @@ def _spectrum_lanczos(pt):
     return np.sort(eig), _alpha_bound(pt)
 
 
+def tolerance_units(tol, eps, scale, curvature):
+    """``(t_g, t_mu, t_e)``: what the tangent gradient, the multiplier and the
+    eigenvalues are compared with for a relative ``tol``, from the ball's gradient
+    and curvature scales (``docs/certify.md``, "Classes"); scalars or arrays."""
+    grad_tol = tol * scale
+    return grad_tol, grad_tol / eps, tol * curvature
+
+
 def _classify(on_boundary, mu, gamma, bounds, tol, eps, scale, curvature):
     """Kind and reason, with tolerances relative to the ball's scales (``docs/certify.md``,
     "Classes"). ``bounds`` is ``(lmax_upper, lmax_lower, lmin_upper, lmin_lower)``:
@@ -251,9 +259,7 @@ def _classify(on_boundary, mu, gamma, bounds, tol, eps, scale, curvature):
     minimum the lower bound of lambda_min above ``t_e``; a saddle is shown by
     vectors of both signs of curvature (the estimates, Rayleigh quotients)."""
     lmax_hi, lmax_lo, lmin_hi, lmin_lo = bounds
-    grad_tol = tol * scale
-    mu_tol = grad_tol / eps
-    eig_tol = tol * curvature
+    grad_tol, mu_tol, eig_tol = tolerance_units(tol, eps, scale, curvature)
     if gamma > grad_tol:
         what = "tangent gradient" if on_boundary else "gradient"
         relative = gamma / scale if scale > 0 else math.inf

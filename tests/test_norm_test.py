@@ -97,7 +97,9 @@ def test_what_norms_show_the_full_certificate_confirms(d, m, act, loss, log_tau,
     off = D + sizes * eps * gen.standard_normal(D.shape)
     off *= np.minimum(1.0, eps / np.linalg.norm(off, axis=1, keepdims=True))
     X2, Y2, D2 = np.vstack([X, X]), np.concatenate([Y, Y]), np.vstack([D, off])
-    strict, not_critical = pieces.strict_by_norms(net, loss_code(loss), X2, Y2, D2, eps)
+    code = loss_code(loss)
+    scales = tolerance_scales(net, X2, Y2, eps, code)
+    strict, not_critical = pieces.strict_by_norms(net, code, X2, Y2, D2, eps, scales)
     assert not (strict & not_critical).any()
     for i in np.flatnonzero(strict | not_critical):
         kind = fopa.certify(net, X2[i], Y2[i], D2[i], eps, loss=loss).kind
@@ -108,7 +110,9 @@ def test_norms_show_most_maxima_of_a_small_ball_and_the_runs_do_not_change(monke
     # the regime of small input scales: every pre-activation moves by little over
     # the ball, the multiplier dominates the curvature
     net, X, Y, eps, D = _converged_rows(20, 64, "tanh", "quadratic", 0.1, 0.5, seed=3, n=40)
-    strict, not_critical = pieces.strict_by_norms(net, loss_code("quadratic"), X, Y, D, eps)
+    code = loss_code("quadratic")
+    scales = tolerance_scales(net, X, Y, eps, code)
+    strict, not_critical = pieces.strict_by_norms(net, code, X, Y, D, eps, scales)
     assert strict.mean() >= 0.9 and not not_critical.any()
     # a run with certify_every gives the same first certified iterations with the
     # norm test as with the full certificate at every checkpoint
