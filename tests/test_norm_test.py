@@ -114,6 +114,18 @@ def test_norms_show_most_maxima_of_a_small_ball_and_the_runs_do_not_change(monke
     scales = tolerance_scales(net, X, Y, eps, code)
     strict, not_critical = pieces.strict_by_norms(net, code, X, Y, D, eps, scales)
     assert strict.mean() >= 0.9 and not not_critical.any()
+    # and it can say no: in a large ball (eps = ||x|| / 2) the units' positive
+    # curvature is not dominated by the multiplier, and strict maxima that the full
+    # certificate proves are left to it
+    net_l, X_l, Y_l, eps_l, D_l = _converged_rows(20, 64, "tanh", "quadratic", 1.0, 0.5,
+                                                  seed=3, n=8)  # fmt: skip
+    scales = tolerance_scales(net_l, X_l, Y_l, eps_l, code)
+    strict_l, _ = pieces.strict_by_norms(net_l, code, X_l, Y_l, D_l, eps_l, scales)
+    left = np.flatnonzero(~strict_l)
+    assert left.size > 0
+    assert fopa.certify(net_l, X_l[left[0]], Y_l[left[0]], D_l[left[0]], eps_l).kind == (
+        "strict_local_max"
+    )
     # a run with certify_every gives the same first certified iterations with the
     # norm test as with the full certificate at every checkpoint
     real = pieces.strict_by_norms
